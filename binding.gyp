@@ -1,0 +1,32 @@
+{
+  "targets": [
+    {
+      "target_name": "pidvisor",
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/clone.cc",
+        "native/src/env_state.cc",
+        "native/src/errors.cc",
+        "native/src/open.cc",
+        "native/src/orphans.cc",
+        "native/src/pipes.cc",
+        "native/src/probe.cc",
+        "native/src/process_handle.cc",
+        "native/src/spawn.cc",
+        "native/src/spawn_child.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": ["NODE_ADDON_API_DISABLE_DEPRECATED", "_GNU_SOURCE"],
+      "cflags_cc": [
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-fstack-protector-strong"
+      ],
+      "ldflags": ["-Wl,-z,relro", "-Wl,-z,now"]
+    }
+  ]
+}

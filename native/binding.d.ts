@@ -1,0 +1,74 @@
+// The raw primitives of the compiled addon (native/src). Positional and unforgiving: only
+// native/load.ts imports the .node file, and only the modules of native/ call these.
+
+/** waitid(2) terms: CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3; 0 when unknown. */
+export interface RawExit {
+  siCode: number;
+  siStatus: number;
+  source: 'waitid' | 'pidfd-info' | 'unknown';
+  userCpuMicros?: number;
+  systemCpuMicros?: number;
+  maxRssKiB?: number;
+}
+
+export interface RawErrnoError extends Error {
+  errno?: number;
+  code?: string;
+  syscall?: string;
+  stage?: string;
+}
+
+export interface RawProcessHandle {
+  readonly pid: number;
+  /** fstat(pidfd).st_ino: unique per process for the boot on pidfs (Linux 6.9). */
+  readonly inode: bigint;
+  /** The pidfd, or -1 once reaped or closed. */
+  readonly fd: number;
+  sendSignal(signal: number, toProcessGroup: boolean): void;
+  watch(callback: (error: RawErrnoError | null, exit: RawExit | null) => void): void;
+  close(): void;
+}
+
+export interface RawSpawnRequest {
+  execPaths: string[];
+  argv: string[];
+  envp: string[];
+  cwd: string | null;
+  uid: number;
+  gid: number;
+  groups: number[] | null;
+  umask: number;
+  /** Flat triples [resource, soft, hard]; -1 is unlimited. */
+  rlimits: number[];
+  /** 0 keep, 1 setsid, 2 setpgid(0, 0). */
+  session: 0 | 1 | 2;
+  /** Child fd i gets a copy of parent fd fds[i]; -1 leaves it closed. */
+  fds: number[];
+  cgroupFd: number;
+  pdeathsig: number;
+  noNewPrivs: boolean;
+  /** 0 auto, 1 clone3, 2 legacy clone(CLONE_PIDFD). */
+  method: 0 | 1 | 2;
+}
+
+export interface RawProbeEntry {
+  ok: boolean;
+  code: string | null;
+}
+
+export interface RawOrphanSweep {
+  reaped: Array<{ pid: number; siCode: number; siStatus: number }>;
+  blockedBy: number;
+  blockedOwner: '' | 'pidvisor' | 'libuv';
+}
+
+export interface RawBinding {
+  spawn(request: RawSpawnRequest): { handle: RawProcessHandle; method: 'clone3' | 'clone' };
+  makePipe(nonblockingEnd: 0 | 1 | -1): [number, number];
+  openProcess(pid: number): RawProcessHandle;
+  peerCredentials(socketFd: number): { pid: number; uid: number; gid: number; handle: RawProcessHandle | null };
+  reapOrphans(): RawOrphanSweep;
+  setChildSubreaper(on: boolean): void;
+  getChildSubreaper(): boolean;
+  probeKernel(): Record<string, RawProbeEntry>;
+}

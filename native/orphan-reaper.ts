@@ -1,0 +1,93 @@
+// Reaps orphans reparented to this process (as PID 1, or as a child subreaper) and never a
+// child someone here is waiting for: neither ours (ProcessRef) nor libuv's (child_process).
+// See native/src/orphans.cc for how ownership is decided.
+import type { RawErrnoError } from './binding.js';
+import { binding } from './load.js';
+import { SystemError } from './errors.js';
+import { exitFromRaw, type ProcessExit } from './exit.js';
+
+export interface ReapedOrphan {
+  pid: number;
+  exit: ProcessExit;
+}
+
+export interface OrphanReaperOptions {
+  /** Called for each orphan reaped. */
+  onReap?: (orphan: ReapedOrphan) => void;
+  /** Backstop sweep, for a SIGCHLD coalesced with one that was already handled. Default 1000 ms. */
+  sweepIntervalMs?: number;
+}
+
+// When the oldest zombie belongs to an owner here, it hides the ones behind it: sweep again
+// shortly, after its owner (in this same event loop) has reaped it.
+const BLOCKED_RETRY_MS = 5;
+
+export class OrphanReaper {
+  readonly #onReap: (orphan: ReapedOrphan) => void;
+  readonly #sweepIntervalMs: number;
+  #interval: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #reapedCount = 0;
+  readonly #onSigchld = (): void => {
+    this.sweep();
+  };
+
+  constructor(options: OrphanReaperOptions = {}) {
+    this.#onReap = options.onReap ?? (() => {});
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? 1000;
+  }
+
+  /** Orphans reaped since start. */
+  get reapedCount(): number {
+    return this.#reapedCount;
+  }
+
+  start(): void {
+    if (this.#interval !== undefined) return;
+    process.on('SIGCHLD', this.#onSigchld);
+    this.#interval = setInterval(() => this.sweep(), this.#sweepIntervalMs);
+    this.sweep();
+  }
+
+  stop(): void {
+    process.off('SIGCHLD', this.#onSigchld);
+    clearInterval(this.#interval);
+    clearTimeout(this.#retry);
+    this.#interval = undefined;
+    this.#retry = undefined;
+  }
+
+  /** Reaps every unowned zombie child now. Returns how many it reaped. */
+  sweep(): number {
+    let result;
+    try {
+      result = binding.reapOrphans();
+    } catch (error) {
+      throw SystemError.from(error as RawErrnoError);
+    }
+    for (const { pid, siCode, siStatus } of result.reaped) {
+      this.#reapedCount++;
+      this.#onReap({ pid, exit: exitFromRaw({ siCode, siStatus, source: 'waitid' }) });
+    }
+    if (result.blockedBy !== 0 && this.#retry === undefined && this.#interval !== undefined) {
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        this.sweep();
+      }, BLOCKED_RETRY_MS);
+    }
+    return result.reaped.length;
+  }
+}
+
+/** Makes orphaned descendants reparent to this process (PR_SET_CHILD_SUBREAPER, Linux 3.4). */
+export function setChildSubreaper(on: boolean): void {
+  try {
+    binding.setChildSubreaper(on);
+  } catch (error) {
+    throw SystemError.from(error as RawErrnoError);
+  }
+}
+
+export function isChildSubreaper(): boolean {
+  return binding.getChildSubreaper();
+}

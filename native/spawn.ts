@@ -1,0 +1,273 @@
+// spawn(): start a program as a child named by a pidfd from its first instant.
+// This module turns friendly options into the addon's flat request (PATH search, stdio
+// plan, rlimit names, credentials policy) and owns every fd it makes until the spawn has
+// either succeeded or been fully undone.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { RawErrnoError, RawSpawnRequest } from './binding.js';
+import { binding } from './load.js';
+import { SpawnError } from './errors.js';
+import { ProcessRef } from './process-ref.js';
+import { signalNumber, type SignalLike } from './signals.js';
+
+/** What a child's fd 0, 1 or 2 is: the daemon's own, /dev/null, a new pipe, or an fd the caller owns. */
+export type StdioOption = 'inherit' | 'null' | 'pipe' | { fd: number };
+
+export const RLIMITS = {
+  cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7,
+  memlock: 8, as: 9, locks: 10, sigpending: 11, msgqueue: 12, nice: 13, rtprio: 14, rttime: 15,
+} as const;
+export type RlimitName = keyof typeof RLIMITS;
+export type RlimitValue = number | 'unlimited';
+export type Rlimit = RlimitValue | { soft: RlimitValue; hard: RlimitValue };
+
+export interface SpawnOptions {
+  /** A path, or a name looked up on PATH (the child's PATH when `env` has one). */
+  command: string;
+  args?: readonly string[];
+  /** argv[0] as the program sees it; defaults to `command`. */
+  argv0?: string;
+  /** The whole environment of the child; defaults to the daemon's. */
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  uid?: number;
+  /** Required with `uid` so a child never keeps the daemon's group by accident. */
+  gid?: number;
+  /** Supplementary groups; when `uid` changes and this is absent, the child gets none. */
+  groups?: readonly number[];
+  umask?: number;
+  rlimits?: Partial<Record<RlimitName, Rlimit>>;
+  /** 'session': setsid (the child leads a new session and process group); 'group': setpgid. */
+  detach?: 'none' | 'session' | 'group';
+  /** fd 0, 1, 2; default ['null', 'inherit', 'inherit']. */
+  stdio?: readonly [StdioOption, StdioOption, StdioOption];
+  /** Further fds the child gets as 3, 4, ...; the caller keeps ownership of these. */
+  extraFds?: readonly number[];
+  /** A cgroup v2 directory to start the child in (CLONE_INTO_CGROUP, Linux 5.7). */
+  cgroup?: string;
+  /** Signal the child gets when the daemon's thread that spawned it dies. */
+  parentDeathSignal?: SignalLike;
+  noNewPrivileges?: boolean;
+  /** Which clone to use; 'auto' takes clone3 unless seccomp blocks it. For tests and diagnosis. */
+  method?: 'auto' | 'clone3' | 'clone';
+}
+
+export class ChildProcess extends ProcessRef {
+  /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
+  readonly spawnMethod: 'clone3' | 'clone';
+  readonly stdin: net.Socket | null;
+  readonly stdout: net.Socket | null;
+  readonly stderr: net.Socket | null;
+
+  /** @internal */
+  constructor(result: ReturnType<typeof binding.spawn>, pipes: Array<net.Socket | null>) {
+    super(result.handle, { watch: true });
+    this.spawnMethod = result.method;
+    [this.stdin = null, this.stdout = null, this.stderr = null] = pipes;
+  }
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const METHODS = { auto: 0, clone3: 1, clone: 2 } as const;
+const SESSIONS = { none: 0, session: 1, group: 2 } as const;
+
+/**
+ * Starts a child. When this returns, the child has already exec'd the program; a failure at
+ * any step throws SpawnError (with the errno name and stage) and leaves nothing behind.
+ */
+export function spawn(options: SpawnOptions): ChildProcess {
+  const request = buildRequest(options);
+  const fds = new FdPlan(options.command);
+  let cgroupFd = -1;
+  try {
+    request.fds = fds.build(options.stdio ?? ['null', 'inherit', 'inherit'], options.extraFds ?? []);
+    if (options.cgroup !== undefined) cgroupFd = openCgroup(options.command, options.cgroup);
+    request.cgroupFd = cgroupFd;
+    let result: ReturnType<typeof binding.spawn>;
+    try {
+      result = binding.spawn(request);
+    } catch (error) {
+      throw SpawnError.fromNative(error as RawErrnoError, options.command);
+    }
+    return new ChildProcess(result, fds.adoptDaemonEnds());
+  } finally {
+    fds.closeAll();
+    if (cgroupFd >= 0) fs.closeSync(cgroupFd);
+  }
+}
+
+function buildRequest(options: SpawnOptions): RawSpawnRequest {
+  const { command } = options;
+  const fail = (reason: string): never => {
+    throw SpawnError.invalid(command, reason);
+  };
+  checkString(command, 'command', fail);
+  if (command === '') fail('command is empty');
+  const args = options.args ?? [];
+  args.forEach((arg, i) => checkString(arg, `args[${i}]`, fail));
+  const argv0 = options.argv0 ?? command;
+  checkString(argv0, 'argv0', fail);
+  const env = options.env ?? inheritedEnv();
+  const envp = Object.entries(env).map(([key, value]) => {
+    checkString(key, 'env name', fail);
+    checkString(value, `env ${key}`, fail);
+    if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
+    return `${key}=${value}`;
+  });
+  if (options.cwd !== undefined) checkString(options.cwd, 'cwd', fail);
+  if (options.uid !== undefined && options.gid === undefined) fail('gid is required with uid');
+  for (const [name, value] of [['uid', options.uid], ['gid', options.gid], ['umask', options.umask]] as const) {
+    if (value !== undefined && !isId(value)) fail(`${name} must be a non-negative integer`);
+  }
+  if (options.umask !== undefined && options.umask > 0o777) fail('umask must be at most 0o777');
+  options.groups?.forEach((gid) => isId(gid) || fail('groups must be non-negative integers'));
+  const changesUser = options.uid !== undefined && options.uid !== process.geteuid?.();
+  const groups = options.groups ?? (changesUser ? [] : null);
+  const detach = options.detach ?? 'none';
+  if (!(detach in SESSIONS)) fail(`detach must be one of ${Object.keys(SESSIONS).join(', ')}`);
+  const method = options.method ?? 'auto';
+  if (!(method in METHODS)) fail(`method must be one of ${Object.keys(METHODS).join(', ')}`);
+  let pdeathsig = 0;
+  if (options.parentDeathSignal !== undefined) {
+    try {
+      pdeathsig = signalNumber(options.parentDeathSignal);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  }
+  return {
+    execPaths: resolveExecutable(command, env.PATH),
+    argv: [argv0, ...args],
+    envp,
+    cwd: options.cwd ?? null,
+    uid: options.uid ?? -1,
+    gid: options.gid ?? -1,
+    groups: groups === null ? null : [...groups],
+    umask: options.umask ?? -1,
+    rlimits: flattenRlimits(options.rlimits ?? {}, fail),
+    session: SESSIONS[detach],
+    fds: [],
+    cgroupFd: -1,
+    pdeathsig,
+    noNewPrivs: options.noNewPrivileges === true,
+    method: METHODS[method],
+  };
+}
+
+// Candidates for execve in order, as execvp(3) searches: the child tries each and skips
+// the missing ones, so the parent makes no stat() calls and the answer cannot go stale.
+function resolveExecutable(command: string, searchPath: string | undefined): string[] {
+  if (command.includes('/')) return [command];
+  return (searchPath ?? DEFAULT_PATH).split(':').map((dir) => path.join(dir === '' ? '.' : dir, command));
+}
+
+function flattenRlimits(limits: Partial<Record<RlimitName, Rlimit>>, fail: (reason: string) => never): number[] {
+  const flat: number[] = [];
+  for (const [name, limit] of Object.entries(limits)) {
+    const resource = RLIMITS[name as RlimitName];
+    if (resource === undefined) fail(`unknown rlimit ${JSON.stringify(name)}`);
+    if (limit === undefined) continue;
+    const { soft, hard } = typeof limit === 'object' ? limit : { soft: limit, hard: limit };
+    const value = (v: RlimitValue): number => {
+      if (v === 'unlimited') return -1;
+      if (!Number.isSafeInteger(v) || v < 0) fail(`rlimit ${name} must be a non-negative integer or "unlimited"`);
+      return v;
+    };
+    flat.push(resource, value(soft), value(hard));
+  }
+  return flat;
+}
+
+function checkString(value: unknown, what: string, fail: (reason: string) => never): void {
+  if (typeof value !== 'string') fail(`${what} must be a string`);
+  // C strings end at NUL: an argument with one would be silently cut short.
+  if ((value as string).includes('\0')) fail(`${what} contains a NUL byte`);
+}
+
+function isId(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= 0xfffffffe;
+}
+
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  return env;
+}
+
+function openCgroup(command: string, dir: string): number {
+  try {
+    return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    throw new SpawnError(`cannot start ${JSON.stringify(command)}: cgroup ${dir}: ${err.message}`, {
+      code: err.code ?? 'EUNKNOWN', errno: -(err.errno ?? 0), syscall: 'open', stage: 'cgroup', command, cause: err,
+    });
+  }
+}
+
+// /dev/null opened once (close-on-exec, as libuv opens everything) and shared by all spawns.
+let devNull: number | undefined;
+
+/** The fds of one spawn: which parent fd becomes each child fd, and the pipes made for it. */
+class FdPlan {
+  readonly #command: string;
+  /** Fds this plan made and must close: the child's pipe ends always, the daemon's on failure. */
+  #owned: number[] = [];
+  #daemonEnds: Array<{ fd: number; readable: boolean } | null> = [null, null, null];
+
+  constructor(command: string) {
+    this.#command = command;
+  }
+
+  build(stdio: readonly StdioOption[], extra: readonly number[]): number[] {
+    const fds = stdio.map((option, target) => this.#source(option, target));
+    for (const fd of extra) {
+      if (!Number.isInteger(fd) || fd < 0) throw SpawnError.invalid(this.#command, 'extraFds must be fds');
+      fds.push(fd);
+    }
+    return fds;
+  }
+
+  /** After a successful spawn: wrap the daemon's pipe ends for the event loop. */
+  adoptDaemonEnds(): Array<net.Socket | null> {
+    const sockets = this.#daemonEnds.map((end) => {
+      if (end === null) return null;
+      this.#owned = this.#owned.filter((fd) => fd !== end.fd);
+      return new net.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
+    });
+    return sockets;
+  }
+
+  closeAll(): void {
+    for (const fd of this.#owned) fs.closeSync(fd);
+    this.#owned = [];
+  }
+
+  #source(option: StdioOption, target: number): number {
+    if (option === 'inherit') return target;
+    if (option === 'null') {
+      devNull ??= fs.openSync('/dev/null', 'r+');
+      return devNull;
+    }
+    if (option === 'pipe') return this.#pipe(target);
+    if (typeof option === 'object' && option !== null && Number.isInteger(option.fd) && option.fd >= 0) return option.fd;
+    throw SpawnError.invalid(this.#command, `stdio[${target}] must be "inherit", "null", "pipe" or { fd }`);
+  }
+
+  #pipe(target: number): number {
+    const childReads = target === 0;
+    let ends: [number, number];
+    try {
+      ends = binding.makePipe(childReads ? 1 : 0);
+    } catch (error) {
+      const raw = error as RawErrnoError;
+      raw.stage = 'pipe';
+      throw SpawnError.fromNative(raw, this.#command);
+    }
+    const [readEnd, writeEnd] = ends;
+    this.#owned.push(readEnd, writeEnd);
+    this.#daemonEnds[target] = childReads ? { fd: writeEnd, readable: false } : { fd: readEnd, readable: true };
+    return childReads ? readEnd : writeEnd;
+  }
+}

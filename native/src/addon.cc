@@ -1,0 +1,53 @@
+// Module entry: registers the primitives and ties every native resource to the lifetime of
+// the Node environment (main thread or worker) that created it.
+#include <napi.h>
+
+#include <vector>
+
+#include "env_state.h"
+#include "open.h"
+#include "orphans.h"
+#include "pipes.h"
+#include "probe.h"
+#include "process_handle.h"
+#include "spawn.h"
+
+namespace pidvisor {
+
+namespace {
+
+// Runs when the environment shuts down, before the loop is closed: stop every poll handle
+// and close every pidfd, so a worker that exits leaks nothing into the process.
+void CloseAllHandles(void* arg) {
+  EnvState* state = static_cast<EnvState*>(arg);
+  std::vector<ProcessHandle*> handles(state->live_handles.begin(), state->live_handles.end());
+  for (ProcessHandle* handle : handles) handle->Shutdown();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  EnvState* state = new EnvState(env);
+  env.SetInstanceData<EnvState>(state);
+  state->handle_constructor = Napi::Persistent(ProcessHandle::Define(env));
+  napi_add_env_cleanup_hook(env, CloseAllHandles, state);
+
+  exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
+  exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
+  exports.Set("openProcess", Napi::Function::New<OpenProcess>(env, "openProcess"));
+  exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
+  exports.Set("reapOrphans", Napi::Function::New<ReapOrphans>(env, "reapOrphans"));
+  exports.Set("setChildSubreaper", Napi::Function::New<SetChildSubreaper>(env, "setChildSubreaper"));
+  exports.Set("getChildSubreaper", Napi::Function::New<GetChildSubreaper>(env, "getChildSubreaper"));
+  exports.Set("probeKernel", Napi::Function::New<ProbeKernel>(env, "probeKernel"));
+  exports.Set("ProcessHandle", state->handle_constructor.Value());
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace pidvisor
+
+static Napi::Object InitPidvisor(Napi::Env env, Napi::Object exports) {
+  return pidvisor::Init(env, exports);
+}
+
+NODE_API_MODULE(pidvisor, InitPidvisor)

@@ -1,0 +1,107 @@
+#include "clone.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+
+#include "syscalls.h"
+
+// glibc 2.36 exports no clone3() wrapper, and the raw syscall cannot be made through
+// syscall(3): with CLONE_VM the child returns from the syscall on its new, empty stack and
+// would `ret` into nothing. This trampoline calls fn(arg) in the child and exits with its
+// result, as glibc's internal __clone3 does. Only x86_64 has it; other architectures use
+// the legacy clone() path (Linux 5.2), which glibc's clone() wrapper supports everywhere.
+#if defined(__x86_64__)
+#define PIDVISOR_HAVE_CLONE3_TRAMPOLINE 1
+extern "C" long pidvisor_clone3(struct clone_args* args, size_t size, int (*fn)(void*),
+                                void* arg);
+__asm__(
+    ".text\n"
+    ".globl pidvisor_clone3\n"
+    ".hidden pidvisor_clone3\n"
+    ".type pidvisor_clone3,@function\n"
+    "pidvisor_clone3:\n"
+    "  .cfi_startproc\n"
+    "  mov %rdx, %r8\n"  // fn and arg survive the syscall in r8/r9 (it clobbers rcx, r11)
+    "  mov %rcx, %r9\n"
+    "  mov $435, %eax\n"  // SYS_clone3
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jz 1f\n"
+    "  ret\n"  // parent: pid, or -errno
+    "1:\n"
+    "  .cfi_undefined rip\n"  // child: no caller frame to unwind to
+    "  xor %ebp, %ebp\n"
+    "  mov %r9, %rdi\n"
+    "  call *%r8\n"
+    "  mov %eax, %edi\n"
+    "  mov $60, %eax\n"  // SYS_exit: fn returned (it normally execs or _exits itself)
+    "  syscall\n"
+    "  hlt\n"
+    "  .cfi_endproc\n"
+    ".size pidvisor_clone3, .-pidvisor_clone3\n");
+#else
+#define PIDVISOR_HAVE_CLONE3_TRAMPOLINE 0
+#endif
+
+namespace pidvisor {
+
+namespace {
+
+long CloneVforkWith3(const ChildStack& stack, int cgroup_fd, int (*fn)(void*), void* arg,
+                     int* pidfd) {
+#if PIDVISOR_HAVE_CLONE3_TRAMPOLINE
+  struct clone_args args;
+  memset(&args, 0, sizeof(args));
+  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+  args.exit_signal = SIGCHLD;
+  args.stack = reinterpret_cast<uint64_t>(stack.base);
+  args.stack_size = stack.size;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
+  return pidvisor_clone3(&args, sizeof(args), fn, arg);
+#else
+  (void)stack, (void)cgroup_fd, (void)fn, (void)arg, (void)pidfd;
+  return -ENOSYS;
+#endif
+}
+
+long CloneVforkLegacy(const ChildStack& stack, int (*fn)(void*), void* arg, int* pidfd) {
+  // clone(CLONE_PIDFD) returns the pidfd through parent_tid (Linux 5.2).
+  void* top = static_cast<char*>(stack.base) + stack.size;
+  int pid = clone(fn, top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, arg, pidfd);
+  return pid < 0 ? -errno : pid;
+}
+
+}  // namespace
+
+long CloneVfork(CloneMethod method, const ChildStack& stack, int cgroup_fd,
+                int (*fn)(void*), void* arg, int* pidfd) {
+  // Block every signal around the clone: the child must not run a Node signal handler on
+  // our memory before it has reset the dispositions. It restores the mask before execve.
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  long result = method == CloneMethod::kClone3 ? CloneVforkWith3(stack, cgroup_fd, fn, arg, pidfd)
+                                               : CloneVforkLegacy(stack, fn, arg, pidfd);
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  return result;
+}
+
+int ProbeClone3() {
+#if PIDVISOR_HAVE_CLONE3_TRAMPOLINE
+  // A size below CLONE_ARGS_SIZE_VER0 is EINVAL from a kernel that has clone3; a seccomp
+  // filter answers ENOSYS (Docker's default profile) or EPERM (older engines) instead.
+  long r = syscall(SYS_clone3, nullptr, 0);
+  int err = r < 0 ? errno : 0;
+  return err == EINVAL ? 0 : (err != 0 ? err : EINVAL);
+#else
+  return ENOSYS;
+#endif
+}
+
+}  // namespace pidvisor

@@ -1,0 +1,46 @@
+#include "env_state.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace pidvisor {
+
+namespace {
+// The child runs a few syscalls and no deep calls; 256 KiB is generous and costs only the
+// pages it touches. A PROT_NONE guard page below catches an overflow.
+constexpr size_t kChildStackSize = 256 * 1024;
+}  // namespace
+
+EnvState::EnvState(Napi::Env env) {
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    throw Napi::Error::New(env, "pidvisor: napi_get_uv_event_loop failed");
+  }
+}
+
+EnvState::~EnvState() {
+  if (stack_base_ != nullptr) munmap(stack_base_, stack_size_);
+}
+
+bool EnvState::SpawnStack(ChildStack* stack) {
+  if (stack_base_ == nullptr) {
+    const size_t guard = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* mapping = mmap(nullptr, kChildStackSize + guard, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (mapping == MAP_FAILED) return false;
+    if (mprotect(mapping, guard, PROT_NONE) < 0) {
+      const int err = errno;
+      munmap(mapping, kChildStackSize + guard);
+      errno = err;
+      return false;
+    }
+    stack_base_ = mapping;
+    stack_size_ = kChildStackSize + guard;
+  }
+  const size_t guard = stack_size_ - kChildStackSize;
+  stack->base = static_cast<char*>(stack_base_) + guard;
+  stack->size = kChildStackSize;
+  return true;
+}
+
+}  // namespace pidvisor

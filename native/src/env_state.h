@@ -1,0 +1,47 @@
+// Per-Node-environment state of the addon (main thread and each worker have their own),
+// kept with SetInstanceData so nothing is global.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstddef>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "clone.h"
+
+namespace pidvisor {
+
+class ProcessHandle;
+
+struct EnvState {
+  explicit EnvState(Napi::Env env);
+  ~EnvState();
+  EnvState(const EnvState&) = delete;
+  EnvState& operator=(const EnvState&) = delete;
+
+  static EnvState* Get(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
+
+  // The stack the pre-exec child runs on. One per environment is enough: spawn is
+  // synchronous and CLONE_VFORK suspends the calling thread until the child execs or exits.
+  // Returns false (errno set) when mmap fails.
+  bool SpawnStack(ChildStack* stack);
+
+  // Pids of our own children not yet reaped: the orphan reaper must never take these.
+  bool OwnsUnreapedChild(pid_t pid) const { return own_children.count(pid) != 0; }
+
+  uv_loop_t* loop = nullptr;
+  Napi::FunctionReference handle_constructor;
+  std::unordered_set<ProcessHandle*> live_handles;
+  std::unordered_map<pid_t, ProcessHandle*> own_children;
+  // Decided once by the capability probe (clone3 with an invalid size: EINVAL means the
+  // syscall exists; ENOSYS or EPERM means a seccomp filter, e.g. Docker's default, blocks it).
+  int clone3_state = -1;  // -1 unknown, 0 unavailable, 1 available
+
+ private:
+  void* stack_base_ = nullptr;
+  size_t stack_size_ = 0;
+};
+
+}  // namespace pidvisor

@@ -1,0 +1,106 @@
+// Reaping orphans (as PID 1, or as a child subreaper) without ever stealing a child that
+// somebody in this process is waiting for.
+//
+// Two owners wait for specific children here: our ProcessHandles (waitid(P_PIDFD)) and
+// libuv's child_process (waitpid(pid) on SIGCHLD, only for pids it spawned). If we reaped one
+// of theirs, libuv's handle would wait forever, and once the pid was reused by a child of
+// ours libuv would reap *our* child and report the wrong status (reproduced, DESIGN.md §2).
+// So we peek with WNOWAIT, and reap by pid only a zombie nobody owns. The peek returns the
+// first zombie in the kernel's children list, so an owned zombie hides the ones behind it:
+// we stop and report it; its owner reaps it in this same loop iteration and the caller
+// sweeps again.
+#include "orphans.h"
+
+#include <errno.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <cstddef>
+
+#include "env_state.h"
+#include "errors.h"
+#include "syscalls.h"
+
+namespace pidvisor {
+
+namespace {
+
+// A sweep is bounded so a fork bomb of orphans cannot starve the event loop.
+constexpr int kMaxReapsPerSweep = 4096;
+
+// libuv keeps every child_process it has not yet reaped on loop->process_handles. The
+// layout is that of the libuv headers this addon is compiled against, i.e. Node's own.
+#if UV_VERSION_HEX < 0x012e00
+#error "libuv >= 1.46 (struct uv__queue) is required"
+#endif
+bool LibuvOwns(uv_loop_t* loop, pid_t pid) {
+  const struct uv__queue* head = &loop->process_handles;
+  for (const struct uv__queue* q = head->next; q != head; q = q->next) {
+    const char* base = reinterpret_cast<const char*>(q) - offsetof(uv_process_t, queue);
+    if (reinterpret_cast<const uv_process_t*>(base)->pid == pid) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnvState* state = EnvState::Get(env);
+  Napi::Array reaped = Napi::Array::New(env);
+  Napi::Object result = Napi::Object::New(env);
+  pid_t blocked_by = 0;
+  const char* blocked_owner = "";
+  for (int n = 0; n < kMaxReapsPerSweep; n++) {
+    siginfo_t peek = {};
+    if (sys_waitid(P_ALL, 0, &peek, WEXITED | WNOHANG | WNOWAIT, nullptr) < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECHILD) break;  // no children at all
+      throw ErrnoError(env, errno, "waitid");
+    }
+    const pid_t pid = peek.si_pid;
+    if (pid == 0) break;  // children, but no zombie
+    if (state->OwnsUnreapedChild(pid)) {
+      blocked_by = pid;
+      blocked_owner = "pidvisor";
+      break;
+    }
+    if (LibuvOwns(state->loop, pid)) {
+      blocked_by = pid;
+      blocked_owner = "libuv";
+      break;
+    }
+    siginfo_t si = {};
+    if (sys_waitid(P_PID, pid, &si, WEXITED | WNOHANG, nullptr) < 0) {
+      if (errno == EINTR) continue;
+      throw ErrnoError(env, errno, "waitid");
+    }
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("pid", pid);
+    entry.Set("siCode", si.si_code);
+    entry.Set("siStatus", si.si_status);
+    reaped.Set(reaped.Length(), entry);
+  }
+  result.Set("reaped", reaped);
+  result.Set("blockedBy", blocked_by);
+  result.Set("blockedOwner", blocked_owner);
+  return result;
+}
+
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
+  const unsigned long on = info[0].ToBoolean().Value() ? 1 : 0;
+  if (prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) < 0) {
+    throw ErrnoError(info.Env(), errno, "prctl", "PR_SET_CHILD_SUBREAPER");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value GetChildSubreaper(const Napi::CallbackInfo& info) {
+  int on = 0;
+  if (prctl(PR_GET_CHILD_SUBREAPER, &on, 0, 0, 0) < 0) {
+    throw ErrnoError(info.Env(), errno, "prctl", "PR_GET_CHILD_SUBREAPER");
+  }
+  return Napi::Boolean::New(info.Env(), on != 0);
+}
+
+}  // namespace pidvisor

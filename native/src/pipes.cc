@@ -1,0 +1,33 @@
+#include "pipes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+namespace pidvisor {
+
+Napi::Value MakePipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int nonblocking_end = info[0].As<Napi::Number>().Int32Value();
+  int fds[2];
+  // O_CLOEXEC from the start: another spawn must never inherit the daemon's end.
+  if (pipe2(fds, O_CLOEXEC) < 0) throw ErrnoError(env, errno, "pipe2");
+  if (nonblocking_end == 0 || nonblocking_end == 1) {
+    const int fd = fds[nonblocking_end];
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+      const int err = errno;
+      close(fds[0]);
+      close(fds[1]);
+      throw ErrnoError(env, err, "fcntl");
+    }
+  }
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, fds[0]);
+  result.Set(1u, fds[1]);
+  return result;
+}
+
+}  // namespace pidvisor

@@ -1,0 +1,292 @@
+#include "process_handle.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "env_state.h"
+#include "errors.h"
+#include "syscalls.h"
+
+namespace pidvisor {
+
+namespace {
+
+struct CreateArgs {
+  int pidfd;
+  pid_t pid;
+  bool is_child;
+};
+
+// A non-child's exit can be read only after its parent reaps it (PIDFD_INFO_EXIT is
+// published at reap and signalled by POLLHUP); until then poll it on a timer, backing off.
+constexpr uint64_t kFirstRetryMs = 10;
+constexpr uint64_t kMaxRetryMs = 1000;
+
+int64_t TimevalToMicros(const struct timeval& tv) {
+  return static_cast<int64_t>(tv.tv_sec) * 1000000 + tv.tv_usec;
+}
+
+// A wait(2) status word (as PIDFD_INFO_EXIT reports it) in waitid's si_code/si_status terms.
+void ExitFromWaitStatus(int status, ExitInfo* exit) {
+  if (WIFEXITED(status)) {
+    exit->cld_code = CLD_EXITED;
+    exit->cld_status = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    exit->cld_code = WCOREDUMP(status) ? CLD_DUMPED : CLD_KILLED;
+    exit->cld_status = WTERMSIG(status);
+  }
+}
+
+void CloseUvHandle(uv_handle_t* handle) {
+  uv_close(handle, [](uv_handle_t* closed) { delete closed; });
+}
+
+}  // namespace
+
+Napi::Function ProcessHandle::Define(Napi::Env env) {
+  return DefineClass(env, "ProcessHandle",
+                     {
+                         InstanceAccessor<&ProcessHandle::GetPid>("pid"),
+                         InstanceAccessor<&ProcessHandle::GetInode>("inode"),
+                         InstanceAccessor<&ProcessHandle::GetFd>("fd"),
+                         InstanceMethod<&ProcessHandle::SendSignal>("sendSignal"),
+                         InstanceMethod<&ProcessHandle::Watch>("watch"),
+                         InstanceMethod<&ProcessHandle::Close>("close"),
+                     });
+}
+
+Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, bool is_child) {
+  CreateArgs args = {pidfd, pid, is_child};
+  return EnvState::Get(env)->handle_constructor.New(
+      {Napi::External<CreateArgs>::New(env, &args)});
+}
+
+ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<ProcessHandle>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "ProcessHandle is created by spawn() or open()");
+  }
+  const CreateArgs* args = info[0].As<Napi::External<CreateArgs>>().Data();
+  state_ = EnvState::Get(info.Env());
+  pidfd_ = args->pidfd;
+  pid_ = args->pid;
+  is_child_ = args->is_child;
+  struct stat st;
+  // On pidfs (Linux 6.9) st_ino is unique per process for the boot; before, every pidfd
+  // shares one anon inode and the TS layer falls back to the start time.
+  if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
+  state_->live_handles.insert(this);
+  if (is_child_) state_->own_children[pid_] = this;
+}
+
+ProcessHandle::~ProcessHandle() {
+  Shutdown();
+  if (state_ != nullptr) state_->live_handles.erase(this);
+}
+
+void ProcessHandle::Shutdown() {
+  StopWatching();
+  CloseFd();
+  on_exit_.Reset();
+}
+
+Napi::Value ProcessHandle::GetPid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pid_);
+}
+
+Napi::Value ProcessHandle::GetInode(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), inode_);
+}
+
+Napi::Value ProcessHandle::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pidfd_);
+}
+
+Napi::Value ProcessHandle::SendSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int sig = info[0].As<Napi::Number>().Int32Value();
+  const bool to_group = info.Length() > 1 && info[1].ToBoolean().Value();
+  if (pidfd_ < 0) {
+    // Reaped or closed: the pid may already name another process. No syscall at all.
+    Napi::Error error = Napi::Error::New(env, "process already exited; its pidfd is closed");
+    error.Set("code", Napi::String::New(env, "ERR_PROCESS_EXITED"));
+    throw error;
+  }
+  // PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9) signals the process group of this process; the
+  // pidfd pins the group leader, so the group cannot be a recycled one.
+  if (sys_pidfd_send_signal(pidfd_, sig, to_group ? PIDFD_SIGNAL_PROCESS_GROUP : 0) < 0) {
+    throw ErrnoError(env, errno, "pidfd_send_signal");
+  }
+  return env.Undefined();
+}
+
+Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "watch(callback)");
+  if (pidfd_ < 0) throw Napi::Error::New(env, "watch: the handle is closed");
+  if (poll_ != nullptr || !on_exit_.IsEmpty()) throw Napi::Error::New(env, "watch: already watching");
+  poll_ = new uv_poll_t;
+  int r = uv_poll_init(state_->loop, poll_, pidfd_);
+  if (r == 0) {
+    poll_->data = this;
+    r = uv_poll_start(poll_, UV_READABLE, OnPollEvent);
+  }
+  if (r != 0) {
+    CloseUvHandle(reinterpret_cast<uv_handle_t*>(poll_));
+    poll_ = nullptr;
+    throw ErrnoError(env, -r, "uv_poll_start");
+  }
+  on_exit_ = Napi::Persistent(info[0].As<Napi::Function>());
+  Ref();
+  holds_ref_ = true;
+  return env.Undefined();
+}
+
+Napi::Value ProcessHandle::Close(const Napi::CallbackInfo& info) {
+  Shutdown();
+  if (holds_ref_) {
+    holds_ref_ = false;
+    Unref();
+  }
+  return info.Env().Undefined();
+}
+
+void ProcessHandle::OnPollEvent(uv_poll_t* poll, int /*status*/, int /*events*/) {
+  // Errors and HUP are reported as readable too; OnReadable asks the kernel what happened.
+  static_cast<ProcessHandle*>(poll->data)->OnReadable();
+}
+
+void ProcessHandle::OnRetryTimer(uv_timer_t* timer) {
+  static_cast<ProcessHandle*>(timer->data)->OnReadable();
+}
+
+void ProcessHandle::OnReadable() {
+  ExitInfo exit;
+  int err = 0;
+  if (TryReapChild(&exit, &err)) {
+    reaped_ = true;
+    state_->own_children.erase(pid_);
+    StopWatching();
+    CloseFd();
+    Deliver(Env().Null(), &exit);
+    return;
+  }
+  if (err == 0) return;  // not exited yet (spurious wakeup or EINTR)
+  if (err == ECHILD) {   // someone else's child: adopted, or a socket peer
+    if (TryReadExitOfNonChild(&exit)) {
+      StopWatching();
+      CloseFd();
+      Deliver(Env().Null(), &exit);
+    } else {
+      ScheduleRetry();
+    }
+    return;
+  }
+  StopWatching();
+  Napi::HandleScope scope(Env());
+  Deliver(ErrnoError(Env(), err, "waitid").Value(), nullptr);
+}
+
+bool ProcessHandle::TryReapChild(ExitInfo* exit, int* err) {
+  siginfo_t si = {};
+  struct rusage usage = {};
+  if (sys_waitid(P_PIDFD, pidfd_, &si, WEXITED | WNOHANG, &usage) < 0) {
+    *err = errno == EINTR ? 0 : errno;
+    return false;
+  }
+  if (si.si_pid == 0) return false;
+  exit->cld_code = si.si_code;
+  exit->cld_status = si.si_status;
+  exit->has_rusage = true;
+  exit->user_cpu_us = TimevalToMicros(usage.ru_utime);
+  exit->system_cpu_us = TimevalToMicros(usage.ru_stime);
+  exit->max_rss_kb = usage.ru_maxrss;
+  exit->source = "waitid";
+  return true;
+}
+
+bool ProcessHandle::TryReadExitOfNonChild(ExitInfo* exit) {
+  struct pollfd pfd = {pidfd_, POLLIN, 0};
+  if (poll(&pfd, 1, 0) < 0 || !(pfd.revents & POLLHUP)) return false;  // not reaped yet
+  pidvisor_pidfd_info pinfo = {};
+  pinfo.mask = PIDVISOR_PIDFD_INFO_EXIT;
+  if (ioctl(pidfd_, PIDVISOR_PIDFD_GET_INFO, &pinfo) == 0 &&
+      (pinfo.mask & PIDVISOR_PIDFD_INFO_EXIT)) {
+    ExitFromWaitStatus(pinfo.exit_code, exit);
+    exit->source = "pidfd-info";
+  } else {
+    exit->source = "unknown";  // before Linux 6.15 only the reaper learns the status
+  }
+  return true;
+}
+
+void ProcessHandle::ScheduleRetry() {
+  uv_poll_stop(poll_);  // level-triggered: a zombie's pidfd stays readable
+  if (retry_timer_ == nullptr) {
+    retry_timer_ = new uv_timer_t;
+    uv_timer_init(state_->loop, retry_timer_);
+    retry_timer_->data = this;
+    retry_delay_ms_ = kFirstRetryMs;
+  } else if (retry_delay_ms_ < kMaxRetryMs) {
+    retry_delay_ms_ *= 2;
+  }
+  uv_timer_start(retry_timer_, OnRetryTimer, retry_delay_ms_, 0);
+}
+
+void ProcessHandle::StopWatching() {
+  // uv_close stops the handle and removes the fd from epoll; close the fd only after.
+  if (poll_ != nullptr) {
+    CloseUvHandle(reinterpret_cast<uv_handle_t*>(poll_));
+    poll_ = nullptr;
+  }
+  if (retry_timer_ != nullptr) {
+    CloseUvHandle(reinterpret_cast<uv_handle_t*>(retry_timer_));
+    retry_timer_ = nullptr;
+  }
+}
+
+void ProcessHandle::CloseFd() {
+  if (pidfd_ >= 0) {
+    close(pidfd_);
+    pidfd_ = -1;
+  }
+  if (is_child_ && !reaped_ && state_ != nullptr) {
+    // Closed before the reap: the orphan reaper may take this pid now, as nobody else will.
+    auto it = state_->own_children.find(pid_);
+    if (it != state_->own_children.end() && it->second == this) state_->own_children.erase(it);
+  }
+}
+
+void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::FunctionReference callback = std::move(on_exit_);
+  if (callback.IsEmpty()) return;
+  Napi::Value record = env.Null();
+  if (exit != nullptr) {
+    Napi::Object object = Napi::Object::New(env);
+    object.Set("siCode", exit->cld_code);
+    object.Set("siStatus", exit->cld_status);
+    object.Set("source", exit->source);
+    if (exit->has_rusage) {
+      object.Set("userCpuMicros", static_cast<double>(exit->user_cpu_us));
+      object.Set("systemCpuMicros", static_cast<double>(exit->system_cpu_us));
+      object.Set("maxRssKiB", static_cast<double>(exit->max_rss_kb));
+    }
+    record = object;
+  }
+  const bool had_ref = holds_ref_;
+  holds_ref_ = false;
+  try {
+    callback.MakeCallback(Value(), {error, record});
+  } catch (const Napi::Error& e) {
+    // An exception in the JS callback belongs to the process, not to us.
+    napi_fatal_exception(env, e.Value());
+  }
+  if (had_ref) Unref();
+}
+
+}  // namespace pidvisor

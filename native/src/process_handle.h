@@ -1,0 +1,73 @@
+// A process named by a pidfd: the only way pidvisor reaches a process.
+//
+// The handle owns its pidfd. It learns of the exit through a uv poll handle on that fd in
+// the Node event loop (no thread per child), reaps with waitid(P_PIDFD), and closes the
+// pidfd right after the reap. From then on signal() fails without any syscall: the numeric
+// pid is never used to reach a process, so pid reuse cannot make us hit another one.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+
+namespace pidvisor {
+
+struct EnvState;
+
+// How a process ended, as waitid(2) reports it (CLD_EXITED/KILLED/DUMPED and the code or signal),
+// plus where the answer came from. Mapping to code/signal/coreDumped is done in TypeScript.
+struct ExitInfo {
+  int cld_code = 0;  // 0: unknown (not our child and the kernel cannot tell us, pre-6.15)
+  int cld_status = 0;
+  bool has_rusage = false;
+  int64_t user_cpu_us = 0;
+  int64_t system_cpu_us = 0;
+  int64_t max_rss_kb = 0;
+  const char* source = "waitid";  // "waitid" | "pidfd-info" | "unknown"
+};
+
+class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // Takes ownership of pidfd. is_child: we are the parent and must reap it.
+  static Napi::Object Create(Napi::Env env, int pidfd, pid_t pid, bool is_child);
+
+  explicit ProcessHandle(const Napi::CallbackInfo& info);
+  ~ProcessHandle() override;
+
+  // Stops watching and closes the fd; used by close() and at environment shutdown.
+  void Shutdown();
+
+ private:
+  Napi::Value GetPid(const Napi::CallbackInfo& info);
+  Napi::Value GetInode(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value SendSignal(const Napi::CallbackInfo& info);
+  Napi::Value Watch(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  static void OnPollEvent(uv_poll_t* poll, int status, int events);
+  static void OnRetryTimer(uv_timer_t* timer);
+  void OnReadable();
+  bool TryReapChild(ExitInfo* exit, int* err);
+  bool TryReadExitOfNonChild(ExitInfo* exit);
+  void ScheduleRetry();
+  void StopWatching();
+  void CloseFd();
+  void Deliver(Napi::Value error, const ExitInfo* exit);
+
+  EnvState* state_ = nullptr;
+  int pidfd_ = -1;
+  pid_t pid_ = 0;
+  uint64_t inode_ = 0;
+  bool is_child_ = false;
+  bool reaped_ = false;
+  bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
+  uv_poll_t* poll_ = nullptr;
+  uv_timer_t* retry_timer_ = nullptr;
+  uint64_t retry_delay_ms_ = 0;
+  Napi::FunctionReference on_exit_;
+};
+
+}  // namespace pidvisor

@@ -1,0 +1,180 @@
+// The code a new child runs between clone and execve.
+//
+// Rules for everything in this file (the child shares the parent's memory under CLONE_VM and
+// the parent is a multithreaded Node process whose other threads keep running):
+//   - async-signal-safe only: raw syscalls, no malloc, no stdio, no C++ exceptions, no JS;
+//   - no glibc wrapper that takes a lock or talks to other threads (setuid/setgid/setgroups in
+//     glibc broadcast to every thread of the process they think they are in: use the raw
+//     syscalls, as glibc's own posix_spawn does);
+//   - every failure records (stage, errno) in the plan and ends in _exit(127); the parent
+//     reads the record, reaps us, and reports a typed error, so "command not found" never
+//     looks like "exited with status 127";
+//   - errno is the parent thread's TLS slot (shared under CLONE_VM): read it at once.
+#include "spawn_child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "syscalls.h"
+
+namespace pidvisor {
+
+namespace {
+
+const char* const kStageNames[kStageCount] = {
+    "none",   "cgroup",    "session", "fds",     "chdir",     "rlimit",
+    "setgroups", "setgid", "setuid",  "no_new_privs", "pdeathsig", "execve",
+};
+
+[[noreturn]] void Fail(SpawnPlan* plan, SpawnStage stage, int err) {
+  plan->failed_errno = err;
+  plan->failed_stage = stage;
+  _exit(127);
+}
+
+// Node ignores SIGPIPE and SIGXFSZ and installs handlers for others; ignored dispositions
+// survive execve, so a child would not behave as one started by a shell. Reset them all.
+// The mask stays fully blocked (inherited from the parent) until just before execve.
+void ResetSignalDispositions() {
+  pidvisor_kernel_sigaction dfl = {};
+  dfl.handler = SIG_DFL;
+  for (int sig = 1; sig < _NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(dfl.mask));
+  }
+}
+
+// The legacy clone() path has no CLONE_INTO_CGROUP: the child moves itself ("0" means the
+// writer) before it runs any of the command's code.
+void JoinCgroup(SpawnPlan* plan) {
+  if (plan->cgroup_procs_dir_fd < 0) return;
+  int fd = openat(plan->cgroup_procs_dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) Fail(plan, kStageCgroup, errno);
+  if (write(fd, "0", 1) != 1) Fail(plan, kStageCgroup, errno);
+  close(fd);
+}
+
+void SetSession(SpawnPlan* plan) {
+  if (plan->session == kSessionSetsid && setsid() < 0) Fail(plan, kStageSession, errno);
+  if (plan->session == kSessionSetpgid && setpgid(0, 0) < 0) Fail(plan, kStageSession, errno);
+}
+
+// Install fd_sources[i] as fd i. Two passes, as Go's forkAndExecInChild does: first move
+// every source that lies inside the target range [0, n) out of it (a dup2 onto a lower
+// target could otherwise close a source a later target still needs), then dup2 each into
+// place. dup2 leaves the new fd without FD_CLOEXEC; a source already at its target only needs
+// the flag cleared. The relocated copies are close-on-exec and above n, so they vanish.
+void InstallFds(SpawnPlan* plan) {
+  const int n = plan->fd_count;
+  int sources[kMaxPlanFds];
+  for (int i = 0; i < n; i++) {
+    int src = plan->fd_sources[i];
+    if (src >= 0 && src < n && src != i) {
+      src = fcntl(src, F_DUPFD_CLOEXEC, n);
+      if (src < 0) Fail(plan, kStageFds, errno);
+    }
+    sources[i] = src;
+  }
+  for (int i = 0; i < n; i++) {
+    const int src = sources[i];
+    if (src < 0) {
+      close(i);
+    } else if (src == i) {
+      if (fcntl(i, F_SETFD, 0) < 0) Fail(plan, kStageFds, errno);
+    } else if (dup2(src, i) < 0) {
+      Fail(plan, kStageFds, errno);
+    }
+  }
+  // A child expects blocking stdio; libuv makes the fds it owns O_NONBLOCK.
+  for (int i = 0; i < 3 && i < n; i++) {
+    const int flags = fcntl(i, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(i, F_SETFL, flags & ~O_NONBLOCK);
+  }
+  // Close what the plan does not name, including fds the daemon inherited without
+  // FD_CLOEXEC. close_range(2) is Linux 5.9; before that, close one by one.
+  if (syscall(SYS_close_range, n, ~0U, 0) < 0) {
+    for (int fd = n; fd < plan->close_fallback_limit; fd++) close(fd);
+  }
+}
+
+void ApplyCredentials(SpawnPlan* plan) {
+  if (plan->group_count >= 0 &&
+      syscall(SYS_setgroups, plan->group_count, plan->groups) < 0) {
+    Fail(plan, kStageSetgroups, errno);
+  }
+  if (plan->gid >= 0 && syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0) {
+    Fail(plan, kStageSetgid, errno);
+  }
+  if (plan->uid >= 0 && syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0) {
+    Fail(plan, kStageSetuid, errno);
+  }
+}
+
+void ApplyProcessAttributes(SpawnPlan* plan) {
+  if (plan->cwd != nullptr && chdir(plan->cwd) < 0) Fail(plan, kStageChdir, errno);
+  if (plan->umask >= 0) umask(static_cast<mode_t>(plan->umask));
+  for (size_t i = 0; i < plan->rlimit_count; i++) {
+    struct rlimit64 limit = {plan->rlimits[i].soft, plan->rlimits[i].hard};
+    if (syscall(SYS_prlimit64, 0, plan->rlimits[i].resource, &limit, nullptr) < 0) {
+      Fail(plan, kStageRlimit, errno);
+    }
+  }
+}
+
+void ApplySecurityBits(SpawnPlan* plan) {
+  if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    Fail(plan, kStageNoNewPrivs, errno);
+  }
+  if (plan->pdeathsig > 0) {
+    if (prctl(PR_SET_PDEATHSIG, plan->pdeathsig, 0, 0, 0) < 0) Fail(plan, kStagePdeathsig, errno);
+    // The parent may have died before the prctl took effect: then nobody will send it.
+    if (getppid() != plan->parent_pid) kill(getpid(), plan->pdeathsig);
+  }
+}
+
+// Tries each candidate like execvp(3): skip the ones that do not exist, remember EACCES.
+[[noreturn]] void Exec(SpawnPlan* plan) {
+  sigset_t empty;
+  sigemptyset(&empty);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof(uint64_t));
+  int result = ENOENT;
+  bool saw_eacces = false;
+  for (size_t i = 0; i < plan->exec_path_count; i++) {
+    execve(plan->exec_paths[i], plan->argv, plan->envp);
+    result = errno;
+    if (result == EACCES) {
+      saw_eacces = true;
+    } else if (result != ENOENT && result != ENOTDIR && result != ESTALE) {
+      break;
+    }
+  }
+  if (saw_eacces && (result == ENOENT || result == ENOTDIR || result == ESTALE)) result = EACCES;
+  Fail(plan, kStageExecve, result);
+}
+
+}  // namespace
+
+const char* SpawnStageName(int stage) {
+  return stage >= 0 && stage < kStageCount ? kStageNames[stage] : "unknown";
+}
+
+// The order follows DESIGN.md: identity of the process (cgroup, session) first, then its fd
+// table, then attributes, then credentials (dropped last so the steps before run privileged),
+// then the bits that constrain the new program.
+int RunSpawnChild(void* arg) {
+  SpawnPlan* plan = static_cast<SpawnPlan*>(arg);
+  ResetSignalDispositions();
+  JoinCgroup(plan);
+  SetSession(plan);
+  InstallFds(plan);
+  ApplyProcessAttributes(plan);
+  ApplyCredentials(plan);
+  ApplySecurityBits(plan);
+  Exec(plan);
+}
+
+}  // namespace pidvisor
