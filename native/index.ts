@@ -3,7 +3,7 @@ export { spawn, ChildProcess, RLIMITS } from './spawn.js';
 export type { SpawnOptions, StdioOption, RlimitName, Rlimit, RlimitValue } from './spawn.js';
 export { ProcessRef } from './process-ref.js';
 export type { SignalOptions } from './process-ref.js';
-export { adopt } from './adopt.js';
+export { adopt, openProcess } from './adopt.js';
 export { OrphanReaper, setChildSubreaper, isChildSubreaper } from './orphan-reaper.js';
 export type { ReapedOrphan, OrphanReaperOptions } from './orphan-reaper.js';
 export { peerCredentials } from './peer.js';

@@ -34,7 +34,7 @@ export interface SpawnOptions {
   uid?: number;
   /** Required with `uid` so a child never keeps the daemon's group by accident. */
   gid?: number;
-  /** Supplementary groups; when `uid` changes and this is absent, the child gets none. */
+  /** Supplementary groups; when root starts a child as another user and this is absent, the child gets none. */
   groups?: readonly number[];
   umask?: number;
   rlimits?: Partial<Record<RlimitName, Rlimit>>;
@@ -122,8 +122,11 @@ function buildRequest(options: SpawnOptions): RawSpawnRequest {
   }
   if (options.umask !== undefined && options.umask > 0o777) fail('umask must be at most 0o777');
   options.groups?.forEach((gid) => isId(gid) || fail('groups must be non-negative integers'));
-  const changesUser = options.uid !== undefined && options.uid !== process.geteuid?.();
-  const groups = options.groups ?? (changesUser ? [] : null);
+  // A root daemon switching user must not hand its own supplementary groups (root's) to the
+  // child. An unprivileged one cannot call setgroups at all; it keeps its groups, and the
+  // setuid that follows is refused with EPERM anyway.
+  const dropsGroups = process.geteuid?.() === 0 && options.uid !== undefined && options.uid !== 0;
+  const groups = options.groups ?? (dropsGroups ? [] : null);
   const detach = options.detach ?? 'none';
   if (!(detach in SESSIONS)) fail(`detach must be one of ${Object.keys(SESSIONS).join(', ')}`);
   const method = options.method ?? 'auto';

@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstddef>
+
 namespace pidvisor {
 
 namespace {
@@ -41,6 +43,20 @@ bool EnvState::SpawnStack(ChildStack* stack) {
   stack->base = static_cast<char*>(stack_base_) + guard;
   stack->size = kChildStackSize;
   return true;
+}
+
+// libuv keeps every child_process it has not yet reaped on loop->process_handles. The
+// layout is that of the libuv headers this addon is compiled against, i.e. Node's own.
+#if UV_VERSION_HEX < 0x012e00
+#error "libuv >= 1.46 (struct uv__queue) is required"
+#endif
+bool EnvState::LibuvOwnsChild(pid_t pid) const {
+  const struct uv__queue* head = &loop->process_handles;
+  for (const struct uv__queue* q = head->next; q != head; q = q->next) {
+    const char* base = reinterpret_cast<const char*>(q) - offsetof(uv_process_t, queue);
+    if (reinterpret_cast<const uv_process_t*>(base)->pid == pid) return true;
+  }
+  return false;
 }
 
 }  // namespace pidvisor

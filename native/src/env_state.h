@@ -31,6 +31,10 @@ struct EnvState {
   // Pids of our own children not yet reaped: the orphan reaper must never take these.
   bool OwnsUnreapedChild(pid_t pid) const { return own_children.count(pid) != 0; }
 
+  // libuv's child_process waits for this pid (it is on loop->process_handles): only libuv
+  // may reap it, or its exit event would never fire (DESIGN.md §2).
+  bool LibuvOwnsChild(pid_t pid) const;
+
   uv_loop_t* loop = nullptr;
   Napi::FunctionReference handle_constructor;
   std::unordered_set<ProcessHandle*> live_handles;

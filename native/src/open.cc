@@ -15,9 +15,7 @@ Napi::Value OpenProcess(const Napi::CallbackInfo& info) {
   const pid_t pid = info[0].As<Napi::Number>().Int32Value();
   const int pidfd = sys_pidfd_open(pid, 0);  // O_CLOEXEC is implied
   if (pidfd < 0) throw ErrnoError(env, errno, "pidfd_open");
-  // Registered as ours to reap: if it is (or, with us as subreaper, becomes) our child, the
-  // orphan reaper must leave its exit status to this handle.
-  return ProcessHandle::Create(env, pidfd, pid, true);
+  return ProcessHandle::Create(env, pidfd, pid, ProcessHandle::Origin::kOpened);
 }
 
 Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
@@ -37,7 +35,7 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   int pidfd = -1;
   len = sizeof(pidfd);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0) {
-    result.Set("handle", ProcessHandle::Create(env, pidfd, cred.pid, false));
+    result.Set("handle", ProcessHandle::Create(env, pidfd, cred.pid, ProcessHandle::Origin::kPeer));
   } else {
     result.Set("handle", env.Null());
   }

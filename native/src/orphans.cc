@@ -15,8 +15,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-#include <cstddef>
-
 #include "env_state.h"
 #include "errors.h"
 #include "syscalls.h"
@@ -27,20 +25,6 @@ namespace {
 
 // A sweep is bounded so a fork bomb of orphans cannot starve the event loop.
 constexpr int kMaxReapsPerSweep = 4096;
-
-// libuv keeps every child_process it has not yet reaped on loop->process_handles. The
-// layout is that of the libuv headers this addon is compiled against, i.e. Node's own.
-#if UV_VERSION_HEX < 0x012e00
-#error "libuv >= 1.46 (struct uv__queue) is required"
-#endif
-bool LibuvOwns(uv_loop_t* loop, pid_t pid) {
-  const struct uv__queue* head = &loop->process_handles;
-  for (const struct uv__queue* q = head->next; q != head; q = q->next) {
-    const char* base = reinterpret_cast<const char*>(q) - offsetof(uv_process_t, queue);
-    if (reinterpret_cast<const uv_process_t*>(base)->pid == pid) return true;
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -65,7 +49,7 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
       blocked_owner = "pidvisor";
       break;
     }
-    if (LibuvOwns(state->loop, pid)) {
+    if (state->LibuvOwnsChild(pid)) {
       blocked_by = pid;
       blocked_owner = "libuv";
       break;

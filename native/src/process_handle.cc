@@ -17,7 +17,7 @@ namespace {
 struct CreateArgs {
   int pidfd;
   pid_t pid;
-  bool is_child;
+  ProcessHandle::Origin origin;
 };
 
 // A non-child's exit can be read only after its parent reaps it (PIDFD_INFO_EXIT is
@@ -58,8 +58,8 @@ Napi::Function ProcessHandle::Define(Napi::Env env) {
                      });
 }
 
-Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, bool is_child) {
-  CreateArgs args = {pidfd, pid, is_child};
+Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, Origin origin) {
+  CreateArgs args = {pidfd, pid, origin};
   return EnvState::Get(env)->handle_constructor.New(
       {Napi::External<CreateArgs>::New(env, &args)});
 }
@@ -73,13 +73,15 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
   state_ = EnvState::Get(info.Env());
   pidfd_ = args->pidfd;
   pid_ = args->pid;
-  is_child_ = args->is_child;
+  origin_ = args->origin;
   struct stat st;
   // On pidfs (Linux 6.9) st_ino is unique per process for the boot; before, every pidfd
   // shares one anon inode and the TS layer falls back to the start time.
   if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
   state_->live_handles.insert(this);
-  if (is_child_) state_->own_children[pid_] = this;
+  // An opened process is registered too: if it is (or, with us as subreaper, becomes) our
+  // child, the orphan reaper must leave its exit status to this handle.
+  if (origin_ != Origin::kPeer) state_->own_children[pid_] = this;
 }
 
 ProcessHandle::~ProcessHandle() {
@@ -191,6 +193,12 @@ void ProcessHandle::OnReadable() {
 }
 
 bool ProcessHandle::TryReapChild(ExitInfo* exit, int* err) {
+  // Reaping a process we did not spawn could steal it from libuv, or reap a peer: for those,
+  // behave as a non-parent and wait for the real parent's reap.
+  if (origin_ == Origin::kPeer || (origin_ == Origin::kOpened && state_->LibuvOwnsChild(pid_))) {
+    *err = ECHILD;
+    return false;
+  }
   siginfo_t si = {};
   struct rusage usage = {};
   if (sys_waitid(P_PIDFD, pidfd_, &si, WEXITED | WNOHANG, &usage) < 0) {
@@ -253,7 +261,7 @@ void ProcessHandle::CloseFd() {
     close(pidfd_);
     pidfd_ = -1;
   }
-  if (is_child_ && !reaped_ && state_ != nullptr) {
+  if (origin_ != Origin::kPeer && !reaped_ && state_ != nullptr) {
     // Closed before the reap: the orphan reaper may take this pid now, as nobody else will.
     auto it = state_->own_children.find(pid_);
     if (it != state_->own_children.end() && it->second == this) state_->own_children.erase(it);

@@ -30,8 +30,14 @@ struct ExitInfo {
 class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // Takes ownership of pidfd. is_child: we are the parent and must reap it.
-  static Napi::Object Create(Napi::Env env, int pidfd, pid_t pid, bool is_child);
+  // How the handle came to be, which decides whether it may reap the process.
+  enum class Origin {
+    kSpawned,  // our child from birth: we reap it
+    kOpened,   // opened by pid: reap only if it is our child and libuv is not waiting for it
+    kPeer,     // a socket peer: never reap
+  };
+  // Takes ownership of pidfd.
+  static Napi::Object Create(Napi::Env env, int pidfd, pid_t pid, Origin origin);
 
   explicit ProcessHandle(const Napi::CallbackInfo& info);
   ~ProcessHandle() override;
@@ -61,7 +67,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   int pidfd_ = -1;
   pid_t pid_ = 0;
   uint64_t inode_ = 0;
-  bool is_child_ = false;
+  Origin origin_ = Origin::kSpawned;
   bool reaped_ = false;
   bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
   uv_poll_t* poll_ = nullptr;

@@ -155,7 +155,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
 
   Napi::Object result = Napi::Object::New(env);
-  result.Set("handle", ProcessHandle::Create(env, pidfd, static_cast<pid_t>(pid), true));
+  result.Set("handle", ProcessHandle::Create(env, pidfd, static_cast<pid_t>(pid), ProcessHandle::Origin::kSpawned));
   result.Set("method", clone_name);
   return result;
 }

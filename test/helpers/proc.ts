@@ -1,0 +1,72 @@
+// Reading the real state of processes from /proc, and waiting without fixed sleeps.
+import fs from 'node:fs';
+
+/** Polls `condition` every `intervalMs` until it returns true or `timeoutMs` passes. */
+export async function pollUntil(condition: () => boolean, timeoutMs = 5000, intervalMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (condition()) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Fields of /proc/<pid>/status as a map ("SigIgn" -> "0000000000000000"). */
+export function procStatus(pid: number | 'self'): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
+  }
+  return fields;
+}
+
+/** /proc/<pid>/stat fields after the command name: [0] is the state, [1] ppid, [2] pgrp, [3] session. */
+export function procStat(pid: number): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
+}
+
+/** Pids of zombies whose parent is `parent` (default: this process). */
+export function zombieChildren(parent = process.pid): number[] {
+  const zombies: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const [state, ppid] = procStat(Number(entry));
+      if (state === 'Z' && Number(ppid) === parent) zombies.push(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return zombies;
+}
+
+/** The fds open in a process, sorted. */
+export function openFds(pid: number | 'self' = 'self'): number[] {
+  return fs
+    .readdirSync(`/proc/${pid}/fd`)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** The open-file flags of one of this process's fds, from /proc/self/fdinfo (octal). */
+export function fdFlags(fd: number, pid: number | 'self' = 'self'): number {
+  const info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+  const match = /^flags:\s+([0-7]+)/m.exec(info);
+  if (match === null) throw new Error(`no flags in fdinfo of fd ${fd}`);
+  return parseInt(match[1]!, 8);
+}
+
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+/** Resident set size of this process in bytes, from /proc/self/statm. */
+export function rssBytes(): number {
+  const pages = Number(fs.readFileSync('/proc/self/statm', 'utf8').split(' ')[1]);
+  return pages * 4096;
+}
+
+export function isRoot(): boolean {
+  return process.geteuid?.() === 0;
+}

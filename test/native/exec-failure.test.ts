@@ -1,0 +1,88 @@
+// A program that cannot be started is a typed error with the errno name and the stage,
+// never an exit status, and it leaves no zombie and no fd behind.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pidfdUnsupportedReason, spawn, SpawnError, type SpawnOptions } from '../../native/index.js';
+import { isRoot, openFds, zombieChildren } from '../helpers/proc.js';
+
+const unsupported = pidfdUnsupportedReason();
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
+let dir = '';
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-exec-'));
+  fs.writeFileSync(path.join(dir, 'not-executable'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'bad-format'), 'neither ELF nor a #! script\n', { mode: 0o755 });
+  fs.mkdirSync(path.join(dir, 'a-directory'));
+  // The layer opens /dev/null once, on first use, and keeps it for every later spawn.
+  return spawn({ command: 'true' }).wait().then(() => undefined);
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function expectSpawnError(options: SpawnOptions, code: string, stage: string): void {
+  const fdsBefore = openFds();
+  let caught: unknown;
+  try {
+    spawn(options);
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(SpawnError);
+  expect(caught).toMatchObject({ code, stage, command: options.command });
+  if (stage !== 'options') expect((caught as SpawnError).message).toContain(code);
+  expect(zombieChildren()).toEqual([]);
+  expect(openFds()).toEqual(fdsBefore);
+}
+
+describe.skipIf(unsupported !== null)(`exec failures${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  it.each([
+    ['a missing file', () => ({ command: path.join(dir, 'missing') }), 'ENOENT', 'execve'],
+    ['a command not on PATH', () => ({ command: 'pidvisor-no-such-command', env: { PATH: `${dir}:/usr/bin` } }), 'ENOENT', 'execve'],
+    ['a file without the execute bit', () => ({ command: path.join(dir, 'not-executable') }), 'EACCES', 'execve'],
+    ['a directory', () => ({ command: path.join(dir, 'a-directory') }), 'EACCES', 'execve'],
+    ['an executable of unknown format', () => ({ command: path.join(dir, 'bad-format') }), 'ENOEXEC', 'execve'],
+    ['a missing working directory', () => ({ command: 'true', cwd: path.join(dir, 'missing') }), 'ENOENT', 'chdir'],
+    ['a working directory that is a file', () => ({ command: 'true', cwd: path.join(dir, 'bad-format') }), 'ENOTDIR', 'chdir'],
+    ['an fd that is not open', () => ({ command: 'true', stdio: ['null', { fd: 999_999 }, 'inherit'] }), 'EBADF', 'fds'],
+    ['a hard rlimit raised without privilege', () => ({ command: 'true', rlimits: { nofile: 1 << 30 } }), 'EPERM', 'rlimit'],
+  ] as Array<[string, () => SpawnOptions, string, string]>)('refuses %s', (_, options, code, stage) => {
+    expectSpawnError(options(), code, stage);
+  });
+
+  it('stops at the first searched directory that has the command, as execvp does', async () => {
+    fs.writeFileSync(path.join(dir, 'first'), '#!/bin/sh\nexit 5\n', { mode: 0o755 });
+    const child = spawn({ command: 'first', env: { PATH: `/nonexistent:${dir}:/usr/bin` } });
+    expect((await child.wait()).code).toBe(5);
+  });
+
+  it('rejects options the kernel would silently misread, before any process exists', () => {
+    for (const options of [
+      { command: 'echo', args: ['cut\0short'] },
+      { command: 'echo', env: { 'A=B': 'x' } },
+      { command: 'echo', env: { A: 'x\0y' } },
+      { command: '' },
+      { command: 'echo', uid: 65534 },
+      { command: 'echo', umask: 0o1000 },
+      { command: 'echo', rlimits: { bogus: 1 } as never },
+      { command: 'echo', stdio: ['nope', 'inherit', 'inherit'] as never },
+      { command: 'echo', parentDeathSignal: 'SIGNOPE' as never },
+    ] as SpawnOptions[]) {
+      expectSpawnError(options, 'EINVAL', 'options');
+    }
+  });
+
+  it.skipIf(!isRoot())('reports setuid refused for an unprivileged caller, with the stage (needs root to switch to nobody)', () => {
+    const fixture = path.join(fixtures, 'spawn-as-caller.mjs');
+    const run = (options: SpawnOptions): Record<string, unknown> =>
+      JSON.parse(execFileSync(process.execPath, [fixture, JSON.stringify(options)], { uid: 65534, gid: 65534, encoding: 'utf8' })) as Record<string, unknown>;
+    expect(run({ command: '/bin/true', uid: 0, gid: 65534 })).toMatchObject({ ok: false, name: 'SpawnError', code: 'EPERM', stage: 'setuid' });
+    expect(run({ command: '/bin/true', uid: 65534, gid: 0 })).toMatchObject({ ok: false, name: 'SpawnError', code: 'EPERM', stage: 'setgid' });
+    expect(run({ command: '/bin/true', uid: 0, gid: 0, groups: [0] })).toMatchObject({ ok: false, name: 'SpawnError', code: 'EPERM', stage: 'setgroups' });
+    expect(run({ command: '/bin/true' })).toMatchObject({ ok: true, exit: { code: 0 } }); // control: the fixture works
+  });
+});
