@@ -25,7 +25,11 @@ export interface RawProcessHandle {
   /** The pidfd, or -1 once reaped or closed. */
   readonly fd: number;
   sendSignal(signal: number, toProcessGroup: boolean): void;
-  watch(callback: (error: RawErrnoError | null, exit: RawExit | null) => void): void;
+  /**
+   * Calls onExit once the process has ended (after reaping it when we may). beforeReap, if
+   * given, runs when our child has exited but is still a zombie, so its pid and group are pinned.
+   */
+  watch(onExit: (error: RawErrnoError | null, exit: RawExit | null) => void, beforeReap?: () => void): void;
   close(): void;
 }
 
@@ -71,4 +75,7 @@ export interface RawBinding {
   setChildSubreaper(on: boolean): void;
   getChildSubreaper(): boolean;
   probeKernel(): Record<string, RawProbeEntry>;
+  /** [soft, hard]; -1 is unlimited. */
+  getResourceLimit(resource: number): [number, number];
+  setResourceLimit(resource: number, soft: number, hard: number): void;
 }

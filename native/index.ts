@@ -16,3 +16,5 @@ export { signalNumber, signalName } from './signals.js';
 export type { SignalLike, SignalName } from './signals.js';
 export { SystemError, SpawnError, ProcessExitedError, ProcessIdentityError, UnsupportedKernelError } from './errors.js';
 export type { SpawnStage } from './errors.js';
+export { getResourceLimit, raiseSoftLimitToHard } from './limits.js';
+export type { ResourceLimit } from './limits.js';

@@ -24,12 +24,15 @@ export class ProcessRef {
   #exit: ProcessExit | undefined;
   #exited: Promise<ProcessExit> | undefined;
 
-  /** Takes ownership of the handle. With `watch`, the exit is awaited (and reaped when ours). */
-  constructor(handle: RawProcessHandle, options: { watch: boolean }) {
+  /**
+   * Takes ownership of the handle. With `watch`, the exit is awaited (and reaped when ours);
+   * `beforeReap` then runs while our exited child is still a zombie (see SpawnOptions).
+   */
+  constructor(handle: RawProcessHandle, options: { watch: boolean; beforeReap?: () => void }) {
     this.#handle = handle;
     this.pid = handle.pid;
     this.instance = instanceOf(handle);
-    if (options.watch) this.#exited = this.#watch(handle);
+    if (options.watch) this.#exited = this.#watch(handle, options.beforeReap);
   }
 
   /** The exit record once the process has ended and been reaped, else undefined. */
@@ -74,7 +77,7 @@ export class ProcessRef {
     this.#handle = null;
   }
 
-  #watch(handle: RawProcessHandle): Promise<ProcessExit> {
+  #watch(handle: RawProcessHandle, beforeReap: (() => void) | undefined): Promise<ProcessExit> {
     const exited = new Promise<ProcessExit>((resolve, reject) => {
       handle.watch((error: RawErrnoError | null, raw: RawExit | null) => {
         if (error !== null || raw === null) {
@@ -84,7 +87,7 @@ export class ProcessRef {
         this.#exit = exitFromRaw(raw);
         this.#handle = null; // the native side closed the pidfd at the reap
         resolve(this.#exit);
-      });
+      }, beforeReap);
     });
     exited.catch(() => {}); // a caller who never waits must not see an unhandled rejection
     return exited;

@@ -51,6 +51,11 @@ export interface SpawnOptions {
   noNewPrivileges?: boolean;
   /** Which clone to use; 'auto' takes clone3 unless seccomp blocks it. For tests and diagnosis. */
   method?: 'auto' | 'clone3' | 'clone';
+  /**
+   * Runs synchronously when the child has exited but is not yet reaped: its pid, and the
+   * process group it led, cannot have been reused, so signalling the group is still safe.
+   */
+  beforeReap?: () => void;
 }
 
 export class ChildProcess extends ProcessRef {
@@ -61,8 +66,8 @@ export class ChildProcess extends ProcessRef {
   readonly stderr: net.Socket | null;
 
   /** @internal */
-  constructor(result: ReturnType<typeof binding.spawn>, pipes: Array<net.Socket | null>) {
-    super(result.handle, { watch: true });
+  constructor(result: ReturnType<typeof binding.spawn>, pipes: Array<net.Socket | null>, beforeReap: (() => void) | undefined) {
+    super(result.handle, beforeReap === undefined ? { watch: true } : { watch: true, beforeReap });
     this.spawnMethod = result.method;
     [this.stdin = null, this.stdout = null, this.stderr = null] = pipes;
   }
@@ -90,7 +95,7 @@ export function spawn(options: SpawnOptions): ChildProcess {
     } catch (error) {
       throw SpawnError.fromNative(error as RawErrnoError, options.command);
     }
-    return new ChildProcess(result, fds.adoptDaemonEnds());
+    return new ChildProcess(result, fds.adoptDaemonEnds(), options.beforeReap);
   } finally {
     fds.closeAll();
     if (cgroupFd >= 0) fs.closeSync(cgroupFd);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "env_state.h"
+#include "limits.h"
 #include "open.h"
 #include "orphans.h"
 #include "pipes.h"
@@ -37,6 +38,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reapOrphans", Napi::Function::New<ReapOrphans>(env, "reapOrphans"));
   exports.Set("setChildSubreaper", Napi::Function::New<SetChildSubreaper>(env, "setChildSubreaper"));
   exports.Set("getChildSubreaper", Napi::Function::New<GetChildSubreaper>(env, "getChildSubreaper"));
+  exports.Set("getResourceLimit", Napi::Function::New<GetResourceLimit>(env, "getResourceLimit"));
+  exports.Set("setResourceLimit", Napi::Function::New<SetResourceLimit>(env, "setResourceLimit"));
   exports.Set("probeKernel", Napi::Function::New<ProbeKernel>(env, "probeKernel"));
   exports.Set("ProcessHandle", state->handle_constructor.Value());
   return exports;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,6 +94,7 @@ void ProcessHandle::Shutdown() {
   StopWatching();
   CloseFd();
   on_exit_.Reset();
+  before_reap_.Reset();
 }
 
 Napi::Value ProcessHandle::GetPid(const Napi::CallbackInfo& info) {
@@ -119,15 +121,22 @@ Napi::Value ProcessHandle::SendSignal(const Napi::CallbackInfo& info) {
   }
   // PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9) signals the process group of this process; the
   // pidfd pins the group leader, so the group cannot be a recycled one.
-  if (sys_pidfd_send_signal(pidfd_, sig, to_group ? PIDFD_SIGNAL_PROCESS_GROUP : 0) < 0) {
-    throw ErrnoError(env, errno, "pidfd_send_signal");
+  if (sys_pidfd_send_signal(pidfd_, sig, to_group ? PIDFD_SIGNAL_PROCESS_GROUP : 0) == 0) {
+    return env.Undefined();
   }
-  return env.Undefined();
+  const int err = errno;
+  // Before Linux 6.9 the flag is EINVAL. Our unreaped child's pid cannot be reused (we hold
+  // it as a zombie at worst), so kill(-pid) reaches its group when it leads one.
+  if (err == EINVAL && to_group && origin_ == Origin::kSpawned && !reaped_ && getpgid(pid_) == pid_) {
+    if (kill(-pid_, sig) == 0) return env.Undefined();
+    throw ErrnoError(env, errno, "kill");
+  }
+  throw ErrnoError(env, err, "pidfd_send_signal");
 }
 
 Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "watch(callback)");
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "watch(onExit[, beforeReap])");
   if (pidfd_ < 0) throw Napi::Error::New(env, "watch: the handle is closed");
   if (poll_ != nullptr || !on_exit_.IsEmpty()) throw Napi::Error::New(env, "watch: already watching");
   poll_ = new uv_poll_t;
@@ -142,6 +151,9 @@ Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
     throw ErrnoError(env, -r, "uv_poll_start");
   }
   on_exit_ = Napi::Persistent(info[0].As<Napi::Function>());
+  if (info.Length() > 1 && info[1].IsFunction()) {
+    before_reap_ = Napi::Persistent(info[1].As<Napi::Function>());
+  }
   Ref();
   holds_ref_ = true;
   return env.Undefined();
@@ -168,6 +180,18 @@ void ProcessHandle::OnRetryTimer(uv_timer_t* timer) {
 void ProcessHandle::OnReadable() {
   ExitInfo exit;
   int err = 0;
+  if (!before_reap_.IsEmpty() && MayReap() && HasExited()) {
+    // The process is a zombie: its pid, and the process group it led, are still pinned.
+    // This is the last moment a group signal cannot reach a stranger.
+    Napi::HandleScope scope(Env());
+    Napi::FunctionReference hook = std::move(before_reap_);
+    try {
+      hook.MakeCallback(Value(), {});
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(Env(), e.Value());
+    }
+    if (pidfd_ < 0) return;  // the hook closed the handle
+  }
   if (TryReapChild(&exit, &err)) {
     reaped_ = true;
     state_->own_children.erase(pid_);
@@ -192,10 +216,21 @@ void ProcessHandle::OnReadable() {
   Deliver(ErrnoError(Env(), err, "waitid").Value(), nullptr);
 }
 
+// Reaping a process we did not spawn could steal it from libuv, or reap a peer: for those,
+// behave as a non-parent and wait for the real parent's reap.
+bool ProcessHandle::MayReap() const {
+  return origin_ == Origin::kSpawned ||
+         (origin_ == Origin::kOpened && !state_->LibuvOwnsChild(pid_));
+}
+
+bool ProcessHandle::HasExited() {
+  siginfo_t si = {};
+  return sys_waitid(P_PIDFD, pidfd_, &si, WEXITED | WNOHANG | WNOWAIT, nullptr) == 0 &&
+         si.si_pid != 0;
+}
+
 bool ProcessHandle::TryReapChild(ExitInfo* exit, int* err) {
-  // Reaping a process we did not spawn could steal it from libuv, or reap a peer: for those,
-  // behave as a non-parent and wait for the real parent's reap.
-  if (origin_ == Origin::kPeer || (origin_ == Origin::kOpened && state_->LibuvOwnsChild(pid_))) {
+  if (!MayReap()) {
     *err = ECHILD;
     return false;
   }

@@ -56,6 +56,8 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   static void OnPollEvent(uv_poll_t* poll, int status, int events);
   static void OnRetryTimer(uv_timer_t* timer);
   void OnReadable();
+  bool MayReap() const;
+  bool HasExited();
   bool TryReapChild(ExitInfo* exit, int* err);
   bool TryReadExitOfNonChild(ExitInfo* exit);
   void ScheduleRetry();
@@ -74,6 +76,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   uv_timer_t* retry_timer_ = nullptr;
   uint64_t retry_delay_ms_ = 0;
   Napi::FunctionReference on_exit_;
+  Napi::FunctionReference before_reap_;
 };
 
 }  // namespace pidvisor
