@@ -1,5 +1,7 @@
 #include "env_state.h"
 
+#include "process_handle.h"
+
 #include <errno.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -43,6 +45,14 @@ bool EnvState::SpawnStack(ChildStack* stack) {
   stack->base = static_cast<char*>(stack_base_) + guard;
   stack->size = kChildStackSize;
   return true;
+}
+
+bool EnvState::HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const {
+  auto range = own_children.equal_range(pid);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second != except && it->second->spawned()) return true;
+  }
+  return false;
 }
 
 // libuv keeps every child_process it has not yet reaped on loop->process_handles. The

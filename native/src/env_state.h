@@ -30,6 +30,8 @@ struct EnvState {
 
   // Pids of our own children not yet reaped: the orphan reaper must never take these.
   bool OwnsUnreapedChild(pid_t pid) const { return own_children.count(pid) != 0; }
+  // Whether a spawned handle (other than `except`) holds this pid: then only it may reap.
+  bool HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const;
 
   // libuv's child_process waits for this pid (it is on loop->process_handles): only libuv
   // may reap it, or its exit event would never fire (DESIGN.md §2).
@@ -38,7 +40,9 @@ struct EnvState {
   uv_loop_t* loop = nullptr;
   Napi::FunctionReference handle_constructor;
   std::unordered_set<ProcessHandle*> live_handles;
-  std::unordered_map<pid_t, ProcessHandle*> own_children;
+  // Several handles may name one pid (spawned, and opened again by pid): a multimap, so
+  // closing one of them leaves the others' protection in place.
+  std::unordered_multimap<pid_t, ProcessHandle*> own_children;
   // Decided once by the capability probe (clone3 with an invalid size: EINVAL means the
   // syscall exists; ENOSYS or EPERM means a seccomp filter, e.g. Docker's default, blocks it).
   int clone3_state = -1;  // -1 unknown, 0 unavailable, 1 available

@@ -82,7 +82,7 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
   state_->live_handles.insert(this);
   // An opened process is registered too: if it is (or, with us as subreaper, becomes) our
   // child, the orphan reaper must leave its exit status to this handle.
-  if (origin_ != Origin::kPeer) state_->own_children[pid_] = this;
+  if (origin_ != Origin::kPeer) state_->own_children.emplace(pid_, this);
 }
 
 ProcessHandle::~ProcessHandle() {
@@ -194,7 +194,7 @@ void ProcessHandle::OnReadable() {
   }
   if (TryReapChild(&exit, &err)) {
     reaped_ = true;
-    state_->own_children.erase(pid_);
+    ForgetOwnership();
     StopWatching();
     CloseFd();
     Deliver(Env().Null(), &exit);
@@ -220,7 +220,8 @@ void ProcessHandle::OnReadable() {
 // behave as a non-parent and wait for the real parent's reap.
 bool ProcessHandle::MayReap() const {
   return origin_ == Origin::kSpawned ||
-         (origin_ == Origin::kOpened && !state_->LibuvOwnsChild(pid_));
+         (origin_ == Origin::kOpened && !state_->LibuvOwnsChild(pid_) &&
+          !state_->HasSpawnedHandle(pid_, this));
 }
 
 bool ProcessHandle::HasExited() {
@@ -296,10 +297,19 @@ void ProcessHandle::CloseFd() {
     close(pidfd_);
     pidfd_ = -1;
   }
-  if (origin_ != Origin::kPeer && !reaped_ && state_ != nullptr) {
-    // Closed before the reap: the orphan reaper may take this pid now, as nobody else will.
-    auto it = state_->own_children.find(pid_);
-    if (it != state_->own_children.end() && it->second == this) state_->own_children.erase(it);
+  // Closed before the reap: unless another handle here holds it, the orphan reaper may
+  // take this pid now, as nobody else will.
+  if (!reaped_) ForgetOwnership();
+}
+
+void ProcessHandle::ForgetOwnership() {
+  if (state_ == nullptr) return;
+  auto range = state_->own_children.equal_range(pid_);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second == this) {
+      state_->own_children.erase(it);
+      return;
+    }
   }
 }
 

@@ -33,7 +33,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   // How the handle came to be, which decides whether it may reap the process.
   enum class Origin {
     kSpawned,  // our child from birth: we reap it
-    kOpened,   // opened by pid: reap only if it is our child and libuv is not waiting for it
+    kOpened,   // opened by pid: reap only if it is our child and no one else here waits for it
     kPeer,     // a socket peer: never reap
   };
   // Takes ownership of pidfd.
@@ -44,6 +44,8 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
 
   // Stops watching and closes the fd; used by close() and at environment shutdown.
   void Shutdown();
+
+  bool spawned() const { return origin_ == Origin::kSpawned; }
 
  private:
   Napi::Value GetPid(const Napi::CallbackInfo& info);
@@ -63,6 +65,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   void ScheduleRetry();
   void StopWatching();
   void CloseFd();
+  void ForgetOwnership();
   void Deliver(Napi::Value error, const ExitInfo* exit);
 
   EnvState* state_ = nullptr;

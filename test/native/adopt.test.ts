@@ -2,7 +2,8 @@
 import { spawn as spawnWithLibuv } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { adopt, capabilities, openProcess, pidfdUnsupportedReason, ProcessIdentityError, spawn, SystemError } from '../../native/index.js';
+import { adopt, capabilities, openProcess, OrphanReaper, pidfdUnsupportedReason, ProcessIdentityError, spawn, SystemError } from '../../native/index.js';
+import { procStat } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 
@@ -35,6 +36,21 @@ describe.skipIf(unsupported !== null)(`adopt${unsupported ? ` (skipped: ${unsupp
     } else {
       expect(exit.known).toBe(false);
     }
+  });
+
+  it('opening our own child again neither reaps it nor lifts its protection from the orphan reaper', async () => {
+    const child = spawn({ command: 'sh', args: ['-c', 'exit 9'] });
+    openProcess(child.pid).close();
+    expect(() => adopt(child.pid, `${child.pid}.0`)).toThrow(ProcessIdentityError); // closes its handle too
+    const second = openProcess(child.pid, { watch: true });
+    // Stay off the event loop until the child is a zombie, then sweep: it must not be taken.
+    const deadline = Date.now() + 5000;
+    while (procStat(child.pid)[0] !== 'Z' && Date.now() < deadline);
+    expect(new OrphanReaper().sweep()).toBe(0);
+    const exit = await child.wait();
+    expect(exit.code).toBe(9);
+    expect(exit.rusage).not.toBeNull(); // reaped by its own handle, not by someone else
+    expect((await second.wait()).code).toBe(9); // the second handle learns it as a non-parent
   });
 
   it('refuses pids that are not processes', () => {
