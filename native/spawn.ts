@@ -197,7 +197,8 @@ function isId(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= 0xfffffffe;
 }
 
-function inheritedEnv(): Record<string, string> {
+/** This process's environment as a plain record (the default environment of a child). */
+export function inheritedEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
   return env;

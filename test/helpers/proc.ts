@@ -70,3 +70,12 @@ export function rssBytes(): number {
 export function isRoot(): boolean {
   return process.geteuid?.() === 0;
 }
+
+/** Whether a process ignores a signal now (its SigIgn mask in /proc), e.g. after `trap '' TERM`. */
+export function ignoresSignal(pid: number, signal: number): boolean {
+  try {
+    return (BigInt(`0x${procStatus(pid).get('SigIgn') ?? '0'}`) & (1n << BigInt(signal - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,66 @@
+// The daemon process: its limits, its supervisor, its config, and its signals.
+// SIGHUP reloads the config (only changed services restart); SIGTERM and SIGINT stop every
+// service, each with its own timeout, in parallel, and then the daemon exits 0.
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { assertPidfdSupport, raiseSoftLimitToHard } from '../native/index.js';
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { Supervisor, type ConfigChanges } from './supervisor.js';
+
+export interface DaemonOptions {
+  stateDir: string;
+  configFile?: string;
+  logger?: Logger;
+  /** Name of this daemon's directory under the cgroup v2 mount (tests use their own). */
+  cgroupName?: string;
+}
+
+export interface Daemon {
+  supervisor: Supervisor;
+  logger: Logger;
+  /** Re-reads the config file; null when the daemon has none. */
+  reload(): Promise<ConfigChanges | null>;
+  /** Stops every service and removes the signal handlers. */
+  shutdown(): Promise<void>;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const logger = options.logger ?? createLogger();
+  assertPidfdSupport();
+  const nofile = raiseSoftLimitToHard('nofile');
+  fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+  const supervisor = new Supervisor({
+    stateDir: options.stateDir,
+    logger,
+    ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
+  });
+  logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
+  // Load the config before anything runs, so a broken file fails the start loudly.
+  const initial = options.configFile === undefined ? null : loadConfig(options.configFile);
+
+  const reload = async (): Promise<ConfigChanges | null> => {
+    if (options.configFile === undefined) return null;
+    const changes = await supervisor.applyConfig(loadConfig(options.configFile).services);
+    logger.info({ changes }, 'config applied');
+    return changes;
+  };
+  const onHangup = (): void => {
+    reload().catch((error: unknown) => logger.error({ err: error }, 'config reload failed; the running services are unchanged'));
+  };
+  process.on('SIGHUP', onHangup);
+
+  if (initial !== null) {
+    const changes = await supervisor.applyConfig(initial.services);
+    logger.info({ changes }, 'config applied');
+  }
+  return {
+    supervisor,
+    logger,
+    reload,
+    async shutdown() {
+      process.off('SIGHUP', onHangup);
+      await supervisor.shutdown();
+    },
+  };
+}

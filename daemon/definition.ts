@@ -1,0 +1,97 @@
+// A validated service spec turned into everything needed to run it, defaults filled in.
+import { isDeepStrictEqual } from 'node:util';
+import { signalName, signalNumber, type Rlimit, type RlimitName } from '../native/index.js';
+import { SupervisorError } from './errors.js';
+import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
+import { schemaProblems, ServiceSpec } from './spec.js';
+import { resolveCredentials, type Credentials } from './users.js';
+
+export type KillMode = 'process' | 'group' | 'cgroup';
+
+export interface ServiceDefinition {
+  /** The spec as given: what GET shows and what a config reload compares. */
+  spec: ServiceSpec;
+  name: string | null;
+  command: string[];
+  env: Record<string, string>;
+  cwd: string | undefined;
+  credentials: Credentials | null;
+  umask: number | undefined;
+  rlimits: Partial<Record<RlimitName, Rlimit>>;
+  stdin: 'null' | 'inherit';
+  stdout: 'capture' | 'inherit' | 'null';
+  stderr: 'capture' | 'inherit' | 'null';
+  restart: RestartPolicy;
+  startGraceMs: number;
+  stopSignal: number;
+  stopSignalName: string;
+  stopTimeoutMs: number;
+  killMode: KillMode;
+  labels: Record<string, string>;
+  autostart: boolean;
+}
+
+export interface DefinitionContext {
+  /** Kill mode when the spec names none: cgroup where usable, else group. */
+  defaultKillMode: KillMode;
+  /** Why cgroup mode is unavailable, or null when it is usable. */
+  cgroupUnavailable: string | null;
+  /** The daemon's environment, the base of a service's unless clearEnv. */
+  baseEnv: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+export const DEFAULT_START_GRACE_MS = 1000;
+
+/** Validates `input` (untrusted JSON or YAML) and builds the definition; throws INVALID_SPEC. */
+export function defineService(input: unknown, context: DefinitionContext): ServiceDefinition {
+  const problems = schemaProblems(ServiceSpec, input);
+  if (problems.length > 0) {
+    throw new SupervisorError('INVALID_SPEC', `invalid service: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { problems });
+  }
+  const spec = input as ServiceSpec;
+  let stopSignal: number;
+  try {
+    stopSignal = signalNumber((spec.stopSignal ?? 'SIGTERM') as never);
+  } catch (error) {
+    throw new SupervisorError('INVALID_SPEC', `invalid service: /stopSignal: ${(error as Error).message}`, {
+      problems: [{ path: '/stopSignal', message: (error as Error).message }],
+    });
+  }
+  const killMode = spec.killMode ?? context.defaultKillMode;
+  if (killMode === 'cgroup' && context.cgroupUnavailable !== null) {
+    throw new SupervisorError('CGROUP_UNAVAILABLE', `killMode cgroup is unavailable: ${context.cgroupUnavailable}`);
+  }
+  const restart = { ...DEFAULT_RESTART_POLICY, ...spec.restart };
+  if (restart.maxDelayMs < restart.initialDelayMs) {
+    throw new SupervisorError('INVALID_SPEC', 'invalid service: /restart: maxDelayMs is below initialDelayMs', {
+      problems: [{ path: '/restart/maxDelayMs', message: 'must be at least initialDelayMs' }],
+    });
+  }
+  return {
+    spec,
+    name: spec.name ?? null,
+    command: [...spec.command],
+    env: spec.clearEnv === true ? { ...spec.env } : { ...context.baseEnv, ...spec.env },
+    cwd: spec.cwd,
+    credentials: resolveCredentials(spec.user, spec.group),
+    umask: spec.umask,
+    rlimits: (spec.rlimits ?? {}) as Partial<Record<RlimitName, Rlimit>>,
+    stdin: spec.stdin ?? 'null',
+    stdout: spec.stdout ?? 'capture',
+    stderr: spec.stderr ?? 'capture',
+    restart,
+    startGraceMs: spec.startGraceMs ?? DEFAULT_START_GRACE_MS,
+    stopSignal,
+    stopSignalName: signalName(stopSignal),
+    stopTimeoutMs: spec.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+    killMode,
+    labels: { ...spec.labels },
+    autostart: spec.autostart ?? true,
+  };
+}
+
+/** Whether two specs define the same service (a config reload restarts only changed ones). */
+export function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
+  return isDeepStrictEqual(a, b);
+}

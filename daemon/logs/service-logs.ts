@@ -1,0 +1,290 @@
+// Log capture for one service: reads its children's stdout and stderr pipes in the event
+// loop, cuts them into records, keeps the last ones in memory, hands each to followers
+// and queues it for the service's rotating files.
+//
+// Memory stays bounded whatever a child writes:
+// - a line is held back only up to maxLineBytes (LineSplitter);
+// - the in-memory tail is bounded by bytes (TailBuffer);
+// - when more than highWaterBytes wait for the disk, every source is paused. Node then stops
+//   reading the pipe, the pipe fills, and the child blocks in write(2): a slow disk slows
+//   the child down rather than growing the daemon, and nothing is lost. Reading resumes
+//   when the queue is down to half.
+// A disk that fails (ENOSPC, EIO) does not pause anything: that data is dropped and counted
+// in stats(), so a full disk never stops a service. The in-memory tail still has it.
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { now } from './clock.js';
+import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
+import { LineSplitter } from './line-splitter.js';
+import { checkServiceName } from './log-files.js';
+import { RotatingFile } from './rotating-file.js';
+import { TailBuffer, type LogRecord } from './tail-buffer.js';
+
+export type { LogRecord } from './tail-buffer.js';
+export type { LogStream, FileRecord, DecodedLog } from './cri-format.js';
+export { readLogFile, listLogFiles, logFilePath } from './log-files.js';
+
+export interface ServiceLogsOptions {
+  /** The state directory for log files; created 0700 when missing. */
+  dir: string;
+  /** Names the files: <dir>/<service>.log, .log.1, ... */
+  service: string;
+  /** Rotate before the current file would pass this size. Default 10 MiB. */
+  maxFileBytes?: number;
+  /** Rotated files kept. Default 5. */
+  keepFiles?: number;
+  /** Bytes of records kept in memory for tail(). Default 256 KiB. */
+  tailBytes?: number;
+  /** Longer lines are cut into partial records. Default 16 KiB. */
+  maxLineBytes?: number;
+  /** Bytes waiting for the disk above which the sources are paused. Default 1 MiB. */
+  highWaterBytes?: number;
+  /**
+   * An unfinished line (a prompt, a progress bar) waits this long for its '\n' before it is
+   * recorded as a partial record. Default 1000 ms; 0 waits until EOF or maxLineBytes.
+   */
+  partialFlushMs?: number;
+  /** Called once at the start of each run of failed writes, to report it (the daemon logs it). */
+  onError?: (error: Error) => void;
+}
+
+export interface LogStats {
+  /** Bytes read from the children's pipes. */
+  capturedBytes: number;
+  /** Bytes of records written to files (with their headers, as on disk). */
+  writtenBytes: number;
+  /** Bytes of records lost because the disk failed (with their headers, as they would be on disk). */
+  droppedBytes: number;
+  droppedRecords: number;
+  lastError: string | null;
+  rotations: number;
+  /** Bytes waiting for the disk. */
+  queuedBytes: number;
+  /** True while the sources are paused because the disk is behind. */
+  paused: boolean;
+}
+
+interface Source {
+  stream: LogStream;
+  socket: net.Socket;
+  splitter: LineSplitter;
+  /** When the unfinished line held by the splitter began to wait (performance.now()). */
+  pendingSince: number | null;
+  timer: NodeJS.Timeout | null;
+  ended: boolean;
+}
+
+const DEFAULTS = {
+  maxFileBytes: 10 << 20,
+  keepFiles: 5,
+  tailBytes: 256 << 10,
+  maxLineBytes: 16 << 10,
+  highWaterBytes: 1 << 20,
+  partialFlushMs: 1000,
+};
+
+export class ServiceLogs {
+  readonly #options: Required<Omit<ServiceLogsOptions, 'onError'>>;
+  readonly #file: RotatingFile;
+  readonly #tail: TailBuffer;
+  readonly #sources = new Set<Source>();
+  readonly #listeners = new Set<(record: LogRecord) => void>();
+  #endWaiters: Array<() => void> = [];
+  #seq = 0;
+  #capturedBytes = 0;
+  #paused = false;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: ServiceLogsOptions) {
+    const { onError, ...limits } = options;
+    checkServiceName(limits.service);
+    this.#options = { ...DEFAULTS, ...definedOnly(limits) };
+    checkLimits(this.#options);
+    const { dir, service, maxFileBytes, keepFiles } = this.#options;
+    this.#file = new RotatingFile({
+      dir,
+      service,
+      maxFileBytes,
+      keepFiles,
+      onSettled: () => this.#maybeResume(),
+      ...(onError === undefined ? {} : { onError }),
+    });
+    this.#tail = new TailBuffer(this.#options.tailBytes, this.#options.maxLineBytes);
+  }
+
+  /**
+   * Captures `source` as `stream` until EOF (a last unfinished line becomes a partial
+   * record). A new child gets new sockets: attach them again; each keeps its own lines.
+   */
+  attach(stream: LogStream, source: net.Socket): void {
+    if (stream !== 'stdout' && stream !== 'stderr') {
+      throw new TypeError(`stream must be "stdout" or "stderr", not ${String(stream)}`);
+    }
+    if (this.#closing !== null) throw new Error(`logs of ${this.#options.service} are closed`);
+    const entry: Source = {
+      stream,
+      socket: source,
+      splitter: new LineSplitter(this.#options.maxLineBytes),
+      pendingSince: null,
+      timer: null,
+      ended: false,
+    };
+    this.#sources.add(entry);
+    source.on('data', (chunk: Buffer) => this.#capture(entry, chunk));
+    source.on('end', () => this.#end(entry));
+    source.on('close', () => this.#end(entry));
+    // A read error is followed by 'close'; without a listener it would be thrown.
+    source.on('error', () => undefined);
+    if (this.#paused) source.pause();
+  }
+
+  /** The last records in memory, oldest first; `limit` defaults to all of them. */
+  tail(options: { stream?: LogStream; limit?: number } = {}): LogRecord[] {
+    return this.#tail.last(options.limit ?? Infinity, options.stream);
+  }
+
+  /**
+   * Calls `listener` with each record as it is captured; returns the unsubscribe. Listeners
+   * share the record. A listener runs in the capture path: it must be quick and bound its own
+   * buffering. One that throws is unsubscribed.
+   */
+  follow(listener: (record: LogRecord) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  stats(): LogStats {
+    return { capturedBytes: this.#capturedBytes, ...this.#file.stats(), paused: this.#paused };
+  }
+
+  /** Resolves when everything captured so far is on disk or counted as dropped. */
+  flush(): Promise<void> {
+    return this.#file.flush();
+  }
+
+  /** Resolves when every attached source has reached EOF (or closed) and all it gave is flushed. */
+  async ended(): Promise<void> {
+    if (this.#sources.size > 0) await new Promise<void>((resolve) => this.#endWaiters.push(resolve));
+    await this.flush();
+  }
+
+  /**
+   * Stops capturing: what Node has already read is recorded, the sockets are destroyed (a
+   * child still writing gets EPIPE), then the queue is flushed and the file closed. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    for (const source of [...this.#sources]) {
+      // In paused mode read() hands buffered chunks to our 'data' listener.
+      while (source.socket.read() !== null);
+      this.#end(source);
+      source.socket.destroy();
+    }
+    this.#listeners.clear();
+    await this.#file.close();
+  }
+
+  #capture(source: Source, chunk: Buffer): void {
+    this.#capturedBytes += chunk.length;
+    const pieces = source.splitter.push(chunk);
+    this.#record(source.stream, pieces);
+    this.#watchPending(source, pieces.length > 0);
+    if (!this.#paused && this.#file.queuedBytes > this.#options.highWaterBytes) {
+      this.#paused = true;
+      for (const { socket } of this.#sources) socket.pause();
+    }
+  }
+
+  #maybeResume(): void {
+    if (!this.#paused || this.#file.queuedBytes > this.#options.highWaterBytes / 2) return;
+    this.#paused = false;
+    for (const { socket } of this.#sources) socket.resume();
+  }
+
+  /** Pieces completed together share one timestamp: they were captured at the same instant. */
+  #record(stream: LogStream, pieces: Piece[]): void {
+    if (pieces.length === 0) return;
+    const time = now();
+    const timestamp = formatTimestamp(time.ns);
+    const full = recordHeader(timestamp, stream, false);
+    const partial = recordHeader(timestamp, stream, true);
+    for (const { data, partial: isPartial } of pieces) {
+      const seq = ++this.#seq;
+      this.#file.append(isPartial ? partial : full, data);
+      this.#tail.push(seq, time.ms, stream, isPartial, data);
+      // A copy: the piece may be a view of the read chunk, which a follower must not keep alive.
+      if (this.#listeners.size > 0) {
+        this.#tell({ seq, time: time.ms, stream, partial: isPartial, data: Buffer.from(data) });
+      }
+    }
+  }
+
+  #tell(record: LogRecord): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(record);
+      } catch {
+        this.#listeners.delete(listener);
+      }
+    }
+  }
+
+  // Arms the timer that records an unfinished line as partial once it has waited
+  // partialFlushMs. One timer per source, armed only while a line is unfinished.
+  #watchPending(source: Source, drained: boolean): void {
+    if (source.splitter.pendingBytes === 0) {
+      source.pendingSince = null;
+      return;
+    }
+    // Any piece sent out means the held bytes were sent with it: what is held now is new.
+    if (drained || source.pendingSince === null) source.pendingSince = performance.now();
+    if (this.#options.partialFlushMs > 0 && source.timer === null) this.#armTimer(source, this.#options.partialFlushMs);
+  }
+
+  #armTimer(source: Source, delayMs: number): void {
+    source.timer = setTimeout(() => {
+      source.timer = null;
+      if (source.pendingSince === null) return;
+      const waited = performance.now() - source.pendingSince;
+      if (waited < this.#options.partialFlushMs) {
+        this.#armTimer(source, this.#options.partialFlushMs - waited);
+        return;
+      }
+      source.pendingSince = null;
+      this.#record(source.stream, source.splitter.flush());
+    }, delayMs);
+    source.timer.unref();
+  }
+
+  #end(source: Source): void {
+    if (source.ended) return;
+    source.ended = true;
+    if (source.timer !== null) clearTimeout(source.timer);
+    source.timer = null;
+    this.#record(source.stream, source.splitter.flush());
+    this.#sources.delete(source);
+    if (this.#sources.size === 0) for (const resolve of this.#endWaiters.splice(0)) resolve();
+  }
+}
+
+// { maxFileBytes: undefined } means the default, as if it were absent.
+function definedOnly<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
+}
+
+function checkLimits(options: Required<Omit<ServiceLogsOptions, 'onError'>>): void {
+  for (const name of ['maxFileBytes', 'tailBytes', 'maxLineBytes', 'highWaterBytes'] as const) {
+    const value = options[name];
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
+  }
+  for (const name of ['keepFiles', 'partialFlushMs'] as const) {
+    const value = options[name];
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer`);
+  }
+}

@@ -1,0 +1,84 @@
+// What "the tree" of a service is, per kill mode, and how to signal it and know it is gone.
+//   process: the main process only (what it started is left alone);
+//   group:   the process group the main process leads (each service runs in its own session);
+//   cgroup:  the service's own cgroup v2 directory, which nothing started inside can leave.
+import fs from 'node:fs';
+import type { ChildProcess } from '../native/index.js';
+import type { ServiceCgroup } from './cgroup.js';
+import type { KillMode } from './definition.js';
+
+const SIGKILL = 9;
+const POLL_MS = 20;
+
+export class ProcessTree {
+  readonly #mode: KillMode;
+  readonly #cgroup: ServiceCgroup | null;
+
+  constructor(mode: KillMode, cgroup: ServiceCgroup | null) {
+    this.#mode = mode;
+    this.#cgroup = cgroup;
+  }
+
+  /** The polite signal of a stop: to the main process, or to the group it leads. */
+  signal(child: ChildProcess | null, signal: number): void {
+    if (child === null || child.exitStatus !== undefined) return;
+    signalQuietly(child, signal, this.#mode !== 'process');
+  }
+
+  /** SIGKILL to everything in the tree. */
+  kill(child: ChildProcess | null): void {
+    if (this.#mode === 'cgroup') this.#cgroup?.kill();
+    else if (child !== null && child.exitStatus === undefined) signalQuietly(child, SIGKILL, this.#mode === 'group');
+  }
+
+  /**
+   * Run from the main process's beforeReap: it has exited but is still a zombie, so the
+   * group it led is pinned. The rest of a group is killed with it (a service's main process
+   * is the service); a cgroup is killed through cgroup.kill, which needs no pinning.
+   */
+  onMainExited(child: ChildProcess): void {
+    if (this.#mode === 'group') signalQuietly(child, SIGKILL, true);
+  }
+
+  /** After the main process is reaped: kill what is left (cgroup mode). */
+  killRemains(): void {
+    if (this.#mode === 'cgroup') this.#cgroup?.kill();
+  }
+
+  /** Resolves true once nothing of the tree remains, false after `timeoutMs`. */
+  async waitGone(leaderPid: number, timeoutMs: number): Promise<boolean> {
+    if (this.#mode === 'process') return true;
+    if (this.#mode === 'cgroup') return this.#cgroup === null ? true : this.#cgroup.waitEmpty(timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    while (liveGroupMembers(leaderPid) > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    return true;
+  }
+}
+
+function signalQuietly(child: ChildProcess, signal: number, processGroup: boolean): void {
+  try {
+    child.signal(signal, { processGroup });
+  } catch {
+    // Already exited: nothing left to signal through this reference.
+  }
+}
+
+// Processes (not zombies) whose process group is `pgid`. Only read, never signalled by
+// number: the kill went through the leader's pidfd while it was pinned.
+function liveGroupMembers(pgid: number): number {
+  let count = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (entry.charCodeAt(0) > 57) continue; // not a digit: not a process
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[2] === String(pgid) && fields[0] !== 'Z' && fields[0] !== 'X') count++;
+    } catch {
+      // exited while we looked
+    }
+  }
+  return count;
+}

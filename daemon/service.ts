@@ -1,0 +1,477 @@
+// One supervised service at run time: its definition, its current instance, its recent
+// exits, and the actions of the state machine (state-machine.ts) that move it along.
+import type { Logger } from 'pino';
+import { ProcessExitedError, spawn, SpawnError, type ChildProcess, type ProcessExit } from '../native/index.js';
+import path from 'node:path';
+import { ServiceCgroup } from './cgroup.js';
+import type { ServiceDefinition } from './definition.js';
+import { SupervisorError } from './errors.js';
+import type { EventLog } from './events.js';
+import type { ServiceLogs } from './logs/service-logs.js';
+import { ProcessTree } from './process-tree.js';
+import { RestartTracker, wantsRestart, type EndedInstance } from './restart-policy.js';
+import { transition, type Action, type Event, type State } from './state-machine.js';
+
+/** Why an instance ended. */
+export type ExitReason = 'exited' | 'stopped' | 'killed' | 'spawn-failed';
+
+export interface ExitRecord {
+  instance: string | null;
+  pid: number | null;
+  code: number | null;
+  signal: string | null;
+  coreDumped: boolean;
+  rusage: ProcessExit['rusage'];
+  reason: ExitReason;
+  startedAt: string | null;
+  endedAt: string;
+  uptimeMs: number;
+  /** For spawn-failed: what the kernel said, and at which step. */
+  error: { code: string; errno: number; stage: string; message: string } | null;
+}
+
+export interface ServiceInfo {
+  id: string;
+  name: string | null;
+  state: State;
+  /** Why the service is in this state, in words. */
+  reason: string;
+  pid: number | null;
+  instance: string | null;
+  startedAt: string | null;
+  restarts: number;
+  exit: ExitRecord | null;
+  killMode: ServiceDefinition['killMode'];
+  command: string[];
+  labels: Record<string, string>;
+  origin: 'api' | 'config';
+}
+
+export interface ServiceContext {
+  events: EventLog;
+  logger: Logger;
+  /** Where this service's instance cgroups are made, when its kill mode is cgroup. */
+  cgroupParent: string | null;
+  /** Captured output when stdout or stderr is 'capture'. */
+  logs: ServiceLogs | null;
+}
+
+const EXIT_HISTORY = 20;
+const SIGKILL = 9;
+// After SIGKILL to the whole tree, how long to wait for the kernel to finish it off.
+const AFTER_KILL_GRACE_MS = 10_000;
+
+type StopWaiter = (error: Error | null) => void;
+
+export class Service {
+  readonly id: string;
+  readonly origin: 'api' | 'config';
+  readonly #context: ServiceContext;
+  readonly #logger: Logger;
+  /** The tree of the current (or last) instance, with its own cgroup in cgroup mode. */
+  #tree: ProcessTree;
+  #cgroup: ServiceCgroup | null = null;
+  readonly #tracker = new RestartTracker();
+  readonly #exits: ExitRecord[] = [];
+  #definition: ServiceDefinition;
+  #state: State = 'stopped';
+  #reason = 'created';
+  #child: ChildProcess | null = null;
+  #startedAt = 0;
+  #spawns = 0;
+  #escalated = false;
+  #queuedRestart = false;
+  #stopWaiters: StopWaiter[] = [];
+  #exitWaiters: Array<(record: ExitRecord) => void> = [];
+  #stableTimer: NodeJS.Timeout | undefined;
+  #backoffTimer: NodeJS.Timeout | undefined;
+  #stopTimer: NodeJS.Timeout | undefined;
+
+  constructor(id: string, definition: ServiceDefinition, origin: 'api' | 'config', context: ServiceContext) {
+    this.id = id;
+    this.origin = origin;
+    this.#definition = definition;
+    this.#context = context;
+    this.#logger = context.logger;
+    this.#tree = new ProcessTree(definition.killMode, null);
+  }
+
+  get name(): string | null {
+    return this.#definition.name;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  get definition(): ServiceDefinition {
+    return this.#definition;
+  }
+
+  get logs(): ServiceLogs | null {
+    return this.#context.logs;
+  }
+
+  /** The cgroup of the current instance (cgroup kill mode), else null. */
+  get cgroup(): ServiceCgroup | null {
+    return this.#cgroup;
+  }
+
+  get exits(): readonly ExitRecord[] {
+    return this.#exits;
+  }
+
+  info(): ServiceInfo {
+    const child = this.#child;
+    return {
+      id: this.id,
+      name: this.#definition.name,
+      state: this.#state,
+      reason: this.#reason,
+      pid: child?.pid ?? null,
+      instance: child?.instance ?? null,
+      startedAt: child === null ? null : new Date(this.#startedAt).toISOString(),
+      restarts: Math.max(0, this.#spawns - 1),
+      exit: this.#exits.at(-1) ?? null,
+      killMode: this.#definition.killMode,
+      command: this.#definition.command,
+      labels: this.#definition.labels,
+      origin: this.origin,
+    };
+  }
+
+  /** Starts the service. Throws SPAWN_FAILED (the service then backs off or fails) or a rejection. */
+  start(): void {
+    this.#tracker.reset(); // asked for by someone: "failed until asked again"
+    this.#dispatch('start');
+  }
+
+  /** Resolves once the whole tree is gone (at once when already stopped). */
+  async stop(timeoutMs?: number): Promise<void> {
+    const action = this.#dispatch('stop', timeoutMs);
+    if (action.kind === 'beginStop' || action.kind === 'joinStop') await this.#stopped();
+  }
+
+  /** Stops the current instance (if any) and starts a new one; concurrent calls share one restart. */
+  async restart(timeoutMs?: number): Promise<void> {
+    this.#tracker.reset();
+    const action = this.#dispatch('restart', timeoutMs);
+    if (action.kind === 'beginStop' || action.kind === 'queueRestart') await this.#stopped();
+  }
+
+  /**
+   * Signals the current instance through its pidfd. With `instance`, only if that is still
+   * the current one: otherwise INSTANCE_MISMATCH and nothing is sent.
+   */
+  signal(signal: number, options: { instance?: string; processGroup?: boolean } = {}): { pid: number; instance: string } {
+    const child = this.#child;
+    if (child === null) throw new SupervisorError('NOT_RUNNING', `service ${this.#label()} has no running instance`, { state: this.#state });
+    if (options.instance !== undefined && options.instance !== child.instance) {
+      throw new SupervisorError('INSTANCE_MISMATCH', `instance ${options.instance} is not the current one (${child.instance}); nothing was signalled`, {
+        current: child.instance,
+      });
+    }
+    try {
+      child.signal(signal, { processGroup: options.processGroup === true });
+    } catch (error) {
+      if (error instanceof ProcessExitedError) throw new SupervisorError('NOT_RUNNING', `service ${this.#label()} has already exited`);
+      throw error;
+    }
+    return { pid: child.pid, instance: child.instance };
+  }
+
+  /** The exit of the current instance, or the last exit when nothing runs (null if none yet). */
+  wait(): Promise<ExitRecord | null> {
+    if (this.#child === null) return Promise.resolve(this.#exits.at(-1) ?? null);
+    return new Promise((resolve) => this.#exitWaiters.push(resolve));
+  }
+
+  /** Replaces the definition (config reload); takes effect at the next start. */
+  redefine(definition: ServiceDefinition): void {
+    this.#definition = definition;
+  }
+
+  #label(): string {
+    return this.#definition.name ?? this.id;
+  }
+
+  #stopped(): Promise<void> {
+    return new Promise((resolve, reject) => this.#stopWaiters.push((error) => (error === null ? resolve() : reject(error))));
+  }
+
+  #dispatch(event: Event, stopTimeoutMs?: number): Action {
+    const action = transition(this.#state, event);
+    switch (action.kind) {
+      case 'spawn':
+        this.#spawn();
+        break;
+      case 'beginStop':
+        this.#beginStop(action.thenStart, stopTimeoutMs ?? this.#definition.stopTimeoutMs);
+        break;
+      case 'queueRestart':
+        this.#queuedRestart = true;
+        break;
+      case 'joinStop':
+        break;
+      case 'handleExit':
+        this.#decideAfterEnd(this.#exits.at(-1)!);
+        break;
+      case 'markRunning':
+        this.#setState('running', `running for ${this.#definition.startGraceMs} ms`);
+        break;
+      case 'escalate':
+        this.#escalate();
+        break;
+      case 'finishStop':
+        this.#finishStop();
+        break;
+      case 'cancelBackoff':
+        clearTimeout(this.#backoffTimer);
+        if (action.thenStart) this.#spawn();
+        else this.#setState('stopped', 'stopped during backoff');
+        break;
+      case 'settle':
+        this.#setState('stopped', 'stopped on request');
+        break;
+      case 'nop':
+        this.#logger.debug({ event, state: this.#state, reason: action.reason }, 'event ignored');
+        break;
+      case 'reject':
+        throw new SupervisorError(action.code, `cannot ${event} service ${this.#label()}: ${action.reason}`, { state: this.#state });
+    }
+    return action;
+  }
+
+  #spawn(): void {
+    this.#clearTimers();
+    const definition = this.#definition;
+    const [command, ...args] = definition.command as [string, ...string[]];
+    const capture = (mode: 'capture' | 'inherit' | 'null') => (mode === 'capture' ? 'pipe' : mode);
+    let child: ChildProcess;
+    let cgroup: ServiceCgroup | null = null;
+    try {
+      if (definition.killMode === 'cgroup' && this.#context.cgroupParent !== null) {
+        cgroup = ServiceCgroup.create(path.join(this.#context.cgroupParent, `${this.#label()}.${this.id}.${this.#spawns + 1}`));
+      }
+      const tree = new ProcessTree(definition.killMode, cgroup);
+      child = spawn({
+        command,
+        args,
+        env: definition.env,
+        ...(definition.cwd === undefined ? {} : { cwd: definition.cwd }),
+        ...(definition.credentials === null ? {} : definition.credentials),
+        ...(definition.umask === undefined ? {} : { umask: definition.umask }),
+        rlimits: definition.rlimits,
+        // Always a session of its own: a terminal's ^C must not reach services, and a
+        // group or cgroup stop needs the main process to lead a group.
+        detach: 'session',
+        stdio: [definition.stdin, capture(definition.stdout), capture(definition.stderr)],
+        ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
+        beforeReap: () => tree.onMainExited(child),
+      });
+      this.#tree = tree;
+      this.#cgroup = cgroup;
+    } catch (error) {
+      cgroup?.remove();
+      this.#onSpawnFailed(error);
+      return;
+    }
+    this.#spawns++;
+    this.#child = child;
+    this.#startedAt = Date.now();
+    this.#escalated = false;
+    const logs = this.#context.logs;
+    if (logs !== null) {
+      if (child.stdout !== null) logs.attach('stdout', child.stdout);
+      if (child.stderr !== null) logs.attach('stderr', child.stderr);
+    }
+    this.#logger.info({ pid: child.pid, instance: child.instance }, 'started');
+    if (definition.startGraceMs === 0) {
+      this.#setState('running', 'started');
+    } else {
+      this.#setState('starting', `started; running once up for ${definition.startGraceMs} ms`);
+      this.#stableTimer = setTimeout(() => this.#dispatch('stable'), definition.startGraceMs);
+    }
+    child.wait().then(
+      (exit) => this.#onMainExit(child, exit),
+      (error: unknown) => this.#logger.error({ err: error, pid: child.pid }, 'waiting for the exit failed'),
+    );
+  }
+
+  #onSpawnFailed(error: unknown): never {
+    const spawnError = error instanceof SpawnError ? error : null;
+    const record: ExitRecord = {
+      instance: null,
+      pid: null,
+      code: null,
+      signal: null,
+      coreDumped: false,
+      rusage: null,
+      reason: 'spawn-failed',
+      startedAt: null,
+      endedAt: new Date().toISOString(),
+      uptimeMs: 0,
+      error: {
+        code: spawnError?.code ?? 'EUNKNOWN',
+        errno: spawnError?.errno ?? 0,
+        stage: spawnError?.stage ?? 'unknown',
+        message: (error as Error).message,
+      },
+    };
+    this.#record(record);
+    this.#context.events.append({ type: 'spawn-failed', service: this.#ref(), reason: record.error!.message, exit: record });
+    this.#logger.warn({ err: error }, 'spawn failed');
+    this.#decideAfterEnd(record);
+    throw new SupervisorError('SPAWN_FAILED', record.error!.message, { errno: record.error!.code, stage: record.error!.stage, state: this.#state }, error);
+  }
+
+  #onMainExit(child: ChildProcess, exit: ProcessExit): void {
+    if (child !== this.#child) return; // an instance that is no longer current
+    this.#child = null;
+    clearTimeout(this.#stableTimer);
+    const stopping = this.#state === 'stopping';
+    const record: ExitRecord = {
+      instance: child.instance,
+      pid: child.pid,
+      code: exit.code,
+      signal: exit.signal,
+      coreDumped: exit.coreDumped,
+      rusage: exit.rusage,
+      reason: stopping ? (this.#escalated ? 'killed' : 'stopped') : 'exited',
+      startedAt: new Date(this.#startedAt).toISOString(),
+      endedAt: new Date().toISOString(),
+      uptimeMs: Date.now() - this.#startedAt,
+      error: null,
+    };
+    this.#record(record);
+    this.#context.events.append({ type: 'exit', service: this.#ref(), pid: child.pid, instance: child.instance, exit: record });
+    this.#logger.info({ pid: child.pid, code: exit.code, signal: exit.signal, reason: record.reason }, 'exited');
+    for (const waiter of this.#exitWaiters.splice(0)) waiter(record);
+    if (stopping) {
+      void this.#awaitTreeGone(child.pid);
+    } else {
+      // A service ends with its main process: nothing of this instance is left running.
+      this.#tree.killRemains();
+      void this.#releaseCgroup(this.#tree, this.#cgroup, child.pid);
+      this.#dispatch('exit');
+    }
+  }
+
+  // Restart policy after an instance ended by itself or could not start.
+  #decideAfterEnd(record: ExitRecord): void {
+    const policy = this.#definition.restart;
+    const ended: EndedInstance = { code: record.code, uptimeMs: record.uptimeMs, spawnFailed: record.reason === 'spawn-failed' };
+    const what = describeEnd(record);
+    if (!wantsRestart(policy, ended)) {
+      this.#setState('exited', what);
+      return;
+    }
+    const delay = this.#tracker.next(policy, ended);
+    if (delay === null) {
+      this.#setState('failed', `${what}; restarted ${policy.maxRestarts} times within ${policy.windowMs} ms, giving up until started again`);
+      return;
+    }
+    this.#setState('backoff', `${what}; restarting in ${delay} ms`);
+    this.#backoffTimer = setTimeout(() => {
+      try {
+        this.#dispatch('backoffElapsed');
+      } catch (error) {
+        // A failed spawn has already been recorded and moved the service on.
+        if (!(error instanceof SupervisorError && error.code === 'SPAWN_FAILED')) throw error;
+      }
+    }, delay);
+  }
+
+  #beginStop(thenStart: boolean, timeoutMs: number): void {
+    clearTimeout(this.#stableTimer);
+    this.#queuedRestart = thenStart;
+    this.#setState('stopping', `${thenStart ? 'restart' : 'stop'} requested; sent ${this.#definition.stopSignalName}`);
+    const child = this.#child;
+    if (child === null) {
+      this.#dispatch('treeGone');
+      return;
+    }
+    this.#stopTimer = setTimeout(() => this.#dispatch('stopTimeout'), timeoutMs);
+    this.#tree.signal(child, this.#definition.stopSignal);
+  }
+
+  #escalate(): void {
+    this.#escalated = true;
+    this.#reason = `did not stop within the timeout; sent SIGKILL to the ${this.#definition.killMode}`;
+    this.#logger.warn('stop timed out, killing');
+    this.#tree.kill(this.#child);
+    if (this.#child !== null) this.#tree.signal(this.#child, SIGKILL);
+  }
+
+  async #awaitTreeGone(leaderPid: number): Promise<void> {
+    // The stop timer still runs: when it fires, the tree is killed, and this wait ends soon after.
+    let gone = await this.#tree.waitGone(leaderPid, this.#definition.stopTimeoutMs + AFTER_KILL_GRACE_MS);
+    if (!gone) {
+      this.#tree.kill(null);
+      gone = await this.#tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS);
+      if (!gone) this.#logger.error({ leaderPid }, 'processes of the service survived SIGKILL');
+    }
+    this.#cgroup?.remove();
+    if (this.#state === 'stopping') this.#dispatch('treeGone');
+  }
+
+  // Removes an instance's cgroup once its killed remains are gone.
+  async #releaseCgroup(tree: ProcessTree, cgroup: ServiceCgroup | null, leaderPid: number): Promise<void> {
+    if (cgroup === null) return;
+    if (await tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS)) cgroup.remove();
+    else this.#logger.error({ cgroup: cgroup.dir }, 'processes of the service survived cgroup.kill');
+  }
+
+  #finishStop(): void {
+    this.#clearTimers();
+    const waiters = this.#stopWaiters.splice(0);
+    let error: Error | null = null;
+    if (this.#queuedRestart) {
+      this.#queuedRestart = false;
+      try {
+        this.#spawn();
+      } catch (spawnError) {
+        error = spawnError as Error;
+      }
+    } else {
+      this.#setState('stopped', 'stopped on request');
+    }
+    for (const waiter of waiters) waiter(error);
+  }
+
+  #record(record: ExitRecord): void {
+    this.#exits.push(record);
+    if (this.#exits.length > EXIT_HISTORY) this.#exits.shift();
+  }
+
+  #setState(state: State, reason: string): void {
+    const from = this.#state;
+    this.#state = state;
+    this.#reason = reason;
+    this.#context.events.append({
+      type: 'state',
+      service: this.#ref(),
+      from,
+      to: state,
+      reason,
+      pid: this.#child?.pid ?? null,
+      instance: this.#child?.instance ?? null,
+    });
+  }
+
+  #ref(): { id: string; name: string | null } {
+    return { id: this.id, name: this.#definition.name };
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#stableTimer);
+    clearTimeout(this.#backoffTimer);
+    clearTimeout(this.#stopTimer);
+  }
+}
+
+function describeEnd(record: ExitRecord): string {
+  if (record.reason === 'spawn-failed') return `could not start: ${record.error?.message ?? 'unknown error'}`;
+  if (record.signal !== null) return `killed by ${record.signal}${record.coreDumped ? ' (core dumped)' : ''}`;
+  return `exited with code ${record.code}`;
+}

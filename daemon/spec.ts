@@ -1,0 +1,79 @@
+// The schema of a service: one definition for the API's launch body and for entries of the
+// YAML config, so both are validated the same way. Rejects rather than repairs: unknown
+// fields, wrong types and NUL bytes are errors.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+// C strings end at NUL; a value with one would reach the kernel cut short.
+const Text = (options: { minLength?: number; maxLength?: number; description?: string } = {}) =>
+  Type.String({ pattern: '^[^\\u0000]*$', maxLength: 65_536, ...options });
+
+const strict = { additionalProperties: false } as const;
+
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
+export const ServiceName = Type.String({ pattern: NAME_PATTERN, description: 'Unique name: letters, digits, `_`, `.`, `-`; at most 63 characters.' });
+
+export const SignalSpec = Type.Union([
+  Type.String({ pattern: '^(SIG)?[A-Z0-9+-]+$', maxLength: 16 }),
+  Type.Integer({ minimum: 1, maximum: 64 }),
+]);
+
+const RlimitValue = Type.Union([Type.Integer({ minimum: 0 }), Type.Literal('unlimited')]);
+const RlimitSpec = Type.Union([RlimitValue, Type.Object({ soft: RlimitValue, hard: RlimitValue }, strict)]);
+const RLIMIT_NAMES = ['cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime'] as const;
+
+export const RestartSpec = Type.Object(
+  {
+    policy: Type.Optional(Type.Union([Type.Literal('no'), Type.Literal('on-failure'), Type.Literal('always')])),
+    successCodes: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { maxItems: 256 })),
+    initialDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    maxDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
+    multiplier: Type.Optional(Type.Number({ minimum: 1, maximum: 10 })),
+    jitter: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    resetAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxRestarts: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    windowMs: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  strict,
+);
+
+export const ServiceSpec = Type.Object(
+  {
+    name: Type.Optional(ServiceName),
+    command: Type.Array(Text({ maxLength: 131_072 }), {
+      minItems: 1,
+      maxItems: 4096,
+      description: 'argv; argv[0] is looked up on PATH when it has no slash.',
+    }),
+    env: Type.Optional(Type.Record(Type.String({ pattern: '^[^=\\u0000]+$', maxLength: 4096 }), Text(), { description: 'Added to (or, with clearEnv, replacing) the daemon environment.' })),
+    clearEnv: Type.Optional(Type.Boolean({ description: 'Start from an empty environment instead of the daemon one.' })),
+    cwd: Type.Optional(Text({ minLength: 1, maxLength: 4096 })),
+    user: Type.Optional(Type.Union([Text({ minLength: 1, maxLength: 256 }), Type.Integer({ minimum: 0, maximum: 4_294_967_294 })])),
+    group: Type.Optional(Type.Union([Text({ minLength: 1, maxLength: 256 }), Type.Integer({ minimum: 0, maximum: 4_294_967_294 })])),
+    umask: Type.Optional(Type.Integer({ minimum: 0, maximum: 0o777 })),
+    rlimits: Type.Optional(Type.Partial(Type.Object(Object.fromEntries(RLIMIT_NAMES.map((name) => [name, RlimitSpec])) as Record<(typeof RLIMIT_NAMES)[number], typeof RlimitSpec>, strict))),
+    stdin: Type.Optional(Type.Union([Type.Literal('null'), Type.Literal('inherit')])),
+    stdout: Type.Optional(Type.Union([Type.Literal('capture'), Type.Literal('inherit'), Type.Literal('null')])),
+    stderr: Type.Optional(Type.Union([Type.Literal('capture'), Type.Literal('inherit'), Type.Literal('null')])),
+    restart: Type.Optional(RestartSpec),
+    startGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'An instance is `starting` until it has run this long.' })),
+    stopSignal: Type.Optional(SignalSpec),
+    stopTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    killMode: Type.Optional(Type.Union([Type.Literal('process'), Type.Literal('group'), Type.Literal('cgroup')])),
+    labels: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\u0000]{1,63}$' }), Text({ maxLength: 1024 }))),
+    autostart: Type.Optional(Type.Boolean({ description: 'Config services: start when loaded (default true).' })),
+  },
+  strict,
+);
+export type ServiceSpec = Static<typeof ServiceSpec>;
+
+export interface SchemaProblem {
+  path: string;
+  message: string;
+}
+
+/** Every problem with `value` against `schema`, as `/path: message`; empty when valid. */
+export function schemaProblems(schema: TSchema, value: unknown): SchemaProblem[] {
+  if (Value.Check(schema, value)) return [];
+  return [...Value.Errors(schema, value)].slice(0, 20).map((error) => ({ path: error.path || '/', message: error.message }));
+}

@@ -1,0 +1,278 @@
+// The supervisor: the table of services, and every command on them. The API and the CLI
+// reach services only through this class (api/ depends on it through the SupervisorApi
+// interface in supervisor-api.ts).
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { capabilities, inheritedEnv, signalNumber, type Capabilities, type SignalLike } from '../native/index.js';
+import { prepareCgroupRoot } from './cgroup.js';
+import { defineService, sameSpec, type DefinitionContext, type KillMode } from './definition.js';
+import { SupervisorError } from './errors.js';
+import { EventLog } from './events.js';
+import { ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
+import { Service, type ExitRecord, type ServiceInfo } from './service.js';
+import type { ServiceSpec } from './spec.js';
+import { VERSION } from './version.js';
+
+export interface SupervisorOptions {
+  stateDir: string;
+  logger: Logger;
+  /** Where cgroup v2 is mounted; default: found in /proc/self/mountinfo. null disables cgroups. */
+  cgroupMount?: string | null;
+  /** Directory name under the mount for this daemon's service cgroups. Default "pidvisor". */
+  cgroupName?: string;
+  /** Base environment of services (default: the daemon's). */
+  baseEnv?: Record<string, string>;
+  /** Limits of captured output per service. */
+  logLimits?: Pick<ServiceLogsOptions, 'maxFileBytes' | 'keepFiles' | 'tailBytes'>;
+  events?: EventLog;
+}
+
+export interface SystemInfo {
+  version: string;
+  pid: number;
+  startedAt: string;
+  kernel: string;
+  capabilities: Capabilities;
+  cgroupRoot: string | null;
+  cgroupUnavailable: string | null;
+  defaultKillMode: KillMode;
+  stateDir: string;
+  services: number;
+}
+
+export interface ConfigChanges {
+  added: string[];
+  changed: string[];
+  removed: string[];
+  unchanged: string[];
+  /** Entries that could not be applied, with the reason; the others were applied. */
+  failed: Array<{ name: string; code: string; message: string }>;
+}
+
+export class Supervisor {
+  readonly events: EventLog;
+  readonly #logger: Logger;
+  readonly #stateDir: string;
+  readonly #logDir: string;
+  readonly #logLimits: SupervisorOptions['logLimits'];
+  readonly #services = new Map<string, Service>();
+  readonly #byName = new Map<string, Service>();
+  readonly #context: DefinitionContext;
+  readonly #cgroupRoot: string | null;
+  readonly #startedAt = new Date().toISOString();
+  #shuttingDown = false;
+
+  constructor(options: SupervisorOptions) {
+    this.#logger = options.logger;
+    this.#stateDir = options.stateDir;
+    this.#logDir = path.join(options.stateDir, 'logs');
+    this.#logLimits = options.logLimits;
+    this.events = options.events ?? new EventLog();
+    fs.mkdirSync(this.#logDir, { recursive: true, mode: 0o700 });
+    const mount = options.cgroupMount === undefined ? capabilities().cgroup2Mount : options.cgroupMount;
+    const cgroups = prepareCgroupRoot(mount, options.cgroupName);
+    if (cgroups.reason !== null) this.#logger.warn({ reason: cgroups.reason }, 'cgroup kill mode unavailable; services default to group');
+    this.#cgroupRoot = cgroups.root;
+    this.#context = {
+      defaultKillMode: cgroups.root === null ? 'group' : 'cgroup',
+      cgroupUnavailable: cgroups.reason,
+      baseEnv: options.baseEnv ?? inheritedEnv(),
+    };
+  }
+
+  system(): SystemInfo {
+    const caps = capabilities();
+    return {
+      version: VERSION,
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      kernel: caps.kernel,
+      capabilities: caps,
+      cgroupRoot: this.#cgroupRoot,
+      cgroupUnavailable: this.#context.cgroupUnavailable,
+      defaultKillMode: this.#context.defaultKillMode,
+      stateDir: this.#stateDir,
+      services: this.#services.size,
+    };
+  }
+
+  list(): ServiceInfo[] {
+    return [...this.#services.values()].map((service) => service.info());
+  }
+
+  get(ref: string): ServiceInfo {
+    return this.#find(ref).info();
+  }
+
+  /** The service object itself (logs, exit history); throws SERVICE_NOT_FOUND. */
+  service(ref: string): Service {
+    return this.#find(ref);
+  }
+
+  /**
+   * Creates a service from an untrusted spec and, unless told otherwise, starts it. A launch
+   * from the API whose first spawn fails leaves nothing behind: the service is removed and
+   * SPAWN_FAILED thrown. A config service stays, backing off or failed, with the reason.
+   */
+  async launch(spec: unknown, options: { origin?: 'api' | 'config'; start?: boolean } = {}): Promise<ServiceInfo> {
+    if (this.#shuttingDown) throw new SupervisorError('SHUTTING_DOWN', 'the daemon is shutting down');
+    const origin = options.origin ?? 'api';
+    const definition = defineService(spec, this.#context);
+    if (definition.name !== null && this.#byName.has(definition.name)) {
+      throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(definition.name)} exists`, { name: definition.name });
+    }
+    const id = randomBytes(6).toString('hex');
+    const label = definition.name ?? id;
+    const capturing = definition.stdout === 'capture' || definition.stderr === 'capture';
+    const logs = capturing ? new ServiceLogs({ dir: this.#logDir, service: `${label}.${id}`, ...this.#logLimits }) : null;
+    const service = new Service(id, definition, origin, {
+      events: this.events,
+      logger: this.#logger.child({ service: label, id }),
+      cgroupParent: definition.killMode === 'cgroup' ? this.#cgroupRoot : null,
+      logs,
+    });
+    this.#services.set(id, service);
+    if (definition.name !== null) this.#byName.set(definition.name, service);
+    this.events.append({ type: 'created', service: { id, name: definition.name } });
+    if (options.start ?? definition.autostart) {
+      try {
+        service.start();
+      } catch (error) {
+        if (origin === 'api') await this.#forget(service);
+        throw error;
+      }
+    }
+    return service.info();
+  }
+
+  async start(ref: string): Promise<ServiceInfo> {
+    const service = this.#find(ref);
+    service.start();
+    return service.info();
+  }
+
+  async stop(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
+    const service = this.#find(ref);
+    await service.stop(timeoutMs);
+    return service.info();
+  }
+
+  async restart(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
+    const service = this.#find(ref);
+    await service.restart(timeoutMs);
+    return service.info();
+  }
+
+  signal(ref: string, signal: SignalLike, options: { instance?: string; processGroup?: boolean } = {}): { pid: number; instance: string; signal: number } {
+    const service = this.#find(ref);
+    let number: number;
+    try {
+      number = signalNumber(signal);
+    } catch (error) {
+      throw new SupervisorError('INVALID_SPEC', (error as Error).message, { problems: [{ path: '/signal', message: (error as Error).message }] });
+    }
+    return { ...service.signal(number, options), signal: number };
+  }
+
+  wait(ref: string): Promise<ExitRecord | null> {
+    return this.#find(ref).wait();
+  }
+
+  /** Stops the service (its whole tree) and forgets it, with its logs and cgroup. */
+  async remove(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
+    const service = this.#find(ref);
+    await service.stop(timeoutMs);
+    const info = service.info();
+    await this.#forget(service);
+    return info;
+  }
+
+  /**
+   * Applies a config: services are matched by name among those that came from a config;
+   * only added, changed and removed ones are touched.
+   */
+  async applyConfig(services: Record<string, ServiceSpec>): Promise<ConfigChanges> {
+    const changes: ConfigChanges = { added: [], changed: [], removed: [], unchanged: [], failed: [] };
+    const fromConfig = [...this.#services.values()].filter((s) => s.origin === 'config');
+    await Promise.all(
+      fromConfig
+        .filter((s) => s.name === null || !(s.name in services))
+        .map(async (s) => {
+          await this.remove(s.id);
+          changes.removed.push(s.name ?? s.id);
+        }),
+    );
+    await Promise.all(
+      Object.entries(services).map(async ([name, spec]) => {
+        const existing = this.#byName.get(name);
+        try {
+          if (existing !== undefined && existing.origin === 'config' && sameSpec(existing.definition.spec, spec)) {
+            changes.unchanged.push(name);
+            return;
+          }
+          if (existing !== undefined && existing.origin === 'config') {
+            defineService(spec, this.#context); // validate before stopping the running one
+            await this.remove(existing.id);
+            changes.changed.push(name);
+          } else {
+            changes.added.push(name);
+          }
+          await this.launch(spec, { origin: 'config' });
+        } catch (error) {
+          const err = error as SupervisorError;
+          // A config service whose spawn failed exists, backing off: that is applied.
+          if (err.code === 'SPAWN_FAILED') return;
+          changes.added = changes.added.filter((n) => n !== name);
+          changes.changed = changes.changed.filter((n) => n !== name);
+          changes.failed.push({ name, code: err.code ?? 'ERROR', message: err.message });
+        }
+      }),
+    );
+    return changes;
+  }
+
+  /** Stops every service in parallel, each with its own timeout, and releases everything. */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    await Promise.all([...this.#services.values()].map((service) => this.remove(service.id).catch((error: unknown) => {
+      this.#logger.error({ err: error, service: service.name ?? service.id }, 'stop at shutdown failed');
+    })));
+    if (this.#cgroupRoot !== null) {
+      try {
+        fs.rmdirSync(this.#cgroupRoot);
+      } catch (error) {
+        this.#logger.warn({ err: error, cgroupRoot: this.#cgroupRoot }, 'cgroup root left in place');
+      }
+    }
+  }
+
+  #find(ref: string): Service {
+    const service = this.#services.get(ref) ?? this.#byName.get(ref);
+    if (service === undefined) throw new SupervisorError('SERVICE_NOT_FOUND', `no service ${JSON.stringify(ref)}`, { ref });
+    return service;
+  }
+
+  async #forget(service: Service): Promise<void> {
+    this.#services.delete(service.id);
+    if (service.name !== null && this.#byName.get(service.name) === service) this.#byName.delete(service.name);
+    await disposeResources(service);
+    this.events.append({ type: 'removed', service: { id: service.id, name: service.name } });
+  }
+}
+
+// Output still in the pipes after the last process exited is read before the logs close;
+// a descendant that keeps a pipe open must not hold the removal up for long.
+const LOG_DRAIN_MS = 2000;
+
+async function disposeResources(service: Service): Promise<void> {
+  const logs = service.logs;
+  if (logs !== null) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([logs.ended(), new Promise((resolve) => (timer = setTimeout(resolve, LOG_DRAIN_MS)))]);
+    clearTimeout(timer);
+    await logs.close();
+  }
+  service.cgroup?.remove();
+}

@@ -1,0 +1,49 @@
+// The real `pidvisor daemon` (compiled, in dist/) as a child process of the test, with its
+// JSON log parsed as it arrives.
+import { spawn as spawnWithLibuv, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pollUntil } from './proc.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const PIDVISOR_BIN = path.join(root, 'dist/bin/pidvisor.js');
+
+export interface DaemonProcess {
+  process: ChildProcess;
+  logs: Array<Record<string, unknown>>;
+  /** Waits for a log record matching `predicate`. */
+  waitForLog(predicate: (record: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Sends `signal` and resolves with the exit code (or the signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export function startDaemonProcess(args: string[]): DaemonProcess {
+  const child = spawnWithLibuv(process.execPath, [PIDVISOR_BIN, 'daemon', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const logs: Array<Record<string, unknown>> = [];
+  let pending = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ msg: line, unparsed: true });
+      }
+    }
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    process: child,
+    logs,
+    async waitForLog(predicate, timeoutMs = 10_000) {
+      await pollUntil(() => logs.some(predicate), timeoutMs);
+      return logs.find(predicate)!;
+    },
+    stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
