@@ -61,7 +61,8 @@ export interface RawProbeEntry {
 }
 
 export interface RawOrphanSweep {
-  reaped: Array<{ pid: number; siCode: number; siStatus: number }>;
+  /** cgroupId: the cgroup v2 id the orphan died in (0n when the kernel cannot say, before 6.13). */
+  reaped: Array<{ pid: number; siCode: number; siStatus: number; cgroupId: bigint }>;
   blockedBy: number;
   blockedOwner: '' | 'pidvisor' | 'libuv';
 }
@@ -74,6 +75,7 @@ export interface RawBinding {
   reapOrphans(): RawOrphanSweep;
   setChildSubreaper(on: boolean): void;
   getChildSubreaper(): boolean;
+  setParentDeathSignal(signal: number): void;
   probeKernel(): Record<string, RawProbeEntry>;
   /** [soft, hard]; -1 is unlimited. */
   getResourceLimit(resource: number): [number, number];

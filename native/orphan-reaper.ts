@@ -5,10 +5,13 @@ import type { RawErrnoError } from './binding.js';
 import { binding } from './load.js';
 import { SystemError } from './errors.js';
 import { exitFromRaw, type ProcessExit } from './exit.js';
+import { signalNumber, type SignalLike } from './signals.js';
 
 export interface ReapedOrphan {
   pid: number;
   exit: ProcessExit;
+  /** The cgroup v2 id it died in (stat(dir).st_ino of that cgroup), or null when unknown (before Linux 6.13). */
+  cgroupId: bigint | null;
 }
 
 export interface OrphanReaperOptions {
@@ -65,9 +68,9 @@ export class OrphanReaper {
     } catch (error) {
       throw SystemError.from(error as RawErrnoError);
     }
-    for (const { pid, siCode, siStatus } of result.reaped) {
+    for (const { pid, siCode, siStatus, cgroupId } of result.reaped) {
       this.#reapedCount++;
-      this.#onReap({ pid, exit: exitFromRaw({ siCode, siStatus, source: 'waitid' }) });
+      this.#onReap({ pid, exit: exitFromRaw({ siCode, siStatus, source: 'waitid' }), cgroupId: cgroupId === 0n ? null : cgroupId });
     }
     if (result.blockedBy !== 0 && this.#retry === undefined && this.#interval !== undefined) {
       this.#retry = setTimeout(() => {
@@ -90,4 +93,13 @@ export function setChildSubreaper(on: boolean): void {
 
 export function isChildSubreaper(): boolean {
   return binding.getChildSubreaper();
+}
+
+/** This process gets `signal` when its parent dies (PR_SET_PDEATHSIG), as tini -p. */
+export function setParentDeathSignal(signal: SignalLike): void {
+  try {
+    binding.setParentDeathSignal(signalNumber(signal));
+  } catch (error) {
+    throw SystemError.from(error as RawErrnoError);
+  }
 }

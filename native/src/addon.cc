@@ -37,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   exports.Set("reapOrphans", Napi::Function::New<ReapOrphans>(env, "reapOrphans"));
   exports.Set("setChildSubreaper", Napi::Function::New<SetChildSubreaper>(env, "setChildSubreaper"));
+  exports.Set("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal"));
   exports.Set("getChildSubreaper", Napi::Function::New<GetChildSubreaper>(env, "getChildSubreaper"));
   exports.Set("getResourceLimit", Napi::Function::New<GetResourceLimit>(env, "getResourceLimit"));
   exports.Set("setResourceLimit", Napi::Function::New<SetResourceLimit>(env, "setResourceLimit"));

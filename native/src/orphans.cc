@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "env_state.h"
 #include "errors.h"
@@ -25,6 +26,22 @@ namespace {
 
 // A sweep is bounded so a fork bomb of orphans cannot starve the event loop.
 constexpr int kMaxReapsPerSweep = 4096;
+
+// The cgroup v2 id of an unreaped zombie, so the caller can tell which service it belonged
+// to (PIDFD_GET_INFO, Linux 6.13; 0 when unknown). The zombie pins its pid, so the pidfd
+// cannot name another process.
+uint64_t CgroupIdOfZombie(pid_t pid) {
+  const int pidfd = sys_pidfd_open(pid, 0);
+  if (pidfd < 0) return 0;
+  pidvisor_pidfd_info info = {};
+  info.mask = PIDVISOR_PIDFD_INFO_CGROUPID;
+  uint64_t id = 0;
+  if (ioctl(pidfd, PIDVISOR_PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDVISOR_PIDFD_INFO_CGROUPID)) {
+    id = info.cgroupid;
+  }
+  close(pidfd);
+  return id;
+}
 
 }  // namespace
 
@@ -54,6 +71,7 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
       blocked_owner = "libuv";
       break;
     }
+    const uint64_t cgroup_id = CgroupIdOfZombie(pid);
     siginfo_t si = {};
     if (sys_waitid(P_PID, pid, &si, WEXITED | WNOHANG, nullptr) < 0) {
       if (errno == EINTR) continue;
@@ -63,6 +81,7 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
     entry.Set("pid", pid);
     entry.Set("siCode", si.si_code);
     entry.Set("siStatus", si.si_status);
+    entry.Set("cgroupId", Napi::BigInt::New(env, cgroup_id));
     reaped.Set(reaped.Length(), entry);
   }
   result.Set("reaped", reaped);
@@ -75,6 +94,14 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   const unsigned long on = info[0].ToBoolean().Value() ? 1 : 0;
   if (prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) < 0) {
     throw ErrnoError(info.Env(), errno, "prctl", "PR_SET_CHILD_SUBREAPER");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
+  const int signal = info[0].As<Napi::Number>().Int32Value();
+  if (prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) < 0) {
+    throw ErrnoError(info.Env(), errno, "prctl", "PR_SET_PDEATHSIG");
   }
   return info.Env().Undefined();
 }
