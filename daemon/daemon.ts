@@ -14,6 +14,12 @@ export interface DaemonOptions {
   logger?: Logger;
   /** Name of this daemon's directory under the cgroup v2 mount (tests use their own). */
   cgroupName?: string;
+  /**
+   * Runs once the supervisor exists and before any configured service starts: where the API
+   * starts listening, so a daemon that cannot serve (its socket held by a live daemon) starts
+   * nothing. Returns what to close at shutdown, before the services stop.
+   */
+  serve?: (supervisor: Supervisor, logger: Logger) => Promise<{ close(): Promise<void> }>;
 }
 
 export interface Daemon {
@@ -38,6 +44,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
   // Load the config before anything runs, so a broken file fails the start loudly.
   const initial = options.configFile === undefined ? null : loadConfig(options.configFile);
+  const server = options.serve === undefined ? null : await options.serve(supervisor, logger);
 
   const reload = async (): Promise<ConfigChanges | null> => {
     if (options.configFile === undefined) return null;
@@ -60,6 +67,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     reload,
     async shutdown() {
       process.off('SIGHUP', onHangup);
+      await server?.close();
       await supervisor.shutdown();
     },
   };

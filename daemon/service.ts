@@ -81,6 +81,7 @@ export class Service {
   #spawns = 0;
   #escalated = false;
   #queuedRestart = false;
+  #disposed = false;
   #stopWaiters: StopWaiter[] = [];
   #exitWaiters: Array<(record: ExitRecord) => void> = [];
   #stableTimer: NodeJS.Timeout | undefined;
@@ -186,6 +187,15 @@ export class Service {
     return new Promise((resolve) => this.#exitWaiters.push(resolve));
   }
 
+  /**
+   * Forgets the service: no timer of it fires again. Called by the supervisor once the
+   * service is stopped (or never ran) and removed from the table.
+   */
+  dispose(): void {
+    this.#clearTimers();
+    this.#disposed = true;
+  }
+
   /** Replaces the definition (config reload); takes effect at the next start. */
   redefine(definition: ServiceDefinition): void {
     this.#definition = definition;
@@ -200,6 +210,7 @@ export class Service {
   }
 
   #dispatch(event: Event, stopTimeoutMs?: number): Action {
+    if (this.#disposed) return { kind: 'nop', reason: 'the service has been removed' };
     const action = transition(this.#state, event);
     switch (action.kind) {
       case 'spawn':

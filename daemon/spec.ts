@@ -45,7 +45,13 @@ export const ServiceSpec = Type.Object(
       maxItems: 4096,
       description: 'argv; argv[0] is looked up on PATH when it has no slash.',
     }),
-    env: Type.Optional(Type.Record(Type.String({ pattern: '^[^=\\u0000]+$', maxLength: 4096 }), Text(), { description: 'Added to (or, with clearEnv, replacing) the daemon environment.' })),
+    env: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[^=\\u0000]{1,4096}$' }), Text(), {
+        additionalProperties: false,
+        maxProperties: 4096,
+        description: 'Added to (or, with clearEnv, replacing) the daemon environment.',
+      }),
+    ),
     clearEnv: Type.Optional(Type.Boolean({ description: 'Start from an empty environment instead of the daemon one.' })),
     cwd: Type.Optional(Text({ minLength: 1, maxLength: 4096 })),
     user: Type.Optional(Type.Union([Text({ minLength: 1, maxLength: 256 }), Type.Integer({ minimum: 0, maximum: 4_294_967_294 })])),
@@ -60,7 +66,7 @@ export const ServiceSpec = Type.Object(
     stopSignal: Type.Optional(SignalSpec),
     stopTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
     killMode: Type.Optional(Type.Union([Type.Literal('process'), Type.Literal('group'), Type.Literal('cgroup')])),
-    labels: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\u0000]{1,63}$' }), Text({ maxLength: 1024 }))),
+    labels: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\u0000]{1,63}$' }), Text({ maxLength: 1024 }), { additionalProperties: false, maxProperties: 256 })),
     autostart: Type.Optional(Type.Boolean({ description: 'Config services: start when loaded (default true).' })),
   },
   strict,

@@ -255,6 +255,7 @@ export class Supervisor {
   }
 
   async #forget(service: Service): Promise<void> {
+    service.dispose();
     this.#services.delete(service.id);
     if (service.name !== null && this.#byName.get(service.name) === service) this.#byName.delete(service.name);
     await disposeResources(service);

@@ -42,3 +42,15 @@ describe('YAML types are not repaired', () => {
     expect(() => parseConfig('services:\n  a:\n    command: [true]')).toThrow(/command\.0: Expected string/);
   });
 });
+
+describe('the service schema', () => {
+  it.each([
+    ['an env name with "="', { env: { 'A=B': 'x' } }],
+    ['an empty env name', { env: { '': 'x' } }],
+    ['an env value with NUL', { env: { A: 'x\u0000y' } }],
+    ['an empty label name', { labels: { '': 'x' } }],
+  ])('rejects %s in a config file too', (_, extra) => {
+    const yaml = JSON.stringify({ services: { a: { command: ['true'], ...extra } } });
+    expect(() => parseConfig(yaml)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
