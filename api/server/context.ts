@@ -1,0 +1,98 @@
+// What the routes share: the supervisor (through its interface only), the limits, the
+// stores and the counters of one app. Built once by buildApp and decorated onto the app
+// as `pidvisor`, so the transport can reach the same counters and logger.
+import type { Logger } from 'pino';
+import type { SupervisorApi } from '../supervisor-api.js';
+import { AuditLog, type AuditOptions } from './audit.js';
+import type { ErrorCode } from './errors.js';
+import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
+import { RateLimiter, Semaphore, type RateLimitOptions } from './limits.js';
+import { ApiMetrics } from './metrics.js';
+import type { RouteRecord } from './openapi.js';
+import { LiveStreams } from './stream.js';
+
+export interface AppOptions {
+  /** The daemon's logger (pino); default: silent. */
+  logger?: Logger;
+  /** Where mutating requests are recorded; default: a child of `logger`. */
+  audit?: AuditOptions;
+  /** Largest accepted body in bytes; default 1 MiB. */
+  bodyLimit?: number;
+  /** Launches handled at once; more are refused with 503. Default 16. */
+  maxConcurrentLaunches?: number;
+  /** Requests per caller; default burst 200, 100/s. false disables. */
+  rateLimit?: RateLimitOptions | false;
+  /** Idempotency-Key store; default 1 hour, 1000 keys. */
+  idempotency?: Partial<IdempotencyOptions>;
+  /** Comment lines on the event stream this often; default 15 s. */
+  heartbeatMs?: number;
+  /** A stream client this far behind is disconnected (it resumes); default 1 MiB. */
+  maxStreamBufferBytes?: number;
+  /** Browser origins allowed to call (default none). */
+  allowedOrigins?: string[];
+  /** HTTP server timeouts, in ms. */
+  timeouts?: Partial<ServerTimeouts>;
+}
+
+export interface ServerTimeouts {
+  /** Time to receive the request headers (server.headersTimeout). Default 10 s. */
+  headersMs: number;
+  /** Time to receive the whole request (server.requestTimeout). Default 30 s. */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this. Default 5 s. */
+  keepAliveMs: number;
+}
+
+export interface AppContext {
+  supervisor: SupervisorApi;
+  logger: Logger;
+  metrics: ApiMetrics;
+  audit: AuditLog;
+  rateLimiter: RateLimiter | null;
+  launches: Semaphore;
+  idempotency: IdempotencyCache;
+  streams: LiveStreams;
+  heartbeatMs: number;
+  allowedOrigins: ReadonlySet<string>;
+  timeouts: ServerTimeouts;
+  /** Aborted when the app starts closing: long polls and streams end. */
+  closing: AbortSignal;
+  /** Every route as registered, for the OpenAPI document. */
+  routes: RouteRecord[];
+}
+
+export const DEFAULT_BODY_LIMIT = 1 << 20;
+
+export function createContext(supervisor: SupervisorApi, options: AppOptions, logger: Logger, closing: AbortSignal): AppContext {
+  return {
+    supervisor,
+    logger,
+    metrics: new ApiMetrics(),
+    audit: new AuditLog(options.audit ?? logger),
+    rateLimiter: options.rateLimit === false ? null : new RateLimiter(options.rateLimit ?? { burst: 200, perSecond: 100 }),
+    launches: new Semaphore(options.maxConcurrentLaunches ?? 16),
+    idempotency: new IdempotencyCache({ ttlMs: 3_600_000, maxEntries: 1000, ...options.idempotency }),
+    streams: new LiveStreams(options.maxStreamBufferBytes ?? 1 << 20),
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    allowedOrigins: new Set(options.allowedOrigins ?? []),
+    timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, ...options.timeouts },
+    closing,
+    routes: [],
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pidvisor: AppContext;
+  }
+  interface FastifyRequest {
+    /** The problem code answered, for the audit. */
+    problemCode: ErrorCode | null;
+    /** The process a request is about, for the audit. */
+    auditTarget: string | null;
+    /** What else the audit should say (a launch: the name and the command; never the env). */
+    auditDetail: Record<string, unknown> | null;
+    /** performance.now() when the request arrived. */
+    startedAt: number;
+  }
+}

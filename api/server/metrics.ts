@@ -1,0 +1,69 @@
+// Counters of the API and of the supervisor, rendered in the Prometheus text format
+// (version 0.0.4). Process gauges are read from the supervisor at scrape time; spawn
+// failures and exits are counted from its event log, so they include services since removed.
+import type { SupervisorEvent } from '../../daemon/events.js';
+import { STATES } from '../../daemon/state-machine.js';
+import type { ServiceInfo } from '../../daemon/service.js';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+export interface Gauges {
+  processes: ServiceInfo[];
+  lastEventSeq: number;
+  liveStreams: number;
+  launchesInFlight: number;
+}
+
+export class ApiMetrics {
+  readonly #requests = new Map<string, number>();
+  readonly #rejectedConnections = new Map<string, number>();
+  readonly #exits = new Map<string, number>();
+  #spawnFailures = 0;
+
+  countRequest(method: string, route: string, status: number): void {
+    increment(this.#requests, labels({ method, route, status: String(status) }));
+  }
+
+  countRejectedConnection(reason: string): void {
+    increment(this.#rejectedConnections, labels({ reason }));
+  }
+
+  countEvent(event: SupervisorEvent): void {
+    if (event.type === 'spawn-failed') this.#spawnFailures++;
+    if (event.type === 'exit') {
+      const reason = (event.exit as { reason?: unknown } | undefined)?.reason;
+      increment(this.#exits, labels({ reason: typeof reason === 'string' ? reason : 'unknown' }));
+    }
+  }
+
+  render(gauges: Gauges): string {
+    const out: string[] = [];
+    const family = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>): void => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labelText, value] of samples) out.push(`${name}${labelText} ${value}`);
+    };
+    const byState = new Map<string, number>(STATES.map((state) => [state, 0]));
+    for (const process of gauges.processes) byState.set(process.state, (byState.get(process.state) ?? 0) + 1);
+    family('pidvisor_processes', 'gauge', 'Supervised processes by state.', [...byState].map(([state, n]) => [labels({ state }), n]));
+    const perProcess = gauges.processes.map((p) => labels({ id: p.id, name: p.name ?? '' }));
+    family('pidvisor_process_restarts_total', 'counter', 'Restarts of each supervised process.', gauges.processes.map((p, i) => [perProcess[i]!, p.restarts]));
+    family('pidvisor_process_up', 'gauge', '1 when the process has a running instance.', gauges.processes.map((p, i) => [perProcess[i]!, p.pid === null ? 0 : 1]));
+    family('pidvisor_spawn_failures_total', 'counter', 'Spawns that failed (exec errors, missing users, ...).', [['', this.#spawnFailures]]);
+    family('pidvisor_exits_total', 'counter', 'Ended instances by reason.', [...this.#exits]);
+    family('pidvisor_events_last_seq', 'gauge', 'Sequence number of the newest event.', [['', gauges.lastEventSeq]]);
+    family('pidvisor_api_requests_total', 'counter', 'API requests by method, route and status.', [...this.#requests]);
+    family('pidvisor_api_connections_rejected_total', 'counter', 'Connections refused before any request was read.', [...this.#rejectedConnections]);
+    family('pidvisor_api_streams', 'gauge', 'Open event and log streams.', [['', gauges.liveStreams]]);
+    family('pidvisor_api_launches_in_flight', 'gauge', 'Launches being handled.', [['', gauges.launchesInFlight]]);
+    return `${out.join('\n')}\n`;
+  }
+}
+
+function increment(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function labels(values: Record<string, string>): string {
+  const pairs = Object.entries(values).map(([key, value]) => `${key}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  return `{${pairs.join(',')}}`;
+}

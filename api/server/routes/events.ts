@@ -1,0 +1,68 @@
+// State changes as server-sent events. Each event's `id:` is its sequence number in the
+// daemon's event log, so a client that reconnects with `Last-Event-ID` (what EventSource
+// sends by itself) or `?after=` gets exactly the events after it: none missed, none twice.
+//
+// Without either, the stream starts with the next event. Besides the events themselves:
+// - `event: gap` when events after the requested id have already left the bounded log;
+// - `event: reset` when the requested id is beyond the newest event: the daemon restarted
+//   and numbers again from 1, so the stream replays what this daemon has kept;
+// - a comment line every heartbeatMs, so idle connections are seen to be alive.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { SupervisorEvent } from '../../../daemon/events.js';
+import type { AppContext } from '../context.js';
+import { EventsHeaders, EventsQuery } from '../schemas.js';
+
+const RETRY_MS = 1000;
+
+export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
+    '/v1/events',
+    {
+      schema: { querystring: EventsQuery, headers: EventsHeaders },
+      config: {
+        openapi: {
+          operationId: 'streamEvents',
+          summary: 'Server-sent events of state changes, resumable with Last-Event-ID',
+          description:
+            '`id:` is the event sequence number, `event:` its type (created, state, exit, spawn-failed, removed), `data:` the event as JSON. Also `event: gap` (events lost from the bounded log), `event: reset` (the daemon restarted; numbering starts again) and `:` heartbeat comments. Last-Event-ID wins over `after`.',
+          tags: ['events'],
+          errors: [],
+          content: { 200: { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const events = ctx.supervisor.events;
+      const requested = request.headers['last-event-id'] ?? request.query.after;
+      let after = requested === undefined ? events.lastSeq : Number(requested);
+      const live = ctx.streams.open(reply);
+      live.writeBacklog(`retry: ${RETRY_MS}\n\n`);
+      if (after > events.lastSeq) {
+        live.writeBacklog(`event: reset\ndata: ${JSON.stringify({ after, lastSeq: events.lastSeq })}\n\n`);
+        after = 0;
+      }
+      const farewell = ': the client is too slow; reconnect with Last-Event-ID\n\n';
+      const subscription = events.subscribe(after, (event) => live.write(format(event), farewell));
+      if (subscription.gap) {
+        live.writeBacklog(`event: gap\ndata: ${JSON.stringify({ after, oldest: subscription.backlog[0]?.seq ?? events.lastSeq + 1 })}\n\n`);
+      }
+      for (const event of subscription.backlog) live.writeBacklog(format(event));
+      const heartbeat = setInterval(() => live.write(`: heartbeat ${new Date().toISOString()}\n\n`, farewell), ctx.heartbeatMs);
+      live.onEnd(() => {
+        clearInterval(heartbeat);
+        subscription.unsubscribe();
+      });
+      return reply
+        .type('text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .header('x-accel-buffering', 'no')
+        .send(live.body);
+    },
+  );
+};
+
+function format(event: SupervisorEvent): string {
+  // JSON.stringify escapes newlines, so the data is a single line.
+  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}

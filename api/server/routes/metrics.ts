@@ -1,0 +1,31 @@
+// Prometheus scrape endpoint.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { AppContext } from '../context.js';
+import { METRICS_CONTENT_TYPE } from '../metrics.js';
+
+export const metricsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
+  app.get(
+    '/metrics',
+    {
+      config: {
+        openapi: {
+          operationId: 'getMetrics',
+          summary: 'Prometheus metrics: processes by state, restarts, spawn failures, exits by reason, API requests by route and status',
+          tags: ['system'],
+          errors: [],
+          content: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } } },
+        },
+      },
+    },
+    async (_request, reply) => {
+      const text = ctx.metrics.render({
+        processes: ctx.supervisor.list(),
+        lastEventSeq: ctx.supervisor.events.lastSeq,
+        liveStreams: ctx.streams.size,
+        launchesInFlight: ctx.launches.inUse,
+      });
+      return reply.type(METRICS_CONTENT_TYPE).send(text);
+    },
+  );
+};

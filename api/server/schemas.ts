@@ -1,0 +1,216 @@
+// TypeBox schemas of every request and response of the API. Requests are validated with
+// them (fastify's ajv, configured to reject rather than repair); responses are documented
+// with them in the OpenAPI document and checked against them in the tests.
+//
+// Every object is closed (additionalProperties: false), except header objects: a request
+// carries many standard headers besides the ones a route reads.
+import { Type, type Static, type TLiteral, type TSchema } from '@sinclair/typebox';
+import { NAME_PATTERN, ServiceSpec, SignalSpec } from '../../daemon/spec.js';
+import { STATES } from '../../daemon/state-machine.js';
+import { ERROR_CODES } from './errors.js';
+
+const strict = { additionalProperties: false } as const;
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Literals = <const T extends readonly string[]>(values: T) => Type.Union(values.map((value) => Type.Literal(value)) as Array<TLiteral<T[number]>>);
+/** A query value: the query string has only strings, and nothing is coerced. */
+const Digits = (maxDigits: number, description: string) => Type.String({ pattern: `^[0-9]{1,${maxDigits}}$`, description });
+
+/**
+ * A copy of `schema` in which every map (patternProperties) is closed as well: TypeBox's
+ * Record leaves keys that miss the key pattern allowed, so `env: {"A=B": ...}` would pass.
+ */
+export function closeMaps<T extends TSchema>(schema: T): T {
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (node === null || typeof node !== 'object') return node;
+    const copy: Record<PropertyKey, unknown> = {};
+    for (const key of Reflect.ownKeys(node)) copy[key] = visit((node as Record<PropertyKey, unknown>)[key]);
+    if (copy.patternProperties !== undefined && copy.additionalProperties === undefined) copy.additionalProperties = false;
+    return copy;
+  };
+  return visit(schema) as T;
+}
+
+// ---- requests ----
+
+/** The launch body: the daemon's ServiceSpec (the same schema as config entries), maps closed. */
+export const LaunchBody = closeMaps(ServiceSpec);
+export type LaunchBody = Static<typeof LaunchBody>;
+
+export const ProcessParams = Type.Object(
+  { id: Type.String({ pattern: NAME_PATTERN, description: 'The process id, or its name.' }) },
+  strict,
+);
+
+export const LaunchHeaders = Type.Object(
+  {
+    'idempotency-key': Type.Optional(
+      Type.String({
+        pattern: '^[\\x21-\\x7e]{1,255}$',
+        description: 'Retrying a launch with the same key returns the first result instead of launching again.',
+      }),
+    ),
+  },
+  { additionalProperties: true },
+);
+
+export const SignalBody = Type.Object(
+  {
+    signal: SignalSpec,
+    instance: Type.Optional(Type.String({ pattern: '^[^\\u0000]{1,128}$', description: 'Signal only if this instance is still the current one.' })),
+    target: Type.Optional(Literals(['process', 'group'] as const)),
+  },
+  strict,
+);
+
+const TimeoutMs = Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'Before SIGKILL; default: the process stopTimeoutMs.' });
+
+/** Stop and restart: a body is optional (no body, or `null`, means the defaults). */
+export const StopBody = Nullable(Type.Object({ timeoutMs: Type.Optional(TimeoutMs) }, strict));
+
+export const StopQuery = Type.Object({ timeoutMs: Type.Optional(Digits(7, 'Before SIGKILL; at most 3600000.')) }, strict);
+
+export const MAX_WAIT_MS = 86_400_000;
+export const WaitQuery = Type.Object({ timeoutMs: Type.Optional(Digits(8, `Give up after this long (at most ${MAX_WAIT_MS}); default: wait until the exit.`)) }, strict);
+
+export const LogsQuery = Type.Object(
+  {
+    stream: Type.Optional(Literals(['stdout', 'stderr'] as const)),
+    tail: Type.Optional(Digits(7, 'The last N records in memory; default: all of them.')),
+    after: Type.Optional(Digits(15, 'Only records with a greater seq (resume a follow).')),
+    follow: Type.Optional(Literals(['true', 'false'] as const)),
+    format: Type.Optional(Literals(['ndjson', 'text'] as const)),
+  },
+  strict,
+);
+
+/** The query of routes that take none: any parameter is an error. */
+export const NoQuery = Type.Object({}, strict);
+
+export const EventsQuery = Type.Object({ after: Type.Optional(Digits(15, 'Only events with a greater seq.')) }, strict);
+export const EventsHeaders = Type.Object(
+  { 'last-event-id': Type.Optional(Digits(15, 'The last event id seen: the stream resumes after it.')) },
+  { additionalProperties: true },
+);
+
+// ---- responses ----
+
+const DateTime = Type.String({ format: 'date-time' });
+
+export const ResourceUsage = Type.Object({ userCpuMicros: Type.Number(), systemCpuMicros: Type.Number(), maxRssKiB: Type.Number() }, strict);
+
+export const ExitRecord = Type.Object(
+  {
+    instance: Nullable(Type.String()),
+    pid: Nullable(Type.Integer()),
+    code: Nullable(Type.Integer()),
+    signal: Nullable(Type.String()),
+    coreDumped: Type.Boolean(),
+    rusage: Nullable(ResourceUsage),
+    reason: Literals(['exited', 'stopped', 'killed', 'spawn-failed'] as const),
+    startedAt: Nullable(DateTime),
+    endedAt: DateTime,
+    uptimeMs: Type.Number(),
+    error: Nullable(Type.Object({ code: Type.String(), errno: Type.Integer(), stage: Type.String(), message: Type.String() }, strict)),
+  },
+  strict,
+);
+
+export const ProcessInfo = Type.Object(
+  {
+    id: Type.String(),
+    name: Nullable(Type.String()),
+    state: Literals(STATES),
+    reason: Type.String(),
+    pid: Nullable(Type.Integer()),
+    instance: Nullable(Type.String({ description: 'Opaque identity of the running instance (pid + pidfs inode).' })),
+    startedAt: Nullable(DateTime),
+    restarts: Type.Integer(),
+    exit: Nullable(ExitRecord),
+    killMode: Literals(['process', 'group', 'cgroup'] as const),
+    command: Type.Array(Type.String()),
+    labels: Type.Record(Type.String(), Type.String()),
+    origin: Literals(['api', 'config'] as const),
+  },
+  strict,
+);
+
+export const ProcessList = Type.Object({ processes: Type.Array(ProcessInfo) }, strict);
+
+export const SignalResult = Type.Object({ pid: Type.Integer(), instance: Type.String(), signal: Type.Integer() }, strict);
+
+export const WaitResult = Type.Object(
+  {
+    exit: Nullable(ExitRecord),
+    timedOut: Type.Boolean({ description: 'True when timeoutMs passed first; `exit` is then null.' }),
+  },
+  strict,
+);
+
+const Feature = Type.Object({ ok: Type.Boolean(), code: Nullable(Type.String()) }, strict);
+
+export const SystemInfo = Type.Object(
+  {
+    version: Type.String(),
+    pid: Type.Integer(),
+    startedAt: DateTime,
+    kernel: Type.String(),
+    capabilities: Type.Object(
+      {
+        kernel: Type.String(),
+        spawnMethod: Literals(['clone3', 'clone'] as const),
+        features: Type.Record(Type.String(), Feature),
+        cgroup2Mount: Nullable(Type.String()),
+      },
+      strict,
+    ),
+    cgroupRoot: Nullable(Type.String()),
+    cgroupUnavailable: Nullable(Type.String()),
+    defaultKillMode: Literals(['process', 'group', 'cgroup'] as const),
+    stateDir: Type.String(),
+    services: Type.Integer(),
+  },
+  strict,
+);
+
+export const Health = Type.Object({ status: Type.Literal('ok') }, strict);
+
+export const ErrorCodeSchema = Literals(ERROR_CODES);
+
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'urn:pidvisor:problem:<name>' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: ErrorCodeSchema,
+    detail: Type.String(),
+  },
+  { additionalProperties: true, description: 'RFC 9457 problem details; members besides these carry details (errno, stage, problems, ...).' },
+);
+
+/** One line of a logs response in the ndjson format. */
+export const LogLine = Type.Object(
+  {
+    seq: Type.Integer(),
+    time: DateTime,
+    stream: Literals(['stdout', 'stderr'] as const),
+    partial: Type.Boolean({ description: 'A piece of a line: cut because too long, not ended in time, or the last bytes at EOF.' }),
+    data: Type.String({ contentEncoding: 'base64', description: 'The bytes without the newline, base64.' }),
+  },
+  strict,
+);
+
+/** Schemas named in the OpenAPI components, by name. */
+export const COMPONENTS: Readonly<Record<string, TSchema>> = {
+  ServiceSpec: LaunchBody,
+  ProcessInfo,
+  ExitRecord,
+  ResourceUsage,
+  SystemInfo,
+  SignalBody,
+  SignalResult,
+  WaitResult,
+  LogLine,
+  Problem,
+  ErrorCode: ErrorCodeSchema,
+};

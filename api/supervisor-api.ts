@@ -1,0 +1,25 @@
+// The seam between the HTTP API and the daemon: routes depend on this interface only, so
+// they can be built around the real Supervisor (daemon/supervisor.ts) or any other.
+import type { ConfigChanges, SystemInfo } from '../daemon/supervisor.js';
+import type { EventLog } from '../daemon/events.js';
+import type { ExitRecord, Service, ServiceInfo } from '../daemon/service.js';
+import type { SignalLike } from '../native/index.js';
+
+export interface SupervisorApi {
+  readonly events: EventLog;
+  system(): SystemInfo;
+  list(): ServiceInfo[];
+  /** By id or name; throws SupervisorError SERVICE_NOT_FOUND. */
+  get(ref: string): ServiceInfo;
+  /** The service itself, for its logs; throws SERVICE_NOT_FOUND. */
+  service(ref: string): Pick<Service, 'logs' | 'exits'>;
+  launch(spec: unknown, options?: { origin?: 'api' | 'config'; start?: boolean }): Promise<ServiceInfo>;
+  start(ref: string): Promise<ServiceInfo>;
+  stop(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
+  restart(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
+  remove(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
+  signal(ref: string, signal: SignalLike, options?: { instance?: string; processGroup?: boolean }): { pid: number; instance: string; signal: number };
+  wait(ref: string): Promise<ExitRecord | null>;
+}
+
+export type { ConfigChanges, SystemInfo, ExitRecord, ServiceInfo };
