@@ -1,0 +1,120 @@
+// What every CLI command is: its name, its help, its options, and what it runs. Options
+// shared by every client command (where the daemon is, output format) are parsed here.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { defaultSocketPath } from '../../daemon/paths.js';
+import { ApiClient, ApiError, readToken, UnreachableError } from './client.js';
+
+/** Exit codes of the CLI; `wait` instead exits with the process's own status. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface CommandContext {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+  client: ApiClient;
+  json: boolean;
+  out: (text: string) => void;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Extra lines of help after the options. */
+  details?: string;
+  options: Options;
+  /** Does the command talk to a daemon (and take --socket/--url)? */
+  client: boolean;
+  run(context: CommandContext): Promise<number>;
+}
+
+const CLIENT_OPTIONS: Options = {
+  socket: { type: 'string' },
+  url: { type: 'string' },
+  'token-file': { type: 'string' },
+  json: { type: 'boolean' },
+};
+
+const CLIENT_HELP = `Connection:
+  --socket PATH       the daemon's unix socket (default: $PIDVISOR_SOCKET, else ${defaultSocketPath()})
+  --url URL           a TCP listener instead, e.g. http://127.0.0.1:7070 (needs --token-file)
+  --token-file FILE   bearer token for --url
+  --json              print JSON instead of text`;
+
+export function helpText(command: Command): string {
+  const lines = [`Usage: pidvisor ${command.usage}`, '', command.summary];
+  if (command.details !== undefined) lines.push('', command.details);
+  if (command.client) lines.push('', CLIENT_HELP);
+  lines.push('  -h, --help          this help');
+  return lines.join('\n');
+}
+
+export async function runCommand(command: Command, argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ...command.options, ...(command.client ? CLIENT_OPTIONS : {}), help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    process.stderr.write(`pidvisor ${command.name}: ${(error as Error).message}\n\n${helpText(command)}\n`);
+    return EXIT.usage;
+  }
+  if (parsed.values.help === true) {
+    process.stdout.write(`${helpText(command)}\n`);
+    return EXIT.ok;
+  }
+  const values = parsed.values as CommandContext['values'];
+  let client: ApiClient;
+  try {
+    client = createClient(values);
+  } catch (error) {
+    process.stderr.write(`pidvisor ${command.name}: ${(error as Error).message}\n`);
+    return EXIT.usage;
+  }
+  try {
+    return await command.run({ values, positionals: parsed.positionals, client, json: values.json === true, out: (text) => process.stdout.write(`${text}\n`) });
+  } catch (error) {
+    return reportFailure(command.name, error);
+  }
+}
+
+function createClient(values: CommandContext['values']): ApiClient {
+  const url = values.url as string | undefined;
+  const tokenFile = values['token-file'] as string | undefined;
+  if (url !== undefined) {
+    if (tokenFile === undefined) throw new Error('--url needs --token-file');
+    return new ApiClient({ url, token: readToken(tokenFile) });
+  }
+  return new ApiClient({ socketPath: (values.socket as string | undefined) ?? defaultSocketPath() });
+}
+
+export class UsageError extends Error {}
+
+function reportFailure(name: string, error: unknown): number {
+  if (error instanceof UsageError) {
+    process.stderr.write(`pidvisor ${name}: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof UnreachableError) {
+    process.stderr.write(`pidvisor ${name}: ${error.message}\n`);
+    return EXIT.unreachable;
+  }
+  if (error instanceof ApiError) {
+    process.stderr.write(`pidvisor ${name}: ${error.message} (${error.code})\n`);
+    return EXIT.failed;
+  }
+  process.stderr.write(`pidvisor ${name}: ${(error as Error).stack ?? String(error)}\n`);
+  return EXIT.failed;
+}
+
+/** The one positional a command needs (a service id or name). */
+export function requireTarget(context: CommandContext, what = 'a process id or name'): string {
+  const [target, ...extra] = context.positionals;
+  if (target === undefined) throw new UsageError(`missing ${what}`);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  return target;
+}

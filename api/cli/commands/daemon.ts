@@ -1,0 +1,104 @@
+// `pidvisor daemon`: run the supervisor and its API until SIGTERM or SIGINT.
+import path from 'node:path';
+import { startDaemon } from '../../../daemon/daemon.js';
+import { createLogger } from '../../../daemon/logger.js';
+import { defaultSocketPath, defaultStateDir } from '../../../daemon/paths.js';
+import { buildApp, listen, type TcpOptions } from '../../server/index.js';
+import { EXIT, UsageError, type Command } from '../command.js';
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'Run the supervisor and its HTTP API. With no options it starts empty and listens on its unix socket.',
+  usage: 'daemon [options]',
+  details: `Options:
+  --socket PATH       the API's unix socket (default: $PIDVISOR_SOCKET, else ${defaultSocketPath()})
+  --config FILE       YAML file of services, loaded at start and on SIGHUP
+  --state-dir DIR     logs, and audit.log of every mutating request (default: ${defaultStateDir()})
+  --listen HOST:PORT  also serve the API over TCP (loopback unless --tls-cert/--tls-key); needs --token-file
+  --token-file FILE   bearer token for TCP clients (at least 16 bytes, readable by its owner only)
+  --tls-cert FILE     TLS certificate and key for --listen
+  --tls-key FILE
+  --cgroup-name NAME  directory of this daemon's service cgroups under the cgroup v2
+                      mount (default: pidvisor)
+
+The daemon is ready when its socket accepts connections. A socket path held by a live
+daemon is an error; a stale socket file is replaced.
+
+Signals: SIGHUP reloads the config (only changed services restart); SIGTERM or SIGINT
+stops every service, each with its stop timeout, then exits 0.`,
+  options: {
+    socket: { type: 'string' },
+    config: { type: 'string' },
+    'state-dir': { type: 'string' },
+    listen: { type: 'string' },
+    'token-file': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'cgroup-name': { type: 'string' },
+  },
+  client: false,
+  async run({ values }) {
+    const tcp = tcpOptions(values);
+    const stateDir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
+    const logger = createLogger();
+    let daemon;
+    try {
+      daemon = await startDaemon({
+        stateDir,
+        ...(values.config === undefined ? {} : { configFile: values.config as string }),
+        ...(values['cgroup-name'] === undefined ? {} : { cgroupName: values['cgroup-name'] as string }),
+        logger,
+        serve: async (supervisor) => {
+          const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') } });
+          return listen(app, {
+            socketPath: (values.socket as string | undefined) ?? defaultSocketPath(),
+            ...(tcp === undefined ? {} : { tcp }),
+          });
+        },
+      });
+    } catch (error) {
+      logger.fatal({ err: error }, 'daemon failed to start');
+      process.stderr.write(`pidvisor daemon: ${(error as Error).message}\n`);
+      return EXIT.failed;
+    }
+    const running = daemon;
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping every service');
+        running.shutdown().then(
+          () => {
+            logger.info('stopped');
+            resolve(EXIT.ok);
+          },
+          (error: unknown) => {
+            logger.fatal({ err: error }, 'shutdown failed');
+            resolve(EXIT.failed);
+          },
+        );
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+  },
+};
+
+function tcpOptions(values: Record<string, unknown>): TcpOptions | undefined {
+  const listenAt = values.listen as string | undefined;
+  if (listenAt === undefined) return undefined;
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listenAt);
+  if (match === null) throw new UsageError(`--listen takes HOST:PORT, not ${JSON.stringify(listenAt)}`);
+  const tokenFile = values['token-file'] as string | undefined;
+  if (tokenFile === undefined) throw new UsageError('--listen needs --token-file: TCP clients must present a bearer token');
+  const cert = values['tls-cert'] as string | undefined;
+  const key = values['tls-key'] as string | undefined;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  return {
+    host: match[1] ?? match[2]!,
+    port: Number(match[3]),
+    tokenFile,
+    ...(cert === undefined || key === undefined ? {} : { tls: { certFile: cert, keyFile: key } }),
+  };
+}

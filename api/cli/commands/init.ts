@@ -1,0 +1,81 @@
+// `pidvisor init`: run as a container's PID 1 (or as a subreaper) around a main command.
+import { runInit, type ForwardTarget } from '../../../daemon/init.js';
+import { createLogger } from '../../../daemon/logger.js';
+import { defaultStateDir } from '../../../daemon/paths.js';
+import { signalNumber, type SignalName } from '../../../native/signals.js';
+import { buildApp, listen } from '../../server/index.js';
+import { EXIT, UsageError, type Command } from '../command.js';
+
+export const initCommand: Command = {
+  name: 'init',
+  summary: 'Run as init (PID 1 of a container, or a subreaper): reap orphans, forward signals, exit with the command.',
+  usage: 'init [options] [-- COMMAND [ARGS...]]',
+  details: `Runs COMMAND as the main child and exits with its exit code, or 128+signal when a signal
+killed it. Every orphan reparented to pidvisor is reaped, never the exit of a tracked child.
+Catchable signals are forwarded to the main child; SIGTERM and SIGINT stop everything, with
+SIGKILL after the grace period. Without COMMAND it runs the services until SIGTERM.
+
+Options:
+  -g, --group               forward signals to the main child's process group
+  --forward-to TARGET       process | group | cgroup (the main child's own cgroup) (default process)
+  -e, --success-code CODE   exit 0 when the main child exits with CODE (repeatable)
+  -p, --parent-death-signal SIGNAL
+                            signal pidvisor gets when its parent dies
+  --grace MS                time to stop after SIGTERM/SIGINT before SIGKILL (default 10000)
+  --no-subreaper            when not PID 1, do not become a child subreaper
+  --config FILE             also supervise the services of this YAML file
+  --socket PATH             also serve the HTTP API on this unix socket
+  --state-dir DIR           logs of the services (default: ${defaultStateDir()})
+  -v, --verbose             log every reaped orphan and forwarded signal`,
+  options: {
+    group: { type: 'boolean', short: 'g' },
+    'forward-to': { type: 'string' },
+    'success-code': { type: 'string', short: 'e', multiple: true },
+    'parent-death-signal': { type: 'string', short: 'p' },
+    grace: { type: 'string' },
+    'no-subreaper': { type: 'boolean' },
+    config: { type: 'string' },
+    socket: { type: 'string' },
+    'state-dir': { type: 'string' },
+    verbose: { type: 'boolean', short: 'v' },
+  },
+  client: false,
+  async run({ values, positionals }) {
+    const forwardTo = (values['forward-to'] as string | undefined) ?? (values.group === true ? 'group' : 'process');
+    if (!['process', 'group', 'cgroup'].includes(forwardTo)) throw new UsageError(`--forward-to takes process, group or cgroup, not ${JSON.stringify(forwardTo)}`);
+    const successCodes = ((values['success-code'] as string[] | undefined) ?? []).map((code) => {
+      if (!/^\d+$/.test(code) || Number(code) > 255) throw new UsageError(`--success-code takes 0-255, not ${JSON.stringify(code)}`);
+      return Number(code);
+    });
+    const grace = (values.grace as string | undefined) ?? '10000';
+    if (!/^\d+$/.test(grace)) throw new UsageError(`--grace takes milliseconds, not ${JSON.stringify(grace)}`);
+    const deathSignal = values['parent-death-signal'] as string | undefined;
+    if (deathSignal !== undefined) {
+      try {
+        signalNumber(deathSignal.toUpperCase() as SignalName);
+      } catch (error) {
+        throw new UsageError(`--parent-death-signal: ${(error as Error).message}`);
+      }
+    }
+    const socket = values.socket as string | undefined;
+    const logger = createLogger(values.verbose === true ? 'debug' : (process.env.PIDVISOR_LOG_LEVEL ?? 'warn'));
+    try {
+      return await runInit({
+        command: positionals.length === 0 ? null : positionals,
+        forwardTo: forwardTo as ForwardTarget,
+        graceMs: Number(grace),
+        successCodes,
+        ...(deathSignal === undefined ? {} : { parentDeathSignal: deathSignal.toUpperCase() as SignalName }),
+        subreaper: values['no-subreaper'] !== true,
+        ...(values.config === undefined ? {} : { configFile: values.config as string }),
+        stateDir: (values['state-dir'] as string | undefined) ?? defaultStateDir(),
+        logger,
+        ...(socket === undefined ? {} : { serve: async (supervisor) => listen(buildApp(supervisor, { logger }), { socketPath: socket }) }),
+      });
+    } catch (error) {
+      logger.fatal({ err: error }, 'init failed');
+      process.stderr.write(`pidvisor init: ${(error as Error).message}\n`);
+      return EXIT.failed;
+    }
+  },
+};

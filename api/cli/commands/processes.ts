@@ -1,0 +1,202 @@
+// Commands on processes: run, ps, status, start, stop, restart, rm, signal, wait.
+import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
+import { processDetails, processTable } from '../format.js';
+import type { ExitRecord, ServiceInfo } from '../../supervisor-api.js';
+import { signalNumber, type SignalName } from '../../../native/signals.js';
+
+const path = (id: string, action = ''): string => `/v1/processes/${encodeURIComponent(id)}${action}`;
+
+function print(context: CommandContext, info: ServiceInfo): void {
+  context.out(context.json ? JSON.stringify(info, null, 2) : processDetails(info));
+}
+
+/** KEY=VALUE pairs from repeated options. */
+function pairs(values: string[] | undefined, option: string): Record<string, string> | undefined {
+  if (values === undefined) return undefined;
+  const result: Record<string, string> = {};
+  for (const item of values) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`${option} takes KEY=VALUE, not ${JSON.stringify(item)}`);
+    result[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return result;
+}
+
+function integer(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${option} takes a non-negative integer, not ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** Exit status the shell would show: the code, or 128 + signal number. */
+export function exitStatusOf(exit: ExitRecord | null): number {
+  if (exit === null) return EXIT.failed;
+  if (exit.code !== null) return exit.code;
+  return exit.signal === null ? EXIT.failed : 128 + signalNumber(exit.signal as SignalName);
+}
+
+const run: Command = {
+  name: 'run',
+  summary: 'Start a command under the daemon and print the process.',
+  usage: 'run [options] -- COMMAND [ARGS...]',
+  details: `Options:
+  --name NAME            unique name to address it by
+  --env KEY=VALUE        environment variable (repeatable); added to the daemon's unless --clear-env
+  --clear-env            start from an empty environment
+  --cwd DIR              working directory
+  --user USER            run as this user (name or uid); --group GROUP overrides the group
+  --group GROUP
+  --restart POLICY       no | on-failure | always (default on-failure)
+  --kill-mode MODE       process | group | cgroup (default: cgroup where available, else group)
+  --stop-signal SIGNAL   sent by stop (default SIGTERM)
+  --stop-timeout MS      then SIGKILL (default 10000)
+  --label KEY=VALUE      (repeatable)
+  --idempotency-key KEY  a retried run with the same key returns the first result
+  --wait                 wait for it to exit; exit with its status`,
+  options: {
+    name: { type: 'string' },
+    env: { type: 'string', multiple: true },
+    'clear-env': { type: 'boolean' },
+    cwd: { type: 'string' },
+    user: { type: 'string' },
+    group: { type: 'string' },
+    restart: { type: 'string' },
+    'kill-mode': { type: 'string' },
+    'stop-signal': { type: 'string' },
+    'stop-timeout': { type: 'string' },
+    label: { type: 'string', multiple: true },
+    'idempotency-key': { type: 'string' },
+    wait: { type: 'boolean' },
+  },
+  client: true,
+  async run(context) {
+    const v = context.values;
+    if (context.positionals.length === 0) throw new UsageError('missing the command to run (put it after --)');
+    const spec: Record<string, unknown> = { command: context.positionals };
+    const set = (key: string, value: unknown): void => {
+      if (value !== undefined) spec[key] = value;
+    };
+    set('name', v.name);
+    set('env', pairs(v.env as string[] | undefined, '--env'));
+    if (v['clear-env'] === true) spec.clearEnv = true;
+    set('cwd', v.cwd);
+    set('user', v.user);
+    set('group', v.group);
+    if (v.restart !== undefined) spec.restart = { policy: v.restart };
+    set('killMode', v['kill-mode']);
+    set('stopSignal', v['stop-signal']);
+    set('stopTimeoutMs', integer(v['stop-timeout'] as string | undefined, '--stop-timeout'));
+    set('labels', pairs(v.label as string[] | undefined, '--label'));
+    const headers: Record<string, string> = v['idempotency-key'] === undefined ? {} : { 'idempotency-key': String(v['idempotency-key']) };
+    const { body } = await context.client.json<ServiceInfo>('POST', '/v1/processes', spec, headers);
+    if (v.wait === true) {
+      const exit = await waitFor(context, body.id);
+      if (context.json) context.out(JSON.stringify(exit, null, 2));
+      return exitStatusOf(exit);
+    }
+    if (context.json) print(context, body);
+    else context.out(`${body.id}${body.name === null ? '' : ` ${body.name}`} ${body.state} pid ${body.pid ?? '-'}`);
+    return EXIT.ok;
+  },
+};
+
+const ps: Command = {
+  name: 'ps',
+  summary: 'List the processes the daemon supervises.',
+  usage: 'ps [--json]',
+  options: {},
+  client: true,
+  async run(context) {
+    const { body } = await context.client.json<ServiceInfo[]>('GET', '/v1/processes');
+    const list = Array.isArray(body) ? body : ((body as unknown as { processes: ServiceInfo[] }).processes ?? []);
+    context.out(context.json ? JSON.stringify(list, null, 2) : processTable(list));
+    return EXIT.ok;
+  },
+};
+
+const status: Command = {
+  name: 'status',
+  summary: 'Show one process: state and why, pid, instance, restarts, last exit.',
+  usage: 'status ID|NAME [--json]',
+  options: {},
+  client: true,
+  async run(context) {
+    const { body } = await context.client.json<ServiceInfo>('GET', path(requireTarget(context)));
+    print(context, body);
+    return EXIT.ok;
+  },
+};
+
+function lifecycle(name: 'start' | 'stop' | 'restart' | 'rm', summary: string, withTimeout: boolean): Command {
+  return {
+    name,
+    summary,
+    usage: `${name} ID|NAME${withTimeout ? ' [--timeout MS]' : ''} [--json]`,
+    options: withTimeout ? { timeout: { type: 'string' } } : {},
+    client: true,
+    async run(context) {
+      const target = requireTarget(context);
+      const timeoutMs = integer(context.values.timeout as string | undefined, '--timeout');
+      const body = timeoutMs === undefined ? {} : { timeoutMs };
+      const response =
+        name === 'rm'
+          ? await context.client.json<ServiceInfo>('DELETE', `${path(target)}${timeoutMs === undefined ? '' : `?timeoutMs=${timeoutMs}`}`)
+          : await context.client.json<ServiceInfo>('POST', path(target, `/${name}`), body);
+      if (context.json) print(context, response.body);
+      else context.out(`${response.body.name ?? response.body.id}: ${name === 'rm' ? 'removed' : response.body.state}`);
+      return EXIT.ok;
+    },
+  };
+}
+
+const signal: Command = {
+  name: 'signal',
+  summary: 'Send a signal to the current instance, through its pidfd.',
+  usage: 'signal ID|NAME SIGNAL [--instance INSTANCE] [--group]',
+  details: `  --instance INSTANCE   only if this is still the current instance (else nothing is sent)
+  --group               to the process group the instance leads`,
+  options: { instance: { type: 'string' }, group: { type: 'boolean' } },
+  client: true,
+  async run(context) {
+    const [target, signalName, ...extra] = context.positionals;
+    if (target === undefined || signalName === undefined) throw new UsageError('needs a process and a signal, e.g. `pidvisor signal web HUP`');
+    if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+    const body: Record<string, unknown> = { signal: /^\d+$/.test(signalName) ? Number(signalName) : signalName.toUpperCase() };
+    if (context.values.instance !== undefined) body.instance = context.values.instance;
+    if (context.values.group === true) body.target = 'group';
+    const { body: result } = await context.client.json<Record<string, unknown>>('POST', path(target, '/signal'), body);
+    context.out(context.json ? JSON.stringify(result, null, 2) : `sent ${signalName} to ${target}`);
+    return EXIT.ok;
+  },
+};
+
+async function waitFor(context: CommandContext, target: string, timeoutMs?: number): Promise<ExitRecord | null> {
+  const query = timeoutMs === undefined ? '' : `?timeoutMs=${timeoutMs}`;
+  const { body } = await context.client.json<{ exit: ExitRecord | null } | ExitRecord>('GET', path(target, `/wait${query}`));
+  return body !== null && typeof body === 'object' && 'exit' in body && !('reason' in body) ? body.exit : (body as ExitRecord);
+}
+
+const wait: Command = {
+  name: 'wait',
+  summary: 'Wait until the current instance exits; exit with its status (the code, or 128+signal).',
+  usage: 'wait ID|NAME [--timeout MS] [--json]',
+  options: { timeout: { type: 'string' } },
+  client: true,
+  async run(context) {
+    const exit = await waitFor(context, requireTarget(context), integer(context.values.timeout as string | undefined, '--timeout'));
+    if (context.json) context.out(JSON.stringify(exit, null, 2));
+    return exitStatusOf(exit);
+  },
+};
+
+export const processCommands: Command[] = [
+  run,
+  ps,
+  status,
+  lifecycle('start', 'Start a stopped, exited or failed process.', false),
+  lifecycle('stop', 'Stop the process and everything it started; returns once all of it is gone.', true),
+  lifecycle('restart', 'Stop, then start again (concurrent restarts share one).', true),
+  lifecycle('rm', 'Stop the process and forget it, with its logs.', true),
+  signal,
+  wait,
+];

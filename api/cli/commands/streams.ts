@@ -1,0 +1,120 @@
+// Commands that read streams from the daemon: logs (NDJSON records) and events (SSE).
+import type { IncomingMessage } from 'node:http';
+import { readAll } from '../client.js';
+import { ApiError } from '../client.js';
+import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
+
+interface WireRecord {
+  seq: number;
+  time: string;
+  stream: 'stdout' | 'stderr';
+  partial: boolean;
+  data: string;
+}
+
+/** Calls `onLine` for each complete line of a streamed response, until it ends. */
+function eachLine(response: IncomingMessage, onLine: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let pending = '';
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        onLine(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+      }
+    });
+    response.on('end', () => {
+      if (pending !== '') onLine(pending);
+      resolve();
+    });
+    response.on('error', reject);
+  });
+}
+
+async function checked(response: IncomingMessage): Promise<IncomingMessage> {
+  if ((response.statusCode ?? 500) < 400) return response;
+  const text = await readAll(response);
+  throw new ApiError(response.statusCode ?? 500, text === '' ? {} : (JSON.parse(text) as Record<string, unknown>));
+}
+
+const logs: Command = {
+  name: 'logs',
+  summary: "Print a process's captured output: stdout to stdout, stderr to stderr.",
+  usage: 'logs ID|NAME [-f] [--stream stdout|stderr] [--tail N] [--timestamps] [--json]',
+  details: `  -f, --follow        keep printing output as it is captured
+  --stream STREAM     only stdout or only stderr
+  --tail N            only the last N records kept in memory
+  --timestamps        prefix each line with the time it was captured
+  --json              one JSON record per line (data base64-encoded)`,
+  options: {
+    follow: { type: 'boolean', short: 'f' },
+    stream: { type: 'string' },
+    tail: { type: 'string' },
+    timestamps: { type: 'boolean' },
+  },
+  client: true,
+  async run(context: CommandContext) {
+    const target = requireTarget(context);
+    const query = new URLSearchParams();
+    const stream = context.values.stream as string | undefined;
+    if (stream !== undefined && stream !== 'stdout' && stream !== 'stderr') throw new UsageError('--stream takes stdout or stderr');
+    if (stream !== undefined) query.set('stream', stream);
+    const tail = context.values.tail as string | undefined;
+    if (tail !== undefined && !/^\d+$/.test(tail)) throw new UsageError('--tail takes a number of records');
+    if (tail !== undefined) query.set('tail', tail);
+    if (context.values.follow === true) query.set('follow', 'true');
+    const response = await checked(await context.client.open('GET', `/v1/processes/${encodeURIComponent(target)}/logs?${query}`));
+    const stamps = context.values.timestamps === true;
+    await eachLine(response, (line) => {
+      if (line === '') return;
+      if (context.json) {
+        context.out(line);
+        return;
+      }
+      const record = JSON.parse(line) as WireRecord;
+      const bytes = Buffer.from(record.data, 'base64');
+      const text = Buffer.concat([stamps ? Buffer.from(`${record.time} `) : Buffer.alloc(0), bytes, record.partial ? Buffer.alloc(0) : Buffer.from('\n')]);
+      (record.stream === 'stderr' ? process.stderr : process.stdout).write(text);
+    });
+    return EXIT.ok;
+  },
+};
+
+const events: Command = {
+  name: 'events',
+  summary: 'Follow state changes of every process, as they happen (until interrupted).',
+  usage: 'events [--after SEQ] [--json]',
+  details: `  --after SEQ         first replay the kept events after this sequence number (0: all kept)`,
+  options: { after: { type: 'string' } },
+  client: true,
+  async run(context: CommandContext) {
+    const after = context.values.after as string | undefined;
+    if (after !== undefined && !/^\d+$/.test(after)) throw new UsageError('--after takes a sequence number');
+    const response = await checked(await context.client.open('GET', `/v1/events${after === undefined ? '' : `?after=${after}`}`, undefined, { accept: 'text/event-stream' }));
+    let data = '';
+    let type = '';
+    await eachLine(response, (line) => {
+      if (line.startsWith('data:')) data += line.slice(5).trim();
+      else if (line.startsWith('event:')) type = line.slice(6).trim();
+      else if (line === '' && data !== '') {
+        const event = JSON.parse(data) as Record<string, unknown>;
+        context.out(context.json ? JSON.stringify(event) : describeEvent(type, event));
+        data = '';
+        type = '';
+      }
+    });
+    return EXIT.ok;
+  },
+};
+
+function describeEvent(type: string, event: Record<string, unknown>): string {
+  const service = event.service as { id: string; name: string | null } | undefined;
+  const who = service === undefined ? '' : (service.name ?? service.id);
+  const change = event.from !== undefined ? `${String(event.from)} -> ${String(event.to)}` : '';
+  const why = event.reason === undefined ? '' : `: ${String(event.reason)}`;
+  return [event.seq, event.time, type || event.type, who, change].filter((part) => part !== '' && part !== undefined).join(' ') + why;
+}
+
+export const streamCommands: Command[] = [logs, events];

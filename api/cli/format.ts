@@ -1,0 +1,58 @@
+// Human-readable output: aligned tables and short durations.
+import type { ExitRecord, ServiceInfo } from '../supervisor-api.js';
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+export function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
+}
+
+export function describeExit(exit: ExitRecord | null): string {
+  if (exit === null) return '-';
+  if (exit.reason === 'spawn-failed') return `could not start: ${exit.error?.code ?? '?'} at ${exit.error?.stage ?? '?'}`;
+  const how = exit.signal !== null ? `${exit.signal}${exit.coreDumped ? ' (core dumped)' : ''}` : `code ${exit.code}`;
+  return `${how}, ${exit.reason}`;
+}
+
+export function processTable(processes: ServiceInfo[], now = Date.now()): string {
+  return table(
+    ['ID', 'NAME', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'COMMAND'],
+    processes.map((p) => [
+      p.id,
+      p.name ?? '-',
+      p.state,
+      p.pid === null ? '-' : String(p.pid),
+      String(p.restarts),
+      p.startedAt === null ? '-' : duration(now - Date.parse(p.startedAt)),
+      describeExit(p.exit),
+      p.command.join(' '),
+    ]),
+  );
+}
+
+export function processDetails(p: ServiceInfo, now = Date.now()): string {
+  const rows: Array<[string, string]> = [
+    ['id', p.id],
+    ['name', p.name ?? '-'],
+    ['state', `${p.state} (${p.reason})`],
+    ['pid', p.pid === null ? '-' : String(p.pid)],
+    ['instance', p.instance ?? '-'],
+    ['uptime', p.startedAt === null ? '-' : `${duration(now - Date.parse(p.startedAt))} (since ${p.startedAt})`],
+    ['restarts', String(p.restarts)],
+    ['last exit', describeExit(p.exit)],
+    ['kill mode', p.killMode],
+    ['command', p.command.join(' ')],
+  ];
+  for (const [key, value] of Object.entries(p.labels)) rows.push([`label ${key}`, value]);
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return rows.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
+}
