@@ -4,6 +4,7 @@
 // cgroup is no longer populated.
 import fs from 'node:fs';
 import path from 'node:path';
+import { capabilities, openProcess } from '../native/index.js';
 
 const POLL_MS = 20;
 
@@ -37,6 +38,31 @@ export class ServiceCgroup {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // already removed
       throw error;
+    }
+  }
+
+  /**
+   * Sends `signal` to every process in the cgroup. Each is reached through a pidfd opened on
+   * it and checked to be still inside: a pid read from cgroup.procs may have been reused by
+   * the time we act, but the process a pidfd names cannot change.
+   */
+  signalEach(signal: number): void {
+    const relative = `0::/${path.relative(cgroupMountOf(this.dir), this.dir)}`;
+    for (const pid of fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)) {
+      let ref;
+      try {
+        ref = openProcess(pid);
+      } catch {
+        continue; // gone already
+      }
+      try {
+        const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+        if (line === relative) ref.signal(signal);
+      } catch {
+        // exited meanwhile
+      } finally {
+        ref.close();
+      }
     }
   }
 
@@ -101,4 +127,11 @@ export function prepareCgroupRoot(mount: string | null, name = 'pidvisor'): { ro
   } catch (error) {
     return { root: null, reason: `cannot use ${root}: ${(error as Error).message}` };
   }
+}
+
+// The cgroup v2 mount a directory lives under (for the paths /proc/<pid>/cgroup shows).
+function cgroupMountOf(dir: string): string {
+  const mount = capabilities().cgroup2Mount;
+  if (mount === null || !dir.startsWith(`${mount}/`)) throw new Error(`${dir} is not under the cgroup v2 mount`);
+  return mount;
 }

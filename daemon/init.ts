@@ -1,0 +1,223 @@
+// Init mode: pidvisor as PID 1 of a container (or as a child subreaper elsewhere). It runs
+// the main command, reaps every orphan without stealing a tracked child's exit, forwards the
+// signals it receives, stops everything gracefully on SIGTERM/SIGINT, and exits with the main
+// command's status. With a config or a socket it also supervises services beside it.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import {
+  assertPidfdSupport,
+  capabilities,
+  OrphanReaper,
+  setChildSubreaper,
+  setParentDeathSignal,
+  signalNumber,
+  spawn,
+  type ChildProcess,
+  type ProcessExit,
+  type ReapedOrphan,
+  type SignalName,
+} from '../native/index.js';
+import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
+import { loadConfig } from './config.js';
+import { Supervisor } from './supervisor.js';
+
+export type ForwardTarget = 'process' | 'group' | 'cgroup';
+
+export interface InitOptions {
+  /** The main command; null runs only the services, until SIGTERM or SIGINT. */
+  command: string[] | null;
+  /** Where forwarded signals go: the main process, its process group, or its cgroup. */
+  forwardTo: ForwardTarget;
+  /** After SIGTERM/SIGINT, how long everything may take to stop before SIGKILL. */
+  graceMs: number;
+  /** Exit codes of the main command reported as 0 (tini -e). */
+  successCodes: number[];
+  /** Signal for this process when its parent dies (tini -p). */
+  parentDeathSignal?: SignalName;
+  /** Become a child subreaper when not PID 1 (default true). */
+  subreaper: boolean;
+  configFile?: string;
+  stateDir: string;
+  logger: Logger;
+  /** Where the API starts, when asked for (see DaemonOptions.serve). */
+  serve?: (supervisor: Supervisor, logger: Logger) => Promise<{ close(): Promise<void> }>;
+}
+
+/**
+ * Signals forwarded to the main command. The synchronous ones (SEGV, BUS, FPE, ILL, ABRT,
+ * TRAP, SYS) concern pidvisor itself; SIGCHLD drives the reaper; SIGKILL and SIGSTOP cannot
+ * be caught; SIGPIPE is about pidvisor's own pipes.
+ */
+export const FORWARDED_SIGNALS: readonly SignalName[] = [
+  'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT',
+  'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGURG',
+];
+const GRACEFUL: ReadonlySet<string> = new Set(['SIGTERM', 'SIGINT']);
+const SIGKILL = 9;
+
+/** The status a container runtime sees: the code, 128 + signal, 0 for a remapped code. */
+export function initExitStatus(exit: ProcessExit, successCodes: readonly number[]): number {
+  if (exit.code !== null) return successCodes.includes(exit.code) ? 0 : exit.code;
+  if (exit.signalNumber !== null) return 128 + exit.signalNumber;
+  return 1;
+}
+
+export async function runInit(options: InitOptions): Promise<number> {
+  const { logger } = options;
+  assertPidfdSupport();
+  if (options.parentDeathSignal !== undefined) setParentDeathSignal(options.parentDeathSignal);
+  if (process.pid !== 1 && options.subreaper) {
+    try {
+      setChildSubreaper(true);
+    } catch (error) {
+      logger.warn({ err: error }, 'cannot become a child subreaper: orphans will go to the real init, not to pidvisor');
+    }
+  }
+
+  const supervisor = options.configFile !== undefined || options.serve !== undefined ? new Supervisor({ stateDir: options.stateDir, logger }) : null;
+  const reaper = new OrphanReaper({ onReap: (orphan) => logOrphan(logger, supervisor, orphan) });
+  reaper.start();
+  const server = supervisor !== null && options.serve !== undefined ? await options.serve(supervisor, logger) : null;
+  if (supervisor !== null && options.configFile !== undefined) {
+    const changes = await supervisor.applyConfig(loadConfig(options.configFile).services);
+    logger.info({ changes }, 'config applied');
+  }
+
+  const main = options.command === null ? null : startMain(options);
+  let stopping: Promise<void> | null = null;
+  const stopEverything = (signal: number): Promise<void> => {
+    stopping ??= gracefulStop(main, signal, options.graceMs, supervisor, logger);
+    return stopping;
+  };
+
+  const status = await new Promise<number>((resolve) => {
+    const handlers = new Map<SignalName, () => void>();
+    const finish = (code: number): void => {
+      for (const [name, handler] of handlers) process.off(name, handler);
+      resolve(code);
+    };
+    for (const name of FORWARDED_SIGNALS) {
+      const handler = (): void => {
+        if (GRACEFUL.has(name)) {
+          // With a main command, its exit (below) ends the run; without, the stop does.
+          void stopEverything(signalNumber(name)).then(() => main === null && finish(0));
+        } else if (main !== null) {
+          forward(main.child, main.cgroup, options.forwardTo, signalNumber(name), logger);
+        }
+      };
+      handlers.set(name, handler);
+      process.on(name, handler);
+    }
+    main?.child.wait().then(
+      (exit) => {
+        const code = initExitStatus(exit, options.successCodes);
+        logger.info({ pid: main.child.pid, code: exit.code, signal: exit.signal, status: code }, 'main command exited');
+        // The container ends with its main command: stop the services too.
+        void stopEverything(15).then(() => finish(code));
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'waiting for the main command failed');
+        void stopEverything(15).then(() => finish(1));
+      },
+    );
+  });
+
+  await server?.close();
+  if (main?.cgroup !== null && main?.cgroup !== undefined) {
+    main.cgroup.kill();
+    await main.cgroup.waitEmpty(options.graceMs);
+    main.cgroup.remove();
+  }
+  reaper.sweep();
+  reaper.stop();
+  return status;
+}
+
+interface MainProcess {
+  child: ChildProcess;
+  cgroup: ServiceCgroup | null;
+}
+
+function startMain(options: InitOptions): MainProcess {
+  const [command, ...args] = options.command!;
+  let cgroup: ServiceCgroup | null = null;
+  if (options.forwardTo === 'cgroup') {
+    const root = prepareCgroupRoot(capabilities().cgroup2Mount, 'pidvisor-init');
+    if (root.root === null) throw new Error(`--forward-to cgroup: ${root.reason}`);
+    cgroup = ServiceCgroup.create(path.join(root.root, `main.${process.pid}`));
+  }
+  try {
+    // Its own process group (as tini does), so group forwarding reaches it and what it
+    // starts; the same session, so an interactive command keeps the terminal.
+    const child = spawn({
+      command: command!,
+      args,
+      detach: 'group',
+      stdio: ['inherit', 'inherit', 'inherit'],
+      ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
+    });
+    options.logger.info({ pid: child.pid, command: options.command, spawnMethod: child.spawnMethod }, 'main command started');
+    return { child, cgroup };
+  } catch (error) {
+    cgroup?.remove();
+    throw error;
+  }
+}
+
+function forward(child: ChildProcess, cgroup: ServiceCgroup | null, target: ForwardTarget, signal: number, logger: Logger): void {
+  try {
+    if (target === 'cgroup' && cgroup !== null) {
+      signalCgroup(cgroup, signal);
+    } else {
+      child.signal(signal, { processGroup: target === 'group' });
+    }
+  } catch (error) {
+    logger.debug({ err: error, signal }, 'signal not forwarded: the main command has exited');
+  }
+}
+
+function signalCgroup(cgroup: ServiceCgroup, signal: number): void {
+  if (signal === SIGKILL) cgroup.kill();
+  else cgroup.signalEach(signal);
+}
+
+async function gracefulStop(main: MainProcess | null, signal: number, graceMs: number, supervisor: Supervisor | null, logger: Logger): Promise<void> {
+  logger.info({ signal, graceMs }, 'stopping');
+  const services = supervisor?.shutdown() ?? Promise.resolve();
+  if (main !== null && main.child.exitStatus === undefined) {
+    forward(main.child, main.cgroup, main.cgroup === null ? 'group' : 'cgroup', signal, logger);
+    let timer: NodeJS.Timeout | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        logger.warn({ graceMs }, 'the main command did not stop in time: SIGKILL');
+        forward(main.child, main.cgroup, main.cgroup === null ? 'group' : 'cgroup', SIGKILL, logger);
+        resolve();
+      }, graceMs);
+    });
+    await Promise.race([main.child.wait(), killed]);
+    await main.child.wait();
+    clearTimeout(timer);
+  }
+  await services;
+}
+
+function logOrphan(logger: Logger, supervisor: Supervisor | null, orphan: ReapedOrphan): void {
+  const service = supervisor === null || orphan.cgroupId === null ? null : serviceOfCgroup(supervisor, orphan.cgroupId);
+  logger.debug({ orphan: orphan.pid, code: orphan.exit.code, signal: orphan.exit.signal, service }, 'reaped an orphan');
+}
+
+// Orphans that lived in a service's cgroup belong to that service (and die with it, since
+// cgroup.kill reaches them wherever they were reparented).
+function serviceOfCgroup(supervisor: Supervisor, cgroupId: bigint): string | null {
+  for (const info of supervisor.list()) {
+    const dir = supervisor.service(info.id).cgroup?.dir;
+    if (dir === undefined) continue;
+    try {
+      if (fs.statSync(dir, { bigint: true }).ino === cgroupId) return info.name ?? info.id;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return null;
+}

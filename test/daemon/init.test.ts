@@ -1,0 +1,167 @@
+// `pidvisor init` as PID 1 of a fresh PID namespace (unshare --pid --fork --mount-proc): it
+// reaps every orphan, forwards signals, stops gracefully, and exits with the main command.
+import { execFileSync, spawn as spawnWithLibuv, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pidfdUnsupportedReason } from '../../native/index.js';
+import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
+import { isRoot, pollUntil } from '../helpers/proc.js';
+
+function skipReason(): string | null {
+  if (!isRoot()) return 'needs root for a new PID namespace';
+  const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']);
+  if (probe.error !== undefined || probe.status !== 0) return `unshare --pid --fork --mount-proc fails here: ${probe.error?.message ?? probe.stderr.toString()}`;
+  return pidfdUnsupportedReason();
+}
+const reason = skipReason();
+
+let dir = '';
+const running = new Set<ChildProcess>();
+
+interface InitRun {
+  process: ChildProcess;
+  exit: Promise<number | string>;
+  stderr: () => string;
+}
+
+function startInit(args: string[], options: { wrapper?: string[]; env?: NodeJS.ProcessEnv } = {}): InitRun {
+  const command = [...(options.wrapper ?? []), process.execPath, PIDVISOR_BIN, 'init', ...args];
+  const child = spawnWithLibuv('unshare', ['--pid', '--fork', '--mount-proc', ...command], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PIDVISOR_LOG_LEVEL: 'info', ...options.env },
+  });
+  running.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => {
+    running.delete(child);
+    resolve(code ?? signal ?? -1);
+  }));
+  return { process: child, exit, stderr: () => stderr };
+}
+
+/** Host pid of pidvisor: the only child of `unshare --fork`. */
+function initHostPid(run: InitRun): number {
+  const children = fs.readFileSync(`/proc/${run.process.pid}/task/${run.process.pid}/children`, 'utf8').trim().split(' ').filter(Boolean);
+  if (children.length !== 1) throw new Error(`unshare has children ${JSON.stringify(children)}`);
+  return Number(children[0]);
+}
+
+async function waitForFile(file: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  await pollUntil(() => fs.existsSync(file) && pattern.test(fs.readFileSync(file, 'utf8')), timeoutMs);
+  return fs.readFileSync(file, 'utf8');
+}
+
+// Inside the namespace: a child forks `n` grandchildren that outlive it briefly (each from a
+// subshell that exits at once, so they are orphans of PID 1 while alive), then exits. Once
+// they have died, poll for zombies for up to 2 s and report how many remain.
+const stormThenCountZombies = (n: number, out: string): string => `
+  sh -c 'i=0; while [ $i -lt ${n} ]; do (sleep 0.3 &); i=$((i+1)); done'
+  sleep 0.4
+  zombies() { grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l; }
+  start=$(date +%s%N); n=$(zombies)
+  while [ "$n" -gt 0 ] && [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 2000 ]; do sleep 0.05; n=$(zombies); done
+  echo "zombies=$n after=$(( ($(date +%s%N) - start) / 1000000 ))ms" > ${out}
+`;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-init-'));
+});
+
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL'); // unshare: its namespace dies with it
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  it('reaps 1,000 orphaned grandchildren: no zombie within 2 s', async () => {
+    const out = path.join(dir, 'storm.txt');
+    const run = startInit(['--', 'sh', '-c', stormThenCountZombies(1000, out)]);
+    expect(await run.exit).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toMatch(/^zombies=0 /);
+  }, 30_000);
+
+  it('negative control: the same storm under a PID 1 that does not reap leaves zombies', async () => {
+    const out = path.join(dir, 'control.txt');
+    // Node as PID 1 waits only for the child it spawned itself (libuv), never for orphans.
+    const script = `require('child_process').execFileSync('sh', ['-c', ${JSON.stringify(stormThenCountZombies(200, out))}], { stdio: 'inherit' })`;
+    execFileSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script]);
+    const [, count] = /^zombies=(\d+)/.exec(fs.readFileSync(out, 'utf8'))!;
+    expect(Number(count)).toBeGreaterThan(100);
+  }, 30_000);
+
+  it.each([0, 1, 42, 255])('exits with the main command code %i', async (code) => {
+    expect(await startInit(['--', 'sh', '-c', `exit ${code}`]).exit).toBe(code);
+  });
+
+  it.each([['TERM', 143], ['KILL', 137]])('exits with 128+n when SIG%s kills the main command', async (signal, status) => {
+    expect(await startInit(['--', 'sh', '-c', `kill -${signal} $$`]).exit).toBe(status);
+  });
+
+  it('remaps exit codes with -e', async () => {
+    expect(await startInit(['-e', '3', '--', 'sh', '-c', 'exit 3']).exit).toBe(0);
+  });
+
+  it('forwards signals to the main command, and with -g to its whole group', async () => {
+    const signals = ['HUP', 'USR1', 'USR2', 'WINCH', 'INT', 'TERM'];
+    for (const group of [false, true]) {
+      const log = path.join(dir, `signals-${group}.log`);
+      const traps = (who: string): string => signals.map((s) => `trap "echo ${who}:${s} >> ${log}${s === 'TERM' || s === 'INT' ? '; exit 0' : ''}" ${s};`).join(' ');
+      // The main shell and a child shell in the same process group both record what they get.
+      const script = `${traps('main')} sh -c '${traps('child').replaceAll("'", '')} echo child:ready >> ${log}; while :; do sleep 0.05; done' & sleep 0.2; echo main:ready >> ${log}; while :; do sleep 0.05; done`;
+      const run = startInit([...(group ? ['-g'] : []), '--grace', '3000', '--', 'sh', '-c', script]);
+      await waitForFile(log, /main:ready/);
+      await waitForFile(log, /child:ready/);
+      const pid = initHostPid(run);
+      for (const signal of ['HUP', 'USR1', 'USR2', 'WINCH']) {
+        process.kill(pid, `SIG${signal}` as NodeJS.Signals);
+        await waitForFile(log, new RegExp(`main:${signal}`));
+        if (group) await waitForFile(log, new RegExp(`child:${signal}`));
+      }
+      process.kill(pid, 'SIGINT'); // a graceful stop: forwarded, then the main command exits 0
+      expect(await run.exit).toBe(0);
+      const seen = fs.readFileSync(log, 'utf8');
+      expect(seen).toMatch(/main:INT/);
+      for (const signal of ['HUP', 'USR1', 'USR2', 'WINCH']) expect(seen.includes(`child:${signal}`)).toBe(group);
+    }
+  }, 60_000);
+
+  it('stops a command that ignores SIGTERM with SIGKILL after the grace period, leaving nothing', async () => {
+    const marker = `1000.${process.pid}${Date.now() % 100000}`;
+    const ready = path.join(dir, 'stubborn.ready');
+    const run = startInit(['--grace', '500', '--', 'sh', '-c', `trap "" TERM; sleep ${marker} & echo > ${ready}; wait`]);
+    await pollUntil(() => fs.existsSync(ready), 10_000);
+    const started = Date.now();
+    process.kill(initHostPid(run), 'SIGTERM');
+    expect(await run.exit).toBe(137);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    const leftovers = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false;
+      }
+    });
+    expect(leftovers).toEqual([]);
+  }, 30_000);
+
+  it("keeps the main command's exit code right under an orphan storm", async () => {
+    for (let round = 0; round < 3; round++) {
+      const run = startInit(['--', 'sh', '-c', 'i=0; while [ $i -lt 300 ]; do (sleep 0.1 &); i=$((i+1)); done; sleep 0.1; exit 42']);
+      expect(await run.exit).toBe(42);
+    }
+  }, 60_000);
+
+  it('works where seccomp blocks clone3, through the clone(CLONE_PIDFD) fallback', async () => {
+    const binary = path.join(dir, 'no-clone3');
+    execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', binary, path.join(path.dirname(PIDVISOR_BIN), '../../test/fixtures/no-clone3.c')]);
+    const run = startInit(['--', 'sh', '-c', 'exit 7'], { wrapper: [binary] });
+    expect(await run.exit).toBe(7);
+    expect(run.stderr()).toMatch(/"spawnMethod":"clone"/);
+    const out = path.join(dir, 'storm-fallback.txt');
+    expect(await startInit(['--', 'sh', '-c', stormThenCountZombies(300, out)], { wrapper: [binary] }).exit).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toMatch(/^zombies=0 /);
+  }, 30_000);
+});
