@@ -1,12 +1,33 @@
-// `pidvisor <command>`: the entry of the CLI. Each command lives in commands/.
+// `pidvisor <command>`: the entry of the CLI. Each command lives in commands/ and is loaded
+// only when run: a client command must not pay for loading the daemon, fastify and the addon.
 import { VERSION } from '../../daemon/version.js';
 import { EXIT, runCommand, type Command } from './command.js';
-import { daemonCommand } from './commands/daemon.js';
-import { initCommand } from './commands/init.js';
-import { processCommands } from './commands/processes.js';
-import { streamCommands } from './commands/streams.js';
 
-const COMMANDS: Command[] = [daemonCommand, initCommand, ...processCommands, ...streamCommands];
+interface Entry {
+  name: string;
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const fromList = (load: () => Promise<Command[]>, name: string) => async (): Promise<Command> => (await load()).find((c) => c.name === name)!;
+const processes = (): Promise<Command[]> => import('./commands/processes.js').then((m) => m.processCommands);
+const streams = (): Promise<Command[]> => import('./commands/streams.js').then((m) => m.streamCommands);
+
+const COMMANDS: Entry[] = [
+  { name: 'daemon', summary: 'Run the supervisor and its HTTP API', load: () => import('./commands/daemon.js').then((m) => m.daemonCommand) },
+  { name: 'init', summary: 'Run as init (PID 1 of a container, or a subreaper)', load: () => import('./commands/init.js').then((m) => m.initCommand) },
+  { name: 'run', summary: 'Start a command under the daemon', load: fromList(processes, 'run') },
+  { name: 'ps', summary: 'List the processes the daemon supervises', load: fromList(processes, 'ps') },
+  { name: 'status', summary: 'Show one process: state and why, pid, instance, restarts, last exit', load: fromList(processes, 'status') },
+  { name: 'start', summary: 'Start a stopped, exited or failed process', load: fromList(processes, 'start') },
+  { name: 'stop', summary: 'Stop a process and everything it started', load: fromList(processes, 'stop') },
+  { name: 'restart', summary: 'Stop, then start again', load: fromList(processes, 'restart') },
+  { name: 'rm', summary: 'Stop a process and forget it, with its logs', load: fromList(processes, 'rm') },
+  { name: 'signal', summary: 'Send a signal to the current instance, through its pidfd', load: fromList(processes, 'signal') },
+  { name: 'wait', summary: 'Wait until the current instance exits; exit with its status', load: fromList(processes, 'wait') },
+  { name: 'logs', summary: "Print a process's captured output (-f to follow)", load: fromList(streams, 'logs') },
+  { name: 'events', summary: 'Follow state changes of every process', load: fromList(streams, 'events') },
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -16,7 +37,7 @@ function usage(): string {
     'Usage: pidvisor <command> [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary.split('.')[0]}`),
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `pidvisor <command> --help` for its options. Exit codes: 0 ok, 1 refused or failed,',
     '2 usage error, 3 daemon unreachable; `wait` exits with the process status.',
@@ -34,10 +55,10 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return EXIT.ok;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (command === undefined) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (entry === undefined) {
     process.stderr.write(`pidvisor: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
     return EXIT.usage;
   }
-  return runCommand(command, rest);
+  return runCommand(await entry.load(), rest);
 }

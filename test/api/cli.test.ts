@@ -101,6 +101,17 @@ describe.skipIf(unsupported !== null)(`pidvisor CLI${unsupported ? ` (skipped: $
     }
   });
 
+  it('never writes environment values to the daemon log or the audit log', async () => {
+    const secret = `hunter2-${process.pid}`;
+    expect((await cli('run', '--name', 'secretive', '--env', `TOKEN=${secret}`, '--restart', 'no', '--', 'sh', '-c', 'exit 0')).code).toBe(0);
+    await cli('wait', 'secretive');
+    await cli('rm', 'secretive');
+    const audit = fs.readFileSync(path.join(dir, 'state', 'audit.log'), 'utf8');
+    expect(audit).toMatch(/secretive/); // the launch was audited...
+    expect(audit).not.toContain(secret); // ...without its environment
+    expect(JSON.stringify(daemon.logs)).not.toContain(secret);
+  });
+
   it('gives clear errors and meaningful exit codes', async () => {
     expect(await cli('status', 'nope')).toMatchObject({ code: 1, stderr: 'pidvisor status: no service "nope" (PIDVISOR_ERR_NOT_FOUND)\n' });
     const missing = await cli('run', '--', '/nonexistent/command');

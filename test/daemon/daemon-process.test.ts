@@ -100,6 +100,8 @@ describe.skipIf(unsupported !== null)(`pidvisor daemon${unsupported ? ` (skipped
     daemon.process.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     expect(await daemon.stop('SIGCONT')).toBe(1);
     expect(stderr).toMatch(/services\.a\.command: Expected array/);
+    // The fatal record is written synchronously, before the process exits.
+    expect(daemon.logs.some((record) => record.level === 60 && record.msg === 'daemon failed to start')).toBe(true);
     daemon = undefined;
   });
 });

@@ -1,7 +1,6 @@
 // Commands that read streams from the daemon: logs (NDJSON records) and events (SSE).
 import type { IncomingMessage } from 'node:http';
-import { readAll } from '../client.js';
-import { ApiError } from '../client.js';
+import { ApiError, readAll } from '../client.js';
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
 
 interface WireRecord {
