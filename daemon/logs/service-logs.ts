@@ -17,7 +17,7 @@ import { now } from './clock.js';
 import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
 import { LineSplitter } from './line-splitter.js';
 import { checkServiceName } from './log-files.js';
-import { RotatingFile } from './rotating-file.js';
+import { RotatingFile, type WriterStats } from './rotating-file.js';
 import { TailBuffer, type LogRecord } from './tail-buffer.js';
 
 export type { LogRecord } from './tail-buffer.js';
@@ -48,18 +48,9 @@ export interface ServiceLogsOptions {
   onError?: (error: Error) => void;
 }
 
-export interface LogStats {
+export interface LogStats extends WriterStats {
   /** Bytes read from the children's pipes. */
   capturedBytes: number;
-  /** Bytes of records written to files (with their headers, as on disk). */
-  writtenBytes: number;
-  /** Bytes of records lost because the disk failed (with their headers, as they would be on disk). */
-  droppedBytes: number;
-  droppedRecords: number;
-  lastError: string | null;
-  rotations: number;
-  /** Bytes waiting for the disk. */
-  queuedBytes: number;
   /** True while the sources are paused because the disk is behind. */
   paused: boolean;
 }
