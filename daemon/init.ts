@@ -64,8 +64,20 @@ export function initExitStatus(exit: ProcessExit, successCodes: readonly number[
 }
 
 export async function runInit(options: InitOptions): Promise<number> {
-  const { logger } = options;
   assertPidfdSupport();
+  // Handlers first, before any child exists. As PID 1 a signal with no handler is dropped
+  // by the kernel, so a SIGTERM sent as soon as the main command shows signs of life would
+  // otherwise be lost if it beat the handlers (seen under load).
+  const signals = new SignalRouter();
+  try {
+    return await supervise(options, signals);
+  } finally {
+    signals.close();
+  }
+}
+
+async function supervise(options: InitOptions, signals: SignalRouter): Promise<number> {
+  const { logger } = options;
   if (options.parentDeathSignal !== undefined) setParentDeathSignal(options.parentDeathSignal);
   if (process.pid !== 1 && options.subreaper) {
     try {
@@ -84,7 +96,9 @@ export async function runInit(options: InitOptions): Promise<number> {
     logger.info({ changes }, 'config applied');
   }
 
-  const main = options.command === null ? null : startMain(options);
+  // A stop asked for during the start-up: do not start the main command at all.
+  const early = signals.gracefulSignal;
+  const main = options.command === null || early !== null ? null : startMain(options);
   let stopping: Promise<void> | null = null;
   const stopEverything = (signal: number): Promise<void> => {
     stopping ??= gracefulStop(main, signal, options.graceMs, supervisor, logger);
@@ -92,33 +106,26 @@ export async function runInit(options: InitOptions): Promise<number> {
   };
 
   const status = await new Promise<number>((resolve) => {
-    const handlers = new Map<SignalName, () => void>();
-    const finish = (code: number): void => {
-      for (const [name, handler] of handlers) process.off(name, handler);
-      resolve(code);
-    };
-    for (const name of FORWARDED_SIGNALS) {
-      const handler = (): void => {
-        if (GRACEFUL.has(name)) {
-          // With a main command, its exit (below) ends the run; without, the stop does.
-          void stopEverything(signalNumber(name)).then(() => main === null && finish(0));
-        } else if (main !== null) {
-          forward(main.child, main.cgroup, options.forwardTo, signalNumber(name), logger);
-        }
-      };
-      handlers.set(name, handler);
-      process.on(name, handler);
-    }
+    signals.route({
+      graceful: (signal) => {
+        // With a main command, its exit (below) ends the run; without, the stop does: a clean
+        // exit when there never was a command, 128+n when the stop came before it could start.
+        void stopEverything(signal).then(() => main === null && resolve(options.command === null ? 0 : 128 + signal));
+      },
+      other: (signal) => {
+        if (main !== null) forward(main.child, main.cgroup, options.forwardTo, signal, logger);
+      },
+    });
     main?.child.wait().then(
       (exit) => {
         const code = initExitStatus(exit, options.successCodes);
         logger.info({ pid: main.child.pid, code: exit.code, signal: exit.signal, status: code }, 'main command exited');
         // The container ends with its main command: stop the services too.
-        void stopEverything(15).then(() => finish(code));
+        void stopEverything(15).then(() => resolve(code));
       },
       (error: unknown) => {
         logger.error({ err: error }, 'waiting for the main command failed');
-        void stopEverything(15).then(() => finish(1));
+        void stopEverything(15).then(() => resolve(1));
       },
     );
   });
@@ -132,6 +139,49 @@ export async function runInit(options: InitOptions): Promise<number> {
   reaper.sweep();
   reaper.stop();
   return status;
+}
+
+/**
+ * Catches every forwarded signal from the moment it is made. Until a route is set, a
+ * graceful signal is remembered (and replayed when the route is set) and the others are
+ * dropped: there is nothing to forward them to yet.
+ */
+class SignalRouter {
+  #graceful: number | null = null;
+  #route: { graceful: (signal: number) => void; other: (signal: number) => void } | null = null;
+  readonly #handlers = new Map<SignalName, () => void>();
+
+  constructor() {
+    for (const name of FORWARDED_SIGNALS) {
+      const handler = (): void => this.#deliver(name);
+      this.#handlers.set(name, handler);
+      process.on(name, handler);
+    }
+  }
+
+  /** The graceful signal received before a route was set, if any. */
+  get gracefulSignal(): number | null {
+    return this.#graceful;
+  }
+
+  route(route: { graceful: (signal: number) => void; other: (signal: number) => void }): void {
+    this.#route = route;
+    if (this.#graceful !== null) route.graceful(this.#graceful);
+  }
+
+  close(): void {
+    for (const [name, handler] of this.#handlers) process.off(name, handler);
+  }
+
+  #deliver(name: SignalName): void {
+    const signal = signalNumber(name);
+    if (GRACEFUL.has(name)) {
+      this.#graceful ??= signal;
+      this.#route?.graceful(signal);
+    } else {
+      this.#route?.other(signal);
+    }
+  }
 }
 
 interface MainProcess {

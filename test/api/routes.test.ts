@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { buildApp, type PidvisorApp } from '../../api/server/index.js';
 import { ProcessInfo, ProcessList, SignalResult, SystemInfo, WaitResult, ExitRecord } from '../../api/server/schemas.js';
-import { pollUntil } from '../helpers/proc.js';
+import { ignoresSignal, pollUntil } from '../helpers/proc.js';
 import { waitForState } from '../helpers/supervisor.js';
 import { createApi, delegate, expectProblem, expectSchema, json, sleepSpec, type ApiFixture } from './support.js';
 
@@ -179,7 +179,9 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
 
   it('POST /start: 409 STOPPING during a stop, 422 SPAWN_FAILED when the command has gone', async () => {
     // TERM ignored (and the ignore survives exec): the stop has to wait for its timeout.
-    await launch({ name: 'stubborn', command: ['sh', '-c', 'trap "" TERM; exec sleep 1000'], startGraceMs: 0 });
+    const stubborn = await launch({ name: 'stubborn', command: ['sh', '-c', 'trap "" TERM; exec sleep 1000'], startGraceMs: 0 });
+    // Until the shell has run `trap`, a TERM would end it at once and there would be no stop to race.
+    await pollUntil(() => ignoresSignal(stubborn.pid, 15), 5000);
     const stopping = post('/v1/processes/stubborn/stop', { timeoutMs: 400 });
     await waitForState(t.supervisor, 'stubborn', 'stopping');
     expectProblem(await post('/v1/processes/stubborn/start'), 409, 'PIDVISOR_ERR_STOPPING');
