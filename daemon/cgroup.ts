@@ -102,13 +102,28 @@ export class ServiceCgroup {
     });
   }
 
-  /** Removes the directory once empty; a populated cgroup cannot be removed (EBUSY). */
-  remove(): void {
-    try {
-      fs.rmdirSync(this.dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  /**
+   * Removes the directory, and any cgroups the service made inside it, deepest first.
+   * Returns the error instead of throwing: a cgroup that cannot go (still populated, EBUSY)
+   * must not stop the rest of a stop or a shutdown. A missing directory is success.
+   */
+  tryRemove(): Error | null {
+    return removeTree(this.dir);
+  }
+}
+
+function removeTree(dir: string): Error | null {
+  try {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) {
+        const error = removeTree(path.join(dir, entry.name));
+        if (error !== null) return error;
+      }
     }
+    fs.rmdirSync(dir);
+    return null;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? null : (error as Error);
   }
 }
 

@@ -19,8 +19,7 @@ import {
   type SignalName,
 } from '../native/index.js';
 import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
-import { loadConfig } from './config.js';
-import { Supervisor } from './supervisor.js';
+import type { Supervisor } from './supervisor.js';
 
 export type ForwardTarget = 'process' | 'group' | 'cgroup';
 
@@ -47,11 +46,12 @@ export interface InitOptions {
 /**
  * Signals forwarded to the main command. The synchronous ones (SEGV, BUS, FPE, ILL, ABRT,
  * TRAP, SYS) concern pidvisor itself; SIGCHLD drives the reaper; SIGKILL and SIGSTOP cannot
- * be caught; SIGPIPE is about pidvisor's own pipes.
+ * be caught; SIGPIPE is about pidvisor's own pipes; SIGPROF is V8's profiler tick (forwarding
+ * it would kill the main command of a profiled pidvisor).
  */
 export const FORWARDED_SIGNALS: readonly SignalName[] = [
   'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT',
-  'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGURG',
+  'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGURG',
 ];
 const GRACEFUL: ReadonlySet<string> = new Set(['SIGTERM', 'SIGINT']);
 const SIGKILL = 9;
@@ -87,14 +87,36 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
     }
   }
 
-  const supervisor = options.configFile !== undefined || options.serve !== undefined ? new Supervisor({ stateDir: options.stateDir, logger }) : null;
+  // The supervisor (typebox, yaml) is loaded only when services are asked for: a plain
+  // `pidvisor init -- cmd` starts faster without them.
+  const supervisor = options.configFile !== undefined || options.serve !== undefined ? await loadSupervisor(options) : null;
   const reaper = new OrphanReaper({ onReap: (orphan) => logOrphan(logger, supervisor, orphan) });
   reaper.start();
-  const server = supervisor !== null && options.serve !== undefined ? await options.serve(supervisor, logger) : null;
-  if (supervisor !== null && options.configFile !== undefined) {
-    const changes = await supervisor.applyConfig(loadConfig(options.configFile).services);
-    logger.info({ changes }, 'config applied');
+  let server: { close(): Promise<void> } | null = null;
+  try {
+    server = supervisor !== null && options.serve !== undefined ? await options.serve(supervisor, logger) : null;
+    if (supervisor !== null && options.configFile !== undefined) {
+      const { loadConfig } = await import('./config.js');
+      const changes = await supervisor.applyConfig(loadConfig(options.configFile).services);
+      logger.info({ changes }, 'config applied');
+    }
+    return await runMain(options, signals, supervisor);
+  } finally {
+    // Also when something above failed: nothing may keep the event loop (and so PID 1) alive.
+    await server?.close();
+    await supervisor?.shutdown();
+    reaper.sweep();
+    reaper.stop();
   }
+}
+
+async function loadSupervisor(options: InitOptions): Promise<Supervisor> {
+  const { Supervisor: SupervisorClass } = await import('./supervisor.js');
+  return new SupervisorClass({ stateDir: options.stateDir, logger: options.logger });
+}
+
+async function runMain(options: InitOptions, signals: SignalRouter, supervisor: Supervisor | null): Promise<number> {
+  const { logger } = options;
 
   // A stop asked for during the start-up: do not start the main command at all.
   const early = signals.gracefulSignal;
@@ -130,14 +152,12 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
     );
   });
 
-  await server?.close();
   if (main?.cgroup !== null && main?.cgroup !== undefined) {
     main.cgroup.kill();
-    await main.cgroup.waitEmpty(options.graceMs);
-    main.cgroup.remove();
+    if (!(await main.cgroup.waitEmpty(options.graceMs))) logger.error({ cgroup: main.cgroup.dir }, 'processes survived cgroup.kill');
+    const left = main.cgroup.tryRemove();
+    if (left !== null) logger.warn({ err: left }, 'cgroup left in place');
   }
-  reaper.sweep();
-  reaper.stop();
   return status;
 }
 
@@ -210,7 +230,7 @@ function startMain(options: InitOptions): MainProcess {
     options.logger.info({ pid: child.pid, command: options.command, spawnMethod: child.spawnMethod }, 'main command started');
     return { child, cgroup };
   } catch (error) {
-    cgroup?.remove();
+    cgroup?.tryRemove();
     throw error;
   }
 }

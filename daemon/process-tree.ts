@@ -19,8 +19,15 @@ export class ProcessTree {
     this.#cgroup = cgroup;
   }
 
-  /** The polite signal of a stop: to the main process, or to the group it leads. */
+  /**
+   * The polite signal of a stop: to the main process, to the group it leads, or to every
+   * process in the cgroup (as systemd does), whatever session they made for themselves.
+   */
   signal(child: ChildProcess | null, signal: number): void {
+    if (this.#mode === 'cgroup' && this.#cgroup !== null) {
+      this.#cgroup.signalEach(signal);
+      return;
+    }
     if (child === null || child.exitStatus !== undefined) return;
     signalQuietly(child, signal, this.#mode !== 'process');
   }

@@ -82,6 +82,8 @@ export class Service {
   #escalated = false;
   #queuedRestart = false;
   #disposed = false;
+  /** The timeout of the stop in progress (the caller's, or the definition's). */
+  #stopTimeoutMs = 0;
   #stopWaiters: StopWaiter[] = [];
   #exitWaiters: Array<(record: ExitRecord) => void> = [];
   #stableTimer: NodeJS.Timeout | undefined;
@@ -223,6 +225,8 @@ export class Service {
         this.#queuedRestart = true;
         break;
       case 'joinStop':
+        // A stop asked for during a restart wins: the service ends stopped, not restarted.
+        this.#queuedRestart = false;
         break;
       case 'handleExit':
         this.#decideAfterEnd(this.#exits.at(-1)!);
@@ -283,7 +287,7 @@ export class Service {
       this.#tree = tree;
       this.#cgroup = cgroup;
     } catch (error) {
-      cgroup?.remove();
+      if (cgroup !== null) this.#removeCgroup(cgroup);
       this.#onSpawnFailed(error);
       return;
     }
@@ -359,11 +363,11 @@ export class Service {
     this.#logger.info({ pid: child.pid, code: exit.code, signal: exit.signal, reason: record.reason }, 'exited');
     for (const waiter of this.#exitWaiters.splice(0)) waiter(record);
     if (stopping) {
-      void this.#awaitTreeGone(child.pid);
+      this.#awaitTreeGone(child.pid).catch((error: unknown) => this.#logger.error({ err: error }, 'waiting for the tree failed'));
     } else {
       // A service ends with its main process: nothing of this instance is left running.
       this.#tree.killRemains();
-      void this.#releaseCgroup(this.#tree, this.#cgroup, child.pid);
+      this.#releaseCgroup(this.#tree, this.#cgroup, child.pid).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing the cgroup failed'));
       this.#dispatch('exit');
     }
   }
@@ -395,6 +399,7 @@ export class Service {
 
   #beginStop(thenStart: boolean, timeoutMs: number): void {
     clearTimeout(this.#stableTimer);
+    this.#stopTimeoutMs = timeoutMs;
     this.#queuedRestart = thenStart;
     this.#setState('stopping', `${thenStart ? 'restart' : 'stop'} requested; sent ${this.#definition.stopSignalName}`);
     const child = this.#child;
@@ -415,22 +420,31 @@ export class Service {
   }
 
   async #awaitTreeGone(leaderPid: number): Promise<void> {
-    // The stop timer still runs: when it fires, the tree is killed, and this wait ends soon after.
-    let gone = await this.#tree.waitGone(leaderPid, this.#definition.stopTimeoutMs + AFTER_KILL_GRACE_MS);
-    if (!gone) {
-      this.#tree.kill(null);
-      gone = await this.#tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS);
-      if (!gone) this.#logger.error({ leaderPid }, 'processes of the service survived SIGKILL');
+    try {
+      // The stop timer still runs: when it fires, the tree is killed, and this wait ends soon after.
+      let gone = await this.#tree.waitGone(leaderPid, this.#stopTimeoutMs + AFTER_KILL_GRACE_MS);
+      if (!gone) {
+        this.#tree.kill(null);
+        gone = await this.#tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS);
+        if (!gone) this.#logger.error({ leaderPid }, 'processes of the service survived SIGKILL');
+      }
+      if (this.#cgroup !== null) this.#removeCgroup(this.#cgroup);
+    } finally {
+      // Whatever went wrong above, the stop ends: its callers must not wait forever.
+      if (this.#state === 'stopping') this.#dispatch('treeGone');
     }
-    this.#cgroup?.remove();
-    if (this.#state === 'stopping') this.#dispatch('treeGone');
   }
 
   // Removes an instance's cgroup once its killed remains are gone.
   async #releaseCgroup(tree: ProcessTree, cgroup: ServiceCgroup | null, leaderPid: number): Promise<void> {
     if (cgroup === null) return;
-    if (await tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS)) cgroup.remove();
+    if (await tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS)) this.#removeCgroup(cgroup);
     else this.#logger.error({ cgroup: cgroup.dir }, 'processes of the service survived cgroup.kill');
+  }
+
+  #removeCgroup(cgroup: ServiceCgroup): void {
+    const error = cgroup.tryRemove();
+    if (error !== null) this.#logger.warn({ err: error, cgroup: cgroup.dir }, 'cgroup left in place');
   }
 
   #finishStop(): void {

@@ -63,6 +63,7 @@ export class Supervisor {
   readonly #cgroupRoot: string | null;
   readonly #startedAt = new Date().toISOString();
   #shuttingDown = false;
+  #shutdown: Promise<void> | null = null;
 
   constructor(options: SupervisorOptions) {
     this.#logger = options.logger;
@@ -233,8 +234,13 @@ export class Supervisor {
     return changes;
   }
 
-  /** Stops every service in parallel, each with its own timeout, and releases everything. */
-  async shutdown(): Promise<void> {
+  /** Stops every service in parallel, each with its own timeout, and releases everything. Idempotent. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stopEverything();
+    return this.#shutdown;
+  }
+
+  async #stopEverything(): Promise<void> {
     this.#shuttingDown = true;
     await Promise.all([...this.#services.values()].map((service) => this.remove(service.id).catch((error: unknown) => {
       this.#logger.error({ err: error, service: service.name ?? service.id }, 'stop at shutdown failed');
@@ -258,7 +264,8 @@ export class Supervisor {
     service.dispose();
     this.#services.delete(service.id);
     if (service.name !== null && this.#byName.get(service.name) === service) this.#byName.delete(service.name);
-    await disposeResources(service);
+    const left = await disposeResources(service);
+    if (left !== null) this.#logger.warn({ err: left, service: service.name ?? service.id }, 'cgroup left in place');
     this.events.append({ type: 'removed', service: { id: service.id, name: service.name } });
   }
 }
@@ -267,7 +274,8 @@ export class Supervisor {
 // a descendant that keeps a pipe open must not hold the removal up for long.
 const LOG_DRAIN_MS = 2000;
 
-async function disposeResources(service: Service): Promise<void> {
+/** Closes the service's logs and removes its cgroup; returns why the cgroup stays, if it does. */
+async function disposeResources(service: Service): Promise<Error | null> {
   const logs = service.logs;
   if (logs !== null) {
     let timer: NodeJS.Timeout | undefined;
@@ -275,5 +283,5 @@ async function disposeResources(service: Service): Promise<void> {
     clearTimeout(timer);
     await logs.close();
   }
-  service.cgroup?.remove();
+  return service.cgroup?.tryRemove() ?? null;
 }

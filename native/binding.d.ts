@@ -46,6 +46,8 @@ export interface RawSpawnRequest {
   rlimits: number[];
   /** 0 keep, 1 setsid, 2 setpgid(0, 0). */
   session: 0 | 1 | 2;
+  /** With session 2: make the new group the foreground group of the terminal on fd 0, if any. */
+  foregroundTty: boolean;
   /** Child fd i gets a copy of parent fd fds[i]; -1 leaves it closed. */
   fds: number[];
   cgroupFd: number;

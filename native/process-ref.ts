@@ -23,6 +23,7 @@ export class ProcessRef {
   #handle: RawProcessHandle | null;
   #exit: ProcessExit | undefined;
   #exited: Promise<ProcessExit> | undefined;
+  #rejectWait: ((error: Error) => void) | undefined;
 
   /**
    * Takes ownership of the handle. With `watch`, the exit is awaited (and reaped when ours);
@@ -70,17 +71,24 @@ export class ProcessRef {
 
   /**
    * Releases the pidfd and stops watching. Idempotent. A child closed before it exits is
-   * no longer reaped by this reference (an OrphanReaper, if running, takes it).
+   * no longer reaped by this reference (an OrphanReaper, if running, takes it), and a pending
+   * wait() rejects.
    */
   close(): void {
     this.#handle?.close();
     this.#handle = null;
+    this.#rejectWait?.(new Error(`process ${this.pid}: the reference was closed before the exit`));
+    this.#rejectWait = undefined;
   }
 
   #watch(handle: RawProcessHandle, beforeReap: (() => void) | undefined): Promise<ProcessExit> {
     const exited = new Promise<ProcessExit>((resolve, reject) => {
+      this.#rejectWait = reject;
       handle.watch((error: RawErrnoError | null, raw: RawExit | null) => {
+        this.#rejectWait = undefined;
         if (error !== null || raw === null) {
+          // Release the pidfd: an unreaped zombie we hold would block the orphan reaper.
+          this.close();
           reject(SystemError.from(error ?? new Error('waitid returned no exit')));
           return;
         }

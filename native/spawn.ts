@@ -40,6 +40,11 @@ export interface SpawnOptions {
   rlimits?: Partial<Record<RlimitName, Rlimit>>;
   /** 'session': setsid (the child leads a new session and process group); 'group': setpgid. */
   detach?: 'none' | 'session' | 'group';
+  /**
+   * With detach 'group': the new group becomes the foreground group of the terminal on fd 0
+   * (if it is one), so an interactive child can read it without being stopped by SIGTTIN.
+   */
+  foregroundTerminal?: boolean;
   /** fd 0, 1, 2; default ['null', 'inherit', 'inherit']. */
   stdio?: readonly [StdioOption, StdioOption, StdioOption];
   /** Further fds the child gets as 3, 4, ...; the caller keeps ownership of these. */
@@ -133,9 +138,9 @@ function buildRequest(options: SpawnOptions): RawSpawnRequest {
   const dropsGroups = process.geteuid?.() === 0 && options.uid !== undefined && options.uid !== 0;
   const groups = options.groups ?? (dropsGroups ? [] : null);
   const detach = options.detach ?? 'none';
-  if (!(detach in SESSIONS)) fail(`detach must be one of ${Object.keys(SESSIONS).join(', ')}`);
+  if (!Object.hasOwn(SESSIONS, detach)) fail(`detach must be one of ${Object.keys(SESSIONS).join(', ')}`);
   const method = options.method ?? 'auto';
-  if (!(method in METHODS)) fail(`method must be one of ${Object.keys(METHODS).join(', ')}`);
+  if (!Object.hasOwn(METHODS, method)) fail(`method must be one of ${Object.keys(METHODS).join(', ')}`);
   let pdeathsig = 0;
   if (options.parentDeathSignal !== undefined) {
     try {
@@ -155,6 +160,7 @@ function buildRequest(options: SpawnOptions): RawSpawnRequest {
     umask: options.umask ?? -1,
     rlimits: flattenRlimits(options.rlimits ?? {}, fail),
     session: SESSIONS[detach],
+    foregroundTty: options.foregroundTerminal === true && detach === 'group',
     fds: [],
     cgroupFd: -1,
     pdeathsig,

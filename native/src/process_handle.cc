@@ -141,10 +141,13 @@ Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
   if (poll_ != nullptr || !on_exit_.IsEmpty()) throw Napi::Error::New(env, "watch: already watching");
   poll_ = new uv_poll_t;
   int r = uv_poll_init(state_->loop, poll_, pidfd_);
-  if (r == 0) {
-    poll_->data = this;
-    r = uv_poll_start(poll_, UV_READABLE, OnPollEvent);
+  if (r != 0) {
+    delete poll_;  // never initialised: uv_close must not see it
+    poll_ = nullptr;
+    throw ErrnoError(env, -r, "uv_poll_init");
   }
+  poll_->data = this;
+  r = uv_poll_start(poll_, UV_READABLE, OnPollEvent);
   if (r != 0) {
     CloseUvHandle(reinterpret_cast<uv_handle_t*>(poll_));
     poll_ = nullptr;
@@ -200,7 +203,12 @@ void ProcessHandle::OnReadable() {
     Deliver(Env().Null(), &exit);
     return;
   }
-  if (err == 0) return;  // not exited yet (spurious wakeup or EINTR)
+  if (err == 0) {
+    // Readable but nothing to reap: an exited child that a ptrace tracer has not released
+    // yet (waitid answers nothing until it does). A level-triggered poll would spin; back off.
+    if (pidfd_ >= 0) ScheduleRetry();
+    return;
+  }
   if (err == ECHILD) {   // someone else's child: adopted, or a socket peer
     if (TryReadExitOfNonChild(&exit)) {
       StopWatching();

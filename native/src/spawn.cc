@@ -5,6 +5,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +127,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.rlimits = rlimits.data();
   plan.rlimit_count = rlimits.size();
   plan.session = static_cast<int>(LongField(request, "session"));
+  plan.foreground_tty = request.Get("foregroundTty").ToBoolean().Value();
   plan.fd_sources = fds.data();
   plan.fd_count = static_cast<int>(fds.size());
   // CLONE_INTO_CGROUP exists only for clone3; the legacy path joins from inside the child.
@@ -140,9 +142,16 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   ChildStack stack;
   if (!state->SpawnStack(&stack)) throw ErrnoError(env, errno, "mmap", "stack");
 
+  // A child switching credentials under CLONE_VM runs commit_creds on the memory map it
+  // shares with us, which marks that map non-dumpable: the daemon itself would lose core
+  // dumps and ptrace access. Remember the flag and restore it.
+  const int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
   int pidfd = -1;
   const long pid = CloneVfork(method, stack, method == CloneMethod::kClone3 ? cgroup_fd : -1,
                               RunSpawnChild, &plan, &pidfd);
+  if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) {
+    prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+  }
   const char* clone_name = method == CloneMethod::kClone3 ? "clone3" : "clone";
   if (pid < 0) throw ErrnoError(env, static_cast<int>(-pid), clone_name, clone_name);
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,6 +62,13 @@ void JoinCgroup(SpawnPlan* plan) {
 void SetSession(SpawnPlan* plan) {
   if (plan->session == kSessionSetsid && setsid() < 0) Fail(plan, kStageSession, errno);
   if (plan->session == kSessionSetpgid && setpgid(0, 0) < 0) Fail(plan, kStageSession, errno);
+  // As tini does for an interactive container: the new group takes the terminal, or its
+  // first read would stop it with SIGTTIN. SIGTTOU is still blocked here, so the call from a
+  // background group succeeds. No terminal on fd 0 (ENOTTY) is not an error.
+  if (plan->foreground_tty && plan->session == kSessionSetpgid) {
+    pid_t group = getpid();
+    if (ioctl(0, TIOCSPGRP, &group) < 0 && errno != ENOTTY && errno != EBADF) Fail(plan, kStageSession, errno);
+  }
 }
 
 // Install fd_sources[i] as fd i. Two passes, as Go's forkAndExecInChild does: first move

@@ -51,6 +51,7 @@ struct SpawnPlan {
   const RlimitSpec* rlimits;
   size_t rlimit_count;
   int session;           // SessionMode
+  bool foreground_tty;   // with a new process group: make it the terminal's foreground group
   const int* fd_sources; // child fd i <- parent fd fd_sources[i]; -1 leaves fd i closed
   int fd_count;
   int cgroup_procs_dir_fd;  // legacy clone() path only: child joins this cgroup itself; -1 none

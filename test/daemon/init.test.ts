@@ -100,6 +100,12 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
     expect(await startInit(['--', 'sh', '-c', `kill -${signal} $$`]).exit).toBe(status);
   });
 
+  it('exits 127 at once when the main command does not exist, as a shell would', async () => {
+    const run = startInit(['--', '/nonexistent/command']);
+    expect(await run.exit).toBe(127);
+    expect(run.stderr()).toMatch(/ENOENT/);
+  });
+
   it('remaps exit codes with -e', async () => {
     expect(await startInit(['-e', '3', '--', 'sh', '-c', 'exit 3']).exit).toBe(0);
   });

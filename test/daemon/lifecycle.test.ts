@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { SupervisorError } from '../../daemon/errors.js';
-import { ignoresSignal, pollUntil, procStat } from '../helpers/proc.js';
+import { ignoresSignal, pollUntil, procStat, procStatus } from '../helpers/proc.js';
 import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -107,7 +107,25 @@ describe.skipIf(unsupported !== null)(`service lifecycle${unsupported ? ` (skipp
         return false;
       }
     });
-    expect(ours).toEqual([String(after.pid)]);
+    expect(ours, JSON.stringify({ after, cmdline: fs.readFileSync(`/proc/${after.pid}/cmdline`, 'utf8'), stat: procStat(after.pid!) })).toEqual([String(after.pid)]);
+  });
+
+  it('a stop or a removal during a restart wins: nothing is left running', async () => {
+    const first = await t.supervisor.launch({ name: 'slow', command: ['sh', '-c', 'trap "sleep 0.3; exit 0" TERM; sleep 1000 & wait'], startGraceMs: 0 });
+    await pollUntil(() => procStatus(first.pid!).get('SigCgt') !== '0000000000000000', 5000);
+    const restarting = t.supervisor.restart('slow');
+    const removed = await t.supervisor.remove('slow');
+    await restarting;
+    expect(removed.state).toBe('stopped');
+    expect(t.supervisor.list()).toEqual([]);
+    const leftovers = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+      try {
+        return procStat(Number(pid))[1] === String(process.pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sh\u0000-c\u0000trap');
+      } catch {
+        return false;
+      }
+    });
+    expect(leftovers).toEqual([]);
   });
 
   it('rejects commands that make no sense, with the reason', async () => {

@@ -54,6 +54,20 @@ describe.skipIf(unsupported !== null)(`stopping a tree that ignores SIGTERM${uns
     expect(fs.existsSync(cgroup.dir)).toBe(false);
   });
 
+  it.skipIf(cgroupReason !== null)('cgroup mode: a service that made cgroups of its own still stops, and they go too', async () => {
+    const info = await t.supervisor.launch({
+      name: 'nested',
+      command: ['sh', '-c', `mkdir "${capabilities().cgroup2Mount}$(grep '^0::' /proc/self/cgroup | cut -d: -f3)/inner" && exec sleep 1000`],
+      killMode: 'cgroup',
+      startGraceMs: 0,
+    });
+    const cgroup = t.supervisor.service(info.id).cgroup!;
+    await pollUntil(() => fs.existsSync(`${cgroup.dir}/inner`), 5000);
+    const stopped = await t.supervisor.stop('nested');
+    expect(stopped.state).toBe('stopped');
+    expect(fs.existsSync(cgroup.dir)).toBe(false);
+  });
+
   it('process mode: the main process is killed; what it started is left alone, by definition', async () => {
     const { main, descendants } = await startStubbornTree('process');
     const stopped = await t.supervisor.stop('tree-process');

@@ -3,7 +3,6 @@ import { runInit, type ForwardTarget } from '../../../daemon/init.js';
 import { createLogger } from '../../../daemon/logger.js';
 import { defaultStateDir } from '../../../daemon/paths.js';
 import { signalNumber, type SignalName } from '../../../native/signals.js';
-import { buildApp, listen } from '../../server/index.js';
 import { EXIT, UsageError, type Command } from '../command.js';
 
 export const initCommand: Command = {
@@ -70,11 +69,21 @@ Options:
         ...(values.config === undefined ? {} : { configFile: values.config as string }),
         stateDir: (values['state-dir'] as string | undefined) ?? defaultStateDir(),
         logger,
-        ...(socket === undefined ? {} : { serve: async (supervisor) => listen(buildApp(supervisor, { logger }), { socketPath: socket }) }),
+        // fastify is loaded only when the API is asked for: init starts faster without it.
+        ...(socket === undefined
+          ? {}
+          : {
+              serve: async (supervisor) => {
+                const { buildApp, listen } = await import('../../server/index.js');
+                return listen(buildApp(supervisor, { logger }), { socketPath: socket });
+              },
+            }),
       });
     } catch (error) {
       logger.fatal({ err: error }, 'init failed');
       process.stderr.write(`pidvisor init: ${(error as Error).message}\n`);
+      // As a shell (and tini) report it to the container runtime: 127 not found, 126 not runnable.
+      if ((error as { name?: string }).name === 'SpawnError') return (error as { code?: string }).code === 'ENOENT' ? 127 : 126;
       return EXIT.failed;
     }
   },
