@@ -1,0 +1,66 @@
+// Settings of the init-mode benchmark (environment variables) and the paths it uses. The
+// compiled files run from dist/bench/init/; results go to bench/.out/init/ (gitignored).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function findRepoRoot(): string {
+  let dir = here;
+  for (let depth = 0; depth < 6; depth++) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'pidvisor') return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`bench/init: cannot find the pidvisor repository above ${here}`);
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} takes a whole number, not ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export const repoRoot = findRepoRoot();
+export const outDir = path.join(repoRoot, 'bench', '.out', 'init');
+export const resultsFile = path.join(outDir, 'results.json');
+/** The compiled bench/init directory (this file's), where native-init.js and the probes live. */
+export const benchDir = here;
+export const pidvisorCli = path.join(repoRoot, 'dist', 'bin', 'pidvisor.js');
+
+export type Part = 'time' | 'memory' | 'imports';
+const PARTS: readonly Part[] = ['time', 'memory', 'imports'];
+
+function parts(): Set<Part> {
+  const raw = process.env.BENCH_INIT_ONLY;
+  if (raw === undefined || raw === '') return new Set(PARTS);
+  const chosen = raw.split(',').map((s) => s.trim());
+  for (const part of chosen) if (!PARTS.includes(part as Part)) throw new Error(`BENCH_INIT_ONLY takes ${PARTS.join(', ')}, not ${JSON.stringify(part)}`);
+  return new Set(chosen as Part[]);
+}
+
+export const settings = {
+  /** Timed start-to-exit runs per target, interleaved round by round. */
+  runs: positiveInt('BENCH_INIT_RUNS', 20),
+  /** Untimed runs of each target first (page cache, dentries). */
+  warmup: positiveInt('BENCH_INIT_WARMUP', 2),
+  /** Timed runs of supervisord (each takes seconds: its main loop ticks once a second). */
+  supervisordRuns: positiveInt('BENCH_INIT_SUPERVISORD_RUNS', 20),
+  /** Memory rounds per target; the table shows medians. */
+  memoryRounds: positiveInt('BENCH_INIT_MEM_ROUNDS', 3),
+  /** How long the main command (`sleep`) runs in the memory rounds. */
+  sleepSeconds: positiveInt('BENCH_INIT_SLEEP_SECONDS', 5),
+  /** Fresh processes per module in the import timing. */
+  importRuns: positiveInt('BENCH_INIT_IMPORT_RUNS', 7),
+  /** CPU-profiled runs of `pidvisor init -- /bin/true`. */
+  profileRuns: positiveInt('BENCH_INIT_PROFILE_RUNS', 3),
+  /** Cap on any one child process of the bench; it is killed (SIGKILL) past it. */
+  timeoutMs: positiveInt('BENCH_INIT_TIMEOUT_SECONDS', 30) * 1000,
+  parts: parts(),
+  tini: process.env.TINI ?? '/usr/bin/tini',
+  supervisord: process.env.SUPERVISORD ?? '/usr/bin/supervisord',
+  unshare: process.env.UNSHARE ?? 'unshare',
+};

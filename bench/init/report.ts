@@ -1,0 +1,149 @@
+// The tables on stdout. Ratios are within this run only.
+import type { ImportTiming } from './imports/import-timing.js';
+import type { Inventory } from './imports/inventory.js';
+import type { ProfileResult } from './imports/cpu-profile.js';
+import type { MemoryResult } from './memory.js';
+import type { SupervisordTimesResult, TargetTimes } from './start-to-exit.js';
+import { mebibytes, ratio, type Summary } from './stats.js';
+
+const ms = (value: number | null | undefined): string => (value === null || value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(1));
+const mib = (bytes: number | null | undefined): string => (bytes === null || bytes === undefined || !Number.isFinite(bytes) ? '-' : mebibytes(bytes).toFixed(1));
+const times = (value: number | null): string => (value === null ? '-' : `${value >= 10 ? value.toFixed(0) : value.toFixed(1)}x`);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export interface TimeReport {
+  targets: TargetTimes[];
+  supervisord: SupervisordTimesResult | null;
+}
+
+export interface TimeRatios {
+  pidvisorVsTini: number | null;
+  pidvisorVsTiniNet: number | null;
+  pidvisorVsSupervisord: number | null;
+  pidvisorVsSupervisordNet: number | null;
+  tiniNetMs: number | null;
+  pidvisorNetMs: number | null;
+}
+
+export function timeRatios(report: TimeReport): TimeRatios {
+  const medianOf = (id: string): number | null => report.targets.find((t) => t.id === id)?.summary.median ?? null;
+  const base = medianOf('baseline');
+  const net = (value: number | null): number | null => (value === null || base === null ? null : value - base);
+  const pidvisor = medianOf('pidvisor');
+  const tini = medianOf('tini');
+  const supervisord = report.supervisord?.summary.median ?? null;
+  return {
+    pidvisorVsTini: ratio(pidvisor, tini),
+    pidvisorVsTiniNet: ratio(net(pidvisor), net(tini)),
+    pidvisorVsSupervisord: ratio(pidvisor, supervisord),
+    pidvisorVsSupervisordNet: ratio(net(pidvisor), net(supervisord)),
+    tiniNetMs: net(tini),
+    pidvisorNetMs: net(pidvisor),
+  };
+}
+
+export function formatTimes(report: TimeReport, ratios: TimeRatios): string {
+  const base = report.targets.find((t) => t.id === 'baseline')?.summary.median ?? null;
+  const row = (label: string, s: Summary, failures: number | string): string[] => [label, ms(s.median), ms(s.p90), ms(s.min), ms(base === null ? null : s.median - base), String(s.n), String(failures)];
+  const rows = report.targets.map((t) => row(t.label, t.summary, t.failures));
+  const sv = report.supervisord;
+  if (sv !== null) {
+    rows.push(row('supervisord: started (its log)', sv.started, ''));
+    rows.push(row('supervisord: program spawned (its log)', sv.spawned, ''));
+    rows.push(row('supervisord: program reaped (its log) *', sv.summary, sv.failures));
+    rows.push(row('supervisord: exit event at the listener', sv.event, ''));
+    rows.push(row('supervisord: gone, after the SIGTERM', sv.gone, ''));
+  }
+  const baseline = report.targets.find((t) => t.id === 'baseline')?.summary;
+  const tiniInNoise = baseline !== undefined && ratios.tiniNetMs !== null && ratios.tiniNetMs < baseline.p90 - baseline.median;
+  return [
+    'Start-to-exit as PID 1, main command /bin/true (ms; every row includes spawning `unshare --pid --fork --mount-proc`;',
+    'net = median minus the no-init median; * the supervisord figure compared)',
+    table(['target', 'median', 'p90', 'min', 'net', 'n', 'fail'], rows),
+    '',
+    `pidvisor init vs tini:        ${times(ratios.pidvisorVsTini)} (net of the no-init baseline: ${times(ratios.pidvisorVsTiniNet)}, ${ms(ratios.pidvisorNetMs)} ms vs ${ms(ratios.tiniNetMs)} ms${tiniInNoise ? "; tini's net is within the baseline's spread, so the net ratio is noise: read the raw one" : ''})`,
+    `pidvisor init vs supervisord: ${times(ratios.pidvisorVsSupervisord)} (net: ${times(ratios.pidvisorVsSupervisordNet)})`,
+  ].join('\n');
+}
+
+export interface MemoryRatios {
+  rssVsTini: number | null;
+  anonVsTini: number | null;
+  anonVsSupervisord: number | null;
+  pssVsTini: number | null;
+  rssVsSupervisord: number | null;
+  pssVsSupervisord: number | null;
+}
+
+export function memoryRatios(results: readonly MemoryResult[]): MemoryRatios {
+  const of = (id: string) => results.find((r) => r.id === id);
+  const p = of('pidvisor');
+  return {
+    rssVsTini: ratio(p?.vmRss, of('tini')?.vmRss),
+    anonVsTini: ratio(p?.rssAnon, of('tini')?.rssAnon),
+    anonVsSupervisord: ratio(p?.rssAnon, of('supervisord')?.rssAnon),
+    pssVsTini: ratio(p?.pss, of('tini')?.pss),
+    rssVsSupervisord: ratio(p?.vmRss, of('supervisord')?.vmRss),
+    pssVsSupervisord: ratio(p?.pss, of('supervisord')?.pss),
+  };
+}
+
+export function formatMemory(results: readonly MemoryResult[], ratios: MemoryRatios, sleepSeconds: number): string {
+  const rows = results.map((r) => [
+    r.label,
+    mib(r.vmRss),
+    mib(r.pss),
+    mib(r.rssAnon),
+    mib(r.rssFile),
+    mib(r.vmHwm),
+    `${r.rounds.filter((x) => x.error === null).length}/${r.rounds.length}`,
+  ]);
+  return [
+    `Memory of the init as PID 1 while \`sleep ${sleepSeconds}\` runs (MiB, medians over rounds; VmHWM = peak since start;`,
+    'Pss splits shared pages among their users on this host, e.g. the node binary with the bench itself: in a container',
+    'whose only Node process is the init, its Pss is close to its VmRSS)',
+    table(['init process', 'VmRSS', 'Pss', 'RssAnon', 'RssFile', 'VmHWM', 'ok'], rows),
+    '',
+    `pidvisor init vs tini:        VmRSS ${times(ratios.rssVsTini)}, Pss ${times(ratios.pssVsTini)}, RssAnon ${times(ratios.anonVsTini)}`,
+    `pidvisor init vs supervisord: VmRSS ${times(ratios.rssVsSupervisord)}, Pss ${times(ratios.pssVsSupervisord)}, RssAnon ${times(ratios.anonVsSupervisord)}`,
+  ].join('\n');
+}
+
+export function formatImports(inventory: Inventory, timing: ImportTiming | null, profile: ProfileResult | null): string {
+  const out: string[] = [];
+  out.push(
+    `Modules loaded by \`pidvisor init -- /bin/true\`: ${inventory.totalFiles} files, ${(inventory.totalBytes / 1024).toFixed(0)} KiB of source, ${inventory.builtins} node: builtins imported from ESM${inventory.ok ? '' : ` (the run failed: ${inventory.detail})`}`,
+    table(
+      ['package', 'files', 'KiB'],
+      inventory.packages.slice(0, 15).map((p) => [p.name, String(p.files), (p.bytes / 1024).toFixed(0)]),
+    ),
+  );
+  if (timing !== null) {
+    out.push(
+      '',
+      'import() cost, each alone in a fresh process (whole graph; these overlap) (ms, RSS growth MiB)',
+      table(['module', 'ms', 'RSS +MiB'], timing.alone.map((c) => [c.spec, ms(c.ms), mib(c.rssDelta)])),
+      '',
+      `import() along the init path in one process, each step paying only for what is new (total ${ms(timing.pathTotalMs)} ms)`,
+      table(['step', 'ms', 'RSS +MiB'], timing.alongPath.map((c) => [c.spec, ms(c.ms), mib(c.rssDelta)])),
+    );
+    if (timing.failures.length > 0) out.push(`import probe failures: ${timing.failures.length}; first: ${timing.failures[0]}`);
+  }
+  if (profile !== null) {
+    out.push(
+      '',
+      `CPU profile of loading the init path (import of api/cli/main.js, then commands/init.js) (self ms, median of ${profile.runs} runs; profiled span ${ms(profile.profiledMs)} ms after Node's bootstrap)`,
+      table(['where', 'self ms'], profile.groups.slice(0, 14).map((g) => [g.name, ms(g.selfMs)])),
+      '',
+      'The functions with the most self time in that profile',
+      table(['function', 'self ms'], profile.functions.slice(0, 12).map((g) => [g.name, ms(g.selfMs)])),
+    );
+    if (profile.failures.length > 0) out.push(`profile failures: ${profile.failures.length}; first: ${profile.failures[0]}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,34 @@
+// The programs compared as PID 1, each given the same main command. supervisord needs a
+// config file and is driven by supervisord.ts instead.
+import fs from 'node:fs';
+import path from 'node:path';
+import { benchDir, pidvisorCli, settings } from './config.js';
+
+export type TargetId = 'baseline' | 'tini' | 'pidvisor' | 'native-init' | 'node';
+
+export interface Target {
+  id: TargetId;
+  label: string;
+  /** The argv that runs `command` under this init (as PID 1 once wrapped by asPid1). */
+  argv(command: readonly string[]): string[];
+  /** Why it cannot run here, or null. */
+  missing(): string | null;
+}
+
+const exists = (file: string, hint: string) => (): string | null => (fs.existsSync(file) ? null : `${file} not found (${hint})`);
+
+// The floor of any Node init: start Node, child_process.spawn the command, exit with its code.
+const NODE_FLOOR = "const c=require('node:child_process').spawn(process.argv[1],process.argv.slice(2),{stdio:'inherit'});c.on('exit',(code)=>process.exit(code??1))";
+
+export const TARGETS: readonly Target[] = [
+  { id: 'baseline', label: 'no init (the command is PID 1)', argv: (command) => [...command], missing: () => null },
+  { id: 'tini', label: 'tini', argv: (command) => [settings.tini, '--', ...command], missing: exists(settings.tini, 'apt-get install tini') },
+  { id: 'pidvisor', label: 'pidvisor init', argv: (command) => [process.execPath, pidvisorCli, 'init', '--', ...command], missing: exists(pidvisorCli, 'npx tsc -p tsconfig.build.json') },
+  {
+    id: 'native-init',
+    label: 'node + addon only (bench/init/native-init)',
+    argv: (command) => [process.execPath, path.join(benchDir, 'native-init.js'), ...command],
+    missing: exists(path.join(benchDir, 'native-init.js'), 'npx tsc -p tsconfig.build.json'),
+  },
+  { id: 'node', label: 'node -e (child_process.spawn)', argv: (command) => [process.execPath, '-e', NODE_FLOOR, ...command], missing: () => null },
+];
