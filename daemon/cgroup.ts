@@ -10,6 +10,7 @@ const POLL_MS = 20;
 
 export class ServiceCgroup {
   readonly dir: string;
+  #removed = false;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -108,7 +109,10 @@ export class ServiceCgroup {
    * must not stop the rest of a stop or a shutdown. A missing directory is success.
    */
   tryRemove(): Error | null {
-    return removeTree(this.dir);
+    if (this.#removed) return null;
+    const error = removeTree(this.dir);
+    this.#removed = error === null;
+    return error;
   }
 }
 

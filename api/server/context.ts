@@ -20,7 +20,7 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Launches handled at once; more are refused with 503. Default 16. */
   maxConcurrentLaunches?: number;
-  /** Requests per caller; default burst 200, 100/s. false disables. */
+  /** Requests per caller; default burst 1000, 500/s (enough to start and stop hundreds of services from one script). false disables. */
   rateLimit?: RateLimitOptions | false;
   /** Idempotency-Key store; default 1 hour, 1000 keys. */
   idempotency?: Partial<IdempotencyOptions>;
@@ -69,7 +69,7 @@ export function createContext(supervisor: SupervisorApi, options: AppOptions, lo
     logger,
     metrics: new ApiMetrics(),
     audit: new AuditLog(options.audit ?? logger),
-    rateLimiter: options.rateLimit === false ? null : new RateLimiter(options.rateLimit ?? { burst: 200, perSecond: 100 }),
+    rateLimiter: options.rateLimit === false ? null : new RateLimiter(options.rateLimit ?? { burst: 1000, perSecond: 500 }),
     launches: new Semaphore(options.maxConcurrentLaunches ?? 16),
     idempotency: new IdempotencyCache({ ttlMs: 3_600_000, maxEntries: 1000, ...options.idempotency }),
     streams: new LiveStreams(options.maxStreamBufferBytes ?? 1 << 20),

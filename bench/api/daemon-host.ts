@@ -1,0 +1,61 @@
+// The daemon as `pidvisor daemon` runs it (api/cli/commands/daemon.ts: the same
+// startDaemon, logger, audit file and listeners), with one difference: the API's per-caller
+// rate limit (burst 1000, 500 requests/s), which the CLI does not let one change, is off. The
+// request-rate runs need that, or they would measure the limiter. Run by the bench as its own
+// process: node dist/bench/api/daemon-host.js --socket PATH --state-dir DIR
+//   [--listen 127.0.0.1:PORT --token-file FILE] [--cgroup-name NAME]
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildApp, listen, type TcpOptions } from '../../api/server/index.js';
+import { startDaemon } from '../../daemon/daemon.js';
+import { createLogger } from '../../daemon/logger.js';
+
+const { values } = parseArgs({
+  options: {
+    socket: { type: 'string' },
+    'state-dir': { type: 'string' },
+    listen: { type: 'string' },
+    'token-file': { type: 'string' },
+    'cgroup-name': { type: 'string' },
+  },
+  strict: true,
+});
+if (values.socket === undefined || values['state-dir'] === undefined) throw new Error('daemon-host needs --socket and --state-dir');
+const stateDir = values['state-dir'];
+const socketPath = values.socket;
+let tcp: TcpOptions | undefined;
+if (values.listen !== undefined) {
+  const match = /^([^:]+):(\d+)$/.exec(values.listen);
+  if (match === null || values['token-file'] === undefined) throw new Error('--listen takes HOST:PORT and needs --token-file');
+  tcp = { host: match[1]!, port: Number(match[2]), tokenFile: values['token-file'] };
+}
+
+const logger = createLogger();
+const daemon = await startDaemon({
+  stateDir,
+  logger,
+  ...(values['cgroup-name'] === undefined ? {} : { cgroupName: values['cgroup-name'] }),
+  serve: async (supervisor) => {
+    const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') }, rateLimit: false });
+    return listen(app, { socketPath, ...(tcp === undefined ? {} : { tcp }) });
+  },
+});
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals): void => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping every service');
+  daemon.shutdown().then(
+    () => {
+      logger.info('stopped');
+      process.exitCode = 0;
+    },
+    (error: unknown) => {
+      logger.fatal({ err: error }, 'shutdown failed');
+      process.exitCode = 1;
+    },
+  );
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
