@@ -36,7 +36,8 @@ export interface RawProcessHandle {
 export interface RawSpawnRequest {
   execPaths: string[];
   argv: string[];
-  envp: string[];
+  /** null: the process's own environment (environ), copied by nobody. */
+  envp: string[] | null;
   cwd: string | null;
   uid: number;
   gid: number;

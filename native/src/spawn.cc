@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <string>
 #include <vector>
 
@@ -92,7 +94,10 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   CStringArray exec_paths(request.Get("execPaths").As<Napi::Array>());
   CStringArray argv(request.Get("argv").As<Napi::Array>());
-  CStringArray envp(request.Get("envp").As<Napi::Array>());
+  // envp null: the child gets this process's own environment as it is now (environ), with
+  // nothing copied; only the JS thread changes it (process.env), and it is blocked in spawn.
+  Napi::Value envp_value = request.Get("envp");
+  CStringArray envp(envp_value.IsArray() ? envp_value.As<Napi::Array>() : Napi::Array::New(env));
   Napi::Value cwd_value = request.Get("cwd");
   const std::string cwd = cwd_value.IsString() ? cwd_value.As<Napi::String>().Utf8Value() : "";
   Napi::Value groups_value = request.Get("groups");
@@ -117,7 +122,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.exec_paths = exec_paths.data();
   plan.exec_path_count = exec_paths.size();
   plan.argv = argv.data();
-  plan.envp = envp.data();
+  plan.envp = envp_value.IsArray() ? envp.data() : environ;
   plan.cwd = cwd_value.IsString() ? cwd.c_str() : nullptr;
   plan.uid = LongField(request, "uid");
   plan.gid = LongField(request, "gid");

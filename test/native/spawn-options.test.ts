@@ -103,6 +103,17 @@ describe.skipIf(unsupported !== null)(`spawn options${unsupported ? ` (skipped: 
       expect(fs.readFileSync(`/proc/${child.pid}/environ`, 'utf8')).toBe('ONLY=this\u0000PATH=/usr/bin:/bin\u0000');
     });
 
+    it("passes this process's own environment when none is given, changes made through process.env included", () => {
+      process.env.PIDVISOR_TEST_INHERITED = `yes-${method}`;
+      try {
+        const environ = fs.readFileSync(`/proc/${startSleeper({ method }).pid}/environ`, 'utf8').split('\u0000');
+        expect(environ).toContain(`PIDVISOR_TEST_INHERITED=yes-${method}`);
+        expect(environ).toContain(`PATH=${process.env.PATH}`);
+      } finally {
+        delete process.env.PIDVISOR_TEST_INHERITED;
+      }
+    });
+
     it('starts a new session, a new process group, or neither', () => {
       const [, , ourGroup, ourSession] = procStat(process.pid);
       const session = startSleeper({ method, detach: 'session' });
