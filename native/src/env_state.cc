@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -45,6 +46,17 @@ bool EnvState::SpawnStack(ChildStack* stack) {
   stack->base = static_cast<char*>(stack_base_) + guard;
   stack->size = kChildStackSize;
   return true;
+}
+
+int EnvState::CloseFallbackLimit() {
+  if (close_fallback_limit_ < 0) {
+    struct rlimit nofile = {};
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    close_fallback_limit_ = nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > 65536
+                                ? 65536
+                                : static_cast<int>(nofile.rlim_cur);
+  }
+  return close_fallback_limit_;
 }
 
 bool EnvState::HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const {

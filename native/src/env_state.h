@@ -28,6 +28,10 @@ struct EnvState {
   // Returns false (errno set) when mmap fails.
   bool SpawnStack(ChildStack* stack);
 
+  // Highest fd + 1 the child closes one by one where close_range(2) is missing (before
+  // Linux 5.9): the soft RLIMIT_NOFILE, capped, read once (the daemon raises it at start-up).
+  int CloseFallbackLimit();
+
   // Pids of our own children not yet reaped: the orphan reaper must never take these.
   bool OwnsUnreapedChild(pid_t pid) const { return own_children.count(pid) != 0; }
   // Whether a spawned handle (other than `except`) holds this pid: then only it may reap.
@@ -48,6 +52,7 @@ struct EnvState {
   int clone3_state = -1;  // -1 unknown, 0 unavailable, 1 available
 
  private:
+  int close_fallback_limit_ = -1;
   void* stack_base_ = nullptr;
   size_t stack_size_ = 0;
 };

@@ -115,8 +115,6 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "spawn: too many fds in the plan");
   }
 
-  struct rlimit nofile = {};
-  getrlimit(RLIMIT_NOFILE, &nofile);
 
   SpawnPlan plan = {};
   plan.exec_paths = exec_paths.data();
@@ -138,11 +136,9 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // CLONE_INTO_CGROUP exists only for clone3; the legacy path joins from inside the child.
   plan.cgroup_procs_dir_fd = method == CloneMethod::kLegacyClone ? cgroup_fd : -1;
   plan.pdeathsig = static_cast<int>(LongField(request, "pdeathsig"));
-  plan.parent_pid = getpid();
+  plan.parent_pid = plan.pdeathsig > 0 ? getpid() : 0;
   plan.no_new_privs = request.Get("noNewPrivs").ToBoolean().Value();
-  plan.close_fallback_limit =
-      nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > 65536 ? 65536
-                                                                  : static_cast<int>(nofile.rlim_cur);
+  plan.close_fallback_limit = state->CloseFallbackLimit();
 
   ChildStack stack;
   if (!state->SpawnStack(&stack)) throw ErrnoError(env, errno, "mmap", "stack");
@@ -150,7 +146,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // A child switching credentials under CLONE_VM runs commit_creds on the memory map it
   // shares with us, which marks that map non-dumpable: the daemon itself would lose core
   // dumps and ptrace access. Remember the flag and restore it.
-  const int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  const bool changes_credentials = plan.uid >= 0 || plan.gid >= 0 || plan.group_count >= 0;
+  const int dumpable = changes_credentials ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
   int pidfd = -1;
   const long pid = CloneVfork(method, stack, method == CloneMethod::kClone3 ? cgroup_fd : -1,
                               RunSpawnChild, &plan, &pidfd);
