@@ -72,3 +72,30 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
   };
 }
+
+/**
+ * Resolves once SIGTERM or SIGINT has stopped every service: 0 after a clean shutdown, 1
+ * when it failed. A second signal during the shutdown changes nothing.
+ */
+export function shutdownOnSignal(daemon: Daemon): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      daemon.logger.info({ signal }, 'stopping every service');
+      daemon.shutdown().then(
+        () => {
+          daemon.logger.info('stopped');
+          resolve(0);
+        },
+        (error: unknown) => {
+          daemon.logger.fatal({ err: error }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

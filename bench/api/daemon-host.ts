@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp, listen, type TcpOptions } from '../../api/server/index.js';
-import { startDaemon } from '../../daemon/daemon.js';
+import { shutdownOnSignal, startDaemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../daemon/logger.js';
 
 const { values } = parseArgs({
@@ -41,21 +41,4 @@ const daemon = await startDaemon({
   },
 });
 
-let stopping = false;
-const stop = (signal: NodeJS.Signals): void => {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'stopping every service');
-  daemon.shutdown().then(
-    () => {
-      logger.info('stopped');
-      process.exitCode = 0;
-    },
-    (error: unknown) => {
-      logger.fatal({ err: error }, 'shutdown failed');
-      process.exitCode = 1;
-    },
-  );
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+process.exitCode = await shutdownOnSignal(daemon);

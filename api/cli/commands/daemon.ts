@@ -1,6 +1,6 @@
 // `pidvisor daemon`: run the supervisor and its API until SIGTERM or SIGINT.
 import path from 'node:path';
-import { startDaemon } from '../../../daemon/daemon.js';
+import { shutdownOnSignal, startDaemon } from '../../../daemon/daemon.js';
 import { createLogger } from '../../../daemon/logger.js';
 import { defaultSocketPath, defaultStateDir } from '../../../daemon/paths.js';
 import { buildApp, listen, type TcpOptions } from '../../server/index.js';
@@ -61,27 +61,7 @@ stops every service, each with its stop timeout, then exits 0.`,
       process.stderr.write(`pidvisor daemon: ${(error as Error).message}\n`);
       return EXIT.failed;
     }
-    const running = daemon;
-    return new Promise<number>((resolve) => {
-      let stopping = false;
-      const stop = (signal: NodeJS.Signals): void => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'stopping every service');
-        running.shutdown().then(
-          () => {
-            logger.info('stopped');
-            resolve(EXIT.ok);
-          },
-          (error: unknown) => {
-            logger.fatal({ err: error }, 'shutdown failed');
-            resolve(EXIT.failed);
-          },
-        );
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    return shutdownOnSignal(daemon);
   },
 };
 
