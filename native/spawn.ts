@@ -83,8 +83,11 @@ const METHODS = { auto: 0, clone3: 1, clone: 2 } as const;
 const SESSIONS = { none: 0, session: 1, group: 2 } as const;
 
 /**
- * Starts a child. When this returns, the child has already exec'd the program; a failure at
- * any step throws SpawnError (with the errno name and stage) and leaves nothing behind.
+ * Starts a child. When this returns, the child's execve() has passed its point of no return; a
+ * failure at any step before it throws SpawnError (with the errno name and stage) and leaves
+ * nothing behind. The kernel finishes loading the program just after (it releases a vfork
+ * parent in exec_mmap()), so for a moment /proc/<pid>/cmdline may still read empty and the
+ * comm name be the old one.
  */
 export function spawn(options: SpawnOptions): ChildProcess {
   const request = buildRequest(options);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { SupervisorError } from '../../daemon/errors.js';
-import { ignoresSignal, pollUntil, procStat, procStatus } from '../helpers/proc.js';
+import { ignoresSignal, pollUntil, procStat, procStatus, waitUntilAsleep } from '../helpers/proc.js';
 import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -99,7 +99,8 @@ describe.skipIf(unsupported !== null)(`service lifecycle${unsupported ? ` (skipp
     expect(after.restarts).toBe(1);
     expect(alive(after.pid!)).toBe(true);
     expect(alive(first.pid!)).toBe(false);
-    // Exactly one `sleep 1000` of this service is a child of ours.
+    // Exactly one `sleep 1000` of this service is a child of ours (its cmdline is readable once it sleeps).
+    waitUntilAsleep(after.pid!);
     const ours = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
       try {
         return procStat(Number(pid))[1] === String(process.pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00001000\u0000';

@@ -11,6 +11,25 @@ export async function pollUntil(condition: () => boolean, timeoutMs = 5000, inte
   }
 }
 
+/**
+ * Blocks until `pid` (a `sleep`) sits in nanosleep, or throws after `timeoutMs`.
+ *
+ * spawn() returns once the child's execve() has passed the point of no return: the kernel
+ * releases a CLONE_VFORK parent in exec_mmap(), before load_elf_binary() has set the argv and
+ * environ bounds and the comm name, and before the dynamic loader has opened (and closed) the
+ * program's libraries. In that window /proc/<pid>/cmdline reads empty (about 1 spawn in 10 on a
+ * busy machine) and the fd table holds the loader's files, so tests that read them wait for the
+ * program to reach its sleep first.
+ */
+export function waitUntilAsleep(pid: number, timeoutMs = 5000): void {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (!fs.readFileSync(`/proc/${pid}/wchan`, 'utf8').includes('nanosleep')) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not reach its sleep within ${timeoutMs} ms`);
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
 /** Fields of /proc/<pid>/status as a map ("SigIgn" -> "0000000000000000"). */
 export function procStatus(pid: number | 'self'): Map<string, string> {
   const fields = new Map<string, string>();

@@ -4,16 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { capabilities, pidfdUnsupportedReason, spawn, type ChildProcess, type SpawnOptions } from '../../native/index.js';
-import { fdFlags, isRoot, O_CLOEXEC, O_NONBLOCK, openFds, procStat, procStatus } from '../helpers/proc.js';
+import { fdFlags, isRoot, O_CLOEXEC, O_NONBLOCK, openFds, procStat, procStatus, waitUntilAsleep } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 const methods = ['clone3', 'clone'] as const;
 const started: ChildProcess[] = [];
 
-/** A child that blocks until killed, so its state can be read from /proc. */
+/** A child that blocks until killed, already asleep, so its state can be read from /proc. */
 function startSleeper(options: Partial<SpawnOptions> = {}): ChildProcess {
   const child = spawn({ command: 'sleep', args: ['1000'], ...options });
   started.push(child);
+  waitUntilAsleep(child.pid);
   return child;
 }
 
