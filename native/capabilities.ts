@@ -26,6 +26,8 @@ export interface Capabilities {
     pidfdInfoExit: Feature; // 6.15
     clone3: Feature; // 5.3
     closeRange: Feature; // 5.9
+    /** 5.9: a spawn child shares the fd table (CLONE_FILES) and copies only the low fds it needs. */
+    cloneFilesUnshare: Feature;
     soPeerPidfd: Feature; // 6.5
     childSubreaper: Feature; // 3.4
   };
@@ -82,6 +84,7 @@ function probe(): Capabilities {
     pidfdInfoExit: feature('pidfdInfoExit'),
     clone3: feature('clone3'),
     closeRange: feature('closeRange'),
+    cloneFilesUnshare: feature('cloneFilesUnshare'),
     soPeerPidfd: feature('soPeerPidfd'),
     childSubreaper: feature('childSubreaper'),
   };

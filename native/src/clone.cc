@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "syscalls.h"
 
@@ -49,12 +51,12 @@ namespace pidvisor {
 
 namespace {
 
-long CloneVforkWith3(const ChildStack& stack, int cgroup_fd, int (*fn)(void*), void* arg,
-                     int* pidfd) {
+long CloneVforkWith3(const ChildStack& stack, int cgroup_fd, unsigned long extra_flags,
+                     int (*fn)(void*), void* arg, int* pidfd) {
 #if PIDVISOR_HAVE_CLONE3_TRAMPOLINE
   struct clone_args args;
   memset(&args, 0, sizeof(args));
-  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
+  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | extra_flags;
   args.pidfd = reinterpret_cast<uint64_t>(pidfd);
   args.exit_signal = SIGCHLD;
   args.stack = reinterpret_cast<uint64_t>(stack.base);
@@ -65,29 +67,33 @@ long CloneVforkWith3(const ChildStack& stack, int cgroup_fd, int (*fn)(void*), v
   }
   return pidvisor_clone3(&args, sizeof(args), fn, arg);
 #else
-  (void)stack, (void)cgroup_fd, (void)fn, (void)arg, (void)pidfd;
+  (void)stack, (void)cgroup_fd, (void)extra_flags, (void)fn, (void)arg, (void)pidfd;
   return -ENOSYS;
 #endif
 }
 
-long CloneVforkLegacy(const ChildStack& stack, int (*fn)(void*), void* arg, int* pidfd) {
+long CloneVforkLegacy(const ChildStack& stack, unsigned long extra_flags, int (*fn)(void*),
+                      void* arg, int* pidfd) {
   // clone(CLONE_PIDFD) returns the pidfd through parent_tid (Linux 5.2).
   void* top = static_cast<char*>(stack.base) + stack.size;
-  int pid = clone(fn, top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, arg, pidfd);
+  const int flags = static_cast<int>(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | extra_flags) | SIGCHLD;
+  int pid = clone(fn, top, flags, arg, pidfd);
   return pid < 0 ? -errno : pid;
 }
 
 }  // namespace
 
-long CloneVfork(CloneMethod method, const ChildStack& stack, int cgroup_fd,
+long CloneVfork(CloneMethod method, const ChildStack& stack, int cgroup_fd, bool share_fd_table,
                 int (*fn)(void*), void* arg, int* pidfd) {
+  const unsigned long extra_flags = share_fd_table ? CLONE_FILES : 0;
   // Block every signal around the clone: the child must not run a Node signal handler on
   // our memory before it has reset the dispositions. It restores the mask before execve.
   sigset_t all, saved;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &saved);
-  long result = method == CloneMethod::kClone3 ? CloneVforkWith3(stack, cgroup_fd, fn, arg, pidfd)
-                                               : CloneVforkLegacy(stack, fn, arg, pidfd);
+  long result = method == CloneMethod::kClone3
+                    ? CloneVforkWith3(stack, cgroup_fd, extra_flags, fn, arg, pidfd)
+                    : CloneVforkLegacy(stack, extra_flags, fn, arg, pidfd);
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   return result;
 }
@@ -102,6 +108,27 @@ int ProbeClone3() {
 #else
   return ENOSYS;
 #endif
+}
+
+int ProbeFdTableSharing(CloneMethod method, const ChildStack& stack) {
+  struct Outcome {
+    volatile int err;
+  } outcome = {ENOSYS};
+  int pidfd = -1;
+  const long pid = CloneVfork(
+      method, stack, -1, true,
+      [](void* arg) -> int {
+        const long r = syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE);
+        static_cast<Outcome*>(arg)->err = r < 0 ? errno : 0;
+        _exit(0);
+      },
+      &outcome, &pidfd);
+  if (pid < 0) return static_cast<int>(-pid);
+  siginfo_t si;
+  while (sys_waitid(P_PIDFD, pidfd, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
+  }
+  close(pidfd);
+  return outcome.err;
 }
 
 }  // namespace pidvisor

@@ -16,11 +16,18 @@ enum class CloneMethod { kClone3, kLegacyClone };
 
 // Runs fn(arg) in a new child sharing our memory; returns once the child has exec'd or
 // exited. Returns the child's pid and stores its pidfd (O_CLOEXEC) in *pidfd, or returns
-// -errno. cgroup_fd >= 0 asks for CLONE_INTO_CGROUP (clone3 only).
-long CloneVfork(CloneMethod method, const ChildStack& stack, int cgroup_fd,
+// -errno. cgroup_fd >= 0 asks for CLONE_INTO_CGROUP (clone3 only). share_fd_table adds
+// CLONE_FILES: fn must then unshare the table before it changes any fd (see fd_layout.h).
+long CloneVfork(CloneMethod method, const ChildStack& stack, int cgroup_fd, bool share_fd_table,
                 int (*fn)(void*), void* arg, int* pidfd);
 
 // 0 when clone3 is callable, else the errno it answers (ENOSYS or EPERM under seccomp).
 int ProbeClone3();
+
+// 0 when a CLONE_FILES child can take a private copy of part of the fd table with
+// close_range(CLOSE_RANGE_UNSHARE) (Linux 5.9), else the errno the child got (ENOSYS before
+// 5.9, EPERM under a seccomp filter). Tested in a real child: the flag must never be tried in
+// the daemon itself, where it would split the calling thread's fd table from the others'.
+int ProbeFdTableSharing(CloneMethod method, const ChildStack& stack);
 
 }  // namespace pidvisor

@@ -50,6 +50,9 @@ struct EnvState {
   // Decided once by the capability probe (clone3 with an invalid size: EINVAL means the
   // syscall exists; ENOSYS or EPERM means a seccomp filter, e.g. Docker's default, blocks it).
   int clone3_state = -1;  // -1 unknown, 0 unavailable, 1 available
+  // Whether a spawn child may share our fd table and unshare part of it (ProbeFdTableSharing),
+  // decided at the first spawn.
+  int fd_table_sharing_state = -1;  // -1 unknown, 0 no, 1 yes
 
  private:
   int close_fallback_limit_ = -1;

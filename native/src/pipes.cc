@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "fd_layout.h"
 
 namespace pidvisor {
 
@@ -23,6 +24,9 @@ Napi::Value MakePipe(const Napi::CallbackInfo& info) {
       close(fds[1]);
       throw ErrnoError(env, err, "fcntl");
     }
+    // The daemon keeps its end for the child's lifetime; the child's end is closed after the
+    // spawn and should stay low, inside the short range the next spawn copies.
+    fds[nonblocking_end] = MoveAboveFloor(fd);
   }
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, fds[0]);

@@ -45,7 +45,7 @@ int ProbePidfdInfoExit(EnvState* state) {
   int pidfd = -1;
   const CloneMethod method =
       state->clone3_state == 1 ? CloneMethod::kClone3 : CloneMethod::kLegacyClone;
-  long pid = CloneVfork(method, stack, -1,
+  long pid = CloneVfork(method, stack, -1, false,
                         [](void*) -> int { _exit(0); }, nullptr, &pidfd);
   if (pid < 0) return static_cast<int>(-pid);
   siginfo_t si;
@@ -106,6 +106,13 @@ Napi::Value ProbeKernel(const Napi::CallbackInfo& info) {
   // Closing the range [~0U, ~0U] closes nothing and succeeds where close_range exists.
   report.Add("closeRange", ErrnoOf(syscall(SYS_close_range, ~0U, ~0U, 0)));
   report.Add("soPeerPidfd", ProbeSoPeerPidfd());
+  ChildStack stack;
+  report.Add("cloneFilesUnshare",
+             state->SpawnStack(&stack)
+                 ? ProbeFdTableSharing(state->clone3_state == 1 ? CloneMethod::kClone3
+                                                                : CloneMethod::kLegacyClone,
+                                       stack)
+                 : errno);
   int subreaper = 0;
   report.Add("childSubreaper", ErrnoOf(prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0)));
   return report.object();

@@ -9,6 +9,7 @@
 
 #include "env_state.h"
 #include "errors.h"
+#include "fd_layout.h"
 #include "syscalls.h"
 
 namespace pidvisor {
@@ -60,7 +61,8 @@ Napi::Function ProcessHandle::Define(Napi::Env env) {
 }
 
 Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, Origin origin) {
-  CreateArgs args = {pidfd, pid, origin};
+  // A handle's pidfd lives as long as the process: keep it out of the range a spawn copies.
+  CreateArgs args = {MoveAboveFloor(pidfd), pid, origin};
   return EnvState::Get(env)->handle_constructor.New(
       {Napi::External<CreateArgs>::New(env, &args)});
 }

@@ -12,6 +12,7 @@
 
 extern char** environ;
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,21 @@ CloneMethod ChooseMethod(EnvState* state, int requested) {
   if (requested == kMethodLegacyClone) return CloneMethod::kLegacyClone;
   if (state->clone3_state < 0) state->clone3_state = ProbeClone3() == 0 ? 1 : 0;
   return state->clone3_state == 1 ? CloneMethod::kClone3 : CloneMethod::kLegacyClone;
+}
+
+bool ShareFdTable(EnvState* state, CloneMethod method, const ChildStack& stack) {
+  if (state->fd_table_sharing_state < 0) {
+    state->fd_table_sharing_state = ProbeFdTableSharing(method, stack) == 0 ? 1 : 0;
+  }
+  return state->fd_table_sharing_state == 1;
+}
+
+// The fds a child of this plan can name: its sources, the legacy path's cgroup directory,
+// and fd 0 (the terminal for foreground_tty). The child keeps a copy of [0, this) only.
+int FdsNeededBelow(const std::vector<int>& sources, int cgroup_procs_dir_fd) {
+  int highest = std::max(0, cgroup_procs_dir_fd);
+  for (int fd : sources) highest = std::max(highest, fd);
+  return highest + 1;
 }
 
 // The child failed before or at execve and has exited (CLONE_VFORK returned only then).
@@ -142,6 +158,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   ChildStack stack;
   if (!state->SpawnStack(&stack)) throw ErrnoError(env, errno, "mmap", "stack");
+  const bool share_fd_table = ShareFdTable(state, method, stack);
+  plan.unshare_fds_below = share_fd_table ? FdsNeededBelow(fds, plan.cgroup_procs_dir_fd) : 0;
 
   // A child switching credentials under CLONE_VM runs commit_creds on the memory map it
   // shares with us, which marks that map non-dumpable: the daemon itself would lose core
@@ -150,7 +168,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   const int dumpable = changes_credentials ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
   int pidfd = -1;
   const long pid = CloneVfork(method, stack, method == CloneMethod::kClone3 ? cgroup_fd : -1,
-                              RunSpawnChild, &plan, &pidfd);
+                              share_fd_table, RunSpawnChild, &plan, &pidfd);
   if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) {
     prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   }

@@ -37,6 +37,17 @@ const char* const kStageNames[kStageCount] = {
   _exit(127);
 }
 
+// Under CLONE_FILES the child shares the daemon's fd table: before it opens, dups or closes
+// anything, it takes a private table holding only the fds its plan can name (all below
+// unshare_fds_below) and none of the thousands of pidfds above them. exec then finds the
+// table already private and does not copy it again (unshare_files in begin_new_exec).
+void TakePrivateFdTable(SpawnPlan* plan) {
+  if (plan->unshare_fds_below <= 0) return;
+  if (syscall(SYS_close_range, plan->unshare_fds_below, ~0U, CLOSE_RANGE_UNSHARE) < 0) {
+    Fail(plan, kStageFds, errno);
+  }
+}
+
 // Node ignores SIGPIPE and SIGXFSZ and installs handlers for others; ignored dispositions
 // survive execve, so a child would not behave as one started by a shell. Reset them all.
 // The mask stays fully blocked (inherited from the parent) until just before execve.
@@ -170,11 +181,12 @@ const char* SpawnStageName(int stage) {
   return stage >= 0 && stage < kStageCount ? kStageNames[stage] : "unknown";
 }
 
-// The order follows DESIGN.md: identity of the process (cgroup, session) first, then its fd
-// table, then attributes, then credentials (dropped last so the steps before run privileged),
-// then the bits that constrain the new program.
+// The order follows DESIGN.md, once the fd table is the child's own: identity of the process
+// (cgroup, session) first, then its fd table, then attributes, then credentials (dropped
+// last so the steps before run privileged), then the bits that constrain the new program.
 int RunSpawnChild(void* arg) {
   SpawnPlan* plan = static_cast<SpawnPlan*>(arg);
+  TakePrivateFdTable(plan);
   ResetSignalDispositions();
   JoinCgroup(plan);
   SetSession(plan);

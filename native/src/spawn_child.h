@@ -59,6 +59,8 @@ struct SpawnPlan {
   pid_t parent_pid;
   bool no_new_privs;
   int close_fallback_limit;  // highest fd + 1 to close when close_range(2) is missing
+  int unshare_fds_below;     // > 0: cloned with CLONE_FILES; first keep a private copy of
+                             // fds [0, unshare_fds_below) only (fd_layout.h)
 
   volatile int failed_stage;
   volatile int failed_errno;

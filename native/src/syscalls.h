@@ -26,6 +26,9 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436  // Linux 5.9
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)  // Linux 5.9
+#endif
 
 #ifndef P_PIDFD
 #define P_PIDFD 3  // waitid idtype, Linux 5.4

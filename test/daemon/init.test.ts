@@ -161,13 +161,14 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
   }, 60_000);
 
   it('works where seccomp blocks clone3, through the clone(CLONE_PIDFD) fallback', async () => {
-    const binary = path.join(dir, 'no-clone3');
-    execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', binary, path.join(path.dirname(PIDVISOR_BIN), '../../test/fixtures/no-clone3.c')]);
-    const run = startInit(['--', 'sh', '-c', 'exit 7'], { wrapper: [binary] });
+    const binary = path.join(dir, 'seccomp-enosys');
+    execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', binary, path.join(path.dirname(PIDVISOR_BIN), '../../test/fixtures/seccomp-enosys.c')]);
+    const noClone3 = [binary, '435'];
+    const run = startInit(['--', 'sh', '-c', 'exit 7'], { wrapper: noClone3 });
     expect(await run.exit).toBe(7);
     expect(run.stderr()).toMatch(/"spawnMethod":"clone"/);
     const out = path.join(dir, 'storm-fallback.txt');
-    expect(await startInit(['--', 'sh', '-c', stormThenCountZombies(300, out)], { wrapper: [binary] }).exit).toBe(0);
+    expect(await startInit(['--', 'sh', '-c', stormThenCountZombies(300, out)], { wrapper: noClone3 }).exit).toBe(0);
     expect(fs.readFileSync(out, 'utf8')).toMatch(/^zombies=0 /);
   }, 30_000);
 });
