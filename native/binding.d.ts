@@ -11,6 +11,16 @@ export interface RawExit {
   maxRssKiB?: number;
 }
 
+/** RawExit as the exit handler receives it: positional, all undefined with an error. */
+export type RawExitFields = [
+  siCode?: number,
+  siStatus?: number,
+  source?: RawExit['source'],
+  userCpuMicros?: number,
+  systemCpuMicros?: number,
+  maxRssKiB?: number,
+];
+
 export interface RawErrnoError extends Error {
   errno?: number;
   code?: string;
@@ -26,10 +36,11 @@ export interface RawProcessHandle {
   readonly fd: number;
   sendSignal(signal: number, toProcessGroup: boolean): void;
   /**
-   * Calls onExit once the process has ended (after reaping it when we may). beforeReap, if
-   * given, runs when our child has exited but is still a zombie, so its pid and group are pinned.
+   * Reports the exit to the environment's exit handler (setExitHandler) once the process has
+   * ended, after reaping it when we may. beforeReap, if given, runs when our child has exited
+   * but is still a zombie, so its pid and group are pinned.
    */
-  watch(onExit: (error: RawErrnoError | null, exit: RawExit | null) => void, beforeReap?: () => void): void;
+  watch(beforeReap?: () => void): void;
   close(): void;
 }
 
@@ -73,6 +84,8 @@ export interface RawOrphanSweep {
 export interface RawBinding {
   spawn(request: RawSpawnRequest): { handle: RawProcessHandle; method: 'clone3' | 'clone' };
   makePipe(nonblockingEnd: 0 | 1 | -1): [number, number];
+  /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
+  setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;
   openProcess(pid: number): RawProcessHandle;
   peerCredentials(socketFd: number): { pid: number; uid: number; gid: number; handle: RawProcessHandle | null };
   reapOrphans(): RawOrphanSweep;

@@ -2,7 +2,8 @@
 // goes through the pidfd; after the reap the pidfd is closed and signal() answers
 // ProcessExitedError without a syscall, so a recycled pid can never be hit.
 import fs from 'node:fs';
-import type { RawErrnoError, RawExit, RawProcessHandle } from './binding.js';
+import type { RawErrnoError, RawExitFields, RawProcessHandle } from './binding.js';
+import { binding } from './load.js';
 import { capabilities } from './capabilities.js';
 import { ProcessExitedError, SystemError } from './errors.js';
 import { exitFromRaw, type ProcessExit } from './exit.js';
@@ -13,17 +14,31 @@ export interface SignalOptions {
   processGroup?: boolean;
 }
 
+/** The JS side of one watched handle: where the shared exit handler delivers its exit. */
+const OWNER = Symbol('pidvisor.owner');
+type WatchedHandle = RawProcessHandle & { [OWNER]?: ProcessRef };
+
 export class ProcessRef {
   readonly pid: number;
-  /**
-   * Opaque identity of this process: pid and pidfs inode (unique per boot, Linux 6.9); on
-   * older kernels pid and start time, which can collide on immediate pid reuse.
-   */
-  readonly instance: string;
+  #instance: string | undefined;
   #handle: RawProcessHandle | null;
+  #watched: boolean;
   #exit: ProcessExit | undefined;
-  #exited: Promise<ProcessExit> | undefined;
-  #rejectWait: ((error: Error) => void) | undefined;
+  #failure: Error | undefined;
+  // Made on the first wait() only: a process nobody waits for costs no promise.
+  #waited: Promise<ProcessExit> | undefined;
+  #settle: { resolve: (exit: ProcessExit) => void; reject: (error: Error) => void } | undefined;
+
+  static {
+    // Every watched handle of this Node environment reports its exit here, with the handle
+    // as `this` (see ProcessHandle::SetExitHandler).
+    binding.setExitHandler(function (this: WatchedHandle, error: RawErrnoError | null, ...fields: RawExitFields) {
+      const owner = this[OWNER];
+      if (owner === undefined) return;
+      this[OWNER] = undefined;
+      owner.#onExit(error, fields);
+    });
+  }
 
   /**
    * Takes ownership of the handle. With `watch`, the exit is awaited (and reaped when ours);
@@ -32,8 +47,23 @@ export class ProcessRef {
   constructor(handle: RawProcessHandle, options: { watch: boolean; beforeReap?: () => void }) {
     this.#handle = handle;
     this.pid = handle.pid;
-    this.instance = instanceOf(handle);
-    if (options.watch) this.#exited = this.#watch(handle, options.beforeReap);
+    this.#watched = options.watch;
+    // Without pidfs the identity includes the start time, which is only safe to read while
+    // the process is held: take it now. With pidfs it is made on first use.
+    if (!capabilities().features.pidfs.ok) this.#instance = instanceOf(handle);
+    if (options.watch) {
+      (handle as WatchedHandle)[OWNER] = this;
+      handle.watch(options.beforeReap);
+    }
+  }
+
+  /**
+   * Opaque identity of this process: pid and pidfs inode (unique per boot, Linux 6.9); on
+   * older kernels pid and start time, which can collide on immediate pid reuse.
+   */
+  get instance(): string {
+    this.#instance ??= instanceOf(this.#handle!);
+    return this.#instance;
   }
 
   /** The exit record once the process has ended and been reaped, else undefined. */
@@ -63,10 +93,13 @@ export class ProcessRef {
 
   /** Resolves with the exit record when the process ends (rejects only if waitid itself fails). */
   wait(): Promise<ProcessExit> {
-    if (this.#exited === undefined) {
-      return Promise.reject(new Error(`process ${this.pid} is not watched by this reference`));
+    if (!this.#watched) return Promise.reject(new Error(`process ${this.pid} is not watched by this reference`));
+    if (this.#waited === undefined) {
+      if (this.#exit !== undefined) this.#waited = Promise.resolve(this.#exit);
+      else if (this.#failure !== undefined) this.#waited = Promise.reject(this.#failure);
+      else this.#waited = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     }
-    return this.#exited;
+    return this.#waited;
   }
 
   /**
@@ -75,30 +108,37 @@ export class ProcessRef {
    * wait() rejects.
    */
   close(): void {
-    this.#handle?.close();
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#instance ??= instanceOf(handle);
+    handle.close();
     this.#handle = null;
-    this.#rejectWait?.(new Error(`process ${this.pid}: the reference was closed before the exit`));
-    this.#rejectWait = undefined;
+    if (this.#watched && this.#exit === undefined) {
+      (handle as WatchedHandle)[OWNER] = undefined;
+      this.#fail(new Error(`process ${this.pid}: the reference was closed before the exit`));
+    }
   }
 
-  #watch(handle: RawProcessHandle, beforeReap: (() => void) | undefined): Promise<ProcessExit> {
-    const exited = new Promise<ProcessExit>((resolve, reject) => {
-      this.#rejectWait = reject;
-      handle.watch((error: RawErrnoError | null, raw: RawExit | null) => {
-        this.#rejectWait = undefined;
-        if (error !== null || raw === null) {
-          // Release the pidfd: an unreaped zombie we hold would block the orphan reaper.
-          this.close();
-          reject(SystemError.from(error ?? new Error('waitid returned no exit')));
-          return;
-        }
-        this.#exit = exitFromRaw(raw);
-        this.#handle = null; // the native side closed the pidfd at the reap
-        resolve(this.#exit);
-      }, beforeReap);
-    });
-    exited.catch(() => {}); // a caller who never waits must not see an unhandled rejection
-    return exited;
+  #onExit(error: RawErrnoError | null, [siCode, siStatus, source, userCpuMicros, systemCpuMicros, maxRssKiB]: RawExitFields): void {
+    if (error !== null || siCode === undefined) {
+      this.#fail(SystemError.from(error ?? new Error('waitid returned no exit')));
+      // Release the pidfd: an unreaped zombie we hold would block the orphan reaper.
+      this.close();
+      return;
+    }
+    const handle = this.#handle!;
+    this.#instance ??= instanceOf(handle); // the native side closed the pidfd at the reap
+    this.#handle = null;
+    this.#exit = exitFromRaw({ siCode, siStatus: siStatus!, source: source!, userCpuMicros, systemCpuMicros, maxRssKiB });
+    this.#settle?.resolve(this.#exit);
+    this.#settle = undefined;
+  }
+
+  #fail(error: Error): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    this.#settle?.reject(error);
+    this.#settle = undefined;
   }
 }
 

@@ -42,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getResourceLimit", Napi::Function::New<GetResourceLimit>(env, "getResourceLimit"));
   exports.Set("setResourceLimit", Napi::Function::New<SetResourceLimit>(env, "setResourceLimit"));
   exports.Set("probeKernel", Napi::Function::New<ProbeKernel>(env, "probeKernel"));
+  exports.Set("setExitHandler", Napi::Function::New<ProcessHandle::SetExitHandler>(env, "setExitHandler"));
   exports.Set("ProcessHandle", state->handle_constructor.Value());
   return exports;
 }

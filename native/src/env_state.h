@@ -43,6 +43,7 @@ struct EnvState {
 
   uv_loop_t* loop = nullptr;
   Napi::FunctionReference handle_constructor;
+  Napi::FunctionReference exit_handler;  // see ProcessHandle::SetExitHandler
   std::unordered_set<ProcessHandle*> live_handles;
   // Several handles may name one pid (spawned, and opened again by pid): a multimap, so
   // closing one of them leaves the others' protection in place.

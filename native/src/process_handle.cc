@@ -67,6 +67,13 @@ Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, Origin o
       {Napi::External<CreateArgs>::New(env, &args)});
 }
 
+Napi::Value ProcessHandle::SetExitHandler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "setExitHandler(fn)");
+  EnvState::Get(env)->exit_handler = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
 ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<ProcessHandle>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
@@ -95,7 +102,7 @@ ProcessHandle::~ProcessHandle() {
 void ProcessHandle::Shutdown() {
   StopWatching();
   CloseFd();
-  on_exit_.Reset();
+  notify_exit_ = false;
   before_reap_.Reset();
 }
 
@@ -138,9 +145,9 @@ Napi::Value ProcessHandle::SendSignal(const Napi::CallbackInfo& info) {
 
 Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "watch(onExit[, beforeReap])");
+  if (state_->exit_handler.IsEmpty()) throw Napi::Error::New(env, "watch: no exit handler is set");
   if (pidfd_ < 0) throw Napi::Error::New(env, "watch: the handle is closed");
-  if (poll_ != nullptr || !on_exit_.IsEmpty()) throw Napi::Error::New(env, "watch: already watching");
+  if (poll_ != nullptr || notify_exit_) throw Napi::Error::New(env, "watch: already watching");
   poll_ = new uv_poll_t;
   int r = uv_poll_init(state_->loop, poll_, pidfd_);
   if (r != 0) {
@@ -155,9 +162,9 @@ Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
     poll_ = nullptr;
     throw ErrnoError(env, -r, "uv_poll_start");
   }
-  on_exit_ = Napi::Persistent(info[0].As<Napi::Function>());
-  if (info.Length() > 1 && info[1].IsFunction()) {
-    before_reap_ = Napi::Persistent(info[1].As<Napi::Function>());
+  notify_exit_ = true;
+  if (info.Length() > 0 && info[0].IsFunction()) {
+    before_reap_ = Napi::Persistent(info[0].As<Napi::Function>());
   }
   Ref();
   holds_ref_ = true;
@@ -324,27 +331,24 @@ void ProcessHandle::ForgetOwnership() {
 }
 
 void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {
+  if (!notify_exit_) return;
+  notify_exit_ = false;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::FunctionReference callback = std::move(on_exit_);
-  if (callback.IsEmpty()) return;
-  Napi::Value record = env.Null();
-  if (exit != nullptr) {
-    Napi::Object object = Napi::Object::New(env);
-    object.Set("siCode", exit->cld_code);
-    object.Set("siStatus", exit->cld_status);
-    object.Set("source", exit->source);
-    if (exit->has_rusage) {
-      object.Set("userCpuMicros", static_cast<double>(exit->user_cpu_us));
-      object.Set("systemCpuMicros", static_cast<double>(exit->system_cpu_us));
-      object.Set("maxRssKiB", static_cast<double>(exit->max_rss_kb));
-    }
-    record = object;
-  }
+  Napi::Value undefined = env.Undefined();
+  std::initializer_list<napi_value> args = {
+      error,
+      exit != nullptr ? Napi::Number::New(env, exit->cld_code) : undefined,
+      exit != nullptr ? Napi::Number::New(env, exit->cld_status) : undefined,
+      exit != nullptr ? Napi::String::New(env, exit->source) : undefined,
+      exit != nullptr && exit->has_rusage ? Napi::Number::New(env, static_cast<double>(exit->user_cpu_us)) : undefined,
+      exit != nullptr && exit->has_rusage ? Napi::Number::New(env, static_cast<double>(exit->system_cpu_us)) : undefined,
+      exit != nullptr && exit->has_rusage ? Napi::Number::New(env, static_cast<double>(exit->max_rss_kb)) : undefined,
+  };
   const bool had_ref = holds_ref_;
   holds_ref_ = false;
   try {
-    callback.MakeCallback(Value(), {error, record});
+    state_->exit_handler.MakeCallback(Value(), args);
   } catch (const Napi::Error& e) {
     // An exception in the JS callback belongs to the process, not to us.
     napi_fatal_exception(env, e.Value());

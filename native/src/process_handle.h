@@ -38,6 +38,11 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   };
   // Takes ownership of pidfd.
   static Napi::Object Create(Napi::Env env, int pidfd, pid_t pid, Origin origin);
+  // setExitHandler(fn): the one function every handle of this environment reports its exit
+  // to, as fn.call(handle, error, siCode, siStatus, source, userCpuMicros, systemCpuMicros,
+  // maxRssKiB). One shared function instead of a closure and a reference per watched
+  // process: with 10,000 children that is a few MB less and a faster spawn.
+  static Napi::Value SetExitHandler(const Napi::CallbackInfo& info);
 
   explicit ProcessHandle(const Napi::CallbackInfo& info);
   ~ProcessHandle() override;
@@ -78,7 +83,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   uv_poll_t* poll_ = nullptr;
   uv_timer_t* retry_timer_ = nullptr;
   uint64_t retry_delay_ms_ = 0;
-  Napi::FunctionReference on_exit_;
+  bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet
   Napi::FunctionReference before_reap_;
 };
 
