@@ -7,6 +7,7 @@
         "native/src/clone.cc",
         "native/src/env_state.cc",
         "native/src/errors.cc",
+        "native/src/exit_poller.cc",
         "native/src/fd_layout.cc",
         "native/src/limits.cc",
         "native/src/open.cc",

@@ -23,6 +23,7 @@ void CloseAllHandles(void* arg) {
   EnvState* state = static_cast<EnvState*>(arg);
   std::vector<ProcessHandle*> handles(state->live_handles.begin(), state->live_handles.end());
   for (ProcessHandle* handle : handles) handle->Shutdown();
+  state->exit_poller.Close();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -15,13 +15,17 @@ namespace {
 // The child runs a few syscalls and no deep calls; 256 KiB is generous and costs only the
 // pages it touches. A PROT_NONE guard page below catches an overflow.
 constexpr size_t kChildStackSize = 256 * 1024;
-}  // namespace
 
-EnvState::EnvState(Napi::Env env) {
+uv_loop_t* LoopOf(Napi::Env env) {
+  uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
     throw Napi::Error::New(env, "pidvisor: napi_get_uv_event_loop failed");
   }
+  return loop;
 }
+}  // namespace
+
+EnvState::EnvState(Napi::Env env) : loop(LoopOf(env)), exit_poller(loop) {}
 
 EnvState::~EnvState() {
   if (stack_base_ != nullptr) munmap(stack_base_, stack_size_);

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "clone.h"
+#include "exit_poller.h"
 
 namespace pidvisor {
 
@@ -42,6 +43,7 @@ struct EnvState {
   bool LibuvOwnsChild(pid_t pid) const;
 
   uv_loop_t* loop = nullptr;
+  ExitPoller exit_poller;  // every watched pidfd of this environment
   Napi::FunctionReference handle_constructor;
   Napi::FunctionReference exit_handler;  // see ProcessHandle::SetExitHandler
   std::unordered_set<ProcessHandle*> live_handles;

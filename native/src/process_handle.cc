@@ -147,21 +147,10 @@ Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_->exit_handler.IsEmpty()) throw Napi::Error::New(env, "watch: no exit handler is set");
   if (pidfd_ < 0) throw Napi::Error::New(env, "watch: the handle is closed");
-  if (poll_ != nullptr || notify_exit_) throw Napi::Error::New(env, "watch: already watching");
-  poll_ = new uv_poll_t;
-  int r = uv_poll_init(state_->loop, poll_, pidfd_);
-  if (r != 0) {
-    delete poll_;  // never initialised: uv_close must not see it
-    poll_ = nullptr;
-    throw ErrnoError(env, -r, "uv_poll_init");
-  }
-  poll_->data = this;
-  r = uv_poll_start(poll_, UV_READABLE, OnPollEvent);
-  if (r != 0) {
-    CloseUvHandle(reinterpret_cast<uv_handle_t*>(poll_));
-    poll_ = nullptr;
-    throw ErrnoError(env, -r, "uv_poll_start");
-  }
+  if (polled_ || notify_exit_) throw Napi::Error::New(env, "watch: already watching");
+  const int err = state_->exit_poller.Add(pidfd_, this);
+  if (err != 0) throw ErrnoError(env, err, "epoll_ctl");
+  polled_ = true;
   notify_exit_ = true;
   if (info.Length() > 0 && info[0].IsFunction()) {
     before_reap_ = Napi::Persistent(info[0].As<Napi::Function>());
@@ -178,11 +167,6 @@ Napi::Value ProcessHandle::Close(const Napi::CallbackInfo& info) {
     Unref();
   }
   return info.Env().Undefined();
-}
-
-void ProcessHandle::OnPollEvent(uv_poll_t* poll, int /*status*/, int /*events*/) {
-  // Errors and HUP are reported as readable too; OnReadable asks the kernel what happened.
-  static_cast<ProcessHandle*>(poll->data)->OnReadable();
 }
 
 void ProcessHandle::OnRetryTimer(uv_timer_t* timer) {
@@ -285,7 +269,10 @@ bool ProcessHandle::TryReadExitOfNonChild(ExitInfo* exit) {
 }
 
 void ProcessHandle::ScheduleRetry() {
-  uv_poll_stop(poll_);  // level-triggered: a zombie's pidfd stays readable
+  if (polled_) {  // level-triggered: a zombie's pidfd stays readable
+    state_->exit_poller.Remove(pidfd_);
+    polled_ = false;
+  }
   if (retry_timer_ == nullptr) {
     retry_timer_ = new uv_timer_t;
     uv_timer_init(state_->loop, retry_timer_);
@@ -298,10 +285,10 @@ void ProcessHandle::ScheduleRetry() {
 }
 
 void ProcessHandle::StopWatching() {
-  // uv_close stops the handle and removes the fd from epoll; close the fd only after.
-  if (poll_ != nullptr) {
-    CloseUvHandle(reinterpret_cast<uv_handle_t*>(poll_));
-    poll_ = nullptr;
+  // Out of the epoll set before the fd is closed (see ExitPoller::Remove).
+  if (polled_) {
+    state_->exit_poller.Remove(pidfd_);
+    polled_ = false;
   }
   if (retry_timer_ != nullptr) {
     CloseUvHandle(reinterpret_cast<uv_handle_t*>(retry_timer_));

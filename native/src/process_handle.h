@@ -1,7 +1,7 @@
 // A process named by a pidfd: the only way pidvisor reaches a process.
 //
-// The handle owns its pidfd. It learns of the exit through a uv poll handle on that fd in
-// the Node event loop (no thread per child), reaps with waitid(P_PIDFD), and closes the
+// The handle owns its pidfd. It learns of the exit through the environment's ExitPoller (an
+// epoll set watched in the Node event loop; no thread per child), reaps with waitid(P_PIDFD), and closes the
 // pidfd right after the reap. From then on signal() fails without any syscall: the numeric
 // pid is never used to reach a process, so pid reuse cannot make us hit another one.
 #pragma once
@@ -52,6 +52,10 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
 
   bool spawned() const { return origin_ == Origin::kSpawned; }
 
+  // Called by the ExitPoller when the pidfd turns readable (the process exited, or was reaped
+  // by its real parent when it is not our child).
+  void OnPidfdReadable() { OnReadable(); }
+
  private:
   Napi::Value GetPid(const Napi::CallbackInfo& info);
   Napi::Value GetInode(const Napi::CallbackInfo& info);
@@ -60,7 +64,6 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
-  static void OnPollEvent(uv_poll_t* poll, int status, int events);
   static void OnRetryTimer(uv_timer_t* timer);
   void OnReadable();
   bool MayReap() const;
@@ -80,7 +83,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   Origin origin_ = Origin::kSpawned;
   bool reaped_ = false;
   bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
-  uv_poll_t* poll_ = nullptr;
+  bool polled_ = false;  // the pidfd is in the ExitPoller's set
   uv_timer_t* retry_timer_ = nullptr;
   uint64_t retry_delay_ms_ = 0;
   bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet

@@ -1,6 +1,7 @@
 // The contract after a process has been reaped (Rust's and Go's pidfd tests check the same):
 // no signal reaches any process, the exit is remembered, close is idempotent, and native
 // resources die with the Node environment that made them.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { openFds, pollUntil, zombieChildren } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
+const nativeIndex = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../dist/native/index.js');
 
 describe.skipIf(unsupported !== null)(`after the reap${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
   // The layer opens /dev/null once, on first use, and keeps it: take that out of fd counts.
@@ -56,7 +58,7 @@ describe.skipIf(unsupported !== null)(`after the reap${unsupported ? ` (skipped:
     expect(zombieChildren()).toEqual([]);
   });
 
-  it('closes pidfds and poll handles when a worker thread that holds them exits', async () => {
+  it('closes pidfds and the exit poller when a worker thread that holds them exits', async () => {
     const fdsBefore = openFds();
     const worker = new Worker(path.join(fixtures, 'env-cleanup-worker.mjs'));
     const report = await new Promise<{ pid: number; pidfd: number }>((resolve, reject) => {
@@ -74,6 +76,20 @@ describe.skipIf(unsupported !== null)(`after the reap${unsupported ? ` (skipped:
     const reaper = new OrphanReaper();
     await pollUntil(() => reaper.sweep() > 0, 5000);
     expect(zombieChildren()).toEqual([]);
-    expect(openFds().filter((fd) => !fdsBefore.includes(fd)).map((fd) => fs.readlinkSync(`/proc/self/fd/${fd}`))).not.toContain('anon_inode:[pidfd]');
+    const leftovers = openFds().filter((fd) => !fdsBefore.includes(fd)).map((fd) => fs.readlinkSync(`/proc/self/fd/${fd}`));
+    expect(leftovers).not.toContain('anon_inode:[pidfd]');
+    expect(leftovers).not.toContain('anon_inode:[eventpoll]'); // the worker's exit poller
+  });
+
+  it('keeps the event loop alive while a watched child runs, and only then', () => {
+    const run = (body: string): string =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import { spawn } from ${JSON.stringify(nativeIndex)};\n${body}`], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+    // Nothing awaits anything in JS: only the watch can keep Node running until the exit.
+    expect(run("spawn({ command: 'sh', args: ['-c', 'sleep 0.2; exit 5'] }).wait().then((exit) => console.log(exit.code));")).toBe('5\n');
+    // Closed before it exits: nothing is watched, Node ends, and the child dies with it.
+    expect(run("spawn({ command: 'sleep', args: ['1000'], parentDeathSignal: 'SIGKILL' }).close(); console.log('done');")).toBe('done\n');
   });
 });
