@@ -21,7 +21,8 @@ type WatchedHandle = RawProcessHandle & { [OWNER]?: ProcessRef };
 export class ProcessRef {
   readonly pid: number;
   #instance: string | undefined;
-  #handle: RawProcessHandle | null;
+  // Kept after the exit and close(): its fd then reads -1, and its inode still names the process.
+  readonly #handle: RawProcessHandle;
   #watched: boolean;
   #exit: ProcessExit | undefined;
   #failure: Error | undefined;
@@ -62,7 +63,7 @@ export class ProcessRef {
    * older kernels pid and start time, which can collide on immediate pid reuse.
    */
   get instance(): string {
-    this.#instance ??= instanceOf(this.#handle!);
+    this.#instance ??= instanceOf(this.#handle);
     return this.#instance;
   }
 
@@ -73,14 +74,14 @@ export class ProcessRef {
 
   /** The pidfd while the process is held, -1 after the reap or close(). */
   get pidfd(): number {
-    return this.#handle?.fd ?? -1;
+    return this.#handle.fd;
   }
 
   /** Sends a signal through the pidfd. Throws ProcessExitedError once the process is gone. */
   signal(signal: SignalLike, options: SignalOptions = {}): void {
     const number = signalNumber(signal);
     const handle = this.#handle;
-    if (handle === null || handle.fd < 0) throw new ProcessExitedError(this.pid);
+    if (handle.fd < 0) throw new ProcessExitedError(this.pid);
     try {
       handle.sendSignal(number, options.processGroup === true);
     } catch (error) {
@@ -108,13 +109,9 @@ export class ProcessRef {
    * wait() rejects.
    */
   close(): void {
-    const handle = this.#handle;
-    if (handle === null) return;
-    this.#instance ??= instanceOf(handle);
-    handle.close();
-    this.#handle = null;
-    if (this.#watched && this.#exit === undefined) {
-      (handle as WatchedHandle)[OWNER] = undefined;
+    this.#handle.close(); // idempotent
+    if (this.#watched && this.#exit === undefined && this.#failure === undefined) {
+      (this.#handle as WatchedHandle)[OWNER] = undefined;
       this.#fail(new Error(`process ${this.pid}: the reference was closed before the exit`));
     }
   }
@@ -126,9 +123,6 @@ export class ProcessRef {
       this.close();
       return;
     }
-    const handle = this.#handle!;
-    this.#instance ??= instanceOf(handle); // the native side closed the pidfd at the reap
-    this.#handle = null;
     this.#exit = exitFromRaw({ siCode, siStatus: siStatus!, source: source!, userCpuMicros, systemCpuMicros, maxRssKiB });
     this.#settle?.resolve(this.#exit);
     this.#settle = undefined;
