@@ -42,6 +42,8 @@ export interface RawProcessHandle {
    */
   watch(beforeReap?: () => void): void;
   close(): void;
+  /** A spawned child only: SIGKILL, reap (blocking, briefly) and close, for a spawn that fails after the clone. */
+  killAndReap(): void;
 }
 
 export interface RawSpawnRequest {

@@ -44,7 +44,9 @@ export type SpawnStage =
   | 'setuid'
   | 'no_new_privs'
   | 'pdeathsig'
-  | 'execve';
+  | 'execve'
+  /** After the exec: the child could not be watched, so it was killed and reaped. */
+  | 'watch';
 
 /**
  * The process could not be started. Nothing is left behind: the failed child was reaped and

@@ -71,10 +71,11 @@ export class ChildProcess extends ProcessRef {
   readonly stderr: net.Socket | null;
 
   /** @internal */
-  constructor(result: ReturnType<typeof binding.spawn>, pipes: Array<net.Socket | null>, beforeReap: (() => void) | undefined) {
+  constructor(result: ReturnType<typeof binding.spawn>, fds: FdPlan, beforeReap: (() => void) | undefined) {
     super(result.handle, beforeReap === undefined ? { watch: true } : { watch: true, beforeReap });
     this.spawnMethod = result.method;
-    [this.stdin = null, this.stdout = null, this.stderr = null] = pipes;
+    // Only once the child is watched: until then a failure leaves the pipes to FdPlan.closeAll.
+    [this.stdin = null, this.stdout = null, this.stderr = null] = fds.adoptDaemonEnds();
   }
 }
 
@@ -103,7 +104,16 @@ export function spawn(options: SpawnOptions): ChildProcess {
     } catch (error) {
       throw SpawnError.fromNative(error as RawErrnoError, options.command);
     }
-    return new ChildProcess(result, fds.adoptDaemonEnds(), options.beforeReap);
+    try {
+      return new ChildProcess(result, fds, options.beforeReap);
+    } catch (error) {
+      // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
+      // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
+      result.handle.killAndReap();
+      const raw = error as RawErrnoError;
+      raw.stage = 'watch';
+      throw SpawnError.fromNative(raw, options.command);
+    }
   } finally {
     fds.closeAll();
     if (cgroupFd >= 0) fs.closeSync(cgroupFd);

@@ -57,6 +57,7 @@ Napi::Function ProcessHandle::Define(Napi::Env env) {
                          InstanceMethod<&ProcessHandle::SendSignal>("sendSignal"),
                          InstanceMethod<&ProcessHandle::Watch>("watch"),
                          InstanceMethod<&ProcessHandle::Close>("close"),
+                         InstanceMethod<&ProcessHandle::KillAndReap>("killAndReap"),
                      });
 }
 
@@ -167,6 +168,30 @@ Napi::Value ProcessHandle::Close(const Napi::CallbackInfo& info) {
     Unref();
   }
   return info.Env().Undefined();
+}
+
+// For a spawn that cannot be completed after the clone (the watch could not start): the
+// child must not outlive the failure unwatched. SIGKILL through the pidfd, then a blocking
+// reap, which is short: SIGKILL cannot be caught, and the child is ours.
+Napi::Value ProcessHandle::KillAndReap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (origin_ != Origin::kSpawned) throw Napi::Error::New(env, "killAndReap: not a spawned child");
+  if (pidfd_ >= 0 && !reaped_) {
+    StopWatching();
+    notify_exit_ = false;
+    sys_pidfd_send_signal(pidfd_, SIGKILL, 0);
+    siginfo_t si;
+    while (sys_waitid(P_PIDFD, pidfd_, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    ForgetOwnership();
+  }
+  Shutdown();
+  if (holds_ref_) {
+    holds_ref_ = false;
+    Unref();
+  }
+  return env.Undefined();
 }
 
 void ProcessHandle::OnRetryTimer(uv_timer_t* timer) {

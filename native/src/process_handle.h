@@ -63,6 +63,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   Napi::Value SendSignal(const Napi::CallbackInfo& info);
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value KillAndReap(const Napi::CallbackInfo& info);
 
   static void OnRetryTimer(uv_timer_t* timer);
   void OnReadable();

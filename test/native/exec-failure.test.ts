@@ -85,4 +85,20 @@ describe.skipIf(unsupported !== null)(`exec failures${unsupported ? ` (skipped: 
     expect(run({ command: '/bin/true', uid: 0, gid: 0, groups: [0] })).toMatchObject({ ok: false, name: 'SpawnError', code: 'EPERM', stage: 'setgroups' });
     expect(run({ command: '/bin/true' })).toMatchObject({ ok: true, exit: { code: 0 } }); // control: the fixture works
   });
+
+  it('kills and reaps a child it cannot watch, and reports it: no process, pipe or fd left behind', () => {
+    const seccomp = path.join(dir, 'seccomp-enosys');
+    execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', seccomp, path.join(fixtures, 'seccomp-enosys.c')]);
+    // epoll_ctl fails with ENOSPC (as past fs.epoll.max_user_watches) on fds >= 256, where
+    // the addon keeps its epoll set; libuv's own epoll fd is low and keeps working.
+    const run = (rule: string) =>
+      JSON.parse(execFileSync(seccomp, [rule, process.execPath, path.join(fixtures, 'watch-failure-report.mjs')], { encoding: 'utf8', timeout: 20_000 }));
+    expect(run('233@256')).toEqual({ error: { name: 'SpawnError', code: 'ENOSPC', stage: 'watch' }, children: [], leaked: [] });
+    // Control: with a rule that never matches, the spawns succeed and the report sees their
+    // children (not yet reaped) and the new fds (the pidfd, the pipes).
+    const control = run('233@100000');
+    expect(control.error).toBeNull();
+    expect(control.children.length).toBeGreaterThan(0);
+    expect(control.leaked.length).toBeGreaterThan(0);
+  });
 });
