@@ -11,11 +11,15 @@ export interface RawExit {
   maxRssKiB?: number;
 }
 
-/** RawExit as the exit handler receives it: positional, all undefined with an error. */
+/**
+ * RawExit as the exit handler receives it: positional, all undefined with an error. `source`
+ * comes as a number (ExitSource in process_handle.h: 0 waitid, 1 pidfd-info, 2 unknown), so
+ * that an exit costs no string.
+ */
 export type RawExitFields = [
   siCode?: number,
   siStatus?: number,
-  source?: RawExit['source'],
+  source?: number,
   userCpuMicros?: number,
   systemCpuMicros?: number,
   maxRssKiB?: number,

@@ -32,18 +32,27 @@ export interface ProcessExit {
 }
 
 export function exitFromRaw(raw: RawExit): ProcessExit {
-  const killed = raw.siCode === CLD_KILLED || raw.siCode === CLD_DUMPED;
+  return exitFromFields(raw.siCode, raw.siStatus, raw.userCpuMicros, raw.systemCpuMicros, raw.maxRssKiB);
+}
+
+/** exitFromRaw without the RawExit record in between: the exit handler's path. */
+export function exitFromFields(
+  siCode: number,
+  siStatus: number,
+  userCpuMicros: number | undefined,
+  systemCpuMicros: number | undefined,
+  maxRssKiB: number | undefined,
+): ProcessExit {
+  const killed = siCode === CLD_KILLED || siCode === CLD_DUMPED;
   const rusage =
-    raw.userCpuMicros === undefined
-      ? null
-      : { userCpuMicros: raw.userCpuMicros, systemCpuMicros: raw.systemCpuMicros ?? 0, maxRssKiB: raw.maxRssKiB ?? 0 };
+    userCpuMicros === undefined ? null : { userCpuMicros, systemCpuMicros: systemCpuMicros ?? 0, maxRssKiB: maxRssKiB ?? 0 };
   return {
-    code: raw.siCode === CLD_EXITED ? raw.siStatus : null,
-    signal: killed ? signalName(raw.siStatus) : null,
-    signalNumber: killed ? raw.siStatus : null,
-    coreDumped: raw.siCode === CLD_DUMPED,
+    code: siCode === CLD_EXITED ? siStatus : null,
+    signal: killed ? signalName(siStatus) : null,
+    signalNumber: killed ? siStatus : null,
+    coreDumped: siCode === CLD_DUMPED,
     rusage,
-    known: raw.siCode === CLD_EXITED || killed,
+    known: siCode === CLD_EXITED || killed,
   };
 }
 

@@ -274,7 +274,7 @@ bool ProcessHandle::TryReapChild(ExitInfo* exit, int* err) {
   exit->user_cpu_us = TimevalToMicros(usage.ru_utime);
   exit->system_cpu_us = TimevalToMicros(usage.ru_stime);
   exit->max_rss_kb = usage.ru_maxrss;
-  exit->source = "waitid";
+  exit->source = ExitSource::kWaitid;
   return true;
 }
 
@@ -286,9 +286,9 @@ bool ProcessHandle::TryReadExitOfNonChild(ExitInfo* exit) {
   if (ioctl(pidfd_, PIDVISOR_PIDFD_GET_INFO, &pinfo) == 0 &&
       (pinfo.mask & PIDVISOR_PIDFD_INFO_EXIT)) {
     ExitFromWaitStatus(pinfo.exit_code, exit);
-    exit->source = "pidfd-info";
+    exit->source = ExitSource::kPidfdInfo;
   } else {
-    exit->source = "unknown";  // before Linux 6.15 only the reaper learns the status
+    exit->source = ExitSource::kUnknown;  // before Linux 6.15 only the reaper learns the status
   }
   return true;
 }
@@ -352,7 +352,7 @@ void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {
       error,
       exit != nullptr ? Napi::Number::New(env, exit->cld_code) : undefined,
       exit != nullptr ? Napi::Number::New(env, exit->cld_status) : undefined,
-      exit != nullptr ? Napi::String::New(env, exit->source) : undefined,
+      exit != nullptr ? Napi::Number::New(env, static_cast<int>(exit->source)) : undefined,
       exit != nullptr && exit->has_rusage ? Napi::Number::New(env, static_cast<double>(exit->user_cpu_us)) : undefined,
       exit != nullptr && exit->has_rusage ? Napi::Number::New(env, static_cast<double>(exit->system_cpu_us)) : undefined,
       exit != nullptr && exit->has_rusage ? Napi::Number::New(env, static_cast<double>(exit->max_rss_kb)) : undefined,

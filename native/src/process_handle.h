@@ -15,6 +15,10 @@ namespace pidvisor {
 
 struct EnvState;
 
+// Where an exit record came from; reported to JS as this number (RawExitFields in
+// native/binding.d.ts), which costs no string per exit.
+enum class ExitSource { kWaitid = 0, kPidfdInfo = 1, kUnknown = 2 };
+
 // How a process ended, as waitid(2) reports it (CLD_EXITED/KILLED/DUMPED and the code or signal),
 // plus where the answer came from. Mapping to code/signal/coreDumped is done in TypeScript.
 struct ExitInfo {
@@ -24,7 +28,7 @@ struct ExitInfo {
   int64_t user_cpu_us = 0;
   int64_t system_cpu_us = 0;
   int64_t max_rss_kb = 0;
-  const char* source = "waitid";  // "waitid" | "pidfd-info" | "unknown"
+  ExitSource source = ExitSource::kWaitid;
 };
 
 class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
