@@ -272,7 +272,7 @@ export class Service {
       child = spawn({
         command,
         args,
-        env: definition.env,
+        ...(definition.env === null ? {} : { env: definition.env }),
         ...(definition.cwd === undefined ? {} : { cwd: definition.cwd }),
         ...(definition.credentials === null ? {} : definition.credentials),
         ...(definition.umask === undefined ? {} : { umask: definition.umask }),
