@@ -114,6 +114,23 @@ export class ServiceCgroup {
   }
 
   /**
+   * One rmdir, which the kernel refuses (EBUSY) while a process or a cgroup is inside: true
+   * once the cgroup is gone, and then nothing of the tree can be alive (a removed cgroup can
+   * hold no process, nor get one). By the time the main process of a stopped instance has
+   * been reaped its cgroup is usually empty, and this is the whole wait and the whole removal.
+   */
+  removeIfEmpty(): boolean {
+    if (this.#removed) return true;
+    try {
+      fs.rmdirSync(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    this.#removed = true;
+    return true;
+  }
+
+  /**
    * Removes the directory, and any cgroups the service made inside it, deepest first.
    * Returns the error instead of throwing: a cgroup that cannot go (still populated, EBUSY)
    * must not stop the rest of a stop or a shutdown. A missing directory is success.
