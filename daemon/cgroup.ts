@@ -4,7 +4,7 @@
 // cgroup is no longer populated.
 import fs from 'node:fs';
 import path from 'node:path';
-import { capabilities, openProcess } from '../native/index.js';
+import { capabilities, openProcess, type ProcessRef } from '../native/index.js';
 
 const POLL_MS = 20;
 
@@ -45,11 +45,24 @@ export class ServiceCgroup {
   /**
    * Sends `signal` to every process in the cgroup. Each is reached through a pidfd opened on
    * it and checked to be still inside: a pid read from cgroup.procs may have been reused by
-   * the time we act, but the process a pidfd names cannot change.
+   * the time we act, but the process a pidfd names cannot change. `held` is a process we
+   * already hold by its pidfd (the main process of the instance): while it is unreaped its
+   * pid cannot name another process, so when cgroup.procs lists that pid, the held pidfd
+   * reaches it without opening another one or reading /proc.
    */
-  signalEach(signal: number): void {
-    const relative = `0::/${path.relative(cgroupMountOf(this.dir), this.dir)}`;
+  signalEach(signal: number, held: ProcessRef | null = null): void {
+    const heldPid = held !== null && held.pidfd >= 0 ? held.pid : -1;
+    let relative: string | undefined;
     for (const pid of fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)) {
+      if (pid === heldPid) {
+        try {
+          held!.signal(signal);
+        } catch {
+          // exited meanwhile
+        }
+        continue;
+      }
+      relative ??= `0::/${path.relative(cgroupMountOf(this.dir), this.dir)}`;
       let ref;
       try {
         ref = openProcess(pid);
@@ -69,6 +82,9 @@ export class ServiceCgroup {
 
   /** Resolves true once the cgroup is empty, false if `timeoutMs` passes first. */
   waitEmpty(timeoutMs: number): Promise<boolean> {
+    // After a stop it is usually empty already (its main process was just reaped): then no
+    // watch is set up only to be taken down.
+    if (!this.#stillPopulated()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const deadline = Date.now() + timeoutMs;
       let watcher: fs.FSWatcher | undefined;
@@ -79,13 +95,7 @@ export class ServiceCgroup {
         resolve(empty);
       };
       const check = (): void => {
-        let populated: boolean;
-        try {
-          populated = this.populated();
-        } catch {
-          populated = false; // the directory is gone: nothing can be in it
-        }
-        if (!populated) finish(true);
+        if (!this.#stillPopulated()) finish(true);
         else if (Date.now() >= deadline) finish(false);
         else timer = setTimeout(check, POLL_MS);
       };
@@ -104,6 +114,23 @@ export class ServiceCgroup {
   }
 
   /**
+   * One rmdir, which the kernel refuses (EBUSY) while a process or a cgroup is inside: true
+   * once the cgroup is gone, and then nothing of the tree can be alive (a removed cgroup can
+   * hold no process, nor get one). By the time the main process of a stopped instance has
+   * been reaped its cgroup is usually empty, and this is the whole wait and the whole removal.
+   */
+  removeIfEmpty(): boolean {
+    if (this.#removed) return true;
+    try {
+      fs.rmdirSync(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    this.#removed = true;
+    return true;
+  }
+
+  /**
    * Removes the directory, and any cgroups the service made inside it, deepest first.
    * Returns the error instead of throwing: a cgroup that cannot go (still populated, EBUSY)
    * must not stop the rest of a stop or a shutdown. A missing directory is success.
@@ -114,9 +141,28 @@ export class ServiceCgroup {
     this.#removed = error === null;
     return error;
   }
+
+  #stillPopulated(): boolean {
+    try {
+      return this.populated();
+    } catch {
+      return false; // the directory is gone: nothing can be in it
+    }
+  }
 }
 
 function removeTree(dir: string): Error | null {
+  // Nearly every instance cgroup has no cgroup inside: one rmdir does it, without listing
+  // the dozens of control files. It fails with EBUSY while a child cgroup (or a process) is
+  // there; then the children go first.
+  try {
+    fs.rmdirSync(dir);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code !== 'EBUSY' && code !== 'ENOTEMPTY') return error as Error;
+  }
   try {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory()) {

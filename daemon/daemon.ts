@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { assertPidfdSupport, raiseSoftLimitToHard } from '../native/index.js';
-import { loadConfig } from './config.js';
+import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 import { Supervisor, type ConfigChanges } from './supervisor.js';
 
@@ -43,12 +43,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
   // Load the config before anything runs, so a broken file fails the start loudly.
-  const initial = options.configFile === undefined ? null : loadConfig(options.configFile);
+  const initial = options.configFile === undefined ? null : await loadConfig(options.configFile);
   const server = options.serve === undefined ? null : await options.serve(supervisor, logger);
 
   const reload = async (): Promise<ConfigChanges | null> => {
     if (options.configFile === undefined) return null;
-    const changes = await supervisor.applyConfig(loadConfig(options.configFile).services);
+    const changes = await supervisor.applyConfig((await loadConfig(options.configFile)).services);
     logger.info({ changes }, 'config applied');
     return changes;
   };
@@ -71,6 +71,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await supervisor.shutdown();
     },
   };
+}
+
+// The YAML parser is loaded only by a daemon that has a config file: the others would carry
+// its code in resident memory for nothing (as init already does).
+async function loadConfig(file: string): Promise<Config> {
+  return (await import('./config.js')).loadConfig(file);
 }
 
 /**

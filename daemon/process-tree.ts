@@ -25,7 +25,7 @@ export class ProcessTree {
    */
   signal(child: ChildProcess | null, signal: number): void {
     if (this.#mode === 'cgroup' && this.#cgroup !== null) {
-      this.#cgroup.signalEach(signal);
+      this.#cgroup.signalEach(signal, child);
       return;
     }
     if (child === null || child.exitStatus !== undefined) return;

@@ -272,7 +272,7 @@ export class Service {
       child = spawn({
         command,
         args,
-        env: definition.env,
+        ...(definition.env === null ? {} : { env: definition.env }),
         ...(definition.cwd === undefined ? {} : { cwd: definition.cwd }),
         ...(definition.credentials === null ? {} : definition.credentials),
         ...(definition.umask === undefined ? {} : { umask: definition.umask }),
@@ -421,6 +421,7 @@ export class Service {
 
   async #awaitTreeGone(leaderPid: number): Promise<void> {
     try {
+      if (this.#cgroup?.removeIfEmpty() === true) return;
       // The stop timer still runs: when it fires, the tree is killed, and this wait ends soon after.
       let gone = await this.#tree.waitGone(leaderPid, this.#stopTimeoutMs + AFTER_KILL_GRACE_MS);
       if (!gone) {
@@ -437,7 +438,7 @@ export class Service {
 
   // Removes an instance's cgroup once its killed remains are gone.
   async #releaseCgroup(tree: ProcessTree, cgroup: ServiceCgroup | null, leaderPid: number): Promise<void> {
-    if (cgroup === null) return;
+    if (cgroup === null || cgroup.removeIfEmpty()) return;
     if (await tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS)) this.#removeCgroup(cgroup);
     else this.#logger.error({ cgroup: cgroup.dir }, 'processes of the service survived cgroup.kill');
   }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { capabilities, inheritedEnv, signalNumber, type Capabilities, type SignalLike } from '../native/index.js';
+import { capabilities, signalNumber, type Capabilities, type SignalLike } from '../native/index.js';
 import { prepareCgroupRoot } from './cgroup.js';
 import { defineService, sameSpec, type DefinitionContext, type KillMode } from './definition.js';
 import { SupervisorError } from './errors.js';
@@ -79,7 +79,7 @@ export class Supervisor {
     this.#context = {
       defaultKillMode: cgroups.root === null ? 'group' : 'cgroup',
       cgroupUnavailable: cgroups.reason,
-      baseEnv: options.baseEnv ?? inheritedEnv(),
+      baseEnv: options.baseEnv ?? null,
     };
   }
 

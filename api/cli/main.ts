@@ -1,5 +1,6 @@
 // `pidvisor <command>`: the entry of the CLI. Each command lives in commands/ and is loaded
 // only when run: a client command must not pay for loading the daemon, fastify and the addon.
+import { keepYoungGenerationSmall } from '../../daemon/heap.js';
 import { VERSION } from '../../daemon/version.js';
 import { EXIT, runCommand, type Command } from './command.js';
 
@@ -7,6 +8,8 @@ interface Entry {
   name: string;
   summary: string;
   load: () => Promise<Command>;
+  /** Runs until stopped (daemon, init): its heap is set up for that before anything loads. */
+  resident?: true;
 }
 
 const fromList = (load: () => Promise<Command[]>, name: string) => async (): Promise<Command> => (await load()).find((c) => c.name === name)!;
@@ -14,8 +17,8 @@ const processes = (): Promise<Command[]> => import('./commands/processes.js').th
 const streams = (): Promise<Command[]> => import('./commands/streams.js').then((m) => m.streamCommands);
 
 const COMMANDS: Entry[] = [
-  { name: 'daemon', summary: 'Run the supervisor and its HTTP API', load: () => import('./commands/daemon.js').then((m) => m.daemonCommand) },
-  { name: 'init', summary: 'Run as init (PID 1 of a container, or a subreaper)', load: () => import('./commands/init.js').then((m) => m.initCommand) },
+  { name: 'daemon', summary: 'Run the supervisor and its HTTP API', load: () => import('./commands/daemon.js').then((m) => m.daemonCommand), resident: true },
+  { name: 'init', summary: 'Run as init (PID 1 of a container, or a subreaper)', load: () => import('./commands/init.js').then((m) => m.initCommand), resident: true },
   { name: 'run', summary: 'Start a command under the daemon', load: fromList(processes, 'run') },
   { name: 'ps', summary: 'List the processes the daemon supervises', load: fromList(processes, 'ps') },
   { name: 'status', summary: 'Show one process: state and why, pid, instance, restarts, last exit', load: fromList(processes, 'status') },
@@ -60,5 +63,7 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`pidvisor: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
     return EXIT.usage;
   }
+  // Before the command's modules load: loading fastify alone grows the young generation.
+  if (entry.resident === true) keepYoungGenerationSmall();
   return runCommand(await entry.load(), rest);
 }

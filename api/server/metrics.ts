@@ -16,12 +16,22 @@ export interface Gauges {
 
 export class ApiMetrics {
   readonly #requests = new Map<string, number>();
+  /** Label text of each method, route and status seen, by `${method} ${route} ${status}`. */
+  readonly #requestLabels = new Map<string, string>();
   readonly #rejectedConnections = new Map<string, number>();
   readonly #exits = new Map<string, number>();
   #spawnFailures = 0;
 
   countRequest(method: string, route: string, status: number): void {
-    increment(this.#requests, labels({ method, route, status: String(status) }));
+    // Runs for every request: escaping the labels each time cost more than the rest of the
+    // accounting. The key is unambiguous: a method has no space and a status only digits.
+    const key = `${method} ${route} ${status}`;
+    let labelText = this.#requestLabels.get(key);
+    if (labelText === undefined) {
+      labelText = labels({ method, route, status: String(status) });
+      this.#requestLabels.set(key, labelText);
+    }
+    increment(this.#requests, labelText);
   }
 
   countRejectedConnection(reason: string): void {

@@ -2,7 +2,7 @@
 // spawn failures as states, concurrent commands, and the exit records they leave.
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pidfdUnsupportedReason } from '../../native/index.js';
+import { inheritedEnv, pidfdUnsupportedReason } from '../../native/index.js';
 import { SupervisorError } from '../../daemon/errors.js';
 import { ignoresSignal, pollUntil, procStat, procStatus, waitUntilAsleep } from '../helpers/proc.js';
 import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
@@ -159,5 +159,19 @@ describe.skipIf(unsupported !== null)(`service lifecycle${unsupported ? ` (skipp
     const logs = t.supervisor.service('talker').logs!;
     await pollUntil(() => logs.tail().length === 2, 5000);
     expect(logs.tail().map((r) => [r.stream, r.data.toString()]).sort()).toEqual([['stderr', 'err'], ['stdout', 'out']]);
+  });
+
+  it("gives a service the daemon's environment plus its env, or only its env with clearEnv", async () => {
+    const environmentOf = async (name: string, spec: object): Promise<Record<string, string>> => {
+      await t.supervisor.launch({ name, command: ['/usr/bin/env', '-0'], startGraceMs: 0, restart: { policy: 'no' }, ...spec });
+      await waitForState(t.supervisor, name, 'exited');
+      const logs = t.supervisor.service(name).logs!;
+      await logs.ended();
+      const text = logs.tail({ stream: 'stdout' }).map((r) => r.data.toString()).join('\n');
+      return Object.fromEntries(text.split('\0').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    };
+    expect(await environmentOf('inherits', {})).toEqual(inheritedEnv());
+    expect(await environmentOf('adds', { env: { PIDVISOR_TEST_ADDED: 'yes', PATH: '/bin' } })).toEqual({ ...inheritedEnv(), PIDVISOR_TEST_ADDED: 'yes', PATH: '/bin' });
+    expect(await environmentOf('clears', { clearEnv: true, env: { ONLY: 'this' } })).toEqual({ ONLY: 'this' });
   });
 });

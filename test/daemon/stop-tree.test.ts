@@ -68,6 +68,26 @@ describe.skipIf(unsupported !== null)(`stopping a tree that ignores SIGTERM${uns
     expect(fs.existsSync(cgroup.dir)).toBe(false);
   });
 
+  it.skipIf(cgroupReason !== null)('cgroup mode: the stop signal reaches the main process and what it started, without SIGKILL', async () => {
+    // The main process is signalled through the pidfd the service holds, the rest through
+    // pidfds opened from cgroup.procs: both must get SIGTERM, or the stop waits for the timeout.
+    const info = await t.supervisor.launch({
+      name: 'polite-tree',
+      command: ['sh', '-c', 'sleep 1000 & echo $!; exec sleep 1000'],
+      killMode: 'cgroup',
+      startGraceMs: 0,
+      stopTimeoutMs: 60_000,
+    });
+    const logs = t.supervisor.service(info.id).logs!;
+    await pollUntil(() => logs.tail({ stream: 'stdout' }).length >= 1, 5000);
+    const grandchild = Number(logs.tail({ stream: 'stdout' })[0]!.data.toString());
+    const started = Date.now();
+    const stopped = await t.supervisor.stop('polite-tree');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(stopped.exit).toMatchObject({ reason: 'stopped', signal: 'SIGTERM' });
+    expect([info.pid!, grandchild].filter(alive)).toEqual([]);
+  });
+
   it('process mode: the main process is killed; what it started is left alone, by definition', async () => {
     const { main, descendants } = await startStubbornTree('process');
     const stopped = await t.supervisor.stop('tree-process');
