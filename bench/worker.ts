@@ -1,6 +1,7 @@
 // One measurement in a fresh Node process, started by spawn-throughput.ts (see
 // lib/worker-protocol.ts for why). Not meant to be run by hand, but it can be:
 //   node --expose-gc dist/bench/worker.js '{"kind":"throughput","impl":"pidvisor","width":1,"ballast":true}'
+import { keepYoungGenerationSmall } from '../daemon/heap.js';
 import { holdBallast, checksum } from './lib/ballast.js';
 import { readConfig, type BenchConfig } from './lib/config.js';
 import { measureExitLatency } from './lib/exit-latency.js';
@@ -17,6 +18,9 @@ async function main(): Promise<void> {
       reply(await throughputRound(config, request.impl, request.width, request.ballast));
       return;
     case 'live':
+      // This worker stands for the daemon holding its children, so it runs with the daemon's
+      // heap setting (a young generation that does not grow after a burst of spawns).
+      keepYoungGenerationSmall();
       reply(await measureWithLiveChildren(config, programPath('block')));
       return;
     case 'latency':

@@ -24,11 +24,11 @@ export class ProcessRef {
   // Kept after the exit and close(): its fd then reads -1, and its inode still names the process.
   readonly #handle: RawProcessHandle;
   #watched: boolean;
-  #exit: ProcessExit | undefined;
-  #failure: Error | undefined;
+  // The exit record, or why there will be none (waitid failed, closed first). Few fields per
+  // reference: a daemon holds one for each of thousands of children.
+  #outcome: ProcessExit | Error | undefined;
   // Made on the first wait() only: a process nobody waits for costs no promise.
-  #waited: Promise<ProcessExit> | undefined;
-  #settle: { resolve: (exit: ProcessExit) => void; reject: (error: Error) => void } | undefined;
+  #waiter: Waiter | undefined;
 
   static {
     // Every watched handle of this Node environment reports its exit here, with the handle
@@ -80,7 +80,7 @@ export class ProcessRef {
 
   /** The exit record once the process has ended and been reaped, else undefined. */
   get exitStatus(): ProcessExit | undefined {
-    return this.#exit;
+    return this.#outcome instanceof Error ? undefined : this.#outcome;
   }
 
   /** The pidfd while the process is held, -1 after the reap or close(). */
@@ -106,12 +106,17 @@ export class ProcessRef {
   /** Resolves with the exit record when the process ends (rejects only if waitid itself fails). */
   wait(): Promise<ProcessExit> {
     if (!this.#watched) return Promise.reject(new Error(`process ${this.pid} is not watched by this reference`));
-    if (this.#waited === undefined) {
-      if (this.#exit !== undefined) this.#waited = Promise.resolve(this.#exit);
-      else if (this.#failure !== undefined) this.#waited = Promise.reject(this.#failure);
-      else this.#waited = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
+    if (this.#waiter === undefined) {
+      const outcome = this.#outcome;
+      if (outcome instanceof Error) this.#waiter = { promise: Promise.reject(outcome) };
+      else if (outcome !== undefined) this.#waiter = { promise: Promise.resolve(outcome) };
+      else {
+        let settle!: Pick<Waiter, 'resolve' | 'reject'>;
+        const promise = new Promise<ProcessExit>((resolve, reject) => (settle = { resolve, reject }));
+        this.#waiter = { promise, ...settle };
+      }
     }
-    return this.#waited;
+    return this.#waiter.promise;
   }
 
   /**
@@ -121,7 +126,7 @@ export class ProcessRef {
    */
   close(): void {
     this.#handle.close(); // idempotent
-    if (this.#watched && this.#exit === undefined && this.#failure === undefined) {
+    if (this.#watched && this.#outcome === undefined) {
       (this.#handle as WatchedHandle)[OWNER] = undefined;
       this.#fail(new Error(`process ${this.pid}: the reference was closed before the exit`));
     }
@@ -141,17 +146,31 @@ export class ProcessRef {
       this.close();
       return;
     }
-    this.#exit = exitFromFields(siCode, siStatus, userCpuMicros, systemCpuMicros, maxRssKiB);
-    this.#settle?.resolve(this.#exit);
-    this.#settle = undefined;
+    const exit = exitFromFields(siCode, siStatus, userCpuMicros, systemCpuMicros, maxRssKiB);
+    this.#outcome = exit;
+    this.#waiter?.resolve?.(exit);
+    this.#settled();
   }
 
   #fail(error: Error): void {
-    if (this.#failure !== undefined) return;
-    this.#failure = error;
-    this.#settle?.reject(error);
-    this.#settle = undefined;
+    if (this.#outcome !== undefined) return;
+    this.#outcome = error;
+    this.#waiter?.reject?.(error);
+    this.#settled();
   }
+
+  #settled(): void {
+    if (this.#waiter === undefined) return;
+    this.#waiter.resolve = undefined;
+    this.#waiter.reject = undefined;
+  }
+}
+
+/** wait()'s promise, with its resolvers while it is pending. */
+interface Waiter {
+  promise: Promise<ProcessExit>;
+  resolve?: (exit: ProcessExit) => void;
+  reject?: (error: Error) => void;
 }
 
 /** The identity token of the process behind a raw handle (see ProcessRef.instance). */

@@ -66,16 +66,31 @@ export interface SpawnOptions {
 export class ChildProcess extends ProcessRef {
   /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
   readonly spawnMethod: 'clone3' | 'clone';
-  readonly stdin: net.Socket | null;
-  readonly stdout: net.Socket | null;
-  readonly stderr: net.Socket | null;
+  // stdin, stdout, stderr; null when none is a pipe (most children): one field, not three.
+  readonly #pipes: Array<net.Socket | null> | null;
 
   /** @internal */
   constructor(result: ReturnType<typeof binding.spawn>, fds: FdPlan, beforeReap: (() => void) | undefined) {
     super(result.handle, beforeReap === undefined ? { watch: true } : { watch: true, beforeReap });
     this.spawnMethod = result.method;
     // Only once the child is watched: until then a failure leaves the pipes to FdPlan.closeAll.
-    [this.stdin = null, this.stdout = null, this.stderr = null] = fds.adoptDaemonEnds();
+    const pipes = fds.adoptDaemonEnds();
+    this.#pipes = pipes.some((pipe) => pipe !== null) ? pipes : null;
+  }
+
+  /** The daemon's end of the child's stdin, when it is a pipe. */
+  get stdin(): net.Socket | null {
+    return this.#pipes?.[0] ?? null;
+  }
+
+  /** The daemon's end of the child's stdout, when it is a pipe. */
+  get stdout(): net.Socket | null {
+    return this.#pipes?.[1] ?? null;
+  }
+
+  /** The daemon's end of the child's stderr, when it is a pipe. */
+  get stderr(): net.Socket | null {
+    return this.#pipes?.[2] ?? null;
   }
 }
 

@@ -2,8 +2,6 @@
 // the Node environment (main thread or worker) that created it.
 #include <napi.h>
 
-#include <vector>
-
 #include "env_state.h"
 #include "limits.h"
 #include "open.h"
@@ -21,8 +19,8 @@ namespace {
 // and close every pidfd, so a worker that exits leaks nothing into the process.
 void CloseAllHandles(void* arg) {
   EnvState* state = static_cast<EnvState*>(arg);
-  std::vector<ProcessHandle*> handles(state->live_handles.begin(), state->live_handles.end());
-  for (ProcessHandle* handle : handles) handle->Shutdown();
+  // Shutdown leaves each handle on the list (only its destructor unlinks it).
+  for (ProcessHandle* h = state->live_handles; h != nullptr; h = h->next_live()) h->Shutdown();
   state->exit_poller.Close();
 }
 

@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "clone.h"
 #include "exit_poller.h"
@@ -46,7 +45,9 @@ struct EnvState {
   ExitPoller exit_poller;  // every watched pidfd of this environment
   Napi::FunctionReference handle_constructor;
   Napi::FunctionReference exit_handler;  // see ProcessHandle::SetExitHandler
-  std::unordered_set<ProcessHandle*> live_handles;
+  // Every ProcessHandle of this environment, as an intrusive list (ProcessHandle::next_live):
+  // two pointers in each handle instead of a hash-set node, which counts with 10,000 children.
+  ProcessHandle* live_handles = nullptr;
   // Several handles may name one pid (spawned, and opened again by pid): a multimap, so
   // closing one of them leaves the others' protection in place.
   std::unordered_multimap<pid_t, ProcessHandle*> own_children;

@@ -42,10 +42,6 @@ void ExitFromWaitStatus(int status, ExitInfo* exit) {
   }
 }
 
-void CloseUvHandle(uv_handle_t* handle) {
-  uv_close(handle, [](uv_handle_t* closed) { delete closed; });
-}
-
 }  // namespace
 
 Napi::Function ProcessHandle::Define(Napi::Env env) {
@@ -89,7 +85,9 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
   // On pidfs (Linux 6.9) st_ino is unique per process for the boot; before, every pidfd
   // shares one anon inode and the TS layer falls back to the start time.
   if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
-  state_->live_handles.insert(this);
+  next_live_ = state_->live_handles;
+  if (next_live_ != nullptr) next_live_->prev_live_ = this;
+  state_->live_handles = this;
   // An opened process is registered too: if it is (or, with us as subreaper, becomes) our
   // child, the orphan reaper must leave its exit status to this handle.
   if (origin_ != Origin::kPeer) state_->own_children.emplace(pid_, this);
@@ -97,14 +95,17 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
 
 ProcessHandle::~ProcessHandle() {
   Shutdown();
-  if (state_ != nullptr) state_->live_handles.erase(this);
+  if (state_ == nullptr) return;
+  if (prev_live_ != nullptr) prev_live_->next_live_ = next_live_;
+  else state_->live_handles = next_live_;
+  if (next_live_ != nullptr) next_live_->prev_live_ = prev_live_;
 }
 
 void ProcessHandle::Shutdown() {
   StopWatching();
   CloseFd();
   notify_exit_ = false;
-  before_reap_.Reset();
+  before_reap_.reset();
 }
 
 Napi::Value ProcessHandle::GetPid(const Napi::CallbackInfo& info) {
@@ -154,7 +155,7 @@ Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
   polled_ = true;
   notify_exit_ = true;
   if (info.Length() > 0 && info[0].IsFunction()) {
-    before_reap_ = Napi::Persistent(info[0].As<Napi::Function>());
+    before_reap_ = std::make_unique<Napi::FunctionReference>(Napi::Persistent(info[0].As<Napi::Function>()));
   }
   Ref();
   holds_ref_ = true;
@@ -201,13 +202,13 @@ void ProcessHandle::OnRetryTimer(uv_timer_t* timer) {
 void ProcessHandle::OnReadable() {
   ExitInfo exit;
   int err = 0;
-  if (!before_reap_.IsEmpty() && MayReap() && HasExited()) {
+  if (before_reap_ != nullptr && MayReap() && HasExited()) {
     // The process is a zombie: its pid, and the process group it led, are still pinned.
     // This is the last moment a group signal cannot reach a stranger.
     Napi::HandleScope scope(Env());
-    Napi::FunctionReference hook = std::move(before_reap_);
+    std::unique_ptr<Napi::FunctionReference> hook = std::move(before_reap_);
     try {
-      hook.MakeCallback(Value(), {});
+      hook->MakeCallback(Value(), {});
     } catch (const Napi::Error& e) {
       napi_fatal_exception(Env(), e.Value());
     }
@@ -298,15 +299,15 @@ void ProcessHandle::ScheduleRetry() {
     state_->exit_poller.Remove(pidfd_);
     polled_ = false;
   }
-  if (retry_timer_ == nullptr) {
-    retry_timer_ = new uv_timer_t;
-    uv_timer_init(state_->loop, retry_timer_);
-    retry_timer_->data = this;
-    retry_delay_ms_ = kFirstRetryMs;
-  } else if (retry_delay_ms_ < kMaxRetryMs) {
-    retry_delay_ms_ *= 2;
+  if (retry_ == nullptr) {
+    retry_ = new RetryTimer;
+    uv_timer_init(state_->loop, &retry_->handle);
+    retry_->handle.data = this;
+    retry_->delay_ms = kFirstRetryMs;
+  } else if (retry_->delay_ms < kMaxRetryMs) {
+    retry_->delay_ms *= 2;
   }
-  uv_timer_start(retry_timer_, OnRetryTimer, retry_delay_ms_, 0);
+  uv_timer_start(&retry_->handle, OnRetryTimer, retry_->delay_ms, 0);
 }
 
 void ProcessHandle::StopWatching() {
@@ -315,9 +316,10 @@ void ProcessHandle::StopWatching() {
     state_->exit_poller.Remove(pidfd_);
     polled_ = false;
   }
-  if (retry_timer_ != nullptr) {
-    CloseUvHandle(reinterpret_cast<uv_handle_t*>(retry_timer_));
-    retry_timer_ = nullptr;
+  if (retry_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&retry_->handle),
+             [](uv_handle_t* closed) { delete reinterpret_cast<RetryTimer*>(closed); });
+    retry_ = nullptr;
   }
 }
 

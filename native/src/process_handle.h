@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 
 namespace pidvisor {
 
@@ -55,6 +56,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   void Shutdown();
 
   bool spawned() const { return origin_ == Origin::kSpawned; }
+  ProcessHandle* next_live() const { return next_live_; }
 
   // Called by the ExitPoller when the pidfd turns readable (the process exited, or was reaped
   // by its real parent when it is not our child).
@@ -88,11 +90,18 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   Origin origin_ = Origin::kSpawned;
   bool reaped_ = false;
   bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
+  ProcessHandle* prev_live_ = nullptr;  // EnvState::live_handles
+  ProcessHandle* next_live_ = nullptr;
   bool polled_ = false;  // the pidfd is in the ExitPoller's set
-  uv_timer_t* retry_timer_ = nullptr;
-  uint64_t retry_delay_ms_ = 0;
+  // The rarely used parts live outside the handle, so each of 10,000 watched children costs
+  // two pointers for them, not 40 bytes.
+  struct RetryTimer {
+    uv_timer_t handle;  // first: uv_close's callback gets its address
+    uint64_t delay_ms;
+  };
+  RetryTimer* retry_ = nullptr;
   bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet
-  Napi::FunctionReference before_reap_;
+  std::unique_ptr<Napi::FunctionReference> before_reap_;
 };
 
 }  // namespace pidvisor
