@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,25 +112,46 @@ int ProbeClone3() {
 #endif
 }
 
-int ProbeFdTableSharing(CloneMethod method, const ChildStack& stack) {
-  struct Outcome {
+int ProbeFdTableSharing(const ChildStack& stack) {
+  // A marker fd at or above kUnshareAlign: the child's private copy will not hold it. The
+  // child then closes that number itself. If the unshare really happened the close misses
+  // (EBADF) and our marker survives; a sandbox that answers 0 without running the syscall
+  // (a seccomp RET_ERRNO of 0, a user-notification supervisor) leaves the table shared, the
+  // close lands on our marker, and sharing is refused: a child must never close the
+  // daemon's fds.
+  const int scratch = eventfd(0, EFD_CLOEXEC);
+  if (scratch < 0) return errno;
+  const int marker = fcntl(scratch, F_DUPFD_CLOEXEC, kUnshareAlign);
+  const int marker_err = errno;
+  close(scratch);
+  if (marker < 0) return marker_err;
+  struct Probe {
+    int marker;
     volatile int err;
-  } outcome = {ENOSYS};
+  } probe = {marker, ENOSYS};
   int pidfd = -1;
+  // The legacy clone exists everywhere; CLONE_FILES means the same to clone and clone3.
   const long pid = CloneVfork(
-      method, stack, -1, true,
+      CloneMethod::kLegacyClone, stack, -1, true,
       [](void* arg) -> int {
-        const long r = syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE);
-        static_cast<Outcome*>(arg)->err = r < 0 ? errno : 0;
+        Probe* p = static_cast<Probe*>(arg);
+        const long r = syscall(SYS_close_range, kUnshareAlign, ~0U, CLOSE_RANGE_UNSHARE);
+        p->err = r < 0 ? errno : 0;
+        if (r == 0) close(p->marker);
         _exit(0);
       },
-      &outcome, &pidfd);
-  if (pid < 0) return static_cast<int>(-pid);
+      &probe, &pidfd);
+  if (pid < 0) {
+    close(marker);
+    return static_cast<int>(-pid);
+  }
   siginfo_t si;
   while (sys_waitid(P_PIDFD, pidfd, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
   }
   close(pidfd);
-  return outcome.err;
+  if (fcntl(marker, F_GETFD) < 0) return EPERM;  // the "unshare" did not unshare
+  close(marker);
+  return probe.err;
 }
 
 }  // namespace pidvisor

@@ -2,8 +2,8 @@
 //
 // A child created with CLONE_FILES shares our fd table, then takes a private copy of only the
 // fds below the highest one its plan needs (close_range(n, ~0U, CLOSE_RANGE_UNSHARE), Linux
-// 5.9), instead of the kernel copying the whole table at clone and walking it again at exec:
-// with 10,000 pidfds that copy halved the spawn rate. The copy stays short only if the fds a
+// 5.9), instead of the kernel copying the whole table at clone (and exec closing the
+// close-on-exec copies one by one): with 10,000 pidfds that halved the spawn rate. The copy stays short only if the fds a
 // plan names (fresh pipe ends, /dev/null, the caller's fds) sit low and the long-lived ones
 // (one pidfd per child, the daemon's pipe ends) sit high, so the latter are moved above a
 // floor as soon as they are made.

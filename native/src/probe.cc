@@ -107,12 +107,9 @@ Napi::Value ProbeKernel(const Napi::CallbackInfo& info) {
   report.Add("closeRange", ErrnoOf(syscall(SYS_close_range, ~0U, ~0U, 0)));
   report.Add("soPeerPidfd", ProbeSoPeerPidfd());
   ChildStack stack;
-  report.Add("cloneFilesUnshare",
-             state->SpawnStack(&stack)
-                 ? ProbeFdTableSharing(state->clone3_state == 1 ? CloneMethod::kClone3
-                                                                : CloneMethod::kLegacyClone,
-                                       stack)
-                 : errno);
+  const int sharing = state->SpawnStack(&stack) ? ProbeFdTableSharing(stack) : errno;
+  state->fd_table_sharing_state = sharing == 0 ? 1 : 0;
+  report.Add("cloneFilesUnshare", sharing);
   int subreaper = 0;
   report.Add("childSubreaper", ErrnoOf(prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0)));
   return report.object();

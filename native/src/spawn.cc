@@ -77,19 +77,20 @@ CloneMethod ChooseMethod(EnvState* state, int requested) {
   return state->clone3_state == 1 ? CloneMethod::kClone3 : CloneMethod::kLegacyClone;
 }
 
-bool ShareFdTable(EnvState* state, CloneMethod method, const ChildStack& stack) {
+bool ShareFdTable(EnvState* state, const ChildStack& stack) {
   if (state->fd_table_sharing_state < 0) {
-    state->fd_table_sharing_state = ProbeFdTableSharing(method, stack) == 0 ? 1 : 0;
+    state->fd_table_sharing_state = ProbeFdTableSharing(stack) == 0 ? 1 : 0;
   }
   return state->fd_table_sharing_state == 1;
 }
 
 // The fds a child of this plan can name: its sources, the legacy path's cgroup directory,
-// and fd 0 (the terminal for foreground_tty). The child keeps a copy of [0, this) only.
+// and fd 0 (the terminal for foreground_tty). The child keeps a copy of [0, this) only,
+// rounded up to kUnshareAlign (see clone.h); the extra fds are closed with the rest.
 int FdsNeededBelow(const std::vector<int>& sources, int cgroup_procs_dir_fd) {
   int highest = std::max(0, cgroup_procs_dir_fd);
   for (int fd : sources) highest = std::max(highest, fd);
-  return highest + 1;
+  return (highest / kUnshareAlign + 1) * kUnshareAlign;
 }
 
 // The child failed before or at execve and has exited (CLONE_VFORK returned only then).
@@ -158,7 +159,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   ChildStack stack;
   if (!state->SpawnStack(&stack)) throw ErrnoError(env, errno, "mmap", "stack");
-  const bool share_fd_table = ShareFdTable(state, method, stack);
+  const bool share_fd_table = ShareFdTable(state, stack);
   plan.unshare_fds_below = share_fd_table ? FdsNeededBelow(fds, plan.cgroup_procs_dir_fd) : 0;
 
   // A child switching credentials under CLONE_VM runs commit_creds on the memory map it

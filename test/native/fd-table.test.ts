@@ -91,6 +91,12 @@ describe.skipIf(unsupported !== null)(`the child's fd table${unsupported ? ` (sk
       expect(result).toMatchObject({ fds: plan(), cloneFilesUnshare: false, spawnMethod: 'clone' });
     });
 
+    it('where close_range claims success without running (seccomp RET_ERRNO 0), the table is not shared', () => {
+      // Had the probe trusted the 0, every child would close the daemon's own fds.
+      const result = report('436=0');
+      expect(result).toMatchObject({ fds: plan(), cloneFilesUnshare: false, spawnMethod: 'clone3' });
+    });
+
     it('with clone3 blocked but close_range there, the legacy clone path shares and unshares the table', () => {
       const result = report('435');
       expect(result).toMatchObject({ fds: plan(), cloneFilesUnshare: true, spawnMethod: 'clone' });
