@@ -15,7 +15,12 @@ export interface SignalOptions {
 }
 
 /** The JS side of one watched handle: where the shared exit handler delivers its exit. */
-const OWNER = Symbol('pidvisor.owner');
+// Registry symbols, not local ones: the addon keeps one exit handler per Node environment, and
+// a second copy of this module in the same environment (a test runner's module cache, dist/
+// beside the sources) replaces it. Its handler must still reach the first copy's references,
+// or their exits would be dropped.
+const OWNER: unique symbol = Symbol.for('pidvisor.exitOwner');
+const DELIVER_EXIT: unique symbol = Symbol.for('pidvisor.deliverExit');
 type WatchedHandle = RawProcessHandle & { [OWNER]?: ProcessRef };
 
 export class ProcessRef {
@@ -48,7 +53,7 @@ export class ProcessRef {
       const owner = this[OWNER];
       if (owner === undefined) return;
       this[OWNER] = undefined;
-      owner.#onExit(error, siCode, siStatus, userCpuMicros, systemCpuMicros, maxRssKiB);
+      owner[DELIVER_EXIT](error, siCode, siStatus, userCpuMicros, systemCpuMicros, maxRssKiB);
     });
   }
 
@@ -132,7 +137,8 @@ export class ProcessRef {
     }
   }
 
-  #onExit(
+  /** @internal The exit handler's entry (see OWNER). */
+  [DELIVER_EXIT](
     error: RawErrnoError | null,
     siCode: number | undefined,
     siStatus: number | undefined,

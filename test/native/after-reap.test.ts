@@ -92,4 +92,19 @@ describe.skipIf(unsupported !== null)(`after the reap${unsupported ? ` (skipped:
     // Closed before it exits: nothing is watched, Node ends, and the child dies with it.
     expect(run("spawn({ command: 'sleep', args: ['1000'], parentDeathSignal: 'SIGKILL' }).close(); console.log('done');")).toBe('done\n');
   });
+
+  it('still delivers exits when a second copy of the module takes over the exit handler', () => {
+    // A second evaluation of process-ref.js (another URL for the same file) installs its own
+    // handler in this environment; the first copy's child must still see its exit.
+    const secondCopy = JSON.stringify(`${path.join(path.dirname(nativeIndex), 'process-ref.js')}?second-copy`);
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { spawn } from ${JSON.stringify(nativeIndex)};
+const child = spawn({ command: 'sh', args: ['-c', 'sleep 0.2; exit 9'] });
+await import(${secondCopy});
+console.log((await child.wait()).code);`],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(out).toBe('9\n');
+  });
 });
