@@ -125,6 +125,7 @@ export function spawn(options: SpawnOptions): ChildProcess {
       // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
       // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
       result.handle.killAndReap();
+      if (!(error instanceof Error)) throw error;
       const raw = error as RawErrnoError;
       raw.stage = 'watch';
       throw SpawnError.fromNative(raw, options.command);

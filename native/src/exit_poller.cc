@@ -47,7 +47,10 @@ int ExitPoller::Add(int pidfd, ProcessHandle* handle) {
 }
 
 void ExitPoller::Remove(int pidfd) {
-  if (epoll_fd_ < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, pidfd, nullptr) < 0) return;
+  if (epoll_fd_ < 0 || watched_ == 0) return;
+  // Counted off even if the kernel has already dropped the fd (someone closed our pidfd):
+  // a count that never reaches 0 would keep the event loop alive for ever.
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, pidfd, nullptr);
   // Nothing watched: the loop may end, as it would with no child process left.
   if (--watched_ == 0) uv_poll_stop(poll_);
 }

@@ -58,8 +58,9 @@ Napi::Function ProcessHandle::Define(Napi::Env env) {
 }
 
 Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, Origin origin) {
-  // A handle's pidfd lives as long as the process: keep it out of the range a spawn copies.
-  CreateArgs args = {MoveAboveFloor(pidfd), pid, origin};
+  // A watched process's pidfd lives as long as the process: keep it out of the range a spawn
+  // copies. A socket peer's lasts one request; moving it would only cost two syscalls.
+  CreateArgs args = {origin == Origin::kPeer ? pidfd : MoveAboveFloor(pidfd), pid, origin};
   return EnvState::Get(env)->handle_constructor.New(
       {Napi::External<CreateArgs>::New(env, &args)});
 }
@@ -180,12 +181,15 @@ Napi::Value ProcessHandle::KillAndReap(const Napi::CallbackInfo& info) {
   if (pidfd_ >= 0 && !reaped_) {
     StopWatching();
     notify_exit_ = false;
-    sys_pidfd_send_signal(pidfd_, SIGKILL, 0);
-    siginfo_t si;
-    while (sys_waitid(P_PIDFD, pidfd_, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
+    // ESRCH: it has exited already and waits to be reaped. Any other refusal: do not block on
+    // a child that may keep running; closing below leaves it to the orphan reaper.
+    if (sys_pidfd_send_signal(pidfd_, SIGKILL, 0) == 0 || errno == ESRCH) {
+      siginfo_t si;
+      while (sys_waitid(P_PIDFD, pidfd_, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
+      }
+      reaped_ = true;
+      ForgetOwnership();
     }
-    reaped_ = true;
-    ForgetOwnership();
   }
   Shutdown();
   if (holds_ref_) {
