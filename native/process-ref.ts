@@ -88,7 +88,11 @@ export class ProcessRef {
     return this.#outcome instanceof Error ? undefined : this.#outcome;
   }
 
-  /** The pidfd while the process is held, -1 after the reap or close(). */
+  /**
+   * The pidfd while the process is held, -1 after the reap or close(). It stays owned by this
+   * reference: read it, pass it to a child through spawn options, but never close it or dup2
+   * over its number yourself; the exit watch is keyed by it (close() the reference instead).
+   */
   get pidfd(): number {
     return this.#handle.fd;
   }
