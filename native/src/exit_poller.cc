@@ -57,7 +57,8 @@ void ExitPoller::Remove(int pidfd) {
 
 void ExitPoller::Close() {
   if (poll_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* closed) { delete closed; });
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* closed) { delete reinterpret_cast<uv_poll_t*>(closed); });
     poll_ = nullptr;
   }
   if (epoll_fd_ >= 0) {
