@@ -14,6 +14,10 @@ export interface SupervisorApi {
   /** The service itself, for its logs; throws SERVICE_NOT_FOUND. */
   service(ref: string): Pick<Service, 'logs' | 'exits'>;
   launch(spec: unknown, options?: { origin?: 'api' | 'config'; start?: boolean }): Promise<ServiceInfo>;
+  /** All or nothing; an entry's error carries its `index` in the details. */
+  launchMany(specs: readonly unknown[]): Promise<ServiceInfo[]>;
+  /** Every service whose labels include all of these (every one with 'all'), stopped and forgotten. */
+  removeMatching(labels: Readonly<Record<string, string>> | 'all', timeoutMs?: number): Promise<ServiceInfo[]>;
   start(ref: string): Promise<ServiceInfo>;
   stop(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
   restart(ref: string, timeoutMs?: number): Promise<ServiceInfo>;

@@ -1,7 +1,7 @@
 // One supervised service at run time: its definition, its current instance, its recent
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
 import type { Logger } from 'pino';
-import { ProcessExitedError, spawn, SpawnError, type ChildProcess, type ProcessExit } from '../native/index.js';
+import { ProcessExitedError, spawn, SpawnError, type ChildProcess, type ProcessExit, type SpawnOptions } from '../native/index.js';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
 import type { ServiceDefinition } from './definition.js';
@@ -45,6 +45,16 @@ export interface ServiceInfo {
   command: string[];
   labels: Record<string, string>;
   origin: 'api' | 'config';
+}
+
+/** One spawn of a service, made ready before the clone (see Service.prepareFirstSpawn). */
+export interface PreparedSpawn {
+  readonly options: SpawnOptions;
+  readonly tree: ProcessTree;
+  /** The instance's own cgroup (cgroup kill mode), already made. */
+  readonly cgroup: ServiceCgroup | null;
+  /** Set once spawned: the tree's beforeReap hook needs it. */
+  child: ChildProcess | null;
 }
 
 export interface ServiceContext {
@@ -257,19 +267,63 @@ export class Service {
     return action;
   }
 
+  /**
+   * Starts a service that has never run, with a child spawned by the caller from
+   * prepareFirstSpawn() (Supervisor.launchMany spawns a batch at once). Throws SPAWN_FAILED as
+   * start() does.
+   */
+  startPrepared(attempt: { prepared: PreparedSpawn; outcome: ChildProcess | Error } | { prepared: Error; outcome: Error }): void {
+    if (this.#state !== 'stopped' || this.#spawns !== 0 || this.#disposed) {
+      throw new Error(`startPrepared: service ${this.#label()} is not a new service`);
+    }
+    this.#tracker.reset();
+    if (attempt.prepared instanceof Error) this.#onSpawnFailed(attempt.prepared);
+    this.#completeSpawn(attempt.prepared, attempt.outcome);
+  }
+
+  /**
+   * What the first spawn of a new service needs (its cgroup is made here), or why it cannot
+   * be made; the caller spawns it and hands the outcome to startPrepared().
+   */
+  prepareFirstSpawn(): PreparedSpawn | Error {
+    try {
+      return this.#prepareSpawn();
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
   #spawn(): void {
+    let prepared: PreparedSpawn;
+    try {
+      prepared = this.#prepareSpawn();
+    } catch (error) {
+      this.#onSpawnFailed(error);
+    }
+    let outcome: ChildProcess | Error;
+    try {
+      outcome = spawn(prepared.options);
+    } catch (error) {
+      outcome = error instanceof Error ? error : new Error(String(error));
+    }
+    this.#completeSpawn(prepared, outcome);
+  }
+
+  #prepareSpawn(): PreparedSpawn {
     this.#clearTimers();
     const definition = this.#definition;
     const [command, ...args] = definition.command as [string, ...string[]];
     const capture = (mode: 'capture' | 'inherit' | 'null') => (mode === 'capture' ? 'pipe' : mode);
-    let child: ChildProcess;
-    let cgroup: ServiceCgroup | null = null;
-    try {
-      if (definition.killMode === 'cgroup' && this.#context.cgroupParent !== null) {
-        cgroup = ServiceCgroup.create(path.join(this.#context.cgroupParent, `${this.#label()}.${this.id}.${this.#spawns + 1}`));
-      }
-      const tree = new ProcessTree(definition.killMode, cgroup);
-      child = spawn({
+    const cgroup =
+      definition.killMode === 'cgroup' && this.#context.cgroupParent !== null
+        ? ServiceCgroup.create(path.join(this.#context.cgroupParent, `${this.#label()}.${this.id}.${this.#spawns + 1}`))
+        : null;
+    const tree = new ProcessTree(definition.killMode, cgroup);
+    const prepared: PreparedSpawn = {
+      tree,
+      cgroup,
+      child: null,
+      options: {
         command,
         args,
         ...(definition.env === null ? {} : { env: definition.env }),
@@ -282,19 +336,27 @@ export class Service {
         detach: 'session',
         stdio: [definition.stdin, capture(definition.stdout), capture(definition.stderr)],
         ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
-        beforeReap: () => tree.onMainExited(child),
-      });
-      this.#tree = tree;
-      this.#cgroup = cgroup;
-    } catch (error) {
-      if (cgroup !== null) this.#removeCgroup(cgroup);
-      this.#onSpawnFailed(error);
-      return;
+        // The exit is delivered from the event loop, after completeSpawn has set the child.
+        beforeReap: () => tree.onMainExited(prepared.child!),
+      },
+    };
+    return prepared;
+  }
+
+  #completeSpawn(prepared: PreparedSpawn, outcome: ChildProcess | Error): void {
+    if (outcome instanceof Error) {
+      if (prepared.cgroup !== null) this.#removeCgroup(prepared.cgroup);
+      this.#onSpawnFailed(outcome);
     }
+    const child = outcome;
+    prepared.child = child;
+    this.#tree = prepared.tree;
+    this.#cgroup = prepared.cgroup;
     this.#spawns++;
     this.#child = child;
     this.#startedAt = Date.now();
     this.#escalated = false;
+    const definition = this.#definition;
     const logs = this.#context.logs;
     if (logs !== null) {
       if (child.stdout !== null) logs.attach('stdout', child.stdout);

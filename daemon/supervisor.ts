@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { capabilities, signalNumber, type Capabilities, type SignalLike } from '../native/index.js';
+import { capabilities, signalNumber, spawn, type Capabilities, type ChildProcess, type SignalLike, type SpawnOptions } from '../native/index.js';
 import { prepareCgroupRoot } from './cgroup.js';
-import { defineService, sameSpec, type DefinitionContext, type KillMode } from './definition.js';
+import { defineService, sameSpec, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import { EventLog } from './events.js';
 import { ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
@@ -124,6 +124,75 @@ export class Supervisor {
     if (definition.name !== null && this.#byName.has(definition.name)) {
       throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(definition.name)} exists`, { name: definition.name });
     }
+    const service = this.#create(definition, origin);
+    if (options.start ?? definition.autostart) {
+      try {
+        service.start();
+      } catch (error) {
+        if (origin === 'api') await this.#forget(service);
+        throw error;
+      }
+    }
+    return service.info();
+  }
+
+  /**
+   * Creates and starts several services from untrusted specs, all or nothing. Every spec and
+   * every name is checked before anything starts (an error names the entry: `index`); the
+   * children are then spawned together. If any cannot start, the others are stopped and
+   * forgotten, and SPAWN_FAILED names the first that failed.
+   */
+  async launchMany(specs: readonly unknown[]): Promise<ServiceInfo[]> {
+    if (this.#shuttingDown) throw new SupervisorError('SHUTTING_DOWN', 'the daemon is shutting down');
+    const definitions = specs.map((spec, index) => {
+      try {
+        return defineService(spec, this.#context);
+      } catch (error) {
+        throw withIndex(error, index);
+      }
+    });
+    const names = new Set<string>();
+    definitions.forEach(({ name }, index) => {
+      if (name === null) return;
+      if (names.has(name)) throw new SupervisorError('NAME_TAKEN', `the name ${JSON.stringify(name)} is given twice`, { name, index });
+      if (this.#byName.has(name)) throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(name)} exists`, { name, index });
+      names.add(name);
+    });
+    const services = definitions.map((definition) => this.#create(definition, 'api'));
+    const starting = services.filter((service) => service.definition.autostart);
+    const prepared = starting.map((service) => service.prepareFirstSpawn());
+    const outcomes = spawnEach(prepared.map((p) => (p instanceof Error ? p : p.options)));
+    let failure: { index: number; error: unknown } | null = null;
+    starting.forEach((service, i) => {
+      const attempt = prepared[i]!;
+      try {
+        if (attempt instanceof Error) service.startPrepared({ prepared: attempt, outcome: attempt });
+        else service.startPrepared({ prepared: attempt, outcome: outcomes[i]! });
+      } catch (error) {
+        failure ??= { index: services.indexOf(service), error };
+      }
+    });
+    if (failure !== null) {
+      const { index, error } = failure;
+      await Promise.all(services.map((service) => this.remove(service.id)));
+      throw withIndex(error, index);
+    }
+    return services.map((service) => service.info());
+  }
+
+  /**
+   * Stops and forgets, in parallel, every service whose labels include all of `labels`
+   * (every service when `labels` is 'all'); answers with their last states once every tree
+   * is gone.
+   */
+  async removeMatching(labels: Readonly<Record<string, string>> | 'all', timeoutMs?: number): Promise<ServiceInfo[]> {
+    const matched = [...this.#services.values()].filter(
+      (service) => labels === 'all' || Object.entries(labels).every(([key, value]) => service.definition.labels[key] === value),
+    );
+    return Promise.all(matched.map((service) => this.remove(service.id, timeoutMs)));
+  }
+
+  #create(definition: ServiceDefinition, origin: 'api' | 'config'): Service {
     const id = randomBytes(6).toString('hex');
     const label = definition.name ?? id;
     const capturing = definition.stdout === 'capture' || definition.stderr === 'capture';
@@ -137,15 +206,7 @@ export class Supervisor {
     this.#services.set(id, service);
     if (definition.name !== null) this.#byName.set(definition.name, service);
     this.events.append({ type: 'created', service: { id, name: definition.name } });
-    if (options.start ?? definition.autostart) {
-      try {
-        service.start();
-      } catch (error) {
-        if (origin === 'api') await this.#forget(service);
-        throw error;
-      }
-    }
-    return service.info();
+    return service;
   }
 
   async start(ref: string): Promise<ServiceInfo> {
@@ -268,6 +329,24 @@ export class Supervisor {
     if (left !== null) this.#logger.warn({ err: left, service: service.name ?? service.id }, 'cgroup left in place');
     this.events.append({ type: 'removed', service: { id: service.id, name: service.name } });
   }
+}
+
+// Each spawn in order; an entry that is already an Error stays one.
+function spawnEach(list: ReadonlyArray<SpawnOptions | Error>): Array<ChildProcess | Error> {
+  return list.map((options) => {
+    if (options instanceof Error) return options;
+    try {
+      return spawn(options);
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  });
+}
+
+/** The error of one entry of a batch, with its position added to the details clients get. */
+function withIndex(error: unknown, index: number): unknown {
+  if (!(error instanceof SupervisorError)) return error;
+  return new SupervisorError(error.code, `entry ${index}: ${error.message}`, { ...error.details, index }, error.cause ?? error);
 }
 
 // Output still in the pipes after the last process exited is read before the logs close;

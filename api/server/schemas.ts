@@ -37,6 +37,25 @@ export function closeMaps<T extends TSchema>(schema: T): T {
 export const LaunchBody = closeMaps(ServiceSpec);
 export type LaunchBody = Static<typeof LaunchBody>;
 
+/** The most processes one batch request may launch. */
+export const MAX_BATCH = 1000;
+
+export const BatchLaunchBody = Type.Object(
+  { processes: Type.Array(LaunchBody, { minItems: 1, maxItems: MAX_BATCH, description: `The specs, each as for a single launch; at most ${MAX_BATCH}.` }) },
+  strict,
+);
+export type BatchLaunchBody = Static<typeof BatchLaunchBody>;
+
+const LabelSelector = Type.String({ pattern: '^[^\\u0000=]{1,63}=[^\\u0000]{0,1024}$', description: '`key=value`: the process has this label.' });
+export const RemoveManyQuery = Type.Object(
+  {
+    label: Type.Optional(Type.Union([LabelSelector, Type.Array(LabelSelector, { minItems: 1, maxItems: 16 })], { description: 'Repeat to require several labels.' })),
+    all: Type.Optional(Type.Literal('true', { description: 'Every process; required when no label is given, so an empty selector never means everything by accident.' })),
+    timeoutMs: Type.Optional(Digits(7, 'Before SIGKILL; at most 3600000.')),
+  },
+  strict,
+);
+
 export const ProcessParams = Type.Object(
   { id: Type.String({ pattern: NAME_PATTERN, description: 'The process id, or its name.' }) },
   strict,

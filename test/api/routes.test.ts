@@ -324,6 +324,7 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
       '/openapi.json',
       '/v1/events',
       '/v1/processes',
+      '/v1/processes/batch',
       '/v1/processes/{id}',
       '/v1/processes/{id}/logs',
       '/v1/processes/{id}/restart',
@@ -335,6 +336,8 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
     ]);
     expect(doc.paths['/v1/processes'].post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ServiceSpec' });
     expect(doc.paths['/v1/processes'].post.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ProcessInfo' });
+    expect(doc.paths['/v1/processes/batch'].post.operationId).toBe('launchProcesses');
+    expect(doc.paths['/v1/processes'].delete.operationId).toBe('removeProcesses');
   });
 
   it('answers unknown routes 404 ROUTE_NOT_FOUND, foreign origins 403 CROSS_ORIGIN, internal failures 500 without internals', async () => {

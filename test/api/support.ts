@@ -54,6 +54,8 @@ export function delegate(target: SupervisorApi, overrides: Partial<SupervisorApi
     get: (ref) => target.get(ref),
     service: (ref) => target.service(ref),
     launch: (spec, options) => target.launch(spec, options),
+    launchMany: (specs) => target.launchMany(specs),
+    removeMatching: (labels, timeoutMs) => target.removeMatching(labels, timeoutMs),
     start: (ref) => target.start(ref),
     stop: (ref, timeoutMs) => target.stop(ref, timeoutMs),
     restart: (ref, timeoutMs) => target.restart(ref, timeoutMs),

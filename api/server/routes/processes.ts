@@ -3,11 +3,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { SignalLike } from '../../../native/index.js';
+import type { ServiceInfo } from '../../supervisor-api.js';
 import { peerOf, principalOf } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, type Problem } from '../errors.js';
 import type { StoredResponse } from '../idempotency.js';
 import {
+  BatchLaunchBody,
+  MAX_BATCH,
+  RemoveManyQuery,
   LaunchBody,
   LaunchHeaders,
   ProcessInfo,
@@ -52,21 +56,55 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
     async (request, reply) => {
       request.auditDetail = { name: request.body.name ?? null, command: request.body.command };
       const key = request.headers['idempotency-key'];
-      if (key === undefined) return sendStored(request, reply, await launchOnce(request.body), false);
-      const { response, replayed } = await ctx.idempotency.run(principalOf(peerOf(request)), key, request.body, () => launchOnce(request.body));
+      const run = () => launchOnce(() => supervisor.launch(request.body, { origin: 'api' }));
+      if (key === undefined) return sendStored(request, reply, await run(), false);
+      const { response, replayed } = await ctx.idempotency.run(principalOf(peerOf(request)), key, request.body, run);
       return sendStored(request, reply, response, replayed);
     },
   );
 
-  /** One launch, as the response to send. Refusals that a retry could get past are thrown, not returned. */
-  async function launchOnce(body: unknown): Promise<StoredResponse> {
+  app.post(
+    '/v1/processes/batch',
+    {
+      schema: { body: BatchLaunchBody, headers: LaunchHeaders, response: { 201: ProcessList } },
+      config: {
+        openapi: {
+          operationId: 'launchProcesses',
+          summary: 'Create and start several processes at once, all or nothing',
+          description:
+            `Every spec and name is checked before anything starts (a problem names the entry in \`index\`, or in the validation path); the children are then spawned together, and 201 answers with them in order once all have exec'd. If any cannot start, the others are stopped and removed, and 422 SPAWN_FAILED names the first that failed (\`index\`). Takes one launch slot; \`Idempotency-Key\` works as for a single launch. At most ${MAX_BATCH} per request.`,
+          tags,
+          errors: [
+            'PIDVISOR_ERR_NAME_TAKEN',
+            'PIDVISOR_ERR_SPAWN_FAILED',
+            'PIDVISOR_ERR_UNKNOWN_USER',
+            'PIDVISOR_ERR_UNKNOWN_GROUP',
+            'PIDVISOR_ERR_CGROUP_UNAVAILABLE',
+            'PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED',
+            'PIDVISOR_ERR_TOO_MANY_LAUNCHES',
+          ],
+        },
+      },
+    },
+    async (request, reply) => {
+      const specs = request.body.processes;
+      request.auditDetail = { count: specs.length, names: specs.map((spec) => spec.name ?? null), commands: specs.map((spec) => spec.command) };
+      const run = () => launchOnce(async () => ({ processes: await supervisor.launchMany(specs) }));
+      const key = request.headers['idempotency-key'];
+      if (key === undefined) return sendStored(request, reply, await run(), false);
+      const { response, replayed } = await ctx.idempotency.run(principalOf(peerOf(request)), key, request.body, run);
+      return sendStored(request, reply, response, replayed);
+    },
+  );
+
+  /** One launch (or batch), as the response to send. Refusals that a retry could get past are thrown, not returned. */
+  async function launchOnce(launch: () => Promise<ServiceInfo | { processes: ServiceInfo[] }>): Promise<StoredResponse> {
     const release = ctx.launches.tryAcquire();
     if (release === null) {
       throw new ApiError('PIDVISOR_ERR_TOO_MANY_LAUNCHES', 'too many launches in progress; retry shortly', {}, { headers: { 'retry-after': '1' } });
     }
     try {
-      const info = await supervisor.launch(body, { origin: 'api' });
-      return { status: 201, contentType: JSON_TYPE, body: info };
+      return { status: 201, contentType: JSON_TYPE, body: await launch() };
     } catch (error) {
       const apiError = toApiError(error);
       if (apiError.status >= 500) throw error;
@@ -83,6 +121,41 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       config: { openapi: { operationId: 'listProcesses', summary: 'Every process', tags, errors: [] } },
     },
     async () => ({ processes: supervisor.list() }),
+  );
+
+  app.delete(
+    '/v1/processes',
+    {
+      schema: { querystring: RemoveManyQuery, response: { 200: ProcessList } },
+      config: {
+        openapi: {
+          operationId: 'removeProcesses',
+          summary: 'Stop and forget every process with the given labels (or all of them), in parallel',
+          description:
+            'Selects the processes whose labels include every `label=key=value` given (split at the first `=`), or every process with `all=true`; one of the two is required. Each is stopped as by DELETE /v1/processes/{id}; 200 answers with their last states once every tree is gone (an empty list when nothing matched).',
+          tags,
+          errors: [],
+        },
+      },
+    },
+    async (request) => {
+      const { label, all } = request.query;
+      const timeoutMs = parseTimeoutMs(request.query.timeoutMs);
+      if (label === undefined && all === undefined) {
+        throw new ApiError('PIDVISOR_ERR_VALIDATION', 'invalid querystring: give label=key=value (repeatable) or all=true', {
+          problems: [{ in: 'querystring', path: '', message: 'needs label or all' }],
+        });
+      }
+      if (label !== undefined && all !== undefined) {
+        throw new ApiError('PIDVISOR_ERR_VALIDATION', 'invalid querystring: label and all=true exclude each other', {
+          problems: [{ in: 'querystring', path: '/all', message: 'not with label' }],
+        });
+      }
+      const selector = label === undefined ? 'all' : labelSelector(typeof label === 'string' ? [label] : label);
+      const processes = await supervisor.removeMatching(selector, timeoutMs);
+      request.auditDetail = { selector, removed: processes.map((p) => p.id) };
+      return { processes };
+    },
   );
 
   app.get(
@@ -178,24 +251,48 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
         },
       },
     },
-    async (request) => {
-      const timeoutMs = request.query.timeoutMs === undefined ? undefined : Number(request.query.timeoutMs);
-      if (timeoutMs !== undefined && timeoutMs > 3_600_000) {
-        throw new ApiError('PIDVISOR_ERR_VALIDATION', 'invalid querystring: /timeoutMs: must be <= 3600000', {
-          problems: [{ in: 'querystring', path: '/timeoutMs', message: 'must be <= 3600000' }],
-        });
-      }
-      return supervisor.remove(request.params.id, timeoutMs);
-    },
+    async (request) => supervisor.remove(request.params.id, parseTimeoutMs(request.query.timeoutMs)),
   );
 
 };
 
+/** The `timeoutMs` of a query (digits, checked by the schema) as a number, at most an hour. */
+function parseTimeoutMs(digits: string | undefined): number | undefined {
+  const timeoutMs = digits === undefined ? undefined : Number(digits);
+  if (timeoutMs !== undefined && timeoutMs > 3_600_000) {
+    throw new ApiError('PIDVISOR_ERR_VALIDATION', 'invalid querystring: /timeoutMs: must be <= 3600000', {
+      problems: [{ in: 'querystring', path: '/timeoutMs', message: 'must be <= 3600000' }],
+    });
+  }
+  return timeoutMs;
+}
+
+/** `key=value` selectors (split at the first `=`) as one map; the same key twice must agree. */
+function labelSelector(selectors: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const selector of selectors) {
+    const at = selector.indexOf('=');
+    const key = selector.slice(0, at);
+    const value = selector.slice(at + 1);
+    if (key in labels && labels[key] !== value) {
+      throw new ApiError('PIDVISOR_ERR_VALIDATION', `invalid querystring: label ${JSON.stringify(key)} is asked with two values`, {
+        problems: [{ in: 'querystring', path: '/label', message: 'one value per key' }],
+      });
+    }
+    labels[key] = value;
+  }
+  return labels;
+}
+
 function sendStored(request: FastifyRequest, reply: FastifyReply, stored: StoredResponse, replayed: boolean): FastifyReply {
   if (stored.status === 201) {
-    const id = (stored.body as { id: string }).id;
-    request.auditTarget = id;
-    reply.header('location', `/v1/processes/${id}`);
+    const body = stored.body as ServiceInfo | { processes: ServiceInfo[] };
+    if ('processes' in body) {
+      request.auditTarget = body.processes.map((p) => p.id).join(',');
+    } else {
+      request.auditTarget = body.id;
+      reply.header('location', `/v1/processes/${body.id}`);
+    }
   } else {
     request.problemCode = (stored.body as Problem).code;
   }
