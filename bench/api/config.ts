@@ -1,7 +1,8 @@
 // Settings of the API benchmark, from BENCH_API_* environment variables (see bench/README.md).
 
 export type Scenario = 'rps' | 'list' | 'peers';
-export type Peer = 'pidvisor' | 'supervisord' | 'pm2';
+/** pidvisor with one batch request each way, pidvisor with one request per program, and the peers. */
+export type Peer = 'pidvisor' | 'pidvisor-each' | 'supervisord' | 'pm2';
 
 export interface ApiBenchConfig {
   /** Rounds of the request-rate runs; each round interleaves bare fastify and pidvisor. Medians are shown. */
@@ -74,6 +75,6 @@ export function readConfig(): ApiBenchConfig {
     settleMs: positive('BENCH_API_SETTLE_MS', 3000, { allowZero: true }),
     phaseTimeoutMs: positive('BENCH_API_PHASE_SECONDS', 180) * 1000,
     only: new Set(list<Scenario>('BENCH_API_ONLY', ['rps', 'list', 'peers'])),
-    peers: list<Peer>('BENCH_API_PEERS', ['pidvisor', 'supervisord', 'pm2']),
+    peers: list<Peer>('BENCH_API_PEERS', ['pidvisor', 'pidvisor-each', 'supervisord', 'pm2']),
   };
 }

@@ -53,6 +53,18 @@ export function launch(target: Target, spec: unknown, refusals: Refusals, deadli
   return withRetry(refusals, deadline, () => requestJson<ProcessInfo>(target, 'POST', '/v1/processes', spec, 201));
 }
 
+export async function launchBatch(target: Target, specs: unknown[], refusals: Refusals, deadline: number): Promise<ProcessInfo[]> {
+  const body = await withRetry(refusals, deadline, () => requestJson<{ processes: ProcessInfo[] }>(target, 'POST', '/v1/processes/batch', { processes: specs }, 201));
+  return body.processes;
+}
+
+/** DELETE /v1/processes?label=k=v...: every process with these labels, stopped and forgotten. */
+export async function removeLabelled(target: Target, labels: Record<string, string>, refusals: Refusals, deadline: number): Promise<ProcessInfo[]> {
+  const query = Object.entries(labels).map(([key, value]) => `label=${encodeURIComponent(`${key}=${value}`)}`).join('&');
+  const body = await withRetry(refusals, deadline, () => requestJson<{ processes: ProcessInfo[] }>(target, 'DELETE', `/v1/processes?${query}`, undefined, 200));
+  return body.processes;
+}
+
 export function remove(target: Target, id: string, refusals: Refusals, deadline: number): Promise<ProcessInfo> {
   return withRetry(refusals, deadline, () => requestJson<ProcessInfo>(target, 'DELETE', `/v1/processes/${id}`, undefined, 200));
 }

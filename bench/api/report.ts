@@ -41,7 +41,7 @@ export function checks(results: ApiBenchResults): Check[] {
   const peers = results.peers;
   if (peers === null) return out;
   const pv = peers.peers.find((p) => p.name === 'pidvisor');
-  const others = peers.peers.filter((p) => p.name !== 'pidvisor');
+  const others = peers.peers.filter((p) => !p.name.startsWith('pidvisor'));
   const missing = (['supervisord', 'pm2'] as const).filter((name) => !others.some((p) => p.name === name));
   for (const [what, key, target] of [
     ['start', 'startMedianMs', TARGETS.startSpeedup],
@@ -104,7 +104,8 @@ export function formatReport(config: ApiBenchConfig, results: ApiBenchResults, c
   }
   if (peers !== null) {
     const pv = peers.peers.find((p) => p.name === 'pidvisor');
-    const others = peers.peers.filter((p) => p.name !== 'pidvisor');
+    const each = peers.peers.find((p) => p.name === 'pidvisor-each');
+    const others = peers.peers.filter((p) => !p.name.startsWith('pidvisor'));
     for (const [what, key, cpuKey] of [
       ['start', 'startMedianMs', 'startCpuMedianMs'],
       ['stop', 'stopMedianMs', 'stopCpuMedianMs'],
@@ -115,10 +116,18 @@ export function formatReport(config: ApiBenchConfig, results: ApiBenchResults, c
         others.map((p) => `${p.name} ${ms(p[key])} (${ms(p[cpuKey])})`).join(', '),
         pv === undefined ? '' : others.map((p) => `${(p[key] / pv[key]).toFixed(1)}x faster than ${p.name}`).join(', '),
       ]);
+      if (each !== undefined) {
+        rows.push([
+          `  the same, one request per program`,
+          `${ms(each[key])} (${ms(each[cpuKey])})`,
+          '',
+          others.map((p) => `${(p[key] / each[key]).toFixed(1)}x faster than ${p.name}`).join(', '),
+        ]);
+      }
     }
     rows.push([
       `supervisor RSS with ${peers.programs}`,
-      pv === undefined ? 'n/a' : `${mib(pv.rssMaxBytes)} max`,
+      pv === undefined ? 'n/a' : `${mib(pv.rssMaxBytes)} max` + (each === undefined ? '' : ` (one request each: ${mib(each.rssMaxBytes)})`),
       others.map((p) => `${p.name} ${mib(p.rssMaxBytes)}`).join(', '),
       peers.pidvisorIdleRssBytes === null ? '' : `pidvisor idle: ${mib(peers.pidvisorIdleRssBytes)}`,
     ]);

@@ -40,9 +40,11 @@ export async function measurePeers(config: ApiBenchConfig, versions: { superviso
   const n = config.peerPrograms;
   const skipped: PeersResults['skipped'] = [];
   const runners: Array<{ name: Peer; runner: PeerRunner; version: string | null }> = [];
-  const pidvisor = pidvisorPeer({ launchConcurrency: config.launchConcurrency, stopConcurrency: config.stopConcurrency, phaseTimeoutMs: config.phaseTimeoutMs });
+  const options = { launchConcurrency: config.launchConcurrency, stopConcurrency: config.stopConcurrency, phaseTimeoutMs: config.phaseTimeoutMs };
+  const pidvisor = pidvisorPeer({ ...options, mode: 'batch' });
   for (const name of config.peers) {
     if (name === 'pidvisor') runners.push({ name, runner: pidvisor, version: VERSION });
+    if (name === 'pidvisor-each') runners.push({ name, runner: pidvisorPeer({ ...options, mode: 'each' }), version: VERSION });
     if (name === 'supervisord') {
       const reason = supervisordAvailable();
       if (reason === null) runners.push({ name, runner: supervisordPeer(n, config.phaseTimeoutMs), version: versions.supervisord });
