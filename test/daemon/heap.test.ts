@@ -30,3 +30,30 @@ describe('the young generation of a resident process', () => {
     expect(newSpace()).toBeLessThanOrEqual(before);
   });
 });
+
+// Whether a hot function ends up optimized by TurboFan, in a fresh node (dist/ is built by
+// the test setup), with or without skipOptimizingCompiler() first.
+function hotFunctionOptimized(skip: boolean): boolean {
+  const heap = new URL('../../dist/daemon/heap.js', import.meta.url).href;
+  const script = [
+    `const { skipOptimizingCompiler } = await import(${JSON.stringify(heap)});`,
+    skip ? 'skipOptimizingCompiler();' : '',
+    'function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; }',
+    'for (let i = 0; i < 20000; i++) hot(100);',
+    // Bit 4 of the status is "optimized" (V8's OptimizationStatus::kOptimized).
+    'console.log(JSON.stringify((%GetOptimizationStatus(hot) & 16) !== 0));',
+  ].join('\n');
+  const result = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  expect(result.status, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as boolean;
+}
+
+describe('the optimizing compiler of a resident process', () => {
+  it('negative control: a hot function of a plain node is optimized', () => {
+    expect(hotFunctionOptimized(false)).toBe(true);
+  });
+
+  it('skipOptimizingCompiler() keeps the same function unoptimized', () => {
+    expect(hotFunctionOptimized(true)).toBe(false);
+  });
+});
