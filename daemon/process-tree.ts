@@ -2,13 +2,12 @@
 //   process: the main process only (what it started is left alone);
 //   group:   the process group the main process leads (each service runs in its own session);
 //   cgroup:  the service's own cgroup v2 directory, which nothing started inside can leave.
-import fs from 'node:fs';
 import type { ChildProcess } from '../native/index.js';
 import type { ServiceCgroup } from './cgroup.js';
 import type { KillMode } from './definition.js';
+import { waitGroupEmpty } from './group-watch.js';
 
 const SIGKILL = 9;
-const POLL_MS = 20;
 
 export class ProcessTree {
   readonly #mode: KillMode;
@@ -56,12 +55,9 @@ export class ProcessTree {
   async waitGone(leaderPid: number, timeoutMs: number): Promise<boolean> {
     if (this.#mode === 'process') return true;
     if (this.#mode === 'cgroup') return this.#cgroup === null ? true : this.#cgroup.waitEmpty(timeoutMs);
-    const deadline = Date.now() + timeoutMs;
-    while (liveGroupMembers(leaderPid) > 0) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-    return true;
+    // The group the main process led has its pid as pgid; the kill went through the
+    // leader's pidfd while it was pinned (onMainExited), and this only reads.
+    return waitGroupEmpty(leaderPid, timeoutMs);
   }
 }
 
@@ -71,21 +67,4 @@ function signalQuietly(child: ChildProcess, signal: number, processGroup: boolea
   } catch {
     // Already exited: nothing left to signal through this reference.
   }
-}
-
-// Processes (not zombies) whose process group is `pgid`. Only read, never signalled by
-// number: the kill went through the leader's pidfd while it was pinned.
-function liveGroupMembers(pgid: number): number {
-  let count = 0;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (entry.charCodeAt(0) > 57) continue; // not a digit: not a process
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[2] === String(pgid) && fields[0] !== 'Z' && fields[0] !== 'X') count++;
-    } catch {
-      // exited while we looked
-    }
-  }
-  return count;
 }
