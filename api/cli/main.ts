@@ -25,7 +25,7 @@ const COMMANDS: Entry[] = [
   { name: 'start', summary: 'Start a stopped, exited or failed process', load: fromList(processes, 'start') },
   { name: 'stop', summary: 'Stop a process and everything it started', load: fromList(processes, 'stop') },
   { name: 'restart', summary: 'Stop, then start again', load: fromList(processes, 'restart') },
-  { name: 'rm', summary: 'Stop a process and forget it, with its logs', load: fromList(processes, 'rm') },
+  { name: 'rm', summary: 'Stop processes and forget them, with their logs (by id, name or label)', load: fromList(processes, 'rm') },
   { name: 'signal', summary: 'Send a signal to the current instance, through its pidfd', load: fromList(processes, 'signal') },
   { name: 'wait', summary: 'Wait until the current instance exits; exit with its status', load: fromList(processes, 'wait') },
   { name: 'logs', summary: "Print a process's captured output (-f to follow)", load: fromList(streams, 'logs') },

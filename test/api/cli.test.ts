@@ -79,6 +79,25 @@ describe.skipIf(unsupported !== null)(`pidvisor CLI${unsupported ? ` (skipped: $
     for (const name of ['job', 'waited', 'svc']) expect((await cli('rm', name)).code).toBe(0);
   });
 
+  it('rm --label removes every process with the labels; --all every process; bad combinations are usage errors', async () => {
+    await cli('run', '--name', 'l1', '--label', 'set=a', '--', 'sleep', '1000');
+    await cli('run', '--name', 'l2', '--label', 'set=a', '--', 'sleep', '1000');
+    await cli('run', '--name', 'l3', '--label', 'set=b', '--', 'sleep', '1000');
+    const pids = JSON.parse((await cli('ps', '--json')).stdout).map((p: { name: string; pid: number }) => [p.name, p.pid]) as Array<[string, number]>;
+    const pid = (name: string) => pids.find(([n]) => n === name)![1];
+    expect((await cli('rm', 'l1', '--label', 'set=a')).code).toBe(2);
+    expect((await cli('rm', '--all', '--label', 'set=a')).code).toBe(2);
+    expect((await cli('rm', '--label', 'set')).code).toBe(2);
+    const removed = await cli('rm', '--label', 'set=a');
+    expect(removed.code).toBe(0);
+    expect(removed.stdout.split('\n').filter(Boolean).sort()).toEqual(['l1: removed', 'l2: removed']);
+    expect(fs.existsSync(`/proc/${pid('l1')}`) || fs.existsSync(`/proc/${pid('l2')}`)).toBe(false);
+    expect(fs.existsSync(`/proc/${pid('l3')}`)).toBe(true);
+    expect(await cli('rm', '--label', 'set=a')).toMatchObject({ code: 0, stdout: 'nothing matched\n' });
+    expect(await cli('rm', '--all')).toMatchObject({ code: 0, stdout: 'l3: removed\n' });
+    expect(JSON.parse((await cli('ps', '--json')).stdout)).toEqual([]);
+  });
+
   it('follows logs and events as they happen', async () => {
     const env = { ...process.env, PIDVISOR_SOCKET: socket };
     const events = spawnWithLibuv(process.execPath, [PIDVISOR_BIN, 'events', '--after', '0'], { env });

@@ -127,7 +127,7 @@ const status: Command = {
   },
 };
 
-function lifecycle(name: 'start' | 'stop' | 'restart' | 'rm', summary: string, withTimeout: boolean): Command {
+function lifecycle(name: 'start' | 'stop' | 'restart', summary: string, withTimeout: boolean): Command {
   return {
     name,
     summary,
@@ -138,16 +138,44 @@ function lifecycle(name: 'start' | 'stop' | 'restart' | 'rm', summary: string, w
       const target = requireTarget(context);
       const timeoutMs = integer(context.values.timeout as string | undefined, '--timeout');
       const body = timeoutMs === undefined ? {} : { timeoutMs };
-      const response =
-        name === 'rm'
-          ? await context.client.json<ServiceInfo>('DELETE', `${path(target)}${timeoutMs === undefined ? '' : `?timeoutMs=${timeoutMs}`}`)
-          : await context.client.json<ServiceInfo>('POST', path(target, `/${name}`), body);
+      const response = await context.client.json<ServiceInfo>('POST', path(target, `/${name}`), body);
       if (context.json) print(context, response.body);
-      else context.out(`${response.body.name ?? response.body.id}: ${name === 'rm' ? 'removed' : response.body.state}`);
+      else context.out(`${response.body.name ?? response.body.id}: ${response.body.state}`);
       return EXIT.ok;
     },
   };
 }
+
+const rm: Command = {
+  name: 'rm',
+  summary: 'Stop processes and forget them, with their logs: one by id or name, or every one with given labels.',
+  usage: 'rm ID|NAME | --label KEY=VALUE... | --all  [--timeout MS] [--json]',
+  details: `  --label KEY=VALUE   every process with this label (repeat: with all of them), in parallel
+  --all               every process the daemon supervises
+  --timeout MS        before SIGKILL, for each`,
+  options: { timeout: { type: 'string' }, label: { type: 'string', multiple: true }, all: { type: 'boolean' } },
+  client: true,
+  async run(context) {
+    const timeoutMs = integer(context.values.timeout as string | undefined, '--timeout');
+    const labels = (context.values.label as string[] | undefined) ?? [];
+    const all = context.values.all === true;
+    if (labels.length === 0 && !all) {
+      const target = requireTarget(context);
+      const response = await context.client.json<ServiceInfo>('DELETE', `${path(target)}${timeoutMs === undefined ? '' : `?timeoutMs=${timeoutMs}`}`);
+      if (context.json) print(context, response.body);
+      else context.out(`${response.body.name ?? response.body.id}: removed`);
+      return EXIT.ok;
+    }
+    if (context.positionals.length > 0) throw new UsageError('give a process, or --label/--all, not both');
+    if (all && labels.length > 0) throw new UsageError('--all and --label exclude each other');
+    for (const label of labels) if (label.indexOf('=') <= 0) throw new UsageError(`--label takes KEY=VALUE, not ${JSON.stringify(label)}`);
+    const query = [...(all ? ['all=true'] : labels.map((label) => `label=${encodeURIComponent(label)}`)), ...(timeoutMs === undefined ? [] : [`timeoutMs=${timeoutMs}`])];
+    const { body } = await context.client.json<{ processes: ServiceInfo[] }>('DELETE', `/v1/processes?${query.join('&')}`);
+    if (context.json) context.out(JSON.stringify(body.processes, null, 2));
+    else context.out(body.processes.length === 0 ? 'nothing matched' : body.processes.map((p) => `${p.name ?? p.id}: removed`).join('\n'));
+    return EXIT.ok;
+  },
+};
 
 const signal: Command = {
   name: 'signal',
@@ -196,7 +224,7 @@ export const processCommands: Command[] = [
   lifecycle('start', 'Start a stopped, exited or failed process.', false),
   lifecycle('stop', 'Stop the process and everything it started; returns once all of it is gone.', true),
   lifecycle('restart', 'Stop, then start again (concurrent restarts share one).', true),
-  lifecycle('rm', 'Stop the process and forget it, with its logs.', true),
+  rm,
   signal,
   wait,
 ];
