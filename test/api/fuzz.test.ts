@@ -1,5 +1,5 @@
-// Property-based fuzzing of the two bodies that start or touch processes: launch and
-// signal. Whatever arrives, the answer is 2xx or 4xx (never 5xx), the app keeps serving,
+// Property-based fuzzing of the bodies that start or touch processes: launch, batch launch
+// and signal. Whatever arrives, the answer is 2xx or 4xx (never 5xx), the app keeps serving,
 // an invalid body starts nothing, and a signal request never disturbs a process beyond
 // the signal it validly asked for.
 import fc from 'fast-check';
@@ -148,6 +148,32 @@ describe.skipIf(unsupported !== null)('fuzzing', () => {
       { numRuns: 150 },
     );
     expect(created).toBeGreaterThan(100); // the generator mostly makes launches that work
+  });
+
+  it('batch launch: mixes of valid and odd specs start all or nothing', async () => {
+    const entry = fc.oneof({ arbitrary: validSpec, weight: 3 }, { arbitrary: mutatedSpec, weight: 1 }, { arbitrary: fc.constant({ command: ['/nonexistent/x'] }), weight: 1 });
+    const payload = fc.oneof(
+      { arbitrary: fc.record({ processes: fc.array(entry, { maxLength: 4 }) }), weight: 4 },
+      { arbitrary: fc.record({ processes: junk, extra: junk }, { requiredKeys: [] }), weight: 1 },
+    );
+    let started = 0;
+    await fc.assert(
+      fc.asyncProperty(payload, async (body) => {
+        const before = snapshot();
+        const response = await t.app.inject({ method: 'POST', url: '/v1/processes/batch', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+        expectAnswer(response.statusCode, response.body);
+        if (response.statusCode === 201) {
+          const { processes } = JSON.parse(response.body) as { processes: Array<{ id: string }> };
+          expect(processes).toHaveLength((body as { processes: unknown[] }).processes.length);
+          started++;
+          await Promise.all(processes.map((p) => t.supervisor.remove(p.id, 1000)));
+        } else {
+          expect(snapshot()).toEqual(before);
+        }
+      }),
+      { numRuns: 200 },
+    );
+    expect(started).toBeGreaterThan(10);
   });
 
   it('signal: any body, any target; the target process is never disturbed', async () => {
