@@ -1,6 +1,6 @@
 // `pidvisor <command>`: the entry of the CLI. Each command lives in commands/ and is loaded
 // only when run: a client command must not pay for loading the daemon, fastify and the addon.
-import { keepYoungGenerationSmall, skipOptimizingCompiler } from '../../daemon/heap.js';
+import { favourSmallHeap, keepYoungGenerationSmall, skipOptimizingCompiler } from '../../daemon/heap.js';
 import { VERSION } from '../../daemon/version.js';
 import { EXIT, runCommand, type Command } from './command.js';
 
@@ -67,6 +67,7 @@ export async function runCli(argv: string[]): Promise<number> {
   if (entry.resident === true) {
     keepYoungGenerationSmall();
     skipOptimizingCompiler();
+    favourSmallHeap();
   }
   return runCommand(await entry.load(), rest);
 }

@@ -1,6 +1,7 @@
 // `pidvisor daemon`: run the supervisor and its API until SIGTERM or SIGINT.
 import path from 'node:path';
 import { shutdownOnSignal, startDaemon } from '../../../daemon/daemon.js';
+import { collectStartupGarbage } from '../../../daemon/heap.js';
 import { createLogger } from '../../../daemon/logger.js';
 import { defaultSocketPath, defaultStateDir } from '../../../daemon/paths.js';
 import { buildApp, listen, type TcpOptions } from '../../server/index.js';
@@ -61,6 +62,7 @@ stops every service, each with its stop timeout, then exits 0.`,
       process.stderr.write(`pidvisor daemon: ${(error as Error).message}\n`);
       return EXIT.failed;
     }
+    collectStartupGarbage();
     return shutdownOnSignal(daemon);
   },
 };
