@@ -6,7 +6,7 @@ import type { SignalLike } from '../../../native/index.js';
 import type { ServiceInfo } from '../../supervisor-api.js';
 import { peerOf, principalOf } from '../auth.js';
 import type { AppContext } from '../context.js';
-import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, type Problem } from '../errors.js';
+import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, type ErrorCode, type Problem } from '../errors.js';
 import type { StoredResponse } from '../idempotency.js';
 import {
   BatchLaunchBody,
@@ -25,6 +25,15 @@ import {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const tags = ['processes'];
+const LAUNCH_ERRORS: ErrorCode[] = [
+  'PIDVISOR_ERR_NAME_TAKEN',
+  'PIDVISOR_ERR_SPAWN_FAILED',
+  'PIDVISOR_ERR_UNKNOWN_USER',
+  'PIDVISOR_ERR_UNKNOWN_GROUP',
+  'PIDVISOR_ERR_CGROUP_UNAVAILABLE',
+  'PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED',
+  'PIDVISOR_ERR_TOO_MANY_LAUNCHES',
+];
 const StartBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
 
 export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
@@ -41,25 +50,13 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           description:
             'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour.',
           tags,
-          errors: [
-            'PIDVISOR_ERR_NAME_TAKEN',
-            'PIDVISOR_ERR_SPAWN_FAILED',
-            'PIDVISOR_ERR_UNKNOWN_USER',
-            'PIDVISOR_ERR_UNKNOWN_GROUP',
-            'PIDVISOR_ERR_CGROUP_UNAVAILABLE',
-            'PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED',
-            'PIDVISOR_ERR_TOO_MANY_LAUNCHES',
-          ],
+          errors: LAUNCH_ERRORS,
         },
       },
     },
     async (request, reply) => {
       request.auditDetail = { name: request.body.name ?? null, command: request.body.command };
-      const key = request.headers['idempotency-key'];
-      const run = () => launchOnce(() => supervisor.launch(request.body, { origin: 'api' }));
-      if (key === undefined) return sendStored(request, reply, await run(), false);
-      const { response, replayed } = await ctx.idempotency.run(principalOf(peerOf(request)), key, request.body, run);
-      return sendStored(request, reply, response, replayed);
+      return launchRoute(request, reply, request.headers['idempotency-key'], () => supervisor.launch(request.body, { origin: 'api' }));
     },
   );
 
@@ -74,28 +71,29 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           description:
             `Every spec and name is checked before anything starts (a problem names the entry in \`index\`, or in the validation path); the children are then spawned together, and 201 answers with them in order once all have exec'd. If any cannot start, the others are stopped and removed, and 422 SPAWN_FAILED names the first that failed (\`index\`). Takes one launch slot; \`Idempotency-Key\` works as for a single launch. At most ${MAX_BATCH} per request.`,
           tags,
-          errors: [
-            'PIDVISOR_ERR_NAME_TAKEN',
-            'PIDVISOR_ERR_SPAWN_FAILED',
-            'PIDVISOR_ERR_UNKNOWN_USER',
-            'PIDVISOR_ERR_UNKNOWN_GROUP',
-            'PIDVISOR_ERR_CGROUP_UNAVAILABLE',
-            'PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED',
-            'PIDVISOR_ERR_TOO_MANY_LAUNCHES',
-          ],
+          errors: LAUNCH_ERRORS,
         },
       },
     },
     async (request, reply) => {
       const specs = request.body.processes;
       request.auditDetail = { count: specs.length, names: specs.map((spec) => spec.name ?? null), commands: specs.map((spec) => spec.command) };
-      const run = () => launchOnce(async () => ({ processes: await supervisor.launchMany(specs) }));
-      const key = request.headers['idempotency-key'];
-      if (key === undefined) return sendStored(request, reply, await run(), false);
-      const { response, replayed } = await ctx.idempotency.run(principalOf(peerOf(request)), key, request.body, run);
-      return sendStored(request, reply, response, replayed);
+      return launchRoute(request, reply, request.headers['idempotency-key'], async () => ({ processes: await supervisor.launchMany(specs) }));
     },
   );
+
+  /** A launch route's answer: run once, or once per Idempotency-Key (replayed after that). */
+  async function launchRoute(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    key: string | undefined,
+    launch: () => Promise<ServiceInfo | { processes: ServiceInfo[] }>,
+  ): Promise<FastifyReply> {
+    const run = () => launchOnce(launch);
+    if (key === undefined) return sendStored(request, reply, await run(), false);
+    const { response, replayed } = await ctx.idempotency.run(principalOf(peerOf(request)), key, request.body, run);
+    return sendStored(request, reply, response, replayed);
+  }
 
   /** One launch (or batch), as the response to send. Refusals that a retry could get past are thrown, not returned. */
   async function launchOnce(launch: () => Promise<ServiceInfo | { processes: ServiceInfo[] }>): Promise<StoredResponse> {
