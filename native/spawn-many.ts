@@ -54,6 +54,7 @@ function spawnChunk(list: readonly SpawnOptions[], start: number, end: number, r
       if (entry instanceof Error) results[index] = entry;
       else prepared.push(entry);
     }
+    if (prepared.length === 0) return;
     let outcomes: ReturnType<typeof binding.spawnMany>;
     try {
       outcomes = binding.spawnMany(prepared.map((entry) => entry.request));
@@ -64,7 +65,7 @@ function spawnChunk(list: readonly SpawnOptions[], start: number, end: number, r
     prepared.forEach((entry, i) => {
       const outcome = outcomes[i]!;
       results[entry.index] =
-        outcome instanceof Error ? SpawnError.fromNative(outcome, entry.options.command) : adopt(outcome, entry);
+        outcome instanceof Error ? SpawnError.fromNative(outcome, entry.options.command) : watch(outcome, entry);
     });
   } finally {
     for (const entry of prepared) release(entry);
@@ -88,7 +89,8 @@ function prepare(index: number, options: SpawnOptions): Prepared | Error {
   }
 }
 
-function adopt(outcome: Exclude<ReturnType<typeof binding.spawnMany>[number], RawErrnoError>, entry: Prepared): ChildProcess | Error {
+/** spawn()'s steps after the clone: watch the child, or kill and reap it if it cannot be. */
+function watch(outcome: ReturnType<typeof binding.spawn>, entry: Prepared): ChildProcess | Error {
   try {
     return watchSpawned(outcome, entry.fds, entry.options);
   } catch (error) {
