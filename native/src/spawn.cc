@@ -1,6 +1,6 @@
 // spawn(request): the JS-facing half of spawning one child. SpawnRequest (spawn_request.h)
-// owns the plan and turns the child's report into a ProcessHandle or a typed error; this
-// file runs the one clone on the JS thread.
+// owns the plan and reads the child's report; this file runs the one clone on the JS thread
+// and wraps the child in a ProcessHandle.
 #include "spawn.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 
 #include "env_state.h"
 #include "errors.h"
+#include "process_handle.h"
 #include "spawn_request.h"
 
 namespace pidvisor {
@@ -30,10 +31,15 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   }
 
-  bool ok = false;
-  Napi::Value outcome = request.Outcome(env, &ok);
-  if (!ok) throw Napi::Error(env, outcome);
-  return outcome;
+  if (!request.Started()) throw request.Failure(env);
+  return SpawnResult(env, request.TakeChild());
+}
+
+Napi::Object SpawnResult(Napi::Env env, const ClonedChild& child) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("handle", ProcessHandle::Create(env, child.pidfd, child.pid, ProcessHandle::Origin::kSpawned));
+  result.Set("method", child.clone3 ? "clone3" : "clone");
+  return result;
 }
 
 }  // namespace pidvisor

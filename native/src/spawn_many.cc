@@ -36,6 +36,7 @@
 
 #include "env_state.h"
 #include "errors.h"
+#include "spawn.h"
 #include "spawn_request.h"
 
 namespace pidvisor {
@@ -221,8 +222,8 @@ Napi::Value SpawnMany(const Napi::CallbackInfo& info) {
 
   for (uint32_t i = 0; i < n; i++) {
     if (!requests[i]) continue;
-    bool ok = false;
-    results.Set(i, requests[i]->Outcome(env, &ok));
+    SpawnRequest& request = *requests[i];
+    results.Set(i, request.Started() ? Napi::Value(SpawnResult(env, request.TakeChild())) : request.Failure(env).Value());
   }
   return results;
 }

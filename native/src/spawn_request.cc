@@ -1,6 +1,7 @@
 // Reading a spawn request into a SpawnPlan, cloning it, and turning the child's report into a
-// ProcessHandle or a typed error. Policy (PATH search, stdio kinds, defaults) lives in
-// TypeScript; this file only marshals and reports.
+// ClonedChild or a typed error; no ProcessHandle here, so the clone code does not depend on
+// how children are held. Policy (PATH search, stdio kinds, defaults) lives in TypeScript;
+// this file only marshals and reports.
 #include "spawn_request.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@ extern char** environ;
 
 #include "env_state.h"
 #include "errors.h"
-#include "process_handle.h"
 #include "spawn.h"
 #include "syscalls.h"
 
@@ -156,22 +156,20 @@ void SpawnRequest::Clone(const ChildStack& stack) {
   }
 }
 
-Napi::Value SpawnRequest::Outcome(Napi::Env env, bool* ok) {
-  const char* clone_name = method_ == CloneMethod::kClone3 ? "clone3" : "clone";
-  *ok = false;
-  if (pid_ < 0) return ErrnoError(env, static_cast<int>(-pid_), clone_name, clone_name).Value();
-  if (plan_.failed_stage != kStageNone) {
-    const int stage = plan_.failed_stage;
-    return ErrnoError(env, plan_.failed_errno, stage == kStageExecve ? "execve" : SpawnStageName(stage),
-                      SpawnStageName(stage))
-        .Value();
+ClonedChild SpawnRequest::TakeChild() {
+  const ClonedChild child = {pidfd_, static_cast<pid_t>(pid_), method_ == CloneMethod::kClone3};
+  pidfd_ = -1;
+  return child;
+}
+
+Napi::Error SpawnRequest::Failure(Napi::Env env) const {
+  if (pid_ < 0) {
+    const char* clone_name = method_ == CloneMethod::kClone3 ? "clone3" : "clone";
+    return ErrnoError(env, static_cast<int>(-pid_), clone_name, clone_name);
   }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("handle", ProcessHandle::Create(env, pidfd_, static_cast<pid_t>(pid_), ProcessHandle::Origin::kSpawned));
-  pidfd_ = -1;  // the handle owns it now
-  result.Set("method", clone_name);
-  *ok = true;
-  return result;
+  const int stage = plan_.failed_stage;
+  return ErrnoError(env, plan_.failed_errno, stage == kStageExecve ? "execve" : SpawnStageName(stage),
+                    SpawnStageName(stage));
 }
 
 }  // namespace pidvisor

@@ -16,6 +16,13 @@ namespace pidvisor {
 
 struct EnvState;
 
+// A child that has exec'd: the caller owns its pidfd (O_CLOEXEC).
+struct ClonedChild {
+  int pidfd;
+  pid_t pid;
+  bool clone3;  // false: the legacy clone(CLONE_PIDFD) made it
+};
+
 // Strings and the NULL-terminated pointer array execve wants.
 class CStringArray {
  public:
@@ -38,8 +45,8 @@ class SpawnRequest {
   // The plan points into the members: neither copyable nor movable.
   SpawnRequest(const SpawnRequest&) = delete;
   SpawnRequest& operator=(const SpawnRequest&) = delete;
-  // A child cloned but never handed to a handle (an exception between Clone and Outcome)
-  // is killed and reaped: no process may outlive a failed spawn.
+  // A child cloned but never taken (an exception between Clone and TakeChild) is killed and
+  // reaped: no process may outlive a failed spawn.
   ~SpawnRequest();
 
   // Lets the child share our fd table and keep a private copy of the part it needs, when
@@ -56,9 +63,11 @@ class SpawnRequest {
   // reaped here. Only syscalls: safe on any thread, once per request.
   void Clone(const ChildStack& stack);
 
-  // After Clone, on the JS thread: { handle, method }, or (ok = false) the error describing
-  // the failure, with `stage`. The handle takes over the pidfd.
-  Napi::Value Outcome(Napi::Env env, bool* ok);
+  // After Clone: whether the child runs (exec'd). Then TakeChild hands over its pidfd once;
+  // otherwise Failure describes what failed, with `stage` (the child is already reaped).
+  bool Started() const { return pid_ >= 0 && plan_.failed_stage == kStageNone; }
+  ClonedChild TakeChild();
+  Napi::Error Failure(Napi::Env env) const;
 
  private:
   CStringArray exec_paths_;
