@@ -149,7 +149,9 @@ describe.skipIf(unsupported !== null)(`spawnMany${unsupported ? ` (skipped: ${un
       fs.mkdirSync(dir);
       try {
         const ownLine = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
-        const live = children(spawnMany([sleeper(1000), sleeper(1001, { cgroup: dir }), sleeper(1002), sleeper(1003, { cgroup: path.join(dir, 'missing') })]));
+        const results = spawnMany([sleeper(1000), sleeper(1001, { cgroup: dir }), sleeper(1002), sleeper(1003, { cgroup: path.join(dir, 'missing') })]);
+        expect(results[3]).toMatchObject({ name: 'SpawnError', code: 'ENOENT', stage: 'cgroup' });
+        const live = children(results);
         expect(live).toHaveLength(3);
         const lineOf = (pid: number) => fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
         expect(lineOf(live[1]!.pid)).toBe(`0::/${path.basename(dir)}`);
