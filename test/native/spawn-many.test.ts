@@ -52,8 +52,9 @@ describe.skipIf(unsupported !== null)(`spawnMany${unsupported ? ` (skipped: ${un
   // The layer opens /dev/null once, on first use, and keeps it: take that out of fd counts.
   beforeAll(() => spawn({ command: 'true' }).wait());
 
-  it('returns one exec\'d, distinct child per entry, in input order', () => {
-    const entries = Array.from({ length: 12 }, (_, i) => sleeper(1000 + i));
+  it('returns one exec\'d, distinct child per entry, in input order, by either clone', () => {
+    // Every other entry takes the legacy clone(CLONE_PIDFD) path, as where seccomp blocks clone3.
+    const entries = Array.from({ length: 12 }, (_, i) => sleeper(1000 + i, i % 2 === 1 ? { method: 'clone' } : {}));
     const results = spawnMany(entries);
     expect(results).toHaveLength(entries.length);
     const live = children(results);
@@ -64,6 +65,7 @@ describe.skipIf(unsupported !== null)(`spawnMany${unsupported ? ` (skipped: ${un
       waitUntilAsleep(child.pid);
       expect(cmdline(child.pid)).toEqual(['sleep', String(1000 + i)]);
       expect(Number(procStat(child.pid)[1])).toBe(process.pid);
+      if (i % 2 === 1) expect(child.spawnMethod).toBe('clone');
     });
   });
 
