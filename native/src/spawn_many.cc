@@ -43,10 +43,11 @@ namespace pidvisor {
 
 namespace {
 
-// Threads cloning at once, the calling thread included: at most one per CPU this process
-// may run on (a clone thread mostly waits for its child's exec, but that child needs a CPU),
-// and at most this many, since past a few the kernel's own locks (the pid allocator, the
-// tasklist lock, mm and fd-table refcounts) serialise the clones anyway.
+// Threads cloning at once, the calling thread included: min(entries, CPUs this process may
+// run on, this cap). A clone thread mostly waits for its child's exec, but that child and the
+// woken thread each need a CPU, so threads beyond the CPUs only queue. The cap keeps the
+// helpers (which live as long as the process, with a child stack each) few; on a busy 2-CPU
+// machine 4 threads measured no better than 2 beyond the noise (bench/README.md).
 constexpr int kMaxCloneThreads = 4;
 constexpr size_t kHelperChildStackSize = 256 * 1024;  // as EnvState's stack
 constexpr size_t kHelperThreadStackSize = 256 * 1024;
