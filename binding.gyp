@@ -16,7 +16,9 @@
         "native/src/probe.cc",
         "native/src/process_handle.cc",
         "native/src/spawn.cc",
-        "native/src/spawn_child.cc"
+        "native/src/spawn_many.cc",
+        "native/src/spawn_child.cc",
+        "native/src/spawn_request.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

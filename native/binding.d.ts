@@ -89,6 +89,11 @@ export interface RawOrphanSweep {
 
 export interface RawBinding {
   spawn(request: RawSpawnRequest): { handle: RawProcessHandle; method: 'clone3' | 'clone' };
+  /**
+   * Each request as spawn(request) would start it, the clones running on several threads.
+   * In input order: the spawn result, or the error spawn would have thrown (not thrown here).
+   */
+  spawnMany(requests: RawSpawnRequest[]): Array<{ handle: RawProcessHandle; method: 'clone3' | 'clone' } | RawErrnoError>;
   makePipe(nonblockingEnd: 0 | 1 | -1): [number, number];
   /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
   setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;

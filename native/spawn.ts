@@ -119,24 +119,30 @@ export function spawn(options: SpawnOptions): ChildProcess {
     } catch (error) {
       throw SpawnError.fromNative(error as RawErrnoError, options.command);
     }
-    try {
-      return new ChildProcess(result, fds, options.beforeReap);
-    } catch (error) {
-      // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
-      // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
-      result.handle.killAndReap();
-      if (!(error instanceof Error)) throw error;
-      const raw = error as RawErrnoError;
-      raw.stage = 'watch';
-      throw SpawnError.fromNative(raw, options.command);
-    }
+    return watchSpawned(result, fds, options);
   } finally {
     fds.closeAll();
     if (cgroupFd >= 0) fs.closeSync(cgroupFd);
   }
 }
 
-function buildRequest(options: SpawnOptions): RawSpawnRequest {
+/** @internal The child has exec'd: watch it and hand over its pipes (spawn, spawnMany). */
+export function watchSpawned(result: ReturnType<typeof binding.spawn>, fds: FdPlan, options: SpawnOptions): ChildProcess {
+  try {
+    return new ChildProcess(result, fds, options.beforeReap);
+  } catch (error) {
+    // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
+    // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
+    result.handle.killAndReap();
+    if (!(error instanceof Error)) throw error;
+    const raw = error as RawErrnoError;
+    raw.stage = 'watch';
+    throw SpawnError.fromNative(raw, options.command);
+  }
+}
+
+/** @internal Checks the options and turns them into the addon's request (also spawnMany's). */
+export function buildRequest(options: SpawnOptions): RawSpawnRequest {
   const { command } = options;
   const fail = (reason: string): never => {
     throw SpawnError.invalid(command, reason);
@@ -244,7 +250,8 @@ export function inheritedEnv(): Record<string, string> {
   return env;
 }
 
-function openCgroup(command: string, dir: string): number {
+/** @internal */
+export function openCgroup(command: string, dir: string): number {
   try {
     return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   } catch (error) {
@@ -258,8 +265,8 @@ function openCgroup(command: string, dir: string): number {
 // /dev/null opened once (close-on-exec, as libuv opens everything) and shared by all spawns.
 let devNull: number | undefined;
 
-/** The fds of one spawn: which parent fd becomes each child fd, and the pipes made for it. */
-class FdPlan {
+/** @internal The fds of one spawn: which parent fd becomes each child fd, and the pipes made for it. */
+export class FdPlan {
   readonly #command: string;
   /** Fds this plan made and must close: the child's pipe ends always, the daemon's on failure. */
   #owned: number[] = [];

@@ -10,6 +10,7 @@
 #include "probe.h"
 #include "process_handle.h"
 #include "spawn.h"
+#include "spawn_many.h"
 
 namespace pidvisor {
 
@@ -31,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, CloseAllHandles, state);
 
   exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
+  exports.Set("spawnMany", Napi::Function::New<SpawnMany>(env, "spawnMany"));
   exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
   exports.Set("openProcess", Napi::Function::New<OpenProcess>(env, "openProcess"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));

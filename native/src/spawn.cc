@@ -1,192 +1,44 @@
-// spawn(request): the JS-facing half of spawning. Reads the request into a SpawnPlan (all
-// memory the child needs is owned here, in the parent), clones, and turns the child's
-// report into either a ProcessHandle or a typed error. Policy (PATH search, stdio kinds,
-// defaults) lives in TypeScript; this file only marshals and reports.
+// spawn(request): the JS-facing half of spawning one child. SpawnRequest (spawn_request.h)
+// owns the plan and reads the child's report; this file runs the one clone on the JS thread
+// and wraps the child in a ProcessHandle.
 #include "spawn.h"
 
 #include <errno.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-extern char** environ;
-
-#include <algorithm>
-#include <string>
-#include <vector>
-
-#include "clone.h"
 #include "env_state.h"
 #include "errors.h"
 #include "process_handle.h"
-#include "spawn_child.h"
-#include "syscalls.h"
+#include "spawn_request.h"
 
 namespace pidvisor {
-
-namespace {
-
-// Strings and the NULL-terminated pointer arrays execve wants, kept alive by the parent
-// for the duration of the clone.
-class CStringArray {
- public:
-  explicit CStringArray(Napi::Array array) {
-    const uint32_t n = array.Length();
-    strings_.reserve(n);
-    for (uint32_t i = 0; i < n; i++) strings_.push_back(array.Get(i).As<Napi::String>().Utf8Value());
-    pointers_.reserve(n + 1);
-    for (std::string& s : strings_) pointers_.push_back(&s[0]);
-    pointers_.push_back(nullptr);
-  }
-  char* const* data() const { return pointers_.data(); }
-  size_t size() const { return strings_.size(); }
-
- private:
-  std::vector<std::string> strings_;
-  std::vector<char*> pointers_;
-};
-
-std::vector<int> IntArray(Napi::Array array) {
-  std::vector<int> values(array.Length());
-  for (uint32_t i = 0; i < array.Length(); i++) values[i] = array.Get(i).As<Napi::Number>().Int32Value();
-  return values;
-}
-
-long LongField(const Napi::Object& request, const char* name) {
-  return static_cast<long>(request.Get(name).As<Napi::Number>().Int64Value());
-}
-
-// rlimits arrive as flat triples [resource, soft, hard]; -1 means unlimited.
-std::vector<RlimitSpec> ReadRlimits(Napi::Array flat) {
-  std::vector<RlimitSpec> limits;
-  for (uint32_t i = 0; i + 2 < flat.Length(); i += 3) {
-    auto value = [&](uint32_t k) {
-      const double v = flat.Get(k).As<Napi::Number>().DoubleValue();
-      return v < 0 ? RLIM_INFINITY : static_cast<unsigned long long>(v);
-    };
-    limits.push_back({flat.Get(i).As<Napi::Number>().Int32Value(), value(i + 1), value(i + 2)});
-  }
-  return limits;
-}
-
-CloneMethod ChooseMethod(EnvState* state, int requested) {
-  if (requested == kMethodClone3) return CloneMethod::kClone3;
-  if (requested == kMethodLegacyClone) return CloneMethod::kLegacyClone;
-  if (state->clone3_state < 0) state->clone3_state = ProbeClone3() == 0 ? 1 : 0;
-  return state->clone3_state == 1 ? CloneMethod::kClone3 : CloneMethod::kLegacyClone;
-}
-
-bool ShareFdTable(EnvState* state, const ChildStack& stack) {
-  if (state->fd_table_sharing_state < 0) {
-    state->fd_table_sharing_state = ProbeFdTableSharing(stack) == 0 ? 1 : 0;
-  }
-  return state->fd_table_sharing_state == 1;
-}
-
-// The fds a child of this plan can name: its sources, the legacy path's cgroup directory,
-// and fd 0 (the terminal for foreground_tty). The child keeps a copy of [0, this) only,
-// rounded up to kUnshareAlign (see clone.h); the extra fds are closed with the rest.
-int FdsNeededBelow(const std::vector<int>& sources, int cgroup_procs_dir_fd) {
-  int highest = std::max(0, cgroup_procs_dir_fd);
-  for (int fd : sources) highest = std::max(highest, fd);
-  return (highest / kUnshareAlign + 1) * kUnshareAlign;
-}
-
-// The child failed before or at execve and has exited (CLONE_VFORK returned only then).
-// Reap it here so a failed spawn leaves no zombie and no fd behind.
-void ReapFailedChild(int pidfd) {
-  siginfo_t si;
-  while (sys_waitid(P_PIDFD, pidfd, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
-  }
-  close(pidfd);
-}
-
-}  // namespace
 
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EnvState* state = EnvState::Get(env);
-  Napi::Object request = info[0].As<Napi::Object>();
-
-  CStringArray exec_paths(request.Get("execPaths").As<Napi::Array>());
-  CStringArray argv(request.Get("argv").As<Napi::Array>());
-  // envp null: the child gets this process's own environment as it is now (environ), with
-  // nothing copied; only the JS thread changes it (process.env), and it is blocked in spawn.
-  Napi::Value envp_value = request.Get("envp");
-  CStringArray envp(envp_value.IsArray() ? envp_value.As<Napi::Array>() : Napi::Array::New(env));
-  Napi::Value cwd_value = request.Get("cwd");
-  const std::string cwd = cwd_value.IsString() ? cwd_value.As<Napi::String>().Utf8Value() : "";
-  Napi::Value groups_value = request.Get("groups");
-  std::vector<int> groups_in = groups_value.IsArray() ? IntArray(groups_value.As<Napi::Array>())
-                                                      : std::vector<int>();
-  std::vector<gid_t> groups(groups_in.begin(), groups_in.end());
-  std::vector<RlimitSpec> rlimits = ReadRlimits(request.Get("rlimits").As<Napi::Array>());
-  std::vector<int> fds = IntArray(request.Get("fds").As<Napi::Array>());
-  const int cgroup_fd = static_cast<int>(LongField(request, "cgroupFd"));
-  const CloneMethod method =
-      ChooseMethod(state, static_cast<int>(LongField(request, "method")));
-
-  if (exec_paths.size() == 0) throw Napi::TypeError::New(env, "spawn: no executable path");
-  if (fds.size() > static_cast<size_t>(kMaxPlanFds)) {
-    throw Napi::RangeError::New(env, "spawn: too many fds in the plan");
-  }
-
-
-  SpawnPlan plan = {};
-  plan.exec_paths = exec_paths.data();
-  plan.exec_path_count = exec_paths.size();
-  plan.argv = argv.data();
-  plan.envp = envp_value.IsArray() ? envp.data() : environ;
-  plan.cwd = cwd_value.IsString() ? cwd.c_str() : nullptr;
-  plan.uid = LongField(request, "uid");
-  plan.gid = LongField(request, "gid");
-  plan.groups = groups.data();
-  plan.group_count = groups_value.IsArray() ? static_cast<long>(groups.size()) : -1;
-  plan.umask = LongField(request, "umask");
-  plan.rlimits = rlimits.data();
-  plan.rlimit_count = rlimits.size();
-  plan.session = static_cast<int>(LongField(request, "session"));
-  plan.foreground_tty = request.Get("foregroundTty").ToBoolean().Value();
-  plan.fd_sources = fds.data();
-  plan.fd_count = static_cast<int>(fds.size());
-  // CLONE_INTO_CGROUP exists only for clone3; the legacy path joins from inside the child.
-  plan.cgroup_procs_dir_fd = method == CloneMethod::kLegacyClone ? cgroup_fd : -1;
-  plan.pdeathsig = static_cast<int>(LongField(request, "pdeathsig"));
-  plan.parent_pid = plan.pdeathsig > 0 ? getpid() : 0;
-  plan.no_new_privs = request.Get("noNewPrivs").ToBoolean().Value();
-  plan.close_fallback_limit = state->CloseFallbackLimit();
+  SpawnRequest request(env, state, info[0].As<Napi::Object>());
 
   ChildStack stack;
   if (!state->SpawnStack(&stack)) throw ErrnoError(env, errno, "mmap", "stack");
-  const bool share_fd_table = ShareFdTable(state, stack);
-  plan.unshare_fds_below = share_fd_table ? FdsNeededBelow(fds, plan.cgroup_procs_dir_fd) : 0;
+  request.DecideFdTableSharing(state, stack);
 
   // A child switching credentials under CLONE_VM runs commit_creds on the memory map it
   // shares with us, which marks that map non-dumpable: the daemon itself would lose core
   // dumps and ptrace access. Remember the flag and restore it.
-  const bool changes_credentials = plan.uid >= 0 || plan.gid >= 0 || plan.group_count >= 0;
-  const int dumpable = changes_credentials ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
-  int pidfd = -1;
-  const long pid = CloneVfork(method, stack, method == CloneMethod::kClone3 ? cgroup_fd : -1,
-                              share_fd_table, RunSpawnChild, &plan, &pidfd);
+  const int dumpable = request.ChangesCredentials() ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
+  request.Clone(stack);
   if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) {
     prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   }
-  const char* clone_name = method == CloneMethod::kClone3 ? "clone3" : "clone";
-  if (pid < 0) throw ErrnoError(env, static_cast<int>(-pid), clone_name, clone_name);
 
-  if (plan.failed_stage != kStageNone) {
-    const int err = plan.failed_errno;
-    const int stage = plan.failed_stage;
-    ReapFailedChild(pidfd);
-    throw ErrnoError(env, err, stage == kStageExecve ? "execve" : SpawnStageName(stage),
-                     SpawnStageName(stage));
-  }
+  if (!request.Started()) throw request.Failure(env);
+  return SpawnResult(env, request.TakeChild());
+}
 
+Napi::Object SpawnResult(Napi::Env env, const ClonedChild& child) {
   Napi::Object result = Napi::Object::New(env);
-  result.Set("handle", ProcessHandle::Create(env, pidfd, static_cast<pid_t>(pid), ProcessHandle::Origin::kSpawned));
-  result.Set("method", clone_name);
+  result.Set("handle", ProcessHandle::Create(env, child.pidfd, child.pid, ProcessHandle::Origin::kSpawned));
+  result.Set("method", child.clone3 ? "clone3" : "clone");
   return result;
 }
 

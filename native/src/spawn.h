@@ -11,4 +11,8 @@ enum SpawnMethod : int { kMethodAuto = 0, kMethodClone3 = 1, kMethodLegacyClone 
 // errno error with `stage` when the child could not be set up or exec'd (already reaped).
 Napi::Value Spawn(const Napi::CallbackInfo& info);
 
+struct ClonedChild;
+// { handle, method } for a child that has exec'd; the handle takes over its pidfd.
+Napi::Object SpawnResult(Napi::Env env, const ClonedChild& child);
+
 }  // namespace pidvisor

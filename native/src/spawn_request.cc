@@ -1,0 +1,175 @@
+// Reading a spawn request into a SpawnPlan, cloning it, and turning the child's report into a
+// ClonedChild or a typed error; no ProcessHandle here, so the clone code does not depend on
+// how children are held. Policy (PATH search, stdio kinds, defaults) lives in TypeScript;
+// this file only marshals and reports.
+#include "spawn_request.h"
+
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+#include <algorithm>
+
+#include "env_state.h"
+#include "errors.h"
+#include "spawn.h"
+#include "syscalls.h"
+
+namespace pidvisor {
+
+namespace {
+
+std::vector<int> IntArray(Napi::Array array) {
+  std::vector<int> values(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) values[i] = array.Get(i).As<Napi::Number>().Int32Value();
+  return values;
+}
+
+long LongField(const Napi::Object& request, const char* name) {
+  return static_cast<long>(request.Get(name).As<Napi::Number>().Int64Value());
+}
+
+Napi::Array ArrayOrEmpty(Napi::Env env, Napi::Value value) {
+  return value.IsArray() ? value.As<Napi::Array>() : Napi::Array::New(env);
+}
+
+// rlimits arrive as flat triples [resource, soft, hard]; -1 means unlimited.
+std::vector<RlimitSpec> ReadRlimits(Napi::Array flat) {
+  std::vector<RlimitSpec> limits;
+  for (uint32_t i = 0; i + 2 < flat.Length(); i += 3) {
+    auto value = [&](uint32_t k) {
+      const double v = flat.Get(k).As<Napi::Number>().DoubleValue();
+      return v < 0 ? RLIM_INFINITY : static_cast<unsigned long long>(v);
+    };
+    limits.push_back({flat.Get(i).As<Napi::Number>().Int32Value(), value(i + 1), value(i + 2)});
+  }
+  return limits;
+}
+
+CloneMethod ChooseMethod(EnvState* state, int requested) {
+  if (requested == kMethodClone3) return CloneMethod::kClone3;
+  if (requested == kMethodLegacyClone) return CloneMethod::kLegacyClone;
+  if (state->clone3_state < 0) state->clone3_state = ProbeClone3() == 0 ? 1 : 0;
+  return state->clone3_state == 1 ? CloneMethod::kClone3 : CloneMethod::kLegacyClone;
+}
+
+// The fds a child of this plan can name: its sources, the legacy path's cgroup directory,
+// and fd 0 (the terminal for foreground_tty). The child keeps a copy of [0, this) only,
+// rounded up to kUnshareAlign (see clone.h); the extra fds are closed with the rest.
+int FdsNeededBelow(const std::vector<int>& sources, int cgroup_procs_dir_fd) {
+  int highest = std::max(0, cgroup_procs_dir_fd);
+  for (int fd : sources) highest = std::max(highest, fd);
+  return (highest / kUnshareAlign + 1) * kUnshareAlign;
+}
+
+// The child failed before or at execve and has exited (CLONE_VFORK returned only then).
+// Reap it here so a failed spawn leaves no zombie and no fd behind.
+void ReapFailedChild(int pidfd) {
+  siginfo_t si;
+  while (sys_waitid(P_PIDFD, pidfd, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
+  }
+  close(pidfd);
+}
+
+}  // namespace
+
+CStringArray::CStringArray(Napi::Array array) {
+  const uint32_t n = array.Length();
+  strings_.reserve(n);
+  for (uint32_t i = 0; i < n; i++) strings_.push_back(array.Get(i).As<Napi::String>().Utf8Value());
+  pointers_.reserve(n + 1);
+  for (std::string& s : strings_) pointers_.push_back(&s[0]);
+  pointers_.push_back(nullptr);
+}
+
+SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, Napi::Object request)
+    : exec_paths_(request.Get("execPaths").As<Napi::Array>()),
+      argv_(request.Get("argv").As<Napi::Array>()),
+      envp_(ArrayOrEmpty(env, request.Get("envp"))),
+      // envp null: the child gets this process's own environment as it is now (environ),
+      // with nothing copied; only the JS thread changes it (process.env), and it is blocked
+      // in spawn/spawnMany until every child has exec'd.
+      inherit_environ_(!request.Get("envp").IsArray()),
+      rlimits_(ReadRlimits(request.Get("rlimits").As<Napi::Array>())),
+      fds_(IntArray(request.Get("fds").As<Napi::Array>())),
+      cgroup_fd_(static_cast<int>(LongField(request, "cgroupFd"))),
+      method_(ChooseMethod(state, static_cast<int>(LongField(request, "method")))) {
+  Napi::Value cwd_value = request.Get("cwd");
+  if (cwd_value.IsString()) cwd_ = cwd_value.As<Napi::String>().Utf8Value();
+  Napi::Value groups_value = request.Get("groups");
+  if (groups_value.IsArray()) {
+    for (int gid : IntArray(groups_value.As<Napi::Array>())) groups_.push_back(static_cast<gid_t>(gid));
+  }
+
+  if (exec_paths_.size() == 0) throw Napi::TypeError::New(env, "spawn: no executable path");
+  if (fds_.size() > static_cast<size_t>(kMaxPlanFds)) {
+    throw Napi::RangeError::New(env, "spawn: too many fds in the plan");
+  }
+
+  plan_.exec_paths = exec_paths_.data();
+  plan_.exec_path_count = exec_paths_.size();
+  plan_.argv = argv_.data();
+  plan_.envp = inherit_environ_ ? environ : envp_.data();
+  plan_.cwd = cwd_value.IsString() ? cwd_.c_str() : nullptr;
+  plan_.uid = LongField(request, "uid");
+  plan_.gid = LongField(request, "gid");
+  plan_.groups = groups_.data();
+  plan_.group_count = groups_value.IsArray() ? static_cast<long>(groups_.size()) : -1;
+  plan_.umask = LongField(request, "umask");
+  plan_.rlimits = rlimits_.data();
+  plan_.rlimit_count = rlimits_.size();
+  plan_.session = static_cast<int>(LongField(request, "session"));
+  plan_.foreground_tty = request.Get("foregroundTty").ToBoolean().Value();
+  plan_.fd_sources = fds_.data();
+  plan_.fd_count = static_cast<int>(fds_.size());
+  // CLONE_INTO_CGROUP exists only for clone3; the legacy path joins from inside the child.
+  plan_.cgroup_procs_dir_fd = method_ == CloneMethod::kLegacyClone ? cgroup_fd_ : -1;
+  plan_.pdeathsig = static_cast<int>(LongField(request, "pdeathsig"));
+  plan_.parent_pid = plan_.pdeathsig > 0 ? getpid() : 0;
+  plan_.no_new_privs = request.Get("noNewPrivs").ToBoolean().Value();
+  plan_.close_fallback_limit = state->CloseFallbackLimit();
+}
+
+SpawnRequest::~SpawnRequest() {
+  if (pidfd_ < 0) return;
+  sys_pidfd_send_signal(pidfd_, SIGKILL, 0);
+  ReapFailedChild(pidfd_);
+}
+
+void SpawnRequest::DecideFdTableSharing(EnvState* state, const ChildStack& stack) {
+  if (state->fd_table_sharing_state < 0) {
+    state->fd_table_sharing_state = ProbeFdTableSharing(stack) == 0 ? 1 : 0;
+  }
+  share_fd_table_ = state->fd_table_sharing_state == 1;
+  plan_.unshare_fds_below = share_fd_table_ ? FdsNeededBelow(fds_, plan_.cgroup_procs_dir_fd) : 0;
+}
+
+void SpawnRequest::Clone(const ChildStack& stack) {
+  pid_ = CloneVfork(method_, stack, method_ == CloneMethod::kClone3 ? cgroup_fd_ : -1,
+                    share_fd_table_, RunSpawnChild, &plan_, &pidfd_);
+  if (pid_ >= 0 && plan_.failed_stage != kStageNone) {
+    ReapFailedChild(pidfd_);
+    pidfd_ = -1;
+  }
+}
+
+ClonedChild SpawnRequest::TakeChild() {
+  const ClonedChild child = {pidfd_, static_cast<pid_t>(pid_), method_ == CloneMethod::kClone3};
+  pidfd_ = -1;
+  return child;
+}
+
+Napi::Error SpawnRequest::Failure(Napi::Env env) const {
+  if (pid_ < 0) {
+    const char* clone_name = method_ == CloneMethod::kClone3 ? "clone3" : "clone";
+    return ErrnoError(env, static_cast<int>(-pid_), clone_name, clone_name);
+  }
+  const int stage = plan_.failed_stage;
+  return ErrnoError(env, plan_.failed_errno, stage == kStageExecve ? "execve" : SpawnStageName(stage),
+                    SpawnStageName(stage));
+}
+
+}  // namespace pidvisor

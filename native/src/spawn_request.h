@@ -1,0 +1,90 @@
+// One child to start, read from a JS spawn request: every byte the pre-exec child reads is
+// owned here, in the parent, for as long as the clone runs. spawn() makes one of these;
+// spawnMany() makes one per entry and clones them on several threads (spawn_many.cc).
+#pragma once
+
+#include <napi.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "clone.h"
+#include "spawn_child.h"
+
+namespace pidvisor {
+
+struct EnvState;
+
+// A child that has exec'd: the caller owns its pidfd (O_CLOEXEC).
+struct ClonedChild {
+  int pidfd;
+  pid_t pid;
+  bool clone3;  // false: the legacy clone(CLONE_PIDFD) made it
+};
+
+// Strings and the NULL-terminated pointer array execve wants.
+class CStringArray {
+ public:
+  explicit CStringArray(Napi::Array array);
+  CStringArray(const CStringArray&) = delete;
+  CStringArray& operator=(const CStringArray&) = delete;
+  char* const* data() const { return pointers_.data(); }
+  size_t size() const { return strings_.size(); }
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<char*> pointers_;
+};
+
+class SpawnRequest {
+ public:
+  // Reads `request` (throws a JS error when it is malformed) and picks the clone method,
+  // probing clone3 on first use. Runs on the JS thread.
+  SpawnRequest(Napi::Env env, EnvState* state, Napi::Object request);
+  // The plan points into the members: neither copyable nor movable.
+  SpawnRequest(const SpawnRequest&) = delete;
+  SpawnRequest& operator=(const SpawnRequest&) = delete;
+  // A child cloned but never taken (an exception between Clone and TakeChild) is killed and
+  // reaped: no process may outlive a failed spawn.
+  ~SpawnRequest();
+
+  // Lets the child share our fd table and keep a private copy of the part it needs, when
+  // the probe (run once, on the calling thread, with `stack`) found that safe.
+  void DecideFdTableSharing(EnvState* state, const ChildStack& stack);
+
+  // A child switching credentials under CLONE_VM marks our shared memory map non-dumpable.
+  bool ChangesCredentials() const {
+    return plan_.uid >= 0 || plan_.gid >= 0 || plan_.group_count >= 0;
+  }
+  bool HasParentDeathSignal() const { return plan_.pdeathsig > 0; }
+
+  // Clones and waits for the exec (CLONE_VFORK). A child that failed before or at execve is
+  // reaped here. Only syscalls: safe on any thread, once per request.
+  void Clone(const ChildStack& stack);
+
+  // After Clone: whether the child runs (exec'd). Then TakeChild hands over its pidfd once;
+  // otherwise Failure describes what failed, with `stage` (the child is already reaped).
+  bool Started() const { return pid_ >= 0 && plan_.failed_stage == kStageNone; }
+  ClonedChild TakeChild();
+  Napi::Error Failure(Napi::Env env) const;
+
+ private:
+  CStringArray exec_paths_;
+  CStringArray argv_;
+  CStringArray envp_;
+  bool inherit_environ_;
+  std::string cwd_;
+  std::vector<gid_t> groups_;
+  std::vector<RlimitSpec> rlimits_;
+  std::vector<int> fds_;
+  int cgroup_fd_;
+  CloneMethod method_;
+  bool share_fd_table_ = false;
+  SpawnPlan plan_ = {};
+
+  long pid_ = 0;  // or -errno of the clone itself
+  int pidfd_ = -1;
+};
+
+}  // namespace pidvisor
