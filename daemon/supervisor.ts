@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { capabilities, signalNumber, spawn, type Capabilities, type ChildProcess, type SignalLike, type SpawnOptions } from '../native/index.js';
+import { capabilities, signalNumber, spawnMany, type Capabilities, type ChildProcess, type SignalLike, type SpawnOptions } from '../native/index.js';
 import { prepareCgroupRoot } from './cgroup.js';
 import { defineService, sameSpec, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
@@ -331,16 +331,13 @@ export class Supervisor {
   }
 }
 
-// Each spawn in order; an entry that is already an Error stays one.
+// The children of a batch, spawned together (spawnMany clones on several threads); an entry
+// that is already an Error stays one.
 function spawnEach(list: ReadonlyArray<SpawnOptions | Error>): Array<ChildProcess | Error> {
-  return list.map((options) => {
-    if (options instanceof Error) return options;
-    try {
-      return spawn(options);
-    } catch (error) {
-      return error instanceof Error ? error : new Error(String(error));
-    }
-  });
+  const wanted = list.filter((entry): entry is SpawnOptions => !(entry instanceof Error));
+  const spawned = spawnMany(wanted);
+  let next = 0;
+  return list.map((entry) => (entry instanceof Error ? entry : spawned[next++]!));
 }
 
 /** The error of one entry of a batch, with its position added to the details clients get. */
