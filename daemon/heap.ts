@@ -21,14 +21,17 @@ export function keepYoungGenerationSmall(): void {
 }
 
 /**
- * No optimizing compiler (TurboFan): functions stay in the interpreter and the baseline
- * compiler. TurboFan's code, its feedback and the parts of the node binary it runs cost the
- * idle daemon about 11 MiB of its 78 MiB here (anon 33 -> 28 MiB, file-backed 45 -> 41 MiB);
- * the daemon's CPU per launch did not measurably change, since its work is syscalls, small
- * handlers and native JSON. V8 reads the flag whenever it considers optimizing a function.
+ * JavaScript runs in V8's interpreter only: no optimizing compilers (TurboFan; Maglev, which
+ * Node 22 turns on) and no baseline compiler (Sparkplug). Their code, their feedback and the
+ * parts of the node binary they run cost the daemon about 13 MiB (idle, anon 33 -> 26 MiB,
+ * file-backed 45 -> 41 MiB). A supervisor's JS is short handlers between syscalls: its CPU
+ * per launch moved by less than this machine's noise (about 15 %). V8 reads these flags
+ * whenever it considers compiling a function.
  */
-export function skipOptimizingCompiler(): void {
+export function interpretJavaScriptOnly(): void {
   v8.setFlagsFromString('--no-opt');
+  v8.setFlagsFromString('--no-maglev');
+  v8.setFlagsFromString('--no-sparkplug');
 }
 
 /**

@@ -1,6 +1,6 @@
 // `pidvisor <command>`: the entry of the CLI. Each command lives in commands/ and is loaded
 // only when run: a client command must not pay for loading the daemon, fastify and the addon.
-import { favourSmallHeap, keepYoungGenerationSmall, skipOptimizingCompiler } from '../../daemon/heap.js';
+import { favourSmallHeap, keepYoungGenerationSmall, interpretJavaScriptOnly } from '../../daemon/heap.js';
 import { VERSION } from '../../daemon/version.js';
 import { EXIT, runCommand, type Command } from './command.js';
 
@@ -66,7 +66,7 @@ export async function runCli(argv: string[]): Promise<number> {
   // Before the command's modules load: loading fastify alone grows the young generation.
   if (entry.resident === true) {
     keepYoungGenerationSmall();
-    skipOptimizingCompiler();
+    interpretJavaScriptOnly();
     favourSmallHeap();
   }
   return runCommand(await entry.load(), rest);
