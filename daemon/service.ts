@@ -83,7 +83,7 @@ export class Service {
   #cgroup: ServiceCgroup | null = null;
   readonly #tracker = new RestartTracker();
   readonly #exits: ExitRecord[] = [];
-  #definition: ServiceDefinition;
+  readonly #definition: ServiceDefinition;
   #state: State = 'stopped';
   #reason = 'created';
   #child: ChildProcess | null = null;
@@ -206,11 +206,6 @@ export class Service {
   dispose(): void {
     this.#clearTimers();
     this.#disposed = true;
-  }
-
-  /** Replaces the definition (config reload); takes effect at the next start. */
-  redefine(definition: ServiceDefinition): void {
-    this.#definition = definition;
   }
 
   #label(): string {
