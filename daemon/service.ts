@@ -423,8 +423,7 @@ export class Service {
       this.#awaitTreeGone(child.pid).catch((error: unknown) => this.#logger.error({ err: error }, 'waiting for the tree failed'));
     } else {
       // A service ends with its main process: nothing of this instance is left running.
-      this.#tree.killRemains();
-      this.#releaseCgroup(this.#tree, this.#cgroup, child.pid).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing the cgroup failed'));
+      this.#endRemains(this.#tree, this.#cgroup, child.pid).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing the cgroup failed'));
       this.#dispatch('exit');
     }
   }
@@ -493,9 +492,13 @@ export class Service {
     }
   }
 
-  // Removes an instance's cgroup once its killed remains are gone.
-  async #releaseCgroup(tree: ProcessTree, cgroup: ServiceCgroup | null, leaderPid: number): Promise<void> {
-    if (cgroup === null || cgroup.removeIfEmpty()) return;
+  // Kills what the instance left running and removes its cgroup once that is gone. A cgroup
+  // that rmdir removes held nothing: most main processes leave nothing behind, and then the
+  // kill (the kernel walks the cgroup) is skipped.
+  async #endRemains(tree: ProcessTree, cgroup: ServiceCgroup | null, leaderPid: number): Promise<void> {
+    if (cgroup?.removeIfEmpty() === true) return;
+    tree.killRemains();
+    if (cgroup === null) return;
     if (await tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS)) this.#removeCgroup(cgroup);
     else this.#logger.error({ cgroup: cgroup.dir }, 'processes of the service survived cgroup.kill');
   }

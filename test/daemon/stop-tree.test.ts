@@ -112,4 +112,22 @@ describe.skipIf(unsupported !== null)(`stopping a tree that ignores SIGTERM${uns
     await pollUntil(() => t.supervisor.get('leaver').state === 'exited', 5000);
     await pollUntil(() => !alive(orphan), 5000);
   });
+
+  it.skipIf(cgroupReason !== null)(`kills what is left in the cgroup when the main process exits by itself, then removes the cgroup${cgroupReason ? ` (skipped: ${cgroupReason})` : ''}`, async () => {
+    const info = await t.supervisor.launch({ name: 'cg-leaver', command: ['sh', '-c', 'setsid sleep 1000 & echo $!; read x'], killMode: 'cgroup', stdin: 'null', startGraceMs: 0, restart: { policy: 'no' } });
+    const service = t.supervisor.service(info.id);
+    const dir = service.cgroup!.dir;
+    await pollUntil(() => service.logs!.tail({ stream: 'stdout' }).length >= 1, 5000);
+    const orphan = Number(service.logs!.tail({ stream: 'stdout' })[0]!.data.toString());
+    await pollUntil(() => t.supervisor.get('cg-leaver').state === 'exited', 5000);
+    await pollUntil(() => !alive(orphan), 5000);
+    await pollUntil(() => !fs.existsSync(dir), 5000);
+  });
+
+  it.skipIf(cgroupReason !== null)(`removes the cgroup of a main process that leaves nothing behind${cgroupReason ? ` (skipped: ${cgroupReason})` : ''}`, async () => {
+    const info = await t.supervisor.launch({ name: 'cg-alone', command: ['true'], killMode: 'cgroup', startGraceMs: 0, restart: { policy: 'no' } });
+    const dir = t.supervisor.service(info.id).cgroup!.dir;
+    await pollUntil(() => t.supervisor.get('cg-alone').state === 'exited', 5000);
+    await pollUntil(() => !fs.existsSync(dir), 5000);
+  });
 });
