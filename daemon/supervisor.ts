@@ -159,23 +159,11 @@ export class Supervisor {
       names.add(name);
     });
     const services = definitions.map((definition) => this.#create(definition, 'api'));
-    const starting = services.filter((service) => service.definition.autostart);
-    const prepared = starting.map((service) => service.prepareFirstSpawn());
-    const outcomes = spawnEach(prepared.map((p) => (p instanceof Error ? p : p.options)));
-    let failure: { index: number; error: unknown } | null = null;
-    starting.forEach((service, i) => {
-      const attempt = prepared[i]!;
-      try {
-        if (attempt instanceof Error) service.startPrepared({ prepared: attempt, outcome: attempt });
-        else service.startPrepared({ prepared: attempt, outcome: outcomes[i]! });
-      } catch (error) {
-        failure ??= { index: services.indexOf(service), error };
-      }
-    });
+    const failure = await this.#startInChunks(services.filter((service) => service.definition.autostart));
     if (failure !== null) {
-      const { index, error } = failure;
-      await Promise.all(services.map((service) => this.remove(service.id)));
-      throw withIndex(error, index);
+      // The services a concurrent request removed are gone already.
+      await Promise.all(services.filter((service) => this.#services.get(service.id) === service).map((service) => this.remove(service.id)));
+      throw withIndex(failure.error, services.indexOf(failure.service));
     }
     return services.map((service) => service.info());
   }
@@ -190,6 +178,38 @@ export class Supervisor {
       (service) => labels === 'all' || Object.entries(labels).every(([key, value]) => service.definition.labels[key] === value),
     );
     return Promise.all(matched.map((service) => this.remove(service.id, timeoutMs)));
+  }
+
+  /**
+   * Spawns the first instances of new services BATCH_CHUNK at a time: a chunk's clones run
+   * together (spawnMany), and the event loop gets a turn between chunks, so a batch of a
+   * thousand does not hold every other request up for its whole length. Stops at the first
+   * failure, a shutdown, or a service removed meanwhile by another request, and returns why.
+   */
+  async #startInChunks(services: readonly Service[]): Promise<{ service: Service; error: unknown } | null> {
+    for (let start = 0; start < services.length; start += BATCH_CHUNK) {
+      const chunk = services.slice(start, start + BATCH_CHUNK);
+      if (start > 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#shuttingDown) return { service: chunk[0]!, error: new SupervisorError('SHUTTING_DOWN', 'the daemon is shutting down') };
+        const removed = chunk.find((service) => this.#services.get(service.id) !== service);
+        if (removed !== undefined) return { service: removed, error: new SupervisorError('SERVICE_NOT_FOUND', `service ${removed.id} was removed before it started`, { ref: removed.id }) };
+      }
+      const prepared = chunk.map((service) => service.prepareFirstSpawn());
+      const outcomes = spawnEach(prepared.map((p) => (p instanceof Error ? p : p.options)));
+      let failure: { service: Service; error: unknown } | null = null;
+      chunk.forEach((service, i) => {
+        const attempt = prepared[i]!;
+        try {
+          if (attempt instanceof Error) service.startPrepared({ prepared: attempt, outcome: attempt });
+          else service.startPrepared({ prepared: attempt, outcome: outcomes[i]! });
+        } catch (error) {
+          failure ??= { service, error };
+        }
+      });
+      if (failure !== null) return failure;
+    }
+    return null;
   }
 
   #create(definition: ServiceDefinition, origin: 'api' | 'config'): Service {
@@ -322,6 +342,9 @@ export class Supervisor {
   }
 
   async #forget(service: Service): Promise<void> {
+    // Two removals of one service may overlap (two DELETEs, a DELETE during shutdown): the
+    // first forgets it, the second has nothing left to do.
+    if (this.#services.get(service.id) !== service) return;
     service.dispose();
     this.#services.delete(service.id);
     if (service.name !== null && this.#byName.get(service.name) === service) this.#byName.delete(service.name);
@@ -330,6 +353,9 @@ export class Supervisor {
     this.events.append({ type: 'removed', service: { id: service.id, name: service.name } });
   }
 }
+
+/** Services whose first spawns are cloned together; the event loop runs between chunks. */
+const BATCH_CHUNK = 64;
 
 // The children of a batch, spawned together (spawnMany clones on several threads); an entry
 // that is already an Error stays one.
