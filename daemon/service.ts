@@ -268,6 +268,8 @@ export class Service {
    * start() does.
    */
   startPrepared(attempt: { prepared: PreparedSpawn; outcome: ChildProcess | Error } | { prepared: Error; outcome: Error }): void {
+    // A misuse, not a runtime condition: the supervisor prepares, spawns and starts a new
+    // service in one synchronous step, so nothing can start or remove it in between.
     if (this.#state !== 'stopped' || this.#spawns !== 0 || this.#disposed) {
       throw new Error(`startPrepared: service ${this.#label()} is not a new service`);
     }
