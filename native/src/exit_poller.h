@@ -7,6 +7,7 @@
 // the exit until it is reaped and removed.
 #pragma once
 
+#include <sys/epoll.h>
 #include <uv.h>
 
 #include <cstddef>
@@ -21,12 +22,12 @@ class ExitPoller {
   ExitPoller(const ExitPoller&) = delete;
   ExitPoller& operator=(const ExitPoller&) = delete;
 
-  // Reports pidfd readable to handle->OnPidfdReadable() until Remove(pidfd). Keeps the event
-  // loop alive while anything is watched. Returns 0 or an errno.
+  // Reports pidfd readable to handle->OnPidfdReadable() until Remove(pidfd, handle). Keeps
+  // the event loop alive while anything is watched. Returns 0 or an errno.
   int Add(int pidfd, ProcessHandle* handle);
   // Must come before the pidfd is closed: epoll forgets an fd only when its file is gone,
   // and a dup of it elsewhere would keep reporting a handle that may no longer exist.
-  void Remove(int pidfd);
+  void Remove(int pidfd, ProcessHandle* handle);
   // At environment teardown, after every handle has been removed.
   void Close();
 
@@ -34,10 +35,19 @@ class ExitPoller {
   static void OnEpollReadable(uv_poll_t* poll, int status, int events);
   void Dispatch();
 
+  // Exits fetched with one epoll_wait and handled one by one; at most this many per wake-up,
+  // the rest wait for the next loop iteration (the set stays readable).
+  static constexpr int kBatch = 32;
+
   uv_loop_t* loop_;
   int epoll_fd_ = -1;
   uv_poll_t* poll_ = nullptr;
   size_t watched_ = 0;
+  // The batch being dispatched: entries [next_, count_) are still to be handled. Remove()
+  // clears the entry of a handle that goes away meanwhile (see Dispatch).
+  struct epoll_event batch_[kBatch];
+  int batch_next_ = 0;
+  int batch_count_ = 0;
 };
 
 }  // namespace pidvisor

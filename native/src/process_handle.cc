@@ -300,7 +300,7 @@ bool ProcessHandle::TryReadExitOfNonChild(ExitInfo* exit) {
 
 void ProcessHandle::ScheduleRetry() {
   if (polled_) {  // level-triggered: a zombie's pidfd stays readable
-    state_->exit_poller.Remove(pidfd_);
+    state_->exit_poller.Remove(pidfd_, this);
     polled_ = false;
   }
   if (retry_ == nullptr) {
@@ -317,7 +317,7 @@ void ProcessHandle::ScheduleRetry() {
 void ProcessHandle::StopWatching() {
   // Out of the epoll set before the fd is closed (see ExitPoller::Remove).
   if (polled_) {
-    state_->exit_poller.Remove(pidfd_);
+    state_->exit_poller.Remove(pidfd_, this);
     polled_ = false;
   }
   if (retry_ != nullptr) {
