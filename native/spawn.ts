@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { RawErrnoError, RawSpawnRequest } from './binding.js';
 import { binding } from './load.js';
 import { SpawnError } from './errors.js';
-import { ProcessRef } from './process-ref.js';
+import { ProcessRef, START_WATCH } from './process-ref.js';
+import { OP_SPAWN, RAW_CLONE_METHOD, RAW_KILL_AND_REAP } from './raw-keys.js';
 import { signalNumber, type SignalLike } from './signals.js';
 
 /** What a child's fd 0, 1 or 2 is: the daemon's own, /dev/null, a new pipe, or an fd the caller owns. */
@@ -64,18 +65,33 @@ export interface SpawnOptions {
 }
 
 export class ChildProcess extends ProcessRef {
-  /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
-  readonly spawnMethod: 'clone3' | 'clone';
   // stdin, stdout, stderr; null when none is a pipe (most children): one field, not three.
   readonly #pipes: Array<net.Socket | null> | null;
 
-  /** @internal */
-  constructor(result: ReturnType<typeof binding.spawn>, fds: FdPlan, beforeReap: (() => void) | undefined) {
-    super(result.handle, beforeReap === undefined ? { watch: true } : { watch: true, beforeReap });
-    this.spawnMethod = result.method;
+  /**
+   * @internal Constructing it is the spawn: the clone happens in the native base class, and
+   * this returns once the child's execve has passed its point of no return. Throws the raw
+   * errno error of the step that failed (see spawn()).
+   */
+  constructor(request: RawSpawnRequest, fds: FdPlan, beforeReap: (() => void) | undefined) {
+    super(OP_SPAWN, request);
+    try {
+      this[START_WATCH](beforeReap);
+    } catch (error) {
+      // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
+      // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
+      this[RAW_KILL_AND_REAP]();
+      if (error instanceof Error) (error as RawErrnoError).stage = 'watch';
+      throw error;
+    }
     // Only once the child is watched: until then a failure leaves the pipes to FdPlan.closeAll.
     const pipes = fds.adoptDaemonEnds();
     this.#pipes = pipes.some((pipe) => pipe !== null) ? pipes : null;
+  }
+
+  /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
+  get spawnMethod(): 'clone3' | 'clone' {
+    return this[RAW_CLONE_METHOD] as 'clone3' | 'clone'; // null only for references not spawned
   }
 
   /** The daemon's end of the child's stdin, when it is a pipe. */
@@ -113,22 +129,11 @@ export function spawn(options: SpawnOptions): ChildProcess {
     request.fds = fds.build(options.stdio ?? ['null', 'inherit', 'inherit'], options.extraFds ?? []);
     if (options.cgroup !== undefined) cgroupFd = openCgroup(options.command, options.cgroup);
     request.cgroupFd = cgroupFd;
-    let result: ReturnType<typeof binding.spawn>;
     try {
-      result = binding.spawn(request);
+      return new ChildProcess(request, fds, options.beforeReap);
     } catch (error) {
-      throw SpawnError.fromNative(error as RawErrnoError, options.command);
-    }
-    try {
-      return new ChildProcess(result, fds, options.beforeReap);
-    } catch (error) {
-      // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
-      // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
-      result.handle.killAndReap();
       if (!(error instanceof Error)) throw error;
-      const raw = error as RawErrnoError;
-      raw.stage = 'watch';
-      throw SpawnError.fromNative(raw, options.command);
+      throw SpawnError.fromNative(error as RawErrnoError, options.command);
     }
   } finally {
     fds.closeAll();

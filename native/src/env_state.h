@@ -43,7 +43,6 @@ struct EnvState {
 
   uv_loop_t* loop = nullptr;
   ExitPoller exit_poller;  // every watched pidfd of this environment
-  Napi::FunctionReference handle_constructor;
   Napi::FunctionReference exit_handler;  // see ProcessHandle::SetExitHandler
   // Every ProcessHandle of this environment, as an intrusive list (ProcessHandle::next_live):
   // two pointers in each handle instead of a hash-set node, which counts with 10,000 children.

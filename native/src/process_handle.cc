@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,17 +11,12 @@
 #include "env_state.h"
 #include "errors.h"
 #include "fd_layout.h"
+#include "spawn.h"
 #include "syscalls.h"
 
 namespace pidvisor {
 
 namespace {
-
-struct CreateArgs {
-  int pidfd;
-  pid_t pid;
-  ProcessHandle::Origin origin;
-};
 
 // A non-child's exit can be read only after its parent reaps it (PIDFD_INFO_EXIT is
 // published at reap and signalled by POLLHUP); until then poll it on a timer, backing off.
@@ -44,25 +40,21 @@ void ExitFromWaitStatus(int status, ExitInfo* exit) {
 
 }  // namespace
 
+// The raw members are keyed by registry symbols (native/raw-keys.ts): they are reachable on
+// every ProcessRef, which extends this class, but are no part of its public surface.
 Napi::Function ProcessHandle::Define(Napi::Env env) {
+  auto key = [env](const char* name) { return Napi::Symbol::For(env, name); };
   return DefineClass(env, "ProcessHandle",
                      {
                          InstanceAccessor<&ProcessHandle::GetPid>("pid"),
-                         InstanceAccessor<&ProcessHandle::GetInode>("inode"),
-                         InstanceAccessor<&ProcessHandle::GetFd>("fd"),
-                         InstanceMethod<&ProcessHandle::SendSignal>("sendSignal"),
-                         InstanceMethod<&ProcessHandle::Watch>("watch"),
-                         InstanceMethod<&ProcessHandle::Close>("close"),
-                         InstanceMethod<&ProcessHandle::KillAndReap>("killAndReap"),
+                         InstanceAccessor<&ProcessHandle::GetPidfd>("pidfd"),
+                         InstanceAccessor<&ProcessHandle::GetInode>(key("pidvisor.raw.inode")),
+                         InstanceAccessor<&ProcessHandle::GetCloneMethod>(key("pidvisor.raw.cloneMethod")),
+                         InstanceMethod<&ProcessHandle::SendSignal>(key("pidvisor.raw.sendSignal")),
+                         InstanceMethod<&ProcessHandle::Watch>(key("pidvisor.raw.watch")),
+                         InstanceMethod<&ProcessHandle::Close>(key("pidvisor.raw.close")),
+                         InstanceMethod<&ProcessHandle::KillAndReap>(key("pidvisor.raw.killAndReap")),
                      });
-}
-
-Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, Origin origin) {
-  // A watched process's pidfd lives as long as the process: keep it out of the range a spawn
-  // copies. A socket peer's lasts one request; moving it would only cost two syscalls.
-  CreateArgs args = {origin == Origin::kPeer ? pidfd : MoveAboveFloor(pidfd), pid, origin};
-  return EnvState::Get(env)->handle_constructor.New(
-      {Napi::External<CreateArgs>::New(env, &args)});
 }
 
 Napi::Value ProcessHandle::SetExitHandler(const Napi::CallbackInfo& info) {
@@ -74,14 +66,43 @@ Napi::Value ProcessHandle::SetExitHandler(const Napi::CallbackInfo& info) {
 
 ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<ProcessHandle>(info) {
-  if (info.Length() != 1 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "ProcessHandle is created by spawn() or open()");
+  Napi::Env env = info.Env();
+  const int op = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  // Nothing is registered before the process is held: a throw here leaves no trace (the
+  // destructor does not run for a constructor that throws).
+  if (op == kOpSpawn && info[1].IsObject()) {
+    const SpawnedChild child = SpawnChild(env, info[1].As<Napi::Object>());
+    origin_ = Origin::kSpawned;
+    clone3_ = child.clone3;
+    Attach(child.pidfd, child.pid);
+  } else if (op == kOpOpen && info[1].IsNumber()) {
+    const pid_t pid = info[1].As<Napi::Number>().Int32Value();
+    const int pidfd = sys_pidfd_open(pid, 0);  // O_CLOEXEC is implied
+    if (pidfd < 0) throw ErrnoError(env, errno, "pidfd_open");
+    origin_ = Origin::kOpened;
+    Attach(pidfd, pid);
+  } else if (op == kOpPeer && info[1].IsNumber() && info[2].IsNumber()) {
+    // SO_PEERPIDFD (Linux 6.5) names the peer process itself, immune to pid reuse; older
+    // kernels answer ENOPROTOOPT.
+    int pidfd = -1;
+    socklen_t len = sizeof(pidfd);
+    if (getsockopt(info[1].As<Napi::Number>().Int32Value(), SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+      throw ErrnoError(env, errno, "getsockopt", "SO_PEERPIDFD");
+    }
+    if (pidfd < 0) throw ErrnoError(env, ENOPROTOOPT, "getsockopt", "SO_PEERPIDFD");
+    origin_ = Origin::kPeer;
+    Attach(pidfd, info[2].As<Napi::Number>().Int32Value());
+  } else {
+    throw Napi::TypeError::New(env, "ProcessHandle is made by spawn(), adopt(), openProcess() or peerCredentials()");
   }
-  const CreateArgs* args = info[0].As<Napi::External<CreateArgs>>().Data();
-  state_ = EnvState::Get(info.Env());
-  pidfd_ = args->pidfd;
-  pid_ = args->pid;
-  origin_ = args->origin;
+}
+
+void ProcessHandle::Attach(int pidfd, pid_t pid) {
+  state_ = EnvState::Get(Env());
+  // A watched process's pidfd lives as long as the process: keep it out of the range a spawn
+  // copies. A socket peer's lasts one request; moving it would only cost two syscalls.
+  pidfd_ = origin_ == Origin::kPeer ? pidfd : MoveAboveFloor(pidfd);
+  pid_ = pid;
   struct stat st;
   // On pidfs (Linux 6.9) st_ino is unique per process for the boot; before, every pidfd
   // shares one anon inode and the TS layer falls back to the start time.
@@ -117,8 +138,13 @@ Napi::Value ProcessHandle::GetInode(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), inode_);
 }
 
-Napi::Value ProcessHandle::GetFd(const Napi::CallbackInfo& info) {
+Napi::Value ProcessHandle::GetPidfd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), pidfd_);
+}
+
+Napi::Value ProcessHandle::GetCloneMethod(const Napi::CallbackInfo& info) {
+  if (origin_ != Origin::kSpawned) return info.Env().Null();
+  return Napi::String::New(info.Env(), clone3_ ? "clone3" : "clone");
 }
 
 Napi::Value ProcessHandle::SendSignal(const Napi::CallbackInfo& info) {

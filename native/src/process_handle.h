@@ -41,8 +41,15 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
     kOpened,   // opened by pid: reap only if it is our child and no one else here waits for it
     kPeer,     // a socket peer: never reap
   };
-  // Takes ownership of pidfd.
-  static Napi::Object Create(Napi::Env env, int pidfd, pid_t pid, Origin origin);
+  // new ProcessHandle(op, ...): what the handle is made by. The TS classes (ProcessRef,
+  // ChildProcess) extend this class, so each process is one JS object: no second object,
+  // no result record, and the constructor call comes from JS rather than from C++
+  // (napi_new_instance cost more than the JS-side construction it replaced).
+  enum Op : int {
+    kOpSpawn = 0,  // (op, request): clone a child (SpawnChild)
+    kOpOpen = 1,   // (op, pid): pidfd_open
+    kOpPeer = 2,   // (op, socketFd, pid): SO_PEERPIDFD of a unix socket's peer
+  };
   // setExitHandler(fn): the one function every handle of this environment reports its exit
   // to, as fn.call(handle, error, siCode, siStatus, source, userCpuMicros, systemCpuMicros,
   // maxRssKiB). One shared function instead of a closure and a reference per watched
@@ -63,9 +70,12 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   void OnPidfdReadable() { OnReadable(); }
 
  private:
+  // Takes ownership of pidfd.
+  void Attach(int pidfd, pid_t pid);
   Napi::Value GetPid(const Napi::CallbackInfo& info);
   Napi::Value GetInode(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPidfd(const Napi::CallbackInfo& info);
+  Napi::Value GetCloneMethod(const Napi::CallbackInfo& info);
   Napi::Value SendSignal(const Napi::CallbackInfo& info);
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -89,6 +99,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   uint64_t inode_ = 0;
   Origin origin_ = Origin::kSpawned;
   bool reaped_ = false;
+  bool clone3_ = false;  // spawned by clone3 (else by the legacy clone)
   bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
   ProcessHandle* prev_live_ = nullptr;  // EnvState::live_handles
   ProcessHandle* next_live_ = nullptr;

@@ -1,6 +1,6 @@
-// spawn(request): the JS-facing half of spawning. Reads the request into a SpawnPlan (all
-// memory the child needs is owned here, in the parent), clones, and turns the child's
-// report into either a ProcessHandle or a typed error. Policy (PATH search, stdio kinds,
+// The JS-facing half of spawning. Reads the request into a SpawnPlan (all memory the child
+// needs is owned here, in the parent), clones, and turns the child's report into either a
+// SpawnedChild or a typed error. Policy (PATH search, stdio kinds,
 // defaults) lives in TypeScript; this file only marshals and reports.
 #include "spawn.h"
 
@@ -19,7 +19,6 @@ extern char** environ;
 #include "clone.h"
 #include "env_state.h"
 #include "errors.h"
-#include "process_handle.h"
 #include "spawn_child.h"
 #include "syscalls.h"
 
@@ -104,10 +103,8 @@ void ReapFailedChild(int pidfd) {
 
 }  // namespace
 
-Napi::Value Spawn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+SpawnedChild SpawnChild(Napi::Env env, Napi::Object request) {
   EnvState* state = EnvState::Get(env);
-  Napi::Object request = info[0].As<Napi::Object>();
 
   CStringArray exec_paths(request.Get("execPaths").As<Napi::Array>());
   CStringArray argv(request.Get("argv").As<Napi::Array>());
@@ -184,10 +181,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
                      SpawnStageName(stage));
   }
 
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("handle", ProcessHandle::Create(env, pidfd, static_cast<pid_t>(pid), ProcessHandle::Origin::kSpawned));
-  result.Set("method", clone_name);
-  return result;
+  return {pidfd, static_cast<pid_t>(pid), method == CloneMethod::kClone3};
 }
 
 }  // namespace pidvisor
