@@ -18,8 +18,8 @@ namespace {
 // and close every pidfd, so a worker that exits leaks nothing into the process.
 void CloseAllHandles(void* arg) {
   EnvState* state = static_cast<EnvState*>(arg);
-  // Shutdown leaves each handle on the list (only its destructor unlinks it).
-  for (ProcessHandle* h = state->live_handles; h != nullptr; h = h->next_live()) h->Shutdown();
+  // Shutdown leaves each handle in the table (only its destructor removes it).
+  state->handles.ForEach([](ProcessHandle* h) { h->Shutdown(); });
   state->exit_poller.Close();
 }
 

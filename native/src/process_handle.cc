@@ -107,20 +107,15 @@ void ProcessHandle::Attach(int pidfd, pid_t pid) {
   // On pidfs (Linux 6.9) st_ino is unique per process for the boot; before, every pidfd
   // shares one anon inode and the TS layer falls back to the start time.
   if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
-  next_live_ = state_->live_handles;
-  if (next_live_ != nullptr) next_live_->prev_live_ = this;
-  state_->live_handles = this;
-  // An opened process is registered too: if it is (or, with us as subreaper, becomes) our
+  // An opened process owns its pid too: if it is (or, with us as subreaper, becomes) our
   // child, the orphan reaper must leave its exit status to this handle.
-  if (origin_ != Origin::kPeer) state_->own_children.emplace(pid_, this);
+  owns_pid_ = origin_ != Origin::kPeer;
+  state_->handles.Insert(this);
 }
 
 ProcessHandle::~ProcessHandle() {
   Shutdown();
-  if (state_ == nullptr) return;
-  if (prev_live_ != nullptr) prev_live_->next_live_ = next_live_;
-  else state_->live_handles = next_live_;
-  if (next_live_ != nullptr) next_live_->prev_live_ = prev_live_;
+  if (state_ != nullptr) state_->handles.Remove(this);
 }
 
 void ProcessHandle::Shutdown() {
@@ -363,16 +358,7 @@ void ProcessHandle::CloseFd() {
   if (!reaped_) ForgetOwnership();
 }
 
-void ProcessHandle::ForgetOwnership() {
-  if (state_ == nullptr) return;
-  auto range = state_->own_children.equal_range(pid_);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (it->second == this) {
-      state_->own_children.erase(it);
-      return;
-    }
-  }
-}
+void ProcessHandle::ForgetOwnership() { owns_pid_ = false; }
 
 void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {
   if (!notify_exit_) return;

@@ -36,7 +36,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
   // How the handle came to be, which decides whether it may reap the process.
-  enum class Origin {
+  enum class Origin : uint8_t {
     kSpawned,  // our child from birth: we reap it
     kOpened,   // opened by pid: reap only if it is our child and no one else here waits for it
     kPeer,     // a socket peer: never reap
@@ -63,7 +63,9 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   void Shutdown();
 
   bool spawned() const { return origin_ == Origin::kSpawned; }
-  ProcessHandle* next_live() const { return next_live_; }
+  // Registered as a holder of its pid: the orphan reaper must leave that pid alone, and only
+  // this handle may reap it. Until the reap, or a close before it.
+  bool owns_pid() const { return owns_pid_; }
 
   // Called by the ExitPoller when the pidfd turns readable (the process exited, or was reaped
   // by its real parent when it is not our child).
@@ -93,17 +95,12 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   void ForgetOwnership();
   void Deliver(Napi::Value error, const ExitInfo* exit);
 
+  friend class HandleTable;
+
+  // Ordered by size, so that 10,000 handles cost no padding.
   EnvState* state_ = nullptr;
-  int pidfd_ = -1;
-  pid_t pid_ = 0;
   uint64_t inode_ = 0;
-  Origin origin_ = Origin::kSpawned;
-  bool reaped_ = false;
-  bool clone3_ = false;  // spawned by clone3 (else by the legacy clone)
-  bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
-  ProcessHandle* prev_live_ = nullptr;  // EnvState::live_handles
-  ProcessHandle* next_live_ = nullptr;
-  bool polled_ = false;  // the pidfd is in the ExitPoller's set
+  ProcessHandle* bucket_next_ = nullptr;  // EnvState::handles
   // The rarely used parts live outside the handle, so each of 10,000 watched children costs
   // two pointers for them, not 40 bytes.
   struct RetryTimer {
@@ -111,8 +108,16 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
     uint64_t delay_ms;
   };
   RetryTimer* retry_ = nullptr;
-  bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet
   std::unique_ptr<Napi::FunctionReference> before_reap_;
+  int pidfd_ = -1;
+  pid_t pid_ = 0;
+  Origin origin_ = Origin::kSpawned;
+  bool reaped_ = false;
+  bool clone3_ = false;  // spawned by clone3 (else by the legacy clone)
+  bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
+  bool polled_ = false;  // the pidfd is in the ExitPoller's set
+  bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet
+  bool owns_pid_ = false;
 };
 
 }  // namespace pidvisor

@@ -5,8 +5,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { capabilities, openProcess, peerCredentials, pidfdUnsupportedReason, ProcessRef, spawn } from '../../native/index.js';
-import { openFds } from '../helpers/proc.js';
+import {
+  capabilities,
+  openProcess,
+  OrphanReaper,
+  peerCredentials,
+  pidfdUnsupportedReason,
+  ProcessRef,
+  spawn,
+} from '../../native/index.js';
+import { openFds, procStat, zombieChildren } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 
@@ -31,6 +39,24 @@ describe.skipIf(unsupported !== null)(`ProcessRef${unsupported ? ` (skipped: ${u
     expect(() => new Raw(9, process.pid)).toThrow(TypeError);
     expect(() => new Raw(1, 0x7ffffff0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     expect(openFds()).toEqual(before);
+  });
+
+  it('holds hundreds of children by pid (the handle table grows), and the orphan reaper leaves them be', async () => {
+    const children = Array.from({ length: 300 }, () => spawn({ command: 'sleep', args: ['1000'] }));
+    const again = openProcess(children[0]!.pid); // a second handle on one pid: the same bucket
+    for (const child of children) child.signal('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (!children.every((child) => procStat(child.pid)[0] === 'Z')) {
+      if (Date.now() > deadline) throw new Error('children not all zombies after 10 s');
+      Atomics.wait(pause, 0, 0, 1);
+    }
+    // Every zombie is ours and not yet reaped (the event loop has not run): none may be taken.
+    expect(new OrphanReaper().sweep()).toBe(0);
+    again.close();
+    const exits = await Promise.all(children.map((child) => child.wait()));
+    expect(exits.every((exit) => exit.signal === 'SIGKILL')).toBe(true);
+    expect(zombieChildren()).toEqual([]);
   });
 
   it('opens a process by pid without watching it', async () => {
