@@ -120,9 +120,15 @@ export class ProcessRef extends NativeHandle {
       if (outcome instanceof Error) this.#waiter = { promise: Promise.reject(outcome) };
       else if (outcome !== undefined) this.#waiter = { promise: Promise.resolve(outcome) };
       else {
-        let settle!: Pick<Waiter, 'resolve' | 'reject'>;
-        const promise = new Promise<ProcessExit>((resolve, reject) => (settle = { resolve, reject }));
-        this.#waiter = { promise, ...settle };
+        // One literal, not spread from a second object: the spread was a runtime call on
+        // every spawn's path.
+        let resolve!: Waiter['resolve'];
+        let reject!: Waiter['reject'];
+        const promise = new Promise<ProcessExit>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        this.#waiter = { promise, resolve, reject };
       }
     }
     return this.#waiter.promise;

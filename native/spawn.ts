@@ -149,26 +149,28 @@ function buildRequest(options: SpawnOptions): RawSpawnRequest {
   checkString(command, 'command', fail);
   if (command === '') fail('command is empty');
   const args = options.args ?? [];
-  args.forEach((arg, i) => checkString(arg, `args[${i}]`, fail));
   const argv0 = options.argv0 ?? command;
   checkString(argv0, 'argv0', fail);
+  const argv = [argv0];
+  for (let i = 0; i < args.length; i++) argv.push(checkString(args[i], 'args', fail, i));
   // Without `env` the child inherits this process's environment natively: copying
   // process.env into strings on every spawn cost about 100 us, a third of a spawn.
   const env = options.env;
-  const envp =
-    env === undefined
-      ? null
-      : Object.entries(env).map(([key, value]) => {
-          checkString(key, 'env name', fail);
-          checkString(value, `env ${key}`, fail);
-          if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
-          return `${key}=${value}`;
-        });
+  let envp: string[] | null = null;
+  if (env !== undefined) {
+    envp = [];
+    for (const key of Object.keys(env)) {
+      checkString(key, 'env name', fail);
+      const value = checkString(env[key], 'env', fail, key);
+      if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
+      envp.push(`${key}=${value}`);
+    }
+  }
   if (options.cwd !== undefined) checkString(options.cwd, 'cwd', fail);
   if (options.uid !== undefined && options.gid === undefined) fail('gid is required with uid');
-  for (const [name, value] of [['uid', options.uid], ['gid', options.gid], ['umask', options.umask]] as const) {
-    if (value !== undefined && !isId(value)) fail(`${name} must be a non-negative integer`);
-  }
+  checkId(options.uid, 'uid', fail);
+  checkId(options.gid, 'gid', fail);
+  checkId(options.umask, 'umask', fail);
   if (options.umask !== undefined && options.umask > 0o777) fail('umask must be at most 0o777');
   options.groups?.forEach((gid) => isId(gid) || fail('groups must be non-negative integers'));
   // A root daemon switching user must not hand its own supplementary groups (root's) to the
@@ -189,15 +191,15 @@ function buildRequest(options: SpawnOptions): RawSpawnRequest {
     }
   }
   return {
-    execPaths: resolveExecutable(command, env === undefined ? process.env.PATH : env.PATH),
-    argv: [argv0, ...args],
+    execPaths: resolveExecutable(command, env),
+    argv,
     envp,
     cwd: options.cwd ?? null,
     uid: options.uid ?? -1,
     gid: options.gid ?? -1,
     groups: groups === null ? null : [...groups],
     umask: options.umask ?? -1,
-    rlimits: flattenRlimits(options.rlimits ?? {}, fail),
+    rlimits: options.rlimits === undefined ? [] : flattenRlimits(options.rlimits, fail),
     session: SESSIONS[detach],
     foregroundTty: options.foregroundTerminal === true && detach === 'group',
     fds: [],
@@ -210,8 +212,11 @@ function buildRequest(options: SpawnOptions): RawSpawnRequest {
 
 // Candidates for execve in order, as execvp(3) searches: the child tries each and skips
 // the missing ones, so the parent makes no stat() calls and the answer cannot go stale.
-function resolveExecutable(command: string, searchPath: string | undefined): string[] {
+// PATH is read only for a bare name: process.env.PATH is a call into C++ (node::EnvGetter)
+// that showed in spawn's profile.
+function resolveExecutable(command: string, env: Readonly<Record<string, string>> | undefined): string[] {
   if (command.includes('/')) return [command];
+  const searchPath = env === undefined ? process.env.PATH : env.PATH;
   return (searchPath ?? DEFAULT_PATH).split(':').map((dir) => path.join(dir === '' ? '.' : dir, command));
 }
 
@@ -232,10 +237,22 @@ function flattenRlimits(limits: Partial<Record<RlimitName, Rlimit>>, fail: (reas
   return flat;
 }
 
-function checkString(value: unknown, what: string, fail: (reason: string) => never): void {
-  if (typeof value !== 'string') fail(`${what} must be a string`);
+/** Returns `value` once it is a string without NUL; `what` (with `detail`) names it in the error. */
+function checkString(value: unknown, what: string, fail: (reason: string) => never, detail?: number | string): string {
+  if (typeof value !== 'string') fail(`${label(what, detail)} must be a string`);
   // C strings end at NUL: an argument with one would be silently cut short.
-  if ((value as string).includes('\0')) fail(`${what} contains a NUL byte`);
+  if ((value as string).includes('\0')) fail(`${label(what, detail)} contains a NUL byte`);
+  return value as string;
+}
+
+// Put together only for an error: checkString runs for every argument of every spawn.
+function label(what: string, detail: number | string | undefined): string {
+  if (detail === undefined) return what;
+  return typeof detail === 'number' ? `${what}[${detail}]` : `${what} ${detail}`;
+}
+
+function checkId(value: number | undefined, what: string, fail: (reason: string) => never): void {
+  if (value !== undefined && !isId(value)) fail(`${what} must be a non-negative integer`);
 }
 
 function isId(value: number): boolean {

@@ -30,8 +30,9 @@ namespace {
 // for the duration of the clone.
 class CStringArray {
  public:
+  // An empty Napi::Array (no value) stands for none.
   explicit CStringArray(Napi::Array array) {
-    const uint32_t n = array.Length();
+    const uint32_t n = array.IsEmpty() ? 0 : array.Length();
     strings_.reserve(n);
     for (uint32_t i = 0; i < n; i++) strings_.push_back(array.Get(i).As<Napi::String>().Utf8Value());
     pointers_.reserve(n + 1);
@@ -52,9 +53,40 @@ std::vector<int> IntArray(Napi::Array array) {
   return values;
 }
 
-long LongField(const Napi::Object& request, const char* name) {
-  return static_cast<long>(request.Get(name).As<Napi::Number>().Int64Value());
-}
+// A RawSpawnRequest (native/binding.d.ts), read with keys made once per environment:
+// napi_get_named_property makes a string from the C name and looks it up in V8's string table
+// on every call, and its 16 calls were a third of the spawn call's time outside the clone.
+// Node 20 cannot hold a reference to a string, so the keys live in an array.
+enum RequestField : uint32_t {
+  kExecPaths, kArgv, kEnvp, kCwd, kUid, kGid, kGroups, kUmask, kRlimits, kSession,
+  kForegroundTty, kFds, kCgroupFd, kPdeathsig, kNoNewPrivs, kMethod, kRequestFieldCount,
+};
+const char* const kRequestFieldNames[kRequestFieldCount] = {
+    "execPaths", "argv", "envp", "cwd", "uid", "gid", "groups", "umask", "rlimits", "session",
+    "foregroundTty", "fds", "cgroupFd", "pdeathsig", "noNewPrivs", "method",
+};
+
+class Request {
+ public:
+  Request(EnvState* state, Napi::Object object) : object_(object), keys_(KeysOf(state, object.Env())) {}
+  Napi::Value Get(RequestField field) const { return object_.Get(keys_.Get(static_cast<uint32_t>(field))); }
+  long Long(RequestField field) const {
+    return static_cast<long>(Get(field).As<Napi::Number>().Int64Value());
+  }
+
+ private:
+  static Napi::Array KeysOf(EnvState* state, Napi::Env env) {
+    if (state->spawn_request_keys.IsEmpty()) {
+      Napi::Array keys = Napi::Array::New(env, kRequestFieldCount);
+      for (uint32_t i = 0; i < kRequestFieldCount; i++) keys.Set(i, kRequestFieldNames[i]);
+      state->spawn_request_keys = Napi::Persistent(keys.As<Napi::Object>());
+    }
+    return state->spawn_request_keys.Value().As<Napi::Array>();
+  }
+
+  Napi::Object object_;
+  Napi::Array keys_;
+};
 
 // rlimits arrive as flat triples [resource, soft, hard]; -1 means unlimited.
 std::vector<RlimitSpec> ReadRlimits(Napi::Array flat) {
@@ -103,26 +135,27 @@ void ReapFailedChild(int pidfd) {
 
 }  // namespace
 
-SpawnedChild SpawnChild(Napi::Env env, Napi::Object request) {
+SpawnedChild SpawnChild(Napi::Env env, Napi::Object object) {
   EnvState* state = EnvState::Get(env);
+  const Request request(state, object);
 
-  CStringArray exec_paths(request.Get("execPaths").As<Napi::Array>());
-  CStringArray argv(request.Get("argv").As<Napi::Array>());
+  CStringArray exec_paths(request.Get(kExecPaths).As<Napi::Array>());
+  CStringArray argv(request.Get(kArgv).As<Napi::Array>());
   // envp null: the child gets this process's own environment as it is now (environ), with
   // nothing copied; only the JS thread changes it (process.env), and it is blocked in spawn.
-  Napi::Value envp_value = request.Get("envp");
-  CStringArray envp(envp_value.IsArray() ? envp_value.As<Napi::Array>() : Napi::Array::New(env));
-  Napi::Value cwd_value = request.Get("cwd");
+  Napi::Value envp_value = request.Get(kEnvp);
+  const bool own_envp = envp_value.IsArray();
+  CStringArray envp(own_envp ? envp_value.As<Napi::Array>() : Napi::Array());
+  Napi::Value cwd_value = request.Get(kCwd);
   const std::string cwd = cwd_value.IsString() ? cwd_value.As<Napi::String>().Utf8Value() : "";
-  Napi::Value groups_value = request.Get("groups");
+  Napi::Value groups_value = request.Get(kGroups);
   std::vector<int> groups_in = groups_value.IsArray() ? IntArray(groups_value.As<Napi::Array>())
                                                       : std::vector<int>();
   std::vector<gid_t> groups(groups_in.begin(), groups_in.end());
-  std::vector<RlimitSpec> rlimits = ReadRlimits(request.Get("rlimits").As<Napi::Array>());
-  std::vector<int> fds = IntArray(request.Get("fds").As<Napi::Array>());
-  const int cgroup_fd = static_cast<int>(LongField(request, "cgroupFd"));
-  const CloneMethod method =
-      ChooseMethod(state, static_cast<int>(LongField(request, "method")));
+  std::vector<RlimitSpec> rlimits = ReadRlimits(request.Get(kRlimits).As<Napi::Array>());
+  std::vector<int> fds = IntArray(request.Get(kFds).As<Napi::Array>());
+  const int cgroup_fd = static_cast<int>(request.Long(kCgroupFd));
+  const CloneMethod method = ChooseMethod(state, static_cast<int>(request.Long(kMethod)));
 
   if (exec_paths.size() == 0) throw Napi::TypeError::New(env, "spawn: no executable path");
   if (fds.size() > static_cast<size_t>(kMaxPlanFds)) {
@@ -134,24 +167,24 @@ SpawnedChild SpawnChild(Napi::Env env, Napi::Object request) {
   plan.exec_paths = exec_paths.data();
   plan.exec_path_count = exec_paths.size();
   plan.argv = argv.data();
-  plan.envp = envp_value.IsArray() ? envp.data() : environ;
+  plan.envp = own_envp ? envp.data() : environ;
   plan.cwd = cwd_value.IsString() ? cwd.c_str() : nullptr;
-  plan.uid = LongField(request, "uid");
-  plan.gid = LongField(request, "gid");
+  plan.uid = request.Long(kUid);
+  plan.gid = request.Long(kGid);
   plan.groups = groups.data();
   plan.group_count = groups_value.IsArray() ? static_cast<long>(groups.size()) : -1;
-  plan.umask = LongField(request, "umask");
+  plan.umask = request.Long(kUmask);
   plan.rlimits = rlimits.data();
   plan.rlimit_count = rlimits.size();
-  plan.session = static_cast<int>(LongField(request, "session"));
-  plan.foreground_tty = request.Get("foregroundTty").ToBoolean().Value();
+  plan.session = static_cast<int>(request.Long(kSession));
+  plan.foreground_tty = request.Get(kForegroundTty).ToBoolean().Value();
   plan.fd_sources = fds.data();
   plan.fd_count = static_cast<int>(fds.size());
   // CLONE_INTO_CGROUP exists only for clone3; the legacy path joins from inside the child.
   plan.cgroup_procs_dir_fd = method == CloneMethod::kLegacyClone ? cgroup_fd : -1;
-  plan.pdeathsig = static_cast<int>(LongField(request, "pdeathsig"));
+  plan.pdeathsig = static_cast<int>(request.Long(kPdeathsig));
   plan.parent_pid = plan.pdeathsig > 0 ? getpid() : 0;
-  plan.no_new_privs = request.Get("noNewPrivs").ToBoolean().Value();
+  plan.no_new_privs = request.Get(kNoNewPrivs).ToBoolean().Value();
   plan.close_fallback_limit = state->CloseFallbackLimit();
 
   ChildStack stack;
