@@ -36,7 +36,7 @@ int ExitPoller::Add(int pidfd, ProcessHandle* handle) {
     }
   }
   struct epoll_event event = {};
-  event.events = EPOLLIN;
+  event.events = EPOLLIN | EPOLLONESHOT;
   event.data.ptr = handle;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, pidfd, &event) < 0) return errno;
   if (watched_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
@@ -48,6 +48,15 @@ void ExitPoller::Remove(int pidfd, ProcessHandle* handle) {
   // Counted off even if the kernel has already dropped the fd (someone closed our pidfd):
   // a count that never reaches 0 would keep the event loop alive for ever.
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, pidfd, nullptr);
+  Unlist(handle);
+}
+
+void ExitPoller::Forget(ProcessHandle* handle) {
+  if (epoll_fd_ < 0 || watched_ == 0) return;
+  Unlist(handle);
+}
+
+void ExitPoller::Unlist(ProcessHandle* handle) {
   for (int i = batch_next_; i < batch_count_; i++) {
     if (batch_[i].data.ptr == handle) batch_[i].data.ptr = nullptr;
   }

@@ -239,23 +239,25 @@ void ProcessHandle::OnReadable() {
     }
     if (pidfd_ < 0) return;  // the hook closed the handle
   }
+  // From here on, a watch still in the poller's set has fired (the retry timer runs only for
+  // a pidfd taken out of the set): the set will not report it again.
   if (TryReapChild(&exit, &err)) {
     reaped_ = true;
     ForgetOwnership();
-    StopWatching();
+    StopWatching(/*reported=*/true);
     CloseFd();
     Deliver(Env().Null(), &exit);
     return;
   }
   if (err == 0) {
     // Readable but nothing to reap: an exited child that a ptrace tracer has not released
-    // yet (waitid answers nothing until it does). A level-triggered poll would spin; back off.
+    // yet (waitid answers nothing until it does). The set reported it once; poll it on a timer.
     if (pidfd_ >= 0) ScheduleRetry();
     return;
   }
   if (err == ECHILD) {   // someone else's child: adopted, or a socket peer
     if (TryReadExitOfNonChild(&exit)) {
-      StopWatching();
+      StopWatching(/*reported=*/true);
       CloseFd();
       Deliver(Env().Null(), &exit);
     } else {
@@ -320,7 +322,7 @@ bool ProcessHandle::TryReadExitOfNonChild(ExitInfo* exit) {
 }
 
 void ProcessHandle::ScheduleRetry() {
-  if (polled_) {  // level-triggered: a zombie's pidfd stays readable
+  if (polled_) {
     state_->exit_poller.Remove(pidfd_, this);
     polled_ = false;
   }
@@ -335,10 +337,11 @@ void ProcessHandle::ScheduleRetry() {
   uv_timer_start(&retry_->handle, OnRetryTimer, retry_->delay_ms, 0);
 }
 
-void ProcessHandle::StopWatching() {
-  // Out of the epoll set before the fd is closed (see ExitPoller::Remove).
+void ProcessHandle::StopWatching(bool reported) {
+  // Out of the epoll set before the fd is closed (see ExitPoller::Remove and Forget).
   if (polled_) {
-    state_->exit_poller.Remove(pidfd_, this);
+    if (reported) state_->exit_poller.Forget(this);
+    else state_->exit_poller.Remove(pidfd_, this);
     polled_ = false;
   }
   if (retry_ != nullptr) {

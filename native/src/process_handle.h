@@ -90,7 +90,8 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   bool TryReapChild(ExitInfo* exit, int* err);
   bool TryReadExitOfNonChild(ExitInfo* exit);
   void ScheduleRetry();
-  void StopWatching();
+  // reported: the poller has delivered this handle's one report, and the pidfd is closed next.
+  void StopWatching(bool reported = false);
   void CloseFd();
   void ForgetOwnership();
   void Deliver(Napi::Value error, const ExitInfo* exit);

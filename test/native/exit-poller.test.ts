@@ -1,5 +1,6 @@
 // The exit poller (native/src/exit_poller.cc): one epoll set per environment, read in batches,
-// whose uv poll stays started and only keeps the event loop alive while something is watched.
+// reporting each pidfd once, whose uv poll stays started and only keeps the event loop alive
+// while something is watched.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,22 @@ describe.skipIf(unsupported !== null)(`exit poller${unsupported ? ` (skipped: ${
     // The closed one is an unowned zombie now: take it again by its identity and reap it.
     expect((await adopt(closed.ref.pid, closed.instance).wait()).code).toBe(0);
     expect(zombieChildren()).toEqual([]);
+  });
+
+  it('never reports a reaped pidfd again, even while another process still holds a copy of it', async () => {
+    const a = spawn({ command: 'sleep', args: ['1000'] });
+    // b holds a's pidfd as its fd 3: the file, and with it a's entry in the epoll set, outlives
+    // our close. Each pidfd is reported once (EPOLLONESHOT), so the entry stays silent.
+    const b = spawn({ command: 'sleep', args: ['1000'], extraFds: [a.pidfd] });
+    a.signal('SIGKILL');
+    expect((await a.wait()).signal).toBe('SIGKILL');
+    const cpuBefore = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const cpu = process.cpuUsage(cpuBefore);
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(150); // a re-reported entry would spin
+    expect((await spawn({ command: 'sh', args: ['-c', 'exit 6'] }).wait()).code).toBe(6);
+    b.signal('SIGKILL');
+    expect((await b.wait()).signal).toBe('SIGKILL');
   });
 
   it('keeps the loop alive again for a child spawned after the set was empty', () => {
