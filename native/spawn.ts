@@ -85,8 +85,7 @@ export class ChildProcess extends ProcessRef {
       throw error;
     }
     // Only once the child is watched: until then a failure leaves the pipes to FdPlan.closeAll.
-    const pipes = fds.adoptDaemonEnds();
-    this.#pipes = pipes.some((pipe) => pipe !== null) ? pipes : null;
+    this.#pipes = fds.adoptDaemonEnds();
   }
 
   /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
@@ -283,16 +282,18 @@ let devNull: number | undefined;
 /** The fds of one spawn: which parent fd becomes each child fd, and the pipes made for it. */
 class FdPlan {
   readonly #command: string;
-  /** Fds this plan made and must close: the child's pipe ends always, the daemon's on failure. */
-  #owned: number[] = [];
-  #daemonEnds: Array<{ fd: number; readable: boolean } | null> = [null, null, null];
+  // Fds this plan made and must close: the child's pipe ends always, the daemon's on failure.
+  // Both stay null for a spawn without pipes (most of them), which then allocates nothing here.
+  #owned: number[] | null = null;
+  #daemonEnds: Array<{ fd: number; readable: boolean } | null> | null = null;
 
   constructor(command: string) {
     this.#command = command;
   }
 
   build(stdio: readonly StdioOption[], extra: readonly number[]): number[] {
-    const fds = stdio.map((option, target) => this.#source(option, target));
+    const fds: number[] = [];
+    for (let target = 0; target < stdio.length; target++) fds.push(this.#source(stdio[target]!, target));
     for (const fd of extra) {
       if (!Number.isInteger(fd) || fd < 0) throw SpawnError.invalid(this.#command, 'extraFds must be fds');
       fds.push(fd);
@@ -300,19 +301,20 @@ class FdPlan {
     return fds;
   }
 
-  /** After a successful spawn: wrap the daemon's pipe ends for the event loop. */
-  adoptDaemonEnds(): Array<net.Socket | null> {
-    const sockets = this.#daemonEnds.map((end) => {
+  /** After a successful spawn: the daemon's pipe ends wrapped for the event loop; null without pipes. */
+  adoptDaemonEnds(): Array<net.Socket | null> | null {
+    if (this.#daemonEnds === null) return null;
+    return this.#daemonEnds.map((end) => {
       if (end === null) return null;
-      this.#owned = this.#owned.filter((fd) => fd !== end.fd);
+      this.#owned = this.#owned!.filter((fd) => fd !== end.fd);
       return new net.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
     });
-    return sockets;
   }
 
   closeAll(): void {
+    if (this.#owned === null) return;
     for (const fd of this.#owned) fs.closeSync(fd);
-    this.#owned = [];
+    this.#owned = null;
   }
 
   #source(option: StdioOption, target: number): number {
@@ -337,8 +339,8 @@ class FdPlan {
       throw SpawnError.fromNative(raw, this.#command);
     }
     const [readEnd, writeEnd] = ends;
-    this.#owned.push(readEnd, writeEnd);
-    this.#daemonEnds[target] = childReads ? { fd: writeEnd, readable: false } : { fd: readEnd, readable: true };
+    (this.#owned ??= []).push(readEnd, writeEnd);
+    (this.#daemonEnds ??= [null, null, null])[target] = childReads ? { fd: writeEnd, readable: false } : { fd: readEnd, readable: true };
     return childReads ? readEnd : writeEnd;
   }
 }
