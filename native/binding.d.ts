@@ -73,9 +73,32 @@ export interface RawProcessHandle {
  * `stage`), opens a pid (pidfd_open), or takes a unix socket's peer (SO_PEERPIDFD, Linux 6.5).
  */
 export type RawHandleArgs =
-  | [op: typeof OP_SPAWN, request: RawSpawnRequest]
+  | [op: typeof OP_SPAWN, ...request: RawSpawnArgs]
   | [op: typeof OP_OPEN, pid: number]
   | [op: typeof OP_PEER, socketFd: number, pid: number];
+
+/**
+ * A RawSpawnRequest as the constructor takes it: its fields in this order, as arguments (read
+ * by position in native/src/spawn.cc, not looked up by name).
+ */
+export type RawSpawnArgs = [
+  execPaths: RawSpawnRequest['execPaths'],
+  argv: RawSpawnRequest['argv'],
+  envp: RawSpawnRequest['envp'],
+  cwd: RawSpawnRequest['cwd'],
+  uid: RawSpawnRequest['uid'],
+  gid: RawSpawnRequest['gid'],
+  groups: RawSpawnRequest['groups'],
+  umask: RawSpawnRequest['umask'],
+  rlimits: RawSpawnRequest['rlimits'],
+  session: RawSpawnRequest['session'],
+  foregroundTty: RawSpawnRequest['foregroundTty'],
+  fds: RawSpawnRequest['fds'],
+  cgroupFd: RawSpawnRequest['cgroupFd'],
+  pdeathsig: RawSpawnRequest['pdeathsig'],
+  noNewPrivs: RawSpawnRequest['noNewPrivs'],
+  method: RawSpawnRequest['method'],
+];
 
 export interface RawSpawnRequest {
   execPaths: string[];

@@ -55,8 +55,6 @@ struct EnvState {
   // Whether a spawn child may share our fd table and unshare part of it (ProbeFdTableSharing),
   // decided at the first spawn.
   int fd_table_sharing_state = -1;  // -1 unknown, 0 no, 1 yes
-  // The property names of a spawn request, an array made at the first spawn (spawn.cc).
-  Napi::ObjectReference spawn_request_keys;
 
  private:
   int close_fallback_limit_ = -1;

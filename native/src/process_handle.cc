@@ -70,8 +70,8 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
   const int op = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
   // Nothing is registered before the process is held: a throw here leaves no trace (the
   // destructor does not run for a constructor that throws).
-  if (op == kOpSpawn && info[1].IsObject()) {
-    const SpawnedChild child = SpawnChild(env, info[1].As<Napi::Object>());
+  if (op == kOpSpawn) {
+    const SpawnedChild child = SpawnChild(info, 1);
     origin_ = Origin::kSpawned;
     clone3_ = child.clone3;
     Attach(child.pidfd, child.pid);

@@ -46,7 +46,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   // no result record, and the constructor call comes from JS rather than from C++
   // (napi_new_instance cost more than the JS-side construction it replaced).
   enum Op : int {
-    kOpSpawn = 0,  // (op, request): clone a child (SpawnChild)
+    kOpSpawn = 0,  // (op, ...request): clone a child (SpawnChild)
     kOpOpen = 1,   // (op, pid): pidfd_open
     kOpPeer = 2,   // (op, socketFd, pid): SO_PEERPIDFD of a unix socket's peer
   };

@@ -53,39 +53,26 @@ std::vector<int> IntArray(Napi::Array array) {
   return values;
 }
 
-// A RawSpawnRequest (native/binding.d.ts), read with keys made once per environment:
-// napi_get_named_property makes a string from the C name and looks it up in V8's string table
-// on every call, and its 16 calls were a third of the spawn call's time outside the clone.
-// Node 20 cannot hold a reference to a string, so the keys live in an array.
-enum RequestField : uint32_t {
+// A RawSpawnRequest as constructor arguments, in the order of RawSpawnArgs
+// (native/binding.d.ts). By position, not by name: napi_get_named_property makes a string from
+// the C name and looks it up in V8's string table on every call, and its 16 calls per spawn
+// were a third of the spawn call's time outside the clone.
+enum RequestField : size_t {
   kExecPaths, kArgv, kEnvp, kCwd, kUid, kGid, kGroups, kUmask, kRlimits, kSession,
   kForegroundTty, kFds, kCgroupFd, kPdeathsig, kNoNewPrivs, kMethod, kRequestFieldCount,
-};
-const char* const kRequestFieldNames[kRequestFieldCount] = {
-    "execPaths", "argv", "envp", "cwd", "uid", "gid", "groups", "umask", "rlimits", "session",
-    "foregroundTty", "fds", "cgroupFd", "pdeathsig", "noNewPrivs", "method",
 };
 
 class Request {
  public:
-  Request(EnvState* state, Napi::Object object) : object_(object), keys_(KeysOf(state, object.Env())) {}
-  Napi::Value Get(RequestField field) const { return object_.Get(keys_.Get(static_cast<uint32_t>(field))); }
+  Request(const Napi::CallbackInfo& info, size_t first) : info_(info), first_(first) {}
+  Napi::Value Get(RequestField field) const { return info_[first_ + field]; }
   long Long(RequestField field) const {
     return static_cast<long>(Get(field).As<Napi::Number>().Int64Value());
   }
 
  private:
-  static Napi::Array KeysOf(EnvState* state, Napi::Env env) {
-    if (state->spawn_request_keys.IsEmpty()) {
-      Napi::Array keys = Napi::Array::New(env, kRequestFieldCount);
-      for (uint32_t i = 0; i < kRequestFieldCount; i++) keys.Set(i, kRequestFieldNames[i]);
-      state->spawn_request_keys = Napi::Persistent(keys.As<Napi::Object>());
-    }
-    return state->spawn_request_keys.Value().As<Napi::Array>();
-  }
-
-  Napi::Object object_;
-  Napi::Array keys_;
+  const Napi::CallbackInfo& info_;
+  size_t first_;
 };
 
 // rlimits arrive as flat triples [resource, soft, hard]; -1 means unlimited.
@@ -135,9 +122,11 @@ void ReapFailedChild(int pidfd) {
 
 }  // namespace
 
-SpawnedChild SpawnChild(Napi::Env env, Napi::Object object) {
+SpawnedChild SpawnChild(const Napi::CallbackInfo& info, size_t first) {
+  Napi::Env env = info.Env();
   EnvState* state = EnvState::Get(env);
-  const Request request(state, object);
+  if (info.Length() < first + kRequestFieldCount) throw Napi::TypeError::New(env, "spawn: incomplete request");
+  const Request request(info, first);
 
   CStringArray exec_paths(request.Get(kExecPaths).As<Napi::Array>());
   CStringArray argv(request.Get(kArgv).As<Napi::Array>());

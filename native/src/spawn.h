@@ -14,10 +14,11 @@ struct SpawnedChild {
   bool clone3;  // false: the legacy clone(CLONE_PIDFD) made it
 };
 
-// Starts the child a JS request describes and returns once its execve has passed the point of
+// Starts the child a JS request describes (info[first...], in the order of RawSpawnArgs in
+// native/binding.d.ts) and returns once its execve has passed the point of
 // no return. Throws an errno error with `stage` when the child could not be set up or exec'd
 // (it has been reaped then). Called by the ProcessHandle constructor: new ChildProcess() is
 // the whole spawn, with no intermediate object.
-SpawnedChild SpawnChild(Napi::Env env, Napi::Object request);
+SpawnedChild SpawnChild(const Napi::CallbackInfo& info, size_t first);
 
 }  // namespace pidvisor
