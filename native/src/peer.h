@@ -4,9 +4,8 @@
 
 namespace pidvisor {
 
-// openProcess(pid) -> ProcessHandle through pidfd_open(2); the caller checks its identity.
-Napi::Value OpenProcess(const Napi::CallbackInfo& info);
-// peerCredentials(socketFd) -> { pid, uid, gid, handle: ProcessHandle | null }
+// peerCredentials(socketFd) -> { pid, uid, gid }. The peer as a process is a ProcessHandle
+// made with kOpPeer.
 Napi::Value PeerCredentials(const Napi::CallbackInfo& info);
 
 }  // namespace pidvisor
