@@ -1,16 +1,16 @@
 // Taking hold of running processes we did not spawn in this life: after a daemon restart,
 // from a pid file, or as a subreaper. Only a pidfd is kept; the pid is never used again.
-import type { RawErrnoError, RawProcessHandle } from './binding.js';
-import { binding } from './load.js';
+import type { RawErrnoError } from './binding.js';
 import { ProcessIdentityError, SystemError } from './errors.js';
-import { instanceOf, ProcessRef } from './process-ref.js';
+import { ProcessRef, START_WATCH } from './process-ref.js';
+import { OP_OPEN } from './raw-keys.js';
 
 /**
  * A reference to whatever process `pid` names now (pidfd_open). Read its `instance` and keep
  * that, not the pid: `adopt()` later refuses a pid that has been reused since.
  */
 export function openProcess(pid: number, options: { watch?: boolean } = {}): ProcessRef {
-  return new ProcessRef(openHandle(pid), { watch: options.watch ?? false });
+  return watched(open(pid), options.watch ?? false);
 }
 
 /**
@@ -21,21 +21,32 @@ export function openProcess(pid: number, options: { watch?: boolean } = {}): Pro
  * PIDFD_INFO_EXIT after its parent reaps it (Linux 6.15; before, `known` is false).
  */
 export function adopt(pid: number, expectedInstance: string, options: { watch?: boolean } = {}): ProcessRef {
-  const handle = openHandle(pid);
+  const ref = open(pid);
   // The pidfd pins the process: whatever it names now, it names for good, so one check suffices.
-  const found = instanceOf(handle);
+  const found = ref.instance;
   if (found !== expectedInstance) {
-    handle.close();
+    ref.close();
     throw new ProcessIdentityError(pid, expectedInstance, found);
   }
-  return new ProcessRef(handle, { watch: options.watch ?? true });
+  return watched(ref, options.watch ?? true);
 }
 
-function openHandle(pid: number): RawProcessHandle {
+function open(pid: number): ProcessRef {
   if (!Number.isInteger(pid) || pid <= 0) throw new RangeError(`invalid pid ${pid}`);
   try {
-    return binding.openProcess(pid);
+    return new ProcessRef(OP_OPEN, pid);
   } catch (error) {
     throw SystemError.from(error as RawErrnoError);
   }
+}
+
+function watched(ref: ProcessRef, watch: boolean): ProcessRef {
+  if (!watch) return ref;
+  try {
+    ref[START_WATCH]();
+  } catch (error) {
+    ref.close();
+    throw SystemError.from(error as RawErrnoError);
+  }
+  return ref;
 }

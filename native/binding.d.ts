@@ -1,5 +1,17 @@
 // The raw primitives of the compiled addon (native/src). Positional and unforgiving: only
 // native/load.ts imports the .node file, and only the modules of native/ call these.
+import type {
+  OP_CLONED,
+  OP_OPEN,
+  OP_PEER,
+  OP_SPAWN,
+  RAW_CLONE_METHOD,
+  RAW_CLOSE,
+  RAW_INODE,
+  RAW_KILL_AND_REAP,
+  RAW_SEND_SIGNAL,
+  RAW_WATCH,
+} from './raw-keys.js';
 
 /** waitid(2) terms: CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3; 0 when unknown. */
 export interface RawExit {
@@ -32,22 +44,73 @@ export interface RawErrnoError extends Error {
   stage?: string;
 }
 
+/**
+ * The native half of every ProcessRef (which extends this class). The raw members are keyed by
+ * the symbols of raw-keys.ts.
+ */
 export interface RawProcessHandle {
   readonly pid: number;
-  /** fstat(pidfd).st_ino: unique per process for the boot on pidfs (Linux 6.9). */
-  readonly inode: bigint;
   /** The pidfd, or -1 once reaped or closed. */
-  readonly fd: number;
-  sendSignal(signal: number, toProcessGroup: boolean): void;
+  readonly pidfd: number;
+  /** fstat(pidfd).st_ino: unique per process for the boot on pidfs (Linux 6.9). */
+  readonly [RAW_INODE]: bigint;
+  /** The syscall that created a spawned child; null for a handle that was opened. */
+  readonly [RAW_CLONE_METHOD]: 'clone3' | 'clone' | null;
+  [RAW_SEND_SIGNAL](signal: number, toProcessGroup: boolean): void;
   /**
    * Reports the exit to the environment's exit handler (setExitHandler) once the process has
    * ended, after reaping it when we may. beforeReap, if given, runs when our child has exited
    * but is still a zombie, so its pid and group are pinned.
    */
-  watch(beforeReap?: () => void): void;
-  close(): void;
+  [RAW_WATCH](beforeReap?: () => void): void;
+  /** Stops watching and closes the pidfd; idempotent. */
+  [RAW_CLOSE](): void;
   /** A spawned child only: SIGKILL, reap (blocking, briefly) and close, for a spawn that fails after the clone. */
-  killAndReap(): void;
+  [RAW_KILL_AND_REAP](): void;
+}
+
+/**
+ * `new ProcessHandle(...)`: spawns (throws the errno error of the step that failed, with its
+ * `stage`), takes over a child spawnMany cloned, opens a pid (pidfd_open), or takes a unix
+ * socket's peer (SO_PEERPIDFD, Linux 6.5).
+ */
+export type RawHandleArgs =
+  | [op: typeof OP_SPAWN, ...request: RawSpawnArgs]
+  | [op: typeof OP_CLONED, child: RawClonedChild]
+  | [op: typeof OP_OPEN, pid: number]
+  | [op: typeof OP_PEER, socketFd: number, pid: number];
+
+/**
+ * A RawSpawnRequest as the constructor takes it (its fields in this order, as arguments) and
+ * as each entry of spawnMany's list: read by position (RequestField in
+ * native/src/spawn_request.h), not looked up by name.
+ */
+export type RawSpawnArgs = [
+  execPaths: RawSpawnRequest['execPaths'],
+  argv: RawSpawnRequest['argv'],
+  envp: RawSpawnRequest['envp'],
+  cwd: RawSpawnRequest['cwd'],
+  uid: RawSpawnRequest['uid'],
+  gid: RawSpawnRequest['gid'],
+  groups: RawSpawnRequest['groups'],
+  umask: RawSpawnRequest['umask'],
+  rlimits: RawSpawnRequest['rlimits'],
+  session: RawSpawnRequest['session'],
+  foregroundTty: RawSpawnRequest['foregroundTty'],
+  fds: RawSpawnRequest['fds'],
+  cgroupFd: RawSpawnRequest['cgroupFd'],
+  pdeathsig: RawSpawnRequest['pdeathsig'],
+  noNewPrivs: RawSpawnRequest['noNewPrivs'],
+  method: RawSpawnRequest['method'],
+];
+
+declare const clonedChild: unique symbol;
+/**
+ * A child spawnMany cloned and the constructor has not yet taken: opaque, taken once. One never
+ * taken is killed and reaped when it is collected.
+ */
+export interface RawClonedChild {
+  readonly [clonedChild]: true;
 }
 
 export interface RawSpawnRequest {
@@ -88,17 +151,18 @@ export interface RawOrphanSweep {
 }
 
 export interface RawBinding {
-  spawn(request: RawSpawnRequest): { handle: RawProcessHandle; method: 'clone3' | 'clone' };
+  ProcessHandle: new (...args: RawHandleArgs) => RawProcessHandle;
   /**
-   * Each request as spawn(request) would start it, the clones running on several threads.
-   * In input order: the spawn result, or the error spawn would have thrown (not thrown here).
+   * Each request as `new ProcessHandle(OP_SPAWN, ...request)` would start it, the clones
+   * running on several threads. In input order: the cloned child, for
+   * `new ProcessHandle(OP_CLONED, child)`, or the error the constructor would have thrown (not
+   * thrown here).
    */
-  spawnMany(requests: RawSpawnRequest[]): Array<{ handle: RawProcessHandle; method: 'clone3' | 'clone' } | RawErrnoError>;
+  spawnMany(requests: RawSpawnArgs[]): Array<RawClonedChild | RawErrnoError>;
   makePipe(nonblockingEnd: 0 | 1 | -1): [number, number];
   /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
   setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;
-  openProcess(pid: number): RawProcessHandle;
-  peerCredentials(socketFd: number): { pid: number; uid: number; gid: number; handle: RawProcessHandle | null };
+  peerCredentials(socketFd: number): { pid: number; uid: number; gid: number };
   reapOrphans(): RawOrphanSweep;
   setChildSubreaper(on: boolean): void;
   getChildSubreaper(): boolean;

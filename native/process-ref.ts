@@ -2,11 +2,12 @@
 // goes through the pidfd; after the reap the pidfd is closed and signal() answers
 // ProcessExitedError without a syscall, so a recycled pid can never be hit.
 import fs from 'node:fs';
-import type { RawErrnoError, RawProcessHandle } from './binding.js';
+import type { RawErrnoError, RawHandleArgs, RawProcessHandle } from './binding.js';
 import { binding } from './load.js';
 import { capabilities } from './capabilities.js';
 import { ProcessExitedError, SystemError } from './errors.js';
 import { exitFromFields, type ProcessExit } from './exit.js';
+import { RAW_CLOSE, RAW_INODE, RAW_SEND_SIGNAL, RAW_WATCH } from './raw-keys.js';
 import { signalNumber, type SignalLike } from './signals.js';
 
 export interface SignalOptions {
@@ -14,21 +15,30 @@ export interface SignalOptions {
   processGroup?: boolean;
 }
 
-/** The JS side of one watched handle: where the shared exit handler delivers its exit. */
 // Registry symbols, not local ones: the addon keeps one exit handler per Node environment, and
 // a second copy of this module in the same environment (a test runner's module cache, dist/
 // beside the sources) replaces it. Its handler must still reach the first copy's references,
 // or their exits would be dropped.
-const OWNER: unique symbol = Symbol.for('pidvisor.exitOwner');
 const DELIVER_EXIT: unique symbol = Symbol.for('pidvisor.deliverExit');
-type WatchedHandle = RawProcessHandle & { [OWNER]?: ProcessRef };
+/** @internal Starts the exit watch; for the modules of native/ only. */
+export const START_WATCH: unique symbol = Symbol.for('pidvisor.startWatch');
 
-export class ProcessRef {
-  readonly pid: number;
+// The native handle is the base class: one JS object per process, which counts with
+// thousands of children (and a spawn makes no second object).
+const NativeHandle: new (...args: RawHandleArgs) => RawProcessHandle = binding.ProcessHandle;
+
+export class ProcessRef extends NativeHandle {
+  // Both are accessors of the native base class; declared here so that the public types say so
+  // without the raw binding's.
+  declare readonly pid: number;
+  /**
+   * The pidfd while the process is held, -1 after the reap or close(). It stays owned by this
+   * reference: read it, pass it to a child through spawn options, but never close it or dup2
+   * over its number yourself; the exit watch is keyed by it (close() the reference instead).
+   */
+  declare readonly pidfd: number;
   #instance: string | undefined;
-  // Kept after the exit and close(): its fd then reads -1, and its inode still names the process.
-  readonly #handle: RawProcessHandle;
-  #watched: boolean;
+  #watched = false;
   // The exit record, or why there will be none (waitid failed, closed first). Few fields per
   // reference: a daemon holds one for each of thousands of children.
   #outcome: ProcessExit | Error | undefined;
@@ -36,12 +46,12 @@ export class ProcessRef {
   #waiter: Waiter | undefined;
 
   static {
-    // Every watched handle of this Node environment reports its exit here, with the handle
+    // Every watched handle of this Node environment reports its exit here, with the reference
     // as `this` (see ProcessHandle::SetExitHandler).
     // Plain parameters, not ...rest and a destructured array: this runs first thing after the
     // wake-up, on cold caches, where every allocation and iterator step shows in the latency.
     binding.setExitHandler(function (
-      this: WatchedHandle,
+      this: RawProcessHandle,
       error: RawErrnoError | null,
       siCode?: number,
       siStatus?: number,
@@ -50,28 +60,28 @@ export class ProcessRef {
       systemCpuMicros?: number,
       maxRssKiB?: number,
     ) {
-      const owner = this[OWNER];
-      if (owner === undefined) return;
-      this[OWNER] = undefined;
-      owner[DELIVER_EXIT](error, siCode, siStatus, userCpuMicros, systemCpuMicros, maxRssKiB);
+      (this as ProcessRef)[DELIVER_EXIT](error, siCode, siStatus, userCpuMicros, systemCpuMicros, maxRssKiB);
     });
   }
 
   /**
-   * Takes ownership of the handle. With `watch`, the exit is awaited (and reaped when ours);
-   * `beforeReap` then runs while our exited child is still a zombie (see SpawnOptions).
+   * @internal References are made by spawn(), adopt(), openProcess() and peerCredentials(),
+   * which own the process from here on (see RawHandleArgs).
    */
-  constructor(handle: RawProcessHandle, options: { watch: boolean; beforeReap?: () => void }) {
-    this.#handle = handle;
-    this.pid = handle.pid;
-    this.#watched = options.watch;
+  constructor(...args: RawHandleArgs) {
+    super(...args);
     // Without pidfs the identity includes the start time, which is only safe to read while
     // the process is held: take it now. With pidfs it is made on first use.
-    if (!capabilities().features.pidfs.ok) this.#instance = instanceOf(handle);
-    if (options.watch) {
-      (handle as WatchedHandle)[OWNER] = this;
-      handle.watch(options.beforeReap);
-    }
+    if (!capabilities().features.pidfs.ok) this.#instance = instanceOf(this);
+  }
+
+  /**
+   * @internal Watches for the exit (and reaps it when ours); `beforeReap` then runs while our
+   * exited child is still a zombie (see SpawnOptions). Throws the raw epoll_ctl error.
+   */
+  [START_WATCH](beforeReap?: () => void): void {
+    this[RAW_WATCH](beforeReap);
+    this.#watched = true;
   }
 
   /**
@@ -79,7 +89,7 @@ export class ProcessRef {
    * older kernels pid and start time, which can collide on immediate pid reuse.
    */
   get instance(): string {
-    this.#instance ??= instanceOf(this.#handle);
+    this.#instance ??= instanceOf(this);
     return this.#instance;
   }
 
@@ -88,22 +98,12 @@ export class ProcessRef {
     return this.#outcome instanceof Error ? undefined : this.#outcome;
   }
 
-  /**
-   * The pidfd while the process is held, -1 after the reap or close(). It stays owned by this
-   * reference: read it, pass it to a child through spawn options, but never close it or dup2
-   * over its number yourself; the exit watch is keyed by it (close() the reference instead).
-   */
-  get pidfd(): number {
-    return this.#handle.fd;
-  }
-
   /** Sends a signal through the pidfd. Throws ProcessExitedError once the process is gone. */
   signal(signal: SignalLike, options: SignalOptions = {}): void {
     const number = signalNumber(signal);
-    const handle = this.#handle;
-    if (handle.fd < 0) throw new ProcessExitedError(this.pid);
+    if (this.pidfd < 0) throw new ProcessExitedError(this.pid);
     try {
-      handle.sendSignal(number, options.processGroup === true);
+      this[RAW_SEND_SIGNAL](number, options.processGroup === true);
     } catch (error) {
       const raw = error as RawErrnoError;
       // ESRCH through a pidfd: the process was reaped by its parent (one we do not own).
@@ -120,9 +120,15 @@ export class ProcessRef {
       if (outcome instanceof Error) this.#waiter = { promise: Promise.reject(outcome) };
       else if (outcome !== undefined) this.#waiter = { promise: Promise.resolve(outcome) };
       else {
-        let settle!: Pick<Waiter, 'resolve' | 'reject'>;
-        const promise = new Promise<ProcessExit>((resolve, reject) => (settle = { resolve, reject }));
-        this.#waiter = { promise, ...settle };
+        // One literal, not spread from a second object: the spread was a runtime call on
+        // every spawn's path.
+        let resolve!: Waiter['resolve'];
+        let reject!: Waiter['reject'];
+        const promise = new Promise<ProcessExit>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        this.#waiter = { promise, resolve, reject };
       }
     }
     return this.#waiter.promise;
@@ -134,14 +140,13 @@ export class ProcessRef {
    * wait() rejects.
    */
   close(): void {
-    this.#handle.close(); // idempotent
+    this[RAW_CLOSE](); // idempotent; no exit is delivered after it
     if (this.#watched && this.#outcome === undefined) {
-      (this.#handle as WatchedHandle)[OWNER] = undefined;
       this.#fail(new Error(`process ${this.pid}: the reference was closed before the exit`));
     }
   }
 
-  /** @internal The exit handler's entry (see OWNER). */
+  /** @internal The exit handler's entry (see DELIVER_EXIT). */
   [DELIVER_EXIT](
     error: RawErrnoError | null,
     siCode: number | undefined,
@@ -184,8 +189,8 @@ interface Waiter {
 }
 
 /** The identity token of the process behind a raw handle (see ProcessRef.instance). */
-export function instanceOf(handle: RawProcessHandle): string {
-  if (capabilities().features.pidfs.ok) return `${handle.pid}.${handle.inode.toString(36)}`;
+function instanceOf(handle: RawProcessHandle): string {
+  if (capabilities().features.pidfs.ok) return `${handle.pid}.${handle[RAW_INODE].toString(36)}`;
   return `${handle.pid}.t${startTime(handle.pid)}`;
 }
 

@@ -4,10 +4,10 @@
 // watch, errors); only the clones overlap, on the calling thread and up to three helper
 // threads of the addon (native/src/spawn_many.cc). Kept apart from spawn.ts, which it reuses.
 import fs from 'node:fs';
-import type { RawErrnoError, RawSpawnRequest } from './binding.js';
+import type { RawClonedChild, RawErrnoError, RawSpawnRequest } from './binding.js';
 import { binding } from './load.js';
 import { SpawnError } from './errors.js';
-import { buildRequest, FdPlan, openCgroup, watchSpawned, type ChildProcess, type SpawnOptions } from './spawn.js';
+import { buildRequest, ChildProcess, FdPlan, openCgroup, spawnArgs, type SpawnOptions } from './spawn.js';
 
 /**
  * At most this many entries are handed to the addon at once. All of a chunk's fds (pipes,
@@ -61,7 +61,7 @@ function spawnChunk(list: readonly SpawnOptions[], start: number, end: number, r
     if (prepared.length === 0) return;
     let outcomes: ReturnType<typeof binding.spawnMany>;
     try {
-      outcomes = binding.spawnMany(prepared.map((entry) => entry.request));
+      outcomes = binding.spawnMany(prepared.map((entry) => spawnArgs(entry.request)));
     } catch (error) {
       // Nothing was cloned (the child stack could not be mapped): every entry fails alike.
       outcomes = prepared.map(() => error as RawErrnoError);
@@ -93,12 +93,15 @@ function prepare(index: number, options: SpawnOptions): Prepared | Error {
   }
 }
 
-/** spawn()'s steps after the clone: watch the child, or kill and reap it if it cannot be. */
-function watch(outcome: ReturnType<typeof binding.spawn>, entry: Prepared): ChildProcess | Error {
+/**
+ * spawn()'s steps after the clone: the ChildProcess takes the child over and watches it, or
+ * kills and reaps it if it cannot.
+ */
+function watch(child: RawClonedChild, entry: Prepared): ChildProcess | Error {
   try {
-    return watchSpawned(outcome, entry.fds, entry.options);
+    return new ChildProcess(entry.request, entry.fds, entry.options.beforeReap, child);
   } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
+    return error instanceof Error ? SpawnError.fromNative(error as RawErrnoError, entry.options.command) : new Error(String(error));
   }
 }
 

@@ -5,10 +5,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { RawErrnoError, RawSpawnRequest } from './binding.js';
+import type { RawClonedChild, RawErrnoError, RawSpawnArgs, RawSpawnRequest } from './binding.js';
 import { binding } from './load.js';
 import { SpawnError } from './errors.js';
-import { ProcessRef } from './process-ref.js';
+import { ProcessRef, START_WATCH } from './process-ref.js';
+import { OP_CLONED, OP_SPAWN, RAW_CLONE_METHOD, RAW_KILL_AND_REAP } from './raw-keys.js';
 import { signalNumber, type SignalLike } from './signals.js';
 
 /** What a child's fd 0, 1 or 2 is: the daemon's own, /dev/null, a new pipe, or an fd the caller owns. */
@@ -64,18 +65,42 @@ export interface SpawnOptions {
 }
 
 export class ChildProcess extends ProcessRef {
-  /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
-  readonly spawnMethod: 'clone3' | 'clone';
   // stdin, stdout, stderr; null when none is a pipe (most children): one field, not three.
   readonly #pipes: Array<net.Socket | null> | null;
 
-  /** @internal */
-  constructor(result: ReturnType<typeof binding.spawn>, fds: FdPlan, beforeReap: (() => void) | undefined) {
-    super(result.handle, beforeReap === undefined ? { watch: true } : { watch: true, beforeReap });
-    this.spawnMethod = result.method;
+  /**
+   * @internal Constructing it is the spawn: the clone happens in the native base class, and
+   * this returns once the child's execve has passed its point of no return. Throws the raw
+   * errno error of the step that failed (see spawn()). With `cloned`, the child spawnMany has
+   * already cloned for this request is taken over instead, and the rest is the same.
+   */
+  constructor(request: RawSpawnRequest, fds: FdPlan, beforeReap: (() => void) | undefined, cloned?: RawClonedChild) {
+    if (cloned !== undefined) {
+      super(OP_CLONED, cloned);
+    } else {
+      const r = request;
+      // By position: the native side reads arguments in this order (RawSpawnArgs), which cost
+      // far less than 16 property lookups through Node-API. Spelled out rather than spread
+      // from spawnArgs(): this is the path of every single spawn.
+      super(OP_SPAWN, r.execPaths, r.argv, r.envp, r.cwd, r.uid, r.gid, r.groups, r.umask, r.rlimits,
+        r.session, r.foregroundTty, r.fds, r.cgroupFd, r.pdeathsig, r.noNewPrivs, r.method);
+    }
+    try {
+      this[START_WATCH](beforeReap);
+    } catch (error) {
+      // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
+      // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
+      this[RAW_KILL_AND_REAP]();
+      if (error instanceof Error) (error as RawErrnoError).stage = 'watch';
+      throw error;
+    }
     // Only once the child is watched: until then a failure leaves the pipes to FdPlan.closeAll.
-    const pipes = fds.adoptDaemonEnds();
-    this.#pipes = pipes.some((pipe) => pipe !== null) ? pipes : null;
+    this.#pipes = fds.adoptDaemonEnds();
+  }
+
+  /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
+  get spawnMethod(): 'clone3' | 'clone' {
+    return this[RAW_CLONE_METHOD] as 'clone3' | 'clone'; // null only for references not spawned
   }
 
   /** The daemon's end of the child's stdin, when it is a pipe. */
@@ -113,32 +138,22 @@ export function spawn(options: SpawnOptions): ChildProcess {
     request.fds = fds.build(options.stdio ?? ['null', 'inherit', 'inherit'], options.extraFds ?? []);
     if (options.cgroup !== undefined) cgroupFd = openCgroup(options.command, options.cgroup);
     request.cgroupFd = cgroupFd;
-    let result: ReturnType<typeof binding.spawn>;
     try {
-      result = binding.spawn(request);
+      return new ChildProcess(request, fds, options.beforeReap);
     } catch (error) {
+      if (!(error instanceof Error)) throw error;
       throw SpawnError.fromNative(error as RawErrnoError, options.command);
     }
-    return watchSpawned(result, fds, options);
   } finally {
     fds.closeAll();
     if (cgroupFd >= 0) fs.closeSync(cgroupFd);
   }
 }
 
-/** @internal The child has exec'd: watch it and hand over its pipes (spawn, spawnMany). */
-export function watchSpawned(result: ReturnType<typeof binding.spawn>, fds: FdPlan, options: SpawnOptions): ChildProcess {
-  try {
-    return new ChildProcess(result, fds, options.beforeReap);
-  } catch (error) {
-    // The child runs but could not be watched (epoll_ctl failed: ENOMEM, or ENOSPC past
-    // fs.epoll.max_user_watches): no half-started process may outlive the failed spawn.
-    result.handle.killAndReap();
-    if (!(error instanceof Error)) throw error;
-    const raw = error as RawErrnoError;
-    raw.stage = 'watch';
-    throw SpawnError.fromNative(raw, options.command);
-  }
+/** @internal A request as spawnMany's entries carry it: RawSpawnArgs, in ChildProcess's order. */
+export function spawnArgs(r: RawSpawnRequest): RawSpawnArgs {
+  return [r.execPaths, r.argv, r.envp, r.cwd, r.uid, r.gid, r.groups, r.umask, r.rlimits,
+    r.session, r.foregroundTty, r.fds, r.cgroupFd, r.pdeathsig, r.noNewPrivs, r.method];
 }
 
 /** @internal Checks the options and turns them into the addon's request (also spawnMany's). */
@@ -150,26 +165,28 @@ export function buildRequest(options: SpawnOptions): RawSpawnRequest {
   checkString(command, 'command', fail);
   if (command === '') fail('command is empty');
   const args = options.args ?? [];
-  args.forEach((arg, i) => checkString(arg, `args[${i}]`, fail));
   const argv0 = options.argv0 ?? command;
   checkString(argv0, 'argv0', fail);
+  const argv = [argv0];
+  for (let i = 0; i < args.length; i++) argv.push(checkString(args[i], 'args', fail, i));
   // Without `env` the child inherits this process's environment natively: copying
   // process.env into strings on every spawn cost about 100 us, a third of a spawn.
   const env = options.env;
-  const envp =
-    env === undefined
-      ? null
-      : Object.entries(env).map(([key, value]) => {
-          checkString(key, 'env name', fail);
-          checkString(value, `env ${key}`, fail);
-          if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
-          return `${key}=${value}`;
-        });
+  let envp: string[] | null = null;
+  if (env !== undefined) {
+    envp = [];
+    for (const key of Object.keys(env)) {
+      checkString(key, 'env name', fail);
+      const value = checkString(env[key], 'env', fail, key);
+      if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
+      envp.push(`${key}=${value}`);
+    }
+  }
   if (options.cwd !== undefined) checkString(options.cwd, 'cwd', fail);
   if (options.uid !== undefined && options.gid === undefined) fail('gid is required with uid');
-  for (const [name, value] of [['uid', options.uid], ['gid', options.gid], ['umask', options.umask]] as const) {
-    if (value !== undefined && !isId(value)) fail(`${name} must be a non-negative integer`);
-  }
+  checkId(options.uid, 'uid', fail);
+  checkId(options.gid, 'gid', fail);
+  checkId(options.umask, 'umask', fail);
   if (options.umask !== undefined && options.umask > 0o777) fail('umask must be at most 0o777');
   options.groups?.forEach((gid) => isId(gid) || fail('groups must be non-negative integers'));
   // A root daemon switching user must not hand its own supplementary groups (root's) to the
@@ -190,15 +207,15 @@ export function buildRequest(options: SpawnOptions): RawSpawnRequest {
     }
   }
   return {
-    execPaths: resolveExecutable(command, env === undefined ? process.env.PATH : env.PATH),
-    argv: [argv0, ...args],
+    execPaths: resolveExecutable(command, env),
+    argv,
     envp,
     cwd: options.cwd ?? null,
     uid: options.uid ?? -1,
     gid: options.gid ?? -1,
     groups: groups === null ? null : [...groups],
     umask: options.umask ?? -1,
-    rlimits: flattenRlimits(options.rlimits ?? {}, fail),
+    rlimits: options.rlimits === undefined ? [] : flattenRlimits(options.rlimits, fail),
     session: SESSIONS[detach],
     foregroundTty: options.foregroundTerminal === true && detach === 'group',
     fds: [],
@@ -211,8 +228,11 @@ export function buildRequest(options: SpawnOptions): RawSpawnRequest {
 
 // Candidates for execve in order, as execvp(3) searches: the child tries each and skips
 // the missing ones, so the parent makes no stat() calls and the answer cannot go stale.
-function resolveExecutable(command: string, searchPath: string | undefined): string[] {
+// PATH is read only for a bare name: process.env.PATH is a call into C++ (node::EnvGetter)
+// that showed in spawn's profile.
+function resolveExecutable(command: string, env: Readonly<Record<string, string>> | undefined): string[] {
   if (command.includes('/')) return [command];
+  const searchPath = env === undefined ? process.env.PATH : env.PATH;
   return (searchPath ?? DEFAULT_PATH).split(':').map((dir) => path.join(dir === '' ? '.' : dir, command));
 }
 
@@ -233,10 +253,22 @@ function flattenRlimits(limits: Partial<Record<RlimitName, Rlimit>>, fail: (reas
   return flat;
 }
 
-function checkString(value: unknown, what: string, fail: (reason: string) => never): void {
-  if (typeof value !== 'string') fail(`${what} must be a string`);
+/** Returns `value` once it is a string without NUL; `what` (with `detail`) names it in the error. */
+function checkString(value: unknown, what: string, fail: (reason: string) => never, detail?: number | string): string {
+  if (typeof value !== 'string') fail(`${label(what, detail)} must be a string`);
   // C strings end at NUL: an argument with one would be silently cut short.
-  if ((value as string).includes('\0')) fail(`${what} contains a NUL byte`);
+  if ((value as string).includes('\0')) fail(`${label(what, detail)} contains a NUL byte`);
+  return value as string;
+}
+
+// Put together only for an error: checkString runs for every argument of every spawn.
+function label(what: string, detail: number | string | undefined): string {
+  if (detail === undefined) return what;
+  return typeof detail === 'number' ? `${what}[${detail}]` : `${what} ${detail}`;
+}
+
+function checkId(value: number | undefined, what: string, fail: (reason: string) => never): void {
+  if (value !== undefined && !isId(value)) fail(`${what} must be a non-negative integer`);
 }
 
 function isId(value: number): boolean {
@@ -268,16 +300,18 @@ let devNull: number | undefined;
 /** @internal The fds of one spawn: which parent fd becomes each child fd, and the pipes made for it. */
 export class FdPlan {
   readonly #command: string;
-  /** Fds this plan made and must close: the child's pipe ends always, the daemon's on failure. */
-  #owned: number[] = [];
-  #daemonEnds: Array<{ fd: number; readable: boolean } | null> = [null, null, null];
+  // Fds this plan made and must close: the child's pipe ends always, the daemon's on failure.
+  // Both stay null for a spawn without pipes (most of them), which then allocates nothing here.
+  #owned: number[] | null = null;
+  #daemonEnds: Array<{ fd: number; readable: boolean } | null> | null = null;
 
   constructor(command: string) {
     this.#command = command;
   }
 
   build(stdio: readonly StdioOption[], extra: readonly number[]): number[] {
-    const fds = stdio.map((option, target) => this.#source(option, target));
+    const fds: number[] = [];
+    for (let target = 0; target < stdio.length; target++) fds.push(this.#source(stdio[target]!, target));
     for (const fd of extra) {
       if (!Number.isInteger(fd) || fd < 0) throw SpawnError.invalid(this.#command, 'extraFds must be fds');
       fds.push(fd);
@@ -285,19 +319,20 @@ export class FdPlan {
     return fds;
   }
 
-  /** After a successful spawn: wrap the daemon's pipe ends for the event loop. */
-  adoptDaemonEnds(): Array<net.Socket | null> {
-    const sockets = this.#daemonEnds.map((end) => {
+  /** After a successful spawn: the daemon's pipe ends wrapped for the event loop; null without pipes. */
+  adoptDaemonEnds(): Array<net.Socket | null> | null {
+    if (this.#daemonEnds === null) return null;
+    return this.#daemonEnds.map((end) => {
       if (end === null) return null;
-      this.#owned = this.#owned.filter((fd) => fd !== end.fd);
+      this.#owned = this.#owned!.filter((fd) => fd !== end.fd);
       return new net.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
     });
-    return sockets;
   }
 
   closeAll(): void {
+    if (this.#owned === null) return;
     for (const fd of this.#owned) fs.closeSync(fd);
-    this.#owned = [];
+    this.#owned = null;
   }
 
   #source(option: StdioOption, target: number): number {
@@ -322,8 +357,8 @@ export class FdPlan {
       throw SpawnError.fromNative(raw, this.#command);
     }
     const [readEnd, writeEnd] = ends;
-    this.#owned.push(readEnd, writeEnd);
-    this.#daemonEnds[target] = childReads ? { fd: writeEnd, readable: false } : { fd: readEnd, readable: true };
+    (this.#owned ??= []).push(readEnd, writeEnd);
+    (this.#daemonEnds ??= [null, null, null])[target] = childReads ? { fd: writeEnd, readable: false } : { fd: readEnd, readable: true };
     return childReads ? readEnd : writeEnd;
   }
 }

@@ -4,12 +4,11 @@
 
 #include "env_state.h"
 #include "limits.h"
-#include "open.h"
+#include "peer.h"
 #include "orphans.h"
 #include "pipes.h"
 #include "probe.h"
 #include "process_handle.h"
-#include "spawn.h"
 #include "spawn_many.h"
 
 namespace pidvisor {
@@ -20,21 +19,18 @@ namespace {
 // and close every pidfd, so a worker that exits leaks nothing into the process.
 void CloseAllHandles(void* arg) {
   EnvState* state = static_cast<EnvState*>(arg);
-  // Shutdown leaves each handle on the list (only its destructor unlinks it).
-  for (ProcessHandle* h = state->live_handles; h != nullptr; h = h->next_live()) h->Shutdown();
+  // Shutdown leaves each handle in the table (only its destructor removes it).
+  state->handles.ForEach([](ProcessHandle* h) { h->Shutdown(); });
   state->exit_poller.Close();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState* state = new EnvState(env);
   env.SetInstanceData<EnvState>(state);
-  state->handle_constructor = Napi::Persistent(ProcessHandle::Define(env));
   napi_add_env_cleanup_hook(env, CloseAllHandles, state);
 
-  exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
   exports.Set("spawnMany", Napi::Function::New<SpawnMany>(env, "spawnMany"));
   exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
-  exports.Set("openProcess", Napi::Function::New<OpenProcess>(env, "openProcess"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   exports.Set("reapOrphans", Napi::Function::New<ReapOrphans>(env, "reapOrphans"));
   exports.Set("setChildSubreaper", Napi::Function::New<SetChildSubreaper>(env, "setChildSubreaper"));
@@ -44,7 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setResourceLimit", Napi::Function::New<SetResourceLimit>(env, "setResourceLimit"));
   exports.Set("probeKernel", Napi::Function::New<ProbeKernel>(env, "probeKernel"));
   exports.Set("setExitHandler", Napi::Function::New<ProcessHandle::SetExitHandler>(env, "setExitHandler"));
-  exports.Set("ProcessHandle", state->handle_constructor.Value());
+  exports.Set("ProcessHandle", ProcessHandle::Define(env));
   return exports;
 }
 

@@ -64,11 +64,8 @@ int EnvState::CloseFallbackLimit() {
 }
 
 bool EnvState::HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const {
-  auto range = own_children.equal_range(pid);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (it->second != except && it->second->spawned()) return true;
-  }
-  return false;
+  return handles.AnyWithPid(
+      pid, [except](const ProcessHandle* h) { return h != except && h->owns_pid() && h->spawned(); });
 }
 
 // libuv keeps every child_process it has not yet reaped on loop->process_handles. The

@@ -6,10 +6,10 @@
 #include <uv.h>
 
 #include <cstddef>
-#include <unordered_map>
 
 #include "clone.h"
 #include "exit_poller.h"
+#include "handle_table.h"
 
 namespace pidvisor {
 
@@ -33,7 +33,9 @@ struct EnvState {
   int CloseFallbackLimit();
 
   // Pids of our own children not yet reaped: the orphan reaper must never take these.
-  bool OwnsUnreapedChild(pid_t pid) const { return own_children.count(pid) != 0; }
+  bool OwnsUnreapedChild(pid_t pid) const {
+    return handles.AnyWithPid(pid, [](const ProcessHandle* h) { return h->owns_pid(); });
+  }
   // Whether a spawned handle (other than `except`) holds this pid: then only it may reap.
   bool HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const;
 
@@ -43,14 +45,10 @@ struct EnvState {
 
   uv_loop_t* loop = nullptr;
   ExitPoller exit_poller;  // every watched pidfd of this environment
-  Napi::FunctionReference handle_constructor;
   Napi::FunctionReference exit_handler;  // see ProcessHandle::SetExitHandler
-  // Every ProcessHandle of this environment, as an intrusive list (ProcessHandle::next_live):
-  // two pointers in each handle instead of a hash-set node, which counts with 10,000 children.
-  ProcessHandle* live_handles = nullptr;
-  // Several handles may name one pid (spawned, and opened again by pid): a multimap, so
-  // closing one of them leaves the others' protection in place.
-  std::unordered_multimap<pid_t, ProcessHandle*> own_children;
+  // Every ProcessHandle of this environment. Several may name one pid (spawned, and opened
+  // again by pid), so closing one of them leaves the others' protection in place.
+  HandleTable handles;
   // Decided once by the capability probe (clone3 with an invalid size: EINVAL means the
   // syscall exists; ENOSYS or EPERM means a seccomp filter, e.g. Docker's default, blocks it).
   int clone3_state = -1;  // -1 unknown, 0 unavailable, 1 available

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,17 +11,12 @@
 #include "env_state.h"
 #include "errors.h"
 #include "fd_layout.h"
+#include "spawn.h"
 #include "syscalls.h"
 
 namespace pidvisor {
 
 namespace {
-
-struct CreateArgs {
-  int pidfd;
-  pid_t pid;
-  ProcessHandle::Origin origin;
-};
 
 // A non-child's exit can be read only after its parent reaps it (PIDFD_INFO_EXIT is
 // published at reap and signalled by POLLHUP); until then poll it on a timer, backing off.
@@ -44,25 +40,21 @@ void ExitFromWaitStatus(int status, ExitInfo* exit) {
 
 }  // namespace
 
+// The raw members are keyed by registry symbols (native/raw-keys.ts): they are reachable on
+// every ProcessRef, which extends this class, but are no part of its public surface.
 Napi::Function ProcessHandle::Define(Napi::Env env) {
+  auto key = [env](const char* name) { return Napi::Symbol::For(env, name); };
   return DefineClass(env, "ProcessHandle",
                      {
                          InstanceAccessor<&ProcessHandle::GetPid>("pid"),
-                         InstanceAccessor<&ProcessHandle::GetInode>("inode"),
-                         InstanceAccessor<&ProcessHandle::GetFd>("fd"),
-                         InstanceMethod<&ProcessHandle::SendSignal>("sendSignal"),
-                         InstanceMethod<&ProcessHandle::Watch>("watch"),
-                         InstanceMethod<&ProcessHandle::Close>("close"),
-                         InstanceMethod<&ProcessHandle::KillAndReap>("killAndReap"),
+                         InstanceAccessor<&ProcessHandle::GetPidfd>("pidfd"),
+                         InstanceAccessor<&ProcessHandle::GetInode>(key("pidvisor.raw.inode")),
+                         InstanceAccessor<&ProcessHandle::GetCloneMethod>(key("pidvisor.raw.cloneMethod")),
+                         InstanceMethod<&ProcessHandle::SendSignal>(key("pidvisor.raw.sendSignal")),
+                         InstanceMethod<&ProcessHandle::Watch>(key("pidvisor.raw.watch")),
+                         InstanceMethod<&ProcessHandle::Close>(key("pidvisor.raw.close")),
+                         InstanceMethod<&ProcessHandle::KillAndReap>(key("pidvisor.raw.killAndReap")),
                      });
-}
-
-Napi::Object ProcessHandle::Create(Napi::Env env, int pidfd, pid_t pid, Origin origin) {
-  // A watched process's pidfd lives as long as the process: keep it out of the range a spawn
-  // copies. A socket peer's lasts one request; moving it would only cost two syscalls.
-  CreateArgs args = {origin == Origin::kPeer ? pidfd : MoveAboveFloor(pidfd), pid, origin};
-  return EnvState::Get(env)->handle_constructor.New(
-      {Napi::External<CreateArgs>::New(env, &args)});
 }
 
 Napi::Value ProcessHandle::SetExitHandler(const Napi::CallbackInfo& info) {
@@ -74,32 +66,56 @@ Napi::Value ProcessHandle::SetExitHandler(const Napi::CallbackInfo& info) {
 
 ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<ProcessHandle>(info) {
-  if (info.Length() != 1 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "ProcessHandle is created by spawn() or open()");
+  Napi::Env env = info.Env();
+  const int op = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  // Nothing is registered before the process is held: a throw here leaves no trace (the
+  // destructor does not run for a constructor that throws).
+  if (op == kOpSpawn || op == kOpCloned) {
+    const ClonedChild child = op == kOpSpawn ? SpawnChild(info, 1) : TakeClonedChild(env, info[1]);
+    origin_ = Origin::kSpawned;
+    clone3_ = child.clone3;
+    Attach(child.pidfd, child.pid);
+  } else if (op == kOpOpen && info[1].IsNumber()) {
+    const pid_t pid = info[1].As<Napi::Number>().Int32Value();
+    const int pidfd = sys_pidfd_open(pid, 0);  // O_CLOEXEC is implied
+    if (pidfd < 0) throw ErrnoError(env, errno, "pidfd_open");
+    origin_ = Origin::kOpened;
+    Attach(pidfd, pid);
+  } else if (op == kOpPeer && info[1].IsNumber() && info[2].IsNumber()) {
+    // SO_PEERPIDFD (Linux 6.5) names the peer process itself, immune to pid reuse; older
+    // kernels answer ENOPROTOOPT.
+    int pidfd = -1;
+    socklen_t len = sizeof(pidfd);
+    if (getsockopt(info[1].As<Napi::Number>().Int32Value(), SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+      throw ErrnoError(env, errno, "getsockopt", "SO_PEERPIDFD");
+    }
+    if (pidfd < 0) throw ErrnoError(env, ENOPROTOOPT, "getsockopt", "SO_PEERPIDFD");
+    origin_ = Origin::kPeer;
+    Attach(pidfd, info[2].As<Napi::Number>().Int32Value());
+  } else {
+    throw Napi::TypeError::New(env, "ProcessHandle is made by spawn(), spawnMany(), adopt(), openProcess() or peerCredentials()");
   }
-  const CreateArgs* args = info[0].As<Napi::External<CreateArgs>>().Data();
-  state_ = EnvState::Get(info.Env());
-  pidfd_ = args->pidfd;
-  pid_ = args->pid;
-  origin_ = args->origin;
+}
+
+void ProcessHandle::Attach(int pidfd, pid_t pid) {
+  state_ = EnvState::Get(Env());
+  // A watched process's pidfd lives as long as the process: keep it out of the range a spawn
+  // copies. A socket peer's lasts one request; moving it would only cost two syscalls.
+  pidfd_ = origin_ == Origin::kPeer ? pidfd : MoveAboveFloor(pidfd);
+  pid_ = pid;
   struct stat st;
   // On pidfs (Linux 6.9) st_ino is unique per process for the boot; before, every pidfd
   // shares one anon inode and the TS layer falls back to the start time.
   if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
-  next_live_ = state_->live_handles;
-  if (next_live_ != nullptr) next_live_->prev_live_ = this;
-  state_->live_handles = this;
-  // An opened process is registered too: if it is (or, with us as subreaper, becomes) our
+  // An opened process owns its pid too: if it is (or, with us as subreaper, becomes) our
   // child, the orphan reaper must leave its exit status to this handle.
-  if (origin_ != Origin::kPeer) state_->own_children.emplace(pid_, this);
+  owns_pid_ = origin_ != Origin::kPeer;
+  state_->handles.Insert(this);
 }
 
 ProcessHandle::~ProcessHandle() {
   Shutdown();
-  if (state_ == nullptr) return;
-  if (prev_live_ != nullptr) prev_live_->next_live_ = next_live_;
-  else state_->live_handles = next_live_;
-  if (next_live_ != nullptr) next_live_->prev_live_ = prev_live_;
+  if (state_ != nullptr) state_->handles.Remove(this);
 }
 
 void ProcessHandle::Shutdown() {
@@ -117,8 +133,13 @@ Napi::Value ProcessHandle::GetInode(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), inode_);
 }
 
-Napi::Value ProcessHandle::GetFd(const Napi::CallbackInfo& info) {
+Napi::Value ProcessHandle::GetPidfd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), pidfd_);
+}
+
+Napi::Value ProcessHandle::GetCloneMethod(const Napi::CallbackInfo& info) {
+  if (origin_ != Origin::kSpawned) return info.Env().Null();
+  return Napi::String::New(info.Env(), clone3_ ? "clone3" : "clone");
 }
 
 Napi::Value ProcessHandle::SendSignal(const Napi::CallbackInfo& info) {
@@ -218,23 +239,25 @@ void ProcessHandle::OnReadable() {
     }
     if (pidfd_ < 0) return;  // the hook closed the handle
   }
+  // From here on, a watch still in the poller's set has fired (the retry timer runs only for
+  // a pidfd taken out of the set): the set will not report it again.
   if (TryReapChild(&exit, &err)) {
     reaped_ = true;
     ForgetOwnership();
-    StopWatching();
+    StopWatching(/*reported=*/true);
     CloseFd();
     Deliver(Env().Null(), &exit);
     return;
   }
   if (err == 0) {
     // Readable but nothing to reap: an exited child that a ptrace tracer has not released
-    // yet (waitid answers nothing until it does). A level-triggered poll would spin; back off.
+    // yet (waitid answers nothing until it does). The set reported it once; poll it on a timer.
     if (pidfd_ >= 0) ScheduleRetry();
     return;
   }
   if (err == ECHILD) {   // someone else's child: adopted, or a socket peer
     if (TryReadExitOfNonChild(&exit)) {
-      StopWatching();
+      StopWatching(/*reported=*/true);
       CloseFd();
       Deliver(Env().Null(), &exit);
     } else {
@@ -299,8 +322,8 @@ bool ProcessHandle::TryReadExitOfNonChild(ExitInfo* exit) {
 }
 
 void ProcessHandle::ScheduleRetry() {
-  if (polled_) {  // level-triggered: a zombie's pidfd stays readable
-    state_->exit_poller.Remove(pidfd_);
+  if (polled_) {
+    state_->exit_poller.Remove(pidfd_, this);
     polled_ = false;
   }
   if (retry_ == nullptr) {
@@ -314,10 +337,11 @@ void ProcessHandle::ScheduleRetry() {
   uv_timer_start(&retry_->handle, OnRetryTimer, retry_->delay_ms, 0);
 }
 
-void ProcessHandle::StopWatching() {
-  // Out of the epoll set before the fd is closed (see ExitPoller::Remove).
+void ProcessHandle::StopWatching(bool reported) {
+  // Out of the epoll set before the fd is closed (see ExitPoller::Remove and Forget).
   if (polled_) {
-    state_->exit_poller.Remove(pidfd_);
+    if (reported) state_->exit_poller.Forget(this);
+    else state_->exit_poller.Remove(pidfd_, this);
     polled_ = false;
   }
   if (retry_ != nullptr) {
@@ -337,16 +361,7 @@ void ProcessHandle::CloseFd() {
   if (!reaped_) ForgetOwnership();
 }
 
-void ProcessHandle::ForgetOwnership() {
-  if (state_ == nullptr) return;
-  auto range = state_->own_children.equal_range(pid_);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (it->second == this) {
-      state_->own_children.erase(it);
-      return;
-    }
-  }
-}
+void ProcessHandle::ForgetOwnership() { owns_pid_ = false; }
 
 void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {
   if (!notify_exit_) return;

@@ -36,13 +36,21 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
   // How the handle came to be, which decides whether it may reap the process.
-  enum class Origin {
+  enum class Origin : uint8_t {
     kSpawned,  // our child from birth: we reap it
     kOpened,   // opened by pid: reap only if it is our child and no one else here waits for it
     kPeer,     // a socket peer: never reap
   };
-  // Takes ownership of pidfd.
-  static Napi::Object Create(Napi::Env env, int pidfd, pid_t pid, Origin origin);
+  // new ProcessHandle(op, ...): what the handle is made by. The TS classes (ProcessRef,
+  // ChildProcess) extend this class, so each process is one JS object: no second object,
+  // no result record, and the constructor call comes from JS rather than from C++
+  // (napi_new_instance cost more than the JS-side construction it replaced).
+  enum Op : int {
+    kOpSpawn = 0,  // (op, ...request): clone a child (SpawnChild)
+    kOpOpen = 1,   // (op, pid): pidfd_open
+    kOpPeer = 2,   // (op, socketFd, pid): SO_PEERPIDFD of a unix socket's peer
+    kOpCloned = 3,  // (op, child): take a child spawnMany cloned (TakeClonedChild)
+  };
   // setExitHandler(fn): the one function every handle of this environment reports its exit
   // to, as fn.call(handle, error, siCode, siStatus, source, userCpuMicros, systemCpuMicros,
   // maxRssKiB). One shared function instead of a closure and a reference per watched
@@ -56,16 +64,21 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   void Shutdown();
 
   bool spawned() const { return origin_ == Origin::kSpawned; }
-  ProcessHandle* next_live() const { return next_live_; }
+  // Registered as a holder of its pid: the orphan reaper must leave that pid alone, and only
+  // this handle may reap it. Until the reap, or a close before it.
+  bool owns_pid() const { return owns_pid_; }
 
   // Called by the ExitPoller when the pidfd turns readable (the process exited, or was reaped
   // by its real parent when it is not our child).
   void OnPidfdReadable() { OnReadable(); }
 
  private:
+  // Takes ownership of pidfd.
+  void Attach(int pidfd, pid_t pid);
   Napi::Value GetPid(const Napi::CallbackInfo& info);
   Napi::Value GetInode(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPidfd(const Napi::CallbackInfo& info);
+  Napi::Value GetCloneMethod(const Napi::CallbackInfo& info);
   Napi::Value SendSignal(const Napi::CallbackInfo& info);
   Napi::Value Watch(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -78,21 +91,18 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   bool TryReapChild(ExitInfo* exit, int* err);
   bool TryReadExitOfNonChild(ExitInfo* exit);
   void ScheduleRetry();
-  void StopWatching();
+  // reported: the poller has delivered this handle's one report, and the pidfd is closed next.
+  void StopWatching(bool reported = false);
   void CloseFd();
   void ForgetOwnership();
   void Deliver(Napi::Value error, const ExitInfo* exit);
 
+  friend class HandleTable;
+
+  // Ordered by size, so that 10,000 handles cost no padding.
   EnvState* state_ = nullptr;
-  int pidfd_ = -1;
-  pid_t pid_ = 0;
   uint64_t inode_ = 0;
-  Origin origin_ = Origin::kSpawned;
-  bool reaped_ = false;
-  bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
-  ProcessHandle* prev_live_ = nullptr;  // EnvState::live_handles
-  ProcessHandle* next_live_ = nullptr;
-  bool polled_ = false;  // the pidfd is in the ExitPoller's set
+  ProcessHandle* bucket_next_ = nullptr;  // EnvState::handles
   // The rarely used parts live outside the handle, so each of 10,000 watched children costs
   // two pointers for them, not 40 bytes.
   struct RetryTimer {
@@ -100,8 +110,16 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
     uint64_t delay_ms;
   };
   RetryTimer* retry_ = nullptr;
-  bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet
   std::unique_ptr<Napi::FunctionReference> before_reap_;
+  int pidfd_ = -1;
+  pid_t pid_ = 0;
+  Origin origin_ = Origin::kSpawned;
+  bool reaped_ = false;
+  bool clone3_ = false;  // spawned by clone3 (else by the legacy clone)
+  bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
+  bool polled_ = false;  // the pidfd is in the ExitPoller's set
+  bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet
+  bool owns_pid_ = false;
 };
 
 }  // namespace pidvisor

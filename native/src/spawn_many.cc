@@ -5,10 +5,11 @@
 //
 // Invariants this file relies on (keep them):
 //   - The JS thread stays blocked for the whole batch (spawnMany is synchronous, as spawn
-//     is). So no orphan sweep (orphans.cc, run from JS on the main thread) can run between
-//     a child's clone and the registration of its ProcessHandle and reap it as an orphan; and
-//     nobody changes `environ` (only the JS thread does, through process.env) while children
-//     that inherit it are being cloned on other threads.
+//     is), and native/spawn-many.ts hands each cloned child to its ProcessHandle (kOpCloned)
+//     in the same synchronous call. So no orphan sweep (orphans.cc, run from JS on the main
+//     thread) can run between a child's clone and the registration of its ProcessHandle and
+//     reap it as an orphan; and nobody changes `environ` (only the JS thread does, through
+//     process.env) while children that inherit it are being cloned on other threads.
 //   - Every probe (clone3, fd-table sharing) and every read of JS values happens on the JS
 //     thread before the helpers start; a helper only makes syscalls on prepared plans.
 //   - One child stack per cloning thread: a CLONE_VM child runs on the stack its parent
@@ -51,6 +52,17 @@ namespace {
 constexpr int kMaxCloneThreads = 4;
 constexpr size_t kHelperChildStackSize = 256 * 1024;  // as EnvState's stack
 constexpr size_t kHelperThreadStackSize = 256 * 1024;
+
+// One entry of the list: a RawSpawnArgs array, read as the constructor reads its arguments.
+RequestFields FieldsOf(Napi::Env env, Napi::Value entry) {
+  if (!entry.IsArray() || entry.As<Napi::Array>().Length() != kRequestFieldCount) {
+    throw Napi::TypeError::New(env, "spawnMany: an entry is not a complete request");
+  }
+  Napi::Array args = entry.As<Napi::Array>();
+  RequestFields fields;
+  for (uint32_t i = 0; i < kRequestFieldCount; i++) fields[i] = args.Get(i);
+  return fields;
+}
 
 int UsableCpus() {
   cpu_set_t set;
@@ -187,7 +199,7 @@ Napi::Value SpawnMany(const Napi::CallbackInfo& info) {
   std::vector<std::unique_ptr<SpawnRequest>> requests(n);
   for (uint32_t i = 0; i < n; i++) {
     try {
-      requests[i] = std::make_unique<SpawnRequest>(env, state, list.Get(i).As<Napi::Object>());
+      requests[i] = std::make_unique<SpawnRequest>(env, state, FieldsOf(env, list.Get(i)));
     } catch (const Napi::Error& error) {
       results.Set(i, error.Value());
     }
@@ -224,7 +236,7 @@ Napi::Value SpawnMany(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < n; i++) {
     if (!requests[i]) continue;
     SpawnRequest& request = *requests[i];
-    results.Set(i, request.Started() ? Napi::Value(SpawnResult(env, request.TakeChild())) : request.Failure(env).Value());
+    results.Set(i, request.Started() ? ClonedChildValue(env, request.TakeChild()) : request.Failure(env).Value());
   }
   return results;
 }

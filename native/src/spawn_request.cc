@@ -28,12 +28,8 @@ std::vector<int> IntArray(Napi::Array array) {
   return values;
 }
 
-long LongField(const Napi::Object& request, const char* name) {
-  return static_cast<long>(request.Get(name).As<Napi::Number>().Int64Value());
-}
-
-Napi::Array ArrayOrEmpty(Napi::Env env, Napi::Value value) {
-  return value.IsArray() ? value.As<Napi::Array>() : Napi::Array::New(env);
+long LongField(const RequestFields& fields, RequestField field) {
+  return static_cast<long>(fields[field].As<Napi::Number>().Int64Value());
 }
 
 // rlimits arrive as flat triples [resource, soft, hard]; -1 means unlimited.
@@ -77,7 +73,7 @@ void ReapFailedChild(int pidfd) {
 }  // namespace
 
 CStringArray::CStringArray(Napi::Array array) {
-  const uint32_t n = array.Length();
+  const uint32_t n = array.IsEmpty() ? 0 : array.Length();
   strings_.reserve(n);
   for (uint32_t i = 0; i < n; i++) strings_.push_back(array.Get(i).As<Napi::String>().Utf8Value());
   pointers_.reserve(n + 1);
@@ -85,21 +81,21 @@ CStringArray::CStringArray(Napi::Array array) {
   pointers_.push_back(nullptr);
 }
 
-SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, Napi::Object request)
-    : exec_paths_(request.Get("execPaths").As<Napi::Array>()),
-      argv_(request.Get("argv").As<Napi::Array>()),
-      envp_(ArrayOrEmpty(env, request.Get("envp"))),
+SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& fields)
+    : exec_paths_(fields[kExecPaths].As<Napi::Array>()),
+      argv_(fields[kArgv].As<Napi::Array>()),
       // envp null: the child gets this process's own environment as it is now (environ),
       // with nothing copied; only the JS thread changes it (process.env), and it is blocked
       // in spawn/spawnMany until every child has exec'd.
-      inherit_environ_(!request.Get("envp").IsArray()),
-      rlimits_(ReadRlimits(request.Get("rlimits").As<Napi::Array>())),
-      fds_(IntArray(request.Get("fds").As<Napi::Array>())),
-      cgroup_fd_(static_cast<int>(LongField(request, "cgroupFd"))),
-      method_(ChooseMethod(state, static_cast<int>(LongField(request, "method")))) {
-  Napi::Value cwd_value = request.Get("cwd");
+      envp_(fields[kEnvp].IsArray() ? fields[kEnvp].As<Napi::Array>() : Napi::Array()),
+      inherit_environ_(!fields[kEnvp].IsArray()),
+      rlimits_(ReadRlimits(fields[kRlimits].As<Napi::Array>())),
+      fds_(IntArray(fields[kFds].As<Napi::Array>())),
+      cgroup_fd_(static_cast<int>(LongField(fields, kCgroupFd))),
+      method_(ChooseMethod(state, static_cast<int>(LongField(fields, kMethod)))) {
+  const Napi::Value cwd_value = fields[kCwd];
   if (cwd_value.IsString()) cwd_ = cwd_value.As<Napi::String>().Utf8Value();
-  Napi::Value groups_value = request.Get("groups");
+  const Napi::Value groups_value = fields[kGroups];
   if (groups_value.IsArray()) {
     for (int gid : IntArray(groups_value.As<Napi::Array>())) groups_.push_back(static_cast<gid_t>(gid));
   }
@@ -114,29 +110,32 @@ SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, Napi::Object request)
   plan_.argv = argv_.data();
   plan_.envp = inherit_environ_ ? environ : envp_.data();
   plan_.cwd = cwd_value.IsString() ? cwd_.c_str() : nullptr;
-  plan_.uid = LongField(request, "uid");
-  plan_.gid = LongField(request, "gid");
+  plan_.uid = LongField(fields, kUid);
+  plan_.gid = LongField(fields, kGid);
   plan_.groups = groups_.data();
   plan_.group_count = groups_value.IsArray() ? static_cast<long>(groups_.size()) : -1;
-  plan_.umask = LongField(request, "umask");
+  plan_.umask = LongField(fields, kUmask);
   plan_.rlimits = rlimits_.data();
   plan_.rlimit_count = rlimits_.size();
-  plan_.session = static_cast<int>(LongField(request, "session"));
-  plan_.foreground_tty = request.Get("foregroundTty").ToBoolean().Value();
+  plan_.session = static_cast<int>(LongField(fields, kSession));
+  plan_.foreground_tty = fields[kForegroundTty].ToBoolean().Value();
   plan_.fd_sources = fds_.data();
   plan_.fd_count = static_cast<int>(fds_.size());
   // CLONE_INTO_CGROUP exists only for clone3; the legacy path joins from inside the child.
   plan_.cgroup_procs_dir_fd = method_ == CloneMethod::kLegacyClone ? cgroup_fd_ : -1;
-  plan_.pdeathsig = static_cast<int>(LongField(request, "pdeathsig"));
+  plan_.pdeathsig = static_cast<int>(LongField(fields, kPdeathsig));
   plan_.parent_pid = plan_.pdeathsig > 0 ? getpid() : 0;
-  plan_.no_new_privs = request.Get("noNewPrivs").ToBoolean().Value();
+  plan_.no_new_privs = fields[kNoNewPrivs].ToBoolean().Value();
   plan_.close_fallback_limit = state->CloseFallbackLimit();
 }
 
+void DiscardChild(int pidfd) {
+  sys_pidfd_send_signal(pidfd, SIGKILL, 0);
+  ReapFailedChild(pidfd);
+}
+
 SpawnRequest::~SpawnRequest() {
-  if (pidfd_ < 0) return;
-  sys_pidfd_send_signal(pidfd_, SIGKILL, 0);
-  ReapFailedChild(pidfd_);
+  if (pidfd_ >= 0) DiscardChild(pidfd_);
 }
 
 void SpawnRequest::DecideFdTableSharing(EnvState* state, const ChildStack& stack) {

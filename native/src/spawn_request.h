@@ -1,11 +1,13 @@
 // One child to start, read from a JS spawn request: every byte the pre-exec child reads is
-// owned here, in the parent, for as long as the clone runs. spawn() makes one of these;
-// spawnMany() makes one per entry and clones them on several threads (spawn_many.cc).
+// owned here, in the parent, for as long as the clone runs. The ProcessHandle constructor
+// makes one of these (spawn.cc); spawnMany() makes one per entry and clones them on several
+// threads (spawn_many.cc).
 #pragma once
 
 #include <napi.h>
 #include <sys/types.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -23,9 +25,25 @@ struct ClonedChild {
   bool clone3;  // false: the legacy clone(CLONE_PIDFD) made it
 };
 
+// For a cloned child nobody will hold: SIGKILL through the pidfd, a reap (brief: SIGKILL
+// cannot be caught, and the child is ours) and a close, so no process outlives a failed spawn.
+void DiscardChild(int pidfd);
+
+// A RawSpawnRequest's fields in the order of RawSpawnArgs (native/binding.d.ts): the
+// constructor's arguments after the op, or one entry of spawnMany's list. By position, not by
+// name: napi_get_named_property makes a string from the C name and looks it up in V8's string
+// table on every call, and its 16 calls per spawn were a third of the spawn call's time
+// outside the clone.
+enum RequestField : size_t {
+  kExecPaths, kArgv, kEnvp, kCwd, kUid, kGid, kGroups, kUmask, kRlimits, kSession,
+  kForegroundTty, kFds, kCgroupFd, kPdeathsig, kNoNewPrivs, kMethod, kRequestFieldCount,
+};
+using RequestFields = std::array<Napi::Value, kRequestFieldCount>;
+
 // Strings and the NULL-terminated pointer array execve wants.
 class CStringArray {
  public:
+  // An empty Napi::Array (no value) stands for none.
   explicit CStringArray(Napi::Array array);
   CStringArray(const CStringArray&) = delete;
   CStringArray& operator=(const CStringArray&) = delete;
@@ -39,14 +57,13 @@ class CStringArray {
 
 class SpawnRequest {
  public:
-  // Reads `request` (throws a JS error when it is malformed) and picks the clone method,
+  // Reads the request (throws a JS error when it is malformed) and picks the clone method,
   // probing clone3 on first use. Runs on the JS thread.
-  SpawnRequest(Napi::Env env, EnvState* state, Napi::Object request);
+  SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& fields);
   // The plan points into the members: neither copyable nor movable.
   SpawnRequest(const SpawnRequest&) = delete;
   SpawnRequest& operator=(const SpawnRequest&) = delete;
-  // A child cloned but never taken (an exception between Clone and TakeChild) is killed and
-  // reaped: no process may outlive a failed spawn.
+  // A child cloned but never taken (an exception between Clone and TakeChild) is discarded.
   ~SpawnRequest();
 
   // Lets the child share our fd table and keep a private copy of the part it needs, when

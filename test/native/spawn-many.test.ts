@@ -2,6 +2,7 @@
 // read back through /proc: order and identity, failures in their own slots with nothing
 // left behind, watched children, cgroups, and parent-death signals that follow the thread
 // that asked for them.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,10 +19,15 @@ import {
   SpawnError,
   type SpawnOptions,
 } from '../../native/index.js';
+import type { RawClonedChild } from '../../native/binding.js';
+import { binding } from '../../native/load.js';
+import { OP_CLONED, RAW_KILL_AND_REAP } from '../../native/raw-keys.js';
+import { buildRequest, spawnArgs } from '../../native/spawn.js';
 import { isRoot, openFds, pollUntil, procStat, procStatus, waitUntilAsleep, zombieChildren } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 const nativeIndex = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../dist/native/index.js');
+const distNative = path.dirname(nativeIndex);
 const started: ChildProcess[] = [];
 
 /** The children among `results`, remembered so afterEach kills and reaps them. */
@@ -210,6 +216,48 @@ describe.skipIf(unsupported !== null)(`spawnMany${unsupported ? ` (skipped: ${un
     expect(live).toHaveLength(3);
     for (const child of live) waitUntilAsleep(child.pid);
     expect(live.map((child) => cmdline(child.pid)[1])).toEqual(['1000', '1001', '1002']);
+  });
+
+  it('hands each cloned child to one ProcessHandle, once, and takes a child from no other value', () => {
+    const fdsBefore = openFds();
+    const [cloned] = binding.spawnMany([spawnArgs(buildRequest(sleeper(1000)))]);
+    expect(cloned).not.toBeInstanceOf(Error);
+    const handle = new binding.ProcessHandle(OP_CLONED, cloned as RawClonedChild);
+    try {
+      waitUntilAsleep(handle.pid);
+      expect(cmdline(handle.pid)).toEqual(['sleep', '1000']);
+      expect(() => new binding.ProcessHandle(OP_CLONED, cloned as RawClonedChild)).toThrow('taken already');
+      expect(() => new binding.ProcessHandle(OP_CLONED, {} as RawClonedChild)).toThrow(TypeError);
+    } finally {
+      handle[RAW_KILL_AND_REAP]();
+    }
+    expect(zombieChildren()).toEqual([]);
+    expect(openFds()).toEqual(fdsBefore);
+  });
+
+  it('kills and reaps a cloned child that no ProcessHandle took, once its value is collected', () => {
+    // In a node of its own, for --expose-gc. One entry is cloned on the calling thread, so
+    // the child is listed among that thread's children.
+    const script = `
+      const { binding } = await import(${JSON.stringify(path.join(distNative, 'load.js'))});
+      const { buildRequest, spawnArgs } = await import(${JSON.stringify(path.join(distNative, 'spawn.js'))});
+      const fs = await import('node:fs');
+      let results = binding.spawnMany([spawnArgs(buildRequest({ command: 'sleep', args: ['1000'] }))]);
+      const pid = Number(fs.readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8').trim());
+      const alive = fs.existsSync('/proc/' + pid);
+      results = null;
+      const deadline = Date.now() + 5000;
+      while (fs.existsSync('/proc/' + pid) && Date.now() < deadline) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      console.log(JSON.stringify({ pid, alive, gone: !fs.existsSync('/proc/' + pid) }));
+    `;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    const { pid, alive, gone } = JSON.parse(out) as { pid: number; alive: boolean; gone: boolean };
+    if (!gone) process.kill(pid, 'SIGKILL'); // ours (a grandchild): never leave it running
+    expect(alive).toBe(true);
+    expect(gone).toBe(true);
   });
 
   it('leaves nothing behind after batches of 100, and keeps a bounded set of helper threads', async () => {
