@@ -118,11 +118,14 @@ export class ServiceCgroup {
    * once the cgroup is gone, and then nothing of the tree can be alive (a removed cgroup can
    * hold no process, nor get one). By the time the main process of a stopped instance has
    * been reaped its cgroup is usually empty, and this is the whole wait and the whole removal.
+   * The rmdir runs on libuv's threadpool: it costs the kernel about 0.1 ms (it takes the
+   * cgroup mutex and offlines the controllers), which for 200 services stopped at once was a
+   * fifth of the event loop's time.
    */
-  removeIfEmpty(): boolean {
+  async removeIfEmpty(): Promise<boolean> {
     if (this.#removed) return true;
     try {
-      fs.rmdirSync(this.dir);
+      await fs.promises.rmdir(this.dir);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
     }

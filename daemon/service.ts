@@ -479,7 +479,7 @@ export class Service {
 
   async #awaitTreeGone(leaderPid: number): Promise<void> {
     try {
-      if (this.#cgroup?.removeIfEmpty() === true) return;
+      if (this.#cgroup !== null && (await this.#cgroup.removeIfEmpty())) return;
       // The stop timer still runs: when it fires, the tree is killed, and this wait ends soon after.
       let gone = await this.#tree.waitGone(leaderPid, this.#stopTimeoutMs + AFTER_KILL_GRACE_MS);
       if (!gone) {
@@ -496,9 +496,10 @@ export class Service {
 
   // Kills what the instance left running and removes its cgroup once that is gone. A cgroup
   // that rmdir removes held nothing: most main processes leave nothing behind, and then the
-  // kill (the kernel walks the cgroup) is skipped.
+  // kill (the kernel walks the cgroup) is skipped. The old cgroup is this instance's own, so
+  // a restart that begins meanwhile cannot be hit by the kill.
   async #endRemains(tree: ProcessTree, cgroup: ServiceCgroup | null, leaderPid: number): Promise<void> {
-    if (cgroup?.removeIfEmpty() === true) return;
+    if (cgroup !== null && (await cgroup.removeIfEmpty())) return;
     tree.killRemains();
     if (cgroup === null) return;
     if (await tree.waitGone(leaderPid, AFTER_KILL_GRACE_MS)) this.#removeCgroup(cgroup);
