@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { SupervisorError } from '../../daemon/errors.js';
-import { pollUntil, zombieChildren } from '../helpers/proc.js';
+import { isRunning, pollUntil } from '../helpers/proc.js';
 import { createTestSupervisor, type TestSupervisor } from '../helpers/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -15,13 +15,7 @@ beforeEach(() => {
 });
 afterEach(() => t.close());
 
-const alive = (pid: number): boolean => {
-  try {
-    return process.kill(pid, 0) === true && !zombieChildren().includes(pid);
-  } catch {
-    return false;
-  }
-};
+const alive = isRunning;
 const sleeps = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `s${i}`, command: ['sleep', '1000'], stdout: 'null', stderr: 'null', stopTimeoutMs: 2000 }));
 
 async function expectNothingLeft(pids: number[]): Promise<void> {

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
-import { ignoresSignal, isRoot, pollUntil, procStat } from '../helpers/proc.js';
+import { ignoresSignal, isRoot, isRunning, pollUntil } from '../helpers/proc.js';
 import { createTestSupervisor, type TestSupervisor } from '../helpers/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -16,13 +16,7 @@ beforeEach(() => {
 });
 afterEach(() => t.close());
 
-const alive = (pid: number): boolean => {
-  try {
-    return procStat(pid)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
+const alive = isRunning;
 
 // The shell ignores TERM, so the sleeps it starts inherit that; it prints their pids.
 const STUBBORN_TREE = ['sh', '-c', 'trap "" TERM; sleep 1000 & echo $!; sh -c "sleep 1000 & echo \\$!; wait" & wait'];

@@ -46,6 +46,15 @@ export function procStat(pid: number): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
 }
 
+/** Whether `pid` names a process that has not exited (a zombie has). Reads /proc only. */
+export function isRunning(pid: number): boolean {
+  try {
+    return procStat(pid)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** Pids of zombies whose parent is `parent` (default: this process). */
 export function zombieChildren(parent = process.pid): number[] {
   const zombies: number[] = [];
