@@ -75,6 +75,29 @@ describe.skipIf(unsupported !== null)(`spawnMany${unsupported ? ` (skipped: ${un
     });
   });
 
+  it.skipIf(!isRoot())('gives each child the options spawn() would: cwd, umask, ids, groups, rlimits, session', () => {
+    // Two entries with different values in every field, so a field passed in the wrong place
+    // (the request goes to the addon by position) shows in one of them.
+    const options = [
+      { cwd: '/tmp', umask: 0o027, uid: 65534, gid: 65533, groups: [65532], rlimits: { nofile: 123 } },
+      { cwd: '/', umask: 0o002, uid: 65531, gid: 65530, groups: [65529, 65528], rlimits: { nofile: 321 } },
+    ];
+    const list = children(spawnMany(options.map((extra) => sleeper(1000, { ...extra, detach: 'session', stdio: ['null', 'null', 'null'] }))));
+    expect(list).toHaveLength(2);
+    list.forEach((child, i) => {
+      const want = options[i]!;
+      waitUntilAsleep(child.pid);
+      const status = procStatus(child.pid);
+      expect(fs.readlinkSync(`/proc/${child.pid}/cwd`)).toBe(want.cwd);
+      expect(status.get('Umask')).toBe(`0${want.umask.toString(8).padStart(3, '0')}`);
+      expect(status.get('Uid')!.split(/\s+/)).toEqual(Array(4).fill(String(want.uid)));
+      expect(status.get('Gid')!.split(/\s+/)).toEqual(Array(4).fill(String(want.gid)));
+      expect(status.get('Groups')!.split(/\s+/).filter(Boolean).map(Number).sort()).toEqual([...want.groups].sort());
+      expect(fs.readFileSync(`/proc/${child.pid}/limits`, 'utf8')).toMatch(new RegExp(`Max open files\\s+${want.rlimits.nofile}\\s+${want.rlimits.nofile}`));
+      expect(procStat(child.pid)[3]).toBe(String(child.pid)); // session id: it leads its own
+    });
+  });
+
   it('answers an empty list with an empty array', () => {
     expect(spawnMany([])).toEqual([]);
   });
