@@ -42,9 +42,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
   });
   logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
-  // Load the config before anything runs, so a broken file fails the start loudly.
-  const initial = options.configFile === undefined ? null : await loadConfig(options.configFile);
-  const server = options.serve === undefined ? null : await options.serve(supervisor, logger);
+  let initial: Config | null;
+  let server: { close(): Promise<void> } | null;
+  try {
+    // Load the config before anything runs, so a broken file fails the start loudly.
+    initial = options.configFile === undefined ? null : await loadConfig(options.configFile);
+    server = options.serve === undefined ? null : await options.serve(supervisor, logger);
+  } catch (error) {
+    // A start that fails leaves nothing behind: the supervisor made its cgroup root.
+    await supervisor.shutdown();
+    throw error;
+  }
 
   const reload = async (): Promise<ConfigChanges | null> => {
     if (options.configFile === undefined) return null;

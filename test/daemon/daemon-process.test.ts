@@ -95,7 +95,7 @@ describe.skipIf(unsupported !== null)(`pidvisor daemon${unsupported ? ` (skipped
 
   it('refuses to start with a broken config, naming the problem', async () => {
     fs.writeFileSync(path.join(dir, 'bad.yaml'), 'services:\n  a:\n    command: "not a list"\n');
-    daemon = startDaemonProcess(['--config', path.join(dir, 'bad.yaml'), '--state-dir', path.join(dir, 'state')]);
+    daemon = startDaemonProcess(['--config', path.join(dir, 'bad.yaml'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
     let stderr = '';
     daemon.process.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     expect(await daemon.stop('SIGCONT')).toBe(1);
@@ -103,5 +103,7 @@ describe.skipIf(unsupported !== null)(`pidvisor daemon${unsupported ? ` (skipped
     // The fatal record is written synchronously, before the process exits.
     expect(daemon.logs.some((record) => record.level === 60 && record.msg === 'daemon failed to start')).toBe(true);
     daemon = undefined;
+    // Nothing left behind: the supervisor had made its cgroup root before the config failed.
+    expect(fs.existsSync(path.join(capabilities().cgroup2Mount ?? '/nonexistent', cgroupName))).toBe(false);
   });
 });
