@@ -139,8 +139,9 @@ export class Supervisor {
   /**
    * Creates and starts several services from untrusted specs, all or nothing. Every spec and
    * every name is checked before anything starts (an error names the entry: `index`); the
-   * children are then spawned together. If any cannot start, the others are stopped and
-   * forgotten, and SPAWN_FAILED names the first that failed.
+   * children are then spawned together, BATCH_CHUNK at a time. If one cannot start, the others
+   * are stopped and forgotten and SPAWN_FAILED names it; a shutdown, or an entry removed by
+   * another request between chunks, ends the batch the same way with its own code.
    */
   async launchMany(specs: readonly unknown[]): Promise<ServiceInfo[]> {
     if (this.#shuttingDown) throw new SupervisorError('SHUTTING_DOWN', 'the daemon is shutting down');

@@ -69,7 +69,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           operationId: 'launchProcesses',
           summary: 'Create and start several processes at once, all or nothing',
           description:
-            `Every spec and name is checked before anything starts (a problem names the entry in \`index\`, or in the validation path); the children are then spawned together, and 201 answers with them in order once all have exec'd. If any cannot start, the others are stopped and removed, and 422 SPAWN_FAILED names the first that failed (\`index\`). Takes one launch slot; \`Idempotency-Key\` works as for a single launch. At most ${MAX_BATCH} per request.`,
+            `Every spec and name is checked before anything starts (a problem names the entry in \`index\`, or in the validation path); the children are then spawned together, 64 at a time with other requests served between, and 201 answers with them in order once all have exec'd. If any cannot start, the others are stopped and removed, and 422 SPAWN_FAILED names the first that failed (\`index\`). Takes one launch slot; \`Idempotency-Key\` works as for a single launch. At most ${MAX_BATCH} per request.`,
           tags,
           errors: LAUNCH_ERRORS,
         },
