@@ -92,18 +92,19 @@ async function measureLiveChildren(config: BenchConfig): Promise<NonNullable<Ben
 async function measureLatency(config: BenchConfig): Promise<NonNullable<BenchResults['latency']>> {
   const perRound = Math.ceil(config.latencySamples / config.rounds);
   const stampFile = path.join(outDir, 'exit-stamps.bin');
-  const latency = { c: [] as number[], pidvisor: [] as number[], childProcess: [] as number[] };
+  const latency = { c: [] as number[], pidvisor: [] as number[], pidvisorCallback: [] as number[], childProcess: [] as number[] };
+  const samplesOf = { pidvisor: latency.pidvisor, 'pidvisor-callback': latency.pidvisorCallback, child_process: latency.childProcess };
   for (let round = 1; round <= config.rounds; round++) {
     progress(`exit latency round ${round}/${config.rounds}: ${perRound} samples each`);
     latency.c.push(
       ...epollPidfdLatencies(perRound, config.latencyWarmup, config.latencyDelayUs, config.loopSeconds, stampFile),
     );
-    for (const impl of ['pidvisor', 'child_process'] as const) {
+    for (const impl of ['pidvisor', 'pidvisor-callback', 'child_process'] as const) {
       const { latenciesNs } = await runWorker(
         { kind: 'latency', impl, samples: perRound, stampFile },
         { timeoutSeconds: config.workerSeconds },
       );
-      (impl === 'pidvisor' ? latency.pidvisor : latency.childProcess).push(...latenciesNs);
+      samplesOf[impl].push(...latenciesNs);
     }
   }
   fs.rmSync(stampFile, { force: true });

@@ -4,7 +4,7 @@
 import { keepYoungGenerationSmall } from '../daemon/heap.js';
 import { holdBallast, checksum } from './lib/ballast.js';
 import { readConfig, type BenchConfig } from './lib/config.js';
-import { measureExitLatency } from './lib/exit-latency.js';
+import { measureExitLatency, type LatencyImplementation } from './lib/exit-latency.js';
 import { measureWithLiveChildren, settledRssMiB } from './lib/live-children.js';
 import { programPath } from './lib/paths.js';
 import { measureRate, spawnOnce, type Implementation, type LoopOptions } from './lib/spawn-loops.js';
@@ -54,7 +54,7 @@ async function throughputRound(
   return { impl, width, plain, ballast: { mib: held.mib, rssBeforeMiB, rssHeldMiB, sample } };
 }
 
-async function latencyRound(config: BenchConfig, impl: Implementation, samples: number, stampFile: string): Promise<LatencyRound> {
+async function latencyRound(config: BenchConfig, impl: LatencyImplementation, samples: number, stampFile: string): Promise<LatencyRound> {
   const latenciesNs = await measureExitLatency(impl, {
     samples,
     warmup: config.latencyWarmup,

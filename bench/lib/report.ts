@@ -11,7 +11,7 @@ import type { ThroughputRound } from './worker-protocol.js';
 export interface BenchResults {
   throughput: { c: { sequential: RateSample[]; inFlight: RateSample[] }; rounds: ThroughputRound[] } | null;
   live: LiveChildrenResult | null;
-  latency: { c: number[]; pidvisor: number[]; childProcess: number[] } | null;
+  latency: { c: number[]; pidvisor: number[]; pidvisorCallback: number[]; childProcess: number[] } | null;
 }
 
 /** One figure per implementation; null where not measured. */
@@ -107,6 +107,9 @@ export function summarize(config: BenchConfig, results: BenchResults): Summary {
     const us = (ns: number[], p: number): number | null => (ns.length === 0 ? null : percentile(ns, p) / 1000);
     figures.latencyP50 = { pidvisor: us(l.pidvisor, 50), c: us(l.c, 50), childProcess: us(l.childProcess, 50) };
     figures.latencyP99 = { pidvisor: us(l.pidvisor, 99), c: us(l.c, 99), childProcess: us(l.childProcess, 99) };
+    // The floor row fills only the pidvisor column: the C figure is the same loop as above.
+    figures.latencyFloorP50 = { pidvisor: us(l.pidvisorCallback, 50), c: null, childProcess: null };
+    figures.latencyFloorP99 = { pidvisor: us(l.pidvisorCallback, 99), c: null, childProcess: null };
     const p50 = figures.latencyP50;
     if (p50.pidvisor !== null && p50.c !== null) {
       const ratio = p50.pidvisor / p50.c;
@@ -131,6 +134,8 @@ export function formatReport(config: BenchConfig, results: BenchResults, summary
     [`SIGKILL + reap all ${liveCount} (s)`, f.liveKillSeconds, 2],
     ['exit-detection latency p50 (us)', f.latencyP50, 1],
     ['exit-detection latency p99 (us)', f.latencyP99, 1],
+    ['  floor: exit callback entered, p50 (us)', f.latencyFloorP50, 1],
+    ['  floor: exit callback entered, p99 (us)', f.latencyFloorP99, 1],
   ];
   const cell = (value: number | null, digits: number): string =>
     value === null ? '-' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -146,6 +151,14 @@ export function formatReport(config: BenchConfig, results: BenchResults, summary
   }
   if (results.throughput !== null || results.latency !== null) {
     lines.push('C column: a posix_spawn + waitpid loop for throughput; posix_spawn + pidfd_open + epoll_wait for latency.');
+  }
+  const floor = f.latencyFloorP50?.pidvisor;
+  const c = f.latencyP50?.c;
+  if (floor !== null && floor !== undefined && c !== null && c !== undefined) {
+    lines.push(
+      `Latency floor: the addon's exit callback, entered by MakeCallback after the reap, doing nothing but take the time: ` +
+        `${(floor / c).toFixed(2)}x C at p50. Node's entry into JS sits between it and C; wait()'s record and promise between it and pidvisor.`,
+    );
   }
   const ballast = results.throughput?.rounds.map((r) => r.ballast).filter((b) => b !== null) ?? [];
   if (ballast.length > 0) {

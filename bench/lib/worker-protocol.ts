@@ -6,12 +6,13 @@
 import childProcess from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Implementation, RateSample } from './spawn-loops.js';
+import type { LatencyImplementation } from './exit-latency.js';
 import type { LiveChildrenResult } from './live-children.js';
 
 export type WorkerRequest =
   | { kind: 'throughput'; impl: Implementation; width: number; ballast: boolean }
   | { kind: 'live' }
-  | { kind: 'latency'; impl: Implementation; samples: number; stampFile: string };
+  | { kind: 'latency'; impl: LatencyImplementation; samples: number; stampFile: string };
 
 /** One loop of one implementation at one width, then (if asked) the same loop with the ballast held. */
 export interface ThroughputRound {
@@ -23,7 +24,7 @@ export interface ThroughputRound {
 }
 
 export interface LatencyRound {
-  impl: Implementation;
+  impl: LatencyImplementation;
   latenciesNs: number[];
 }
 
