@@ -12,6 +12,7 @@
         "native/src/handle_table.cc",
         "native/src/limits.cc",
         "native/src/orphans.cc",
+        "native/src/owned_children.cc",
         "native/src/peer.cc",
         "native/src/pipes.cc",
         "native/src/probe.cc",

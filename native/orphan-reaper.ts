@@ -1,6 +1,7 @@
 // Reaps orphans reparented to this process (as PID 1, or as a child subreaper) and never a
-// child someone here is waiting for: neither ours (ProcessRef) nor libuv's (child_process).
-// See native/src/orphans.cc for how ownership is decided.
+// child someone here is waiting for: neither ours (a ProcessRef, made on any thread) nor
+// libuv's (child_process, on this thread: a worker thread's are not protected). See
+// native/src/orphans.cc for how ownership is decided.
 import type { RawErrnoError } from './binding.js';
 import { binding } from './load.js';
 import { SystemError } from './errors.js';

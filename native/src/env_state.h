@@ -1,5 +1,6 @@
 // Per-Node-environment state of the addon (main thread and each worker have their own),
-// kept with SetInstanceData so nothing is global.
+// kept with SetInstanceData so nothing is global. The one exception is the record of owned
+// children (owned_children.h): children belong to the process, not to an environment.
 #pragma once
 
 #include <napi.h>
@@ -32,10 +33,6 @@ struct EnvState {
   // Linux 5.9): the soft RLIMIT_NOFILE, capped, read once (the daemon raises it at start-up).
   int CloseFallbackLimit();
 
-  // Pids of our own children not yet reaped: the orphan reaper must never take these.
-  bool OwnsUnreapedChild(pid_t pid) const {
-    return handles.AnyWithPid(pid, [](const ProcessHandle* h) { return h->owns_pid(); });
-  }
   // Whether a spawned handle (other than `except`) holds this pid: then only it may reap.
   bool HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const;
 

@@ -1,10 +1,12 @@
 // Reaping orphans (as PID 1, or as a child subreaper) without ever stealing a child that
 // somebody in this process is waiting for.
 //
-// Two owners wait for specific children here: our ProcessHandles (waitid(P_PIDFD)) and
-// libuv's child_process (waitpid(pid) on SIGCHLD, only for pids it spawned). If we reaped one
-// of theirs, libuv's handle would wait forever, and once the pid was reused by a child of
-// ours libuv would reap *our* child and report the wrong status (reproduced, DESIGN.md §2).
+// Two owners wait for specific children here: our ProcessHandles (waitid(P_PIDFD)), in any
+// Node environment of this process (OwnedChildren), and libuv's child_process (waitpid(pid)
+// on SIGCHLD, only for pids it spawned). If we reaped one of theirs, libuv's handle would wait
+// forever, and once the pid was reused by a child of ours libuv would reap *our* child and
+// report the wrong status (reproduced, DESIGN.md §2). Only this environment's libuv loop can
+// be read safely: the child_process children of a worker thread are not protected.
 // So we peek with WNOWAIT, and reap by pid only a zombie nobody owns. The peek returns the
 // first zombie in the kernel's children list, so an owned zombie hides the ones behind it:
 // we stop and report it; its owner reaps it in this same loop iteration and the caller
@@ -18,6 +20,7 @@
 
 #include "env_state.h"
 #include "errors.h"
+#include "owned_children.h"
 #include "syscalls.h"
 
 namespace pidvisor {
@@ -53,6 +56,9 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
   pid_t blocked_by = 0;
   const char* blocked_owner = "";
   for (int n = 0; n < kMaxReapsPerSweep; n++) {
+    // From the peek to the reap, no thread of this process may clone: a child it had not
+    // recorded yet would look like an orphan.
+    OwnedChildren::ReapGate gate;
     siginfo_t peek = {};
     if (sys_waitid(P_ALL, 0, &peek, WEXITED | WNOHANG | WNOWAIT, nullptr) < 0) {
       if (errno == EINTR) continue;
@@ -61,7 +67,7 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
     }
     const pid_t pid = peek.si_pid;
     if (pid == 0) break;  // children, but no zombie
-    if (state->OwnsUnreapedChild(pid)) {
+    if (OwnedChildren::Contains(pid)) {
       blocked_by = pid;
       blocked_owner = "pidvisor";
       break;
@@ -74,7 +80,9 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
     const uint64_t cgroup_id = CgroupIdOfZombie(pid);
     siginfo_t si = {};
     if (sys_waitid(P_PID, pid, &si, WEXITED | WNOHANG, nullptr) < 0) {
-      if (errno == EINTR) continue;
+      // ECHILD: its owner reaped it since the peek. The gate keeps our own clones out of
+      // that window, but a worker thread's libuv reaps its child_process children unasked.
+      if (errno == EINTR || errno == ECHILD) continue;
       throw ErrnoError(env, errno, "waitid");
     }
     Napi::Object entry = Napi::Object::New(env);

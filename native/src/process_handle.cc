@@ -11,6 +11,7 @@
 #include "env_state.h"
 #include "errors.h"
 #include "fd_layout.h"
+#include "owned_children.h"
 #include "spawn.h"
 #include "syscalls.h"
 
@@ -109,7 +110,9 @@ void ProcessHandle::Attach(int pidfd, pid_t pid) {
   if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
   // An opened process owns its pid too: if it is (or, with us as subreaper, becomes) our
   // child, the orphan reaper must leave its exit status to this handle.
+  // A spawned child was recorded as owned by its clone (OwnedChildren).
   owns_pid_ = origin_ != Origin::kPeer;
+  if (origin_ == Origin::kOpened) OwnedChildren::Add(pid_);
   state_->handles.Insert(this);
 }
 
@@ -361,7 +364,11 @@ void ProcessHandle::CloseFd() {
   if (!reaped_) ForgetOwnership();
 }
 
-void ProcessHandle::ForgetOwnership() { owns_pid_ = false; }
+void ProcessHandle::ForgetOwnership() {
+  if (!owns_pid_) return;
+  owns_pid_ = false;
+  OwnedChildren::Remove(pid_);
+}
 
 void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {
   if (!notify_exit_) return;

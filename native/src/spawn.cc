@@ -46,7 +46,7 @@ ClonedChild SpawnChild(const Napi::CallbackInfo& info, size_t first) {
 Napi::Value ClonedChildValue(Napi::Env env, const ClonedChild& child) {
   Napi::External<ClonedChild> value = Napi::External<ClonedChild>::New(
       env, new ClonedChild(child), [](Napi::Env, ClonedChild* held) {
-        if (held->pidfd >= 0) DiscardChild(held->pidfd);
+        if (held->pidfd >= 0) DiscardChild(held->pidfd, held->pid);
         delete held;
       });
   value.TypeTag(&kClonedChildTag);

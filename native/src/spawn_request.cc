@@ -15,6 +15,7 @@ extern char** environ;
 
 #include "env_state.h"
 #include "errors.h"
+#include "owned_children.h"
 #include "spawn.h"
 #include "syscalls.h"
 
@@ -129,13 +130,14 @@ SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& 
   plan_.close_fallback_limit = state->CloseFallbackLimit();
 }
 
-void DiscardChild(int pidfd) {
+void DiscardChild(int pidfd, pid_t pid) {
   sys_pidfd_send_signal(pidfd, SIGKILL, 0);
   ReapFailedChild(pidfd);
+  OwnedChildren::Remove(pid);
 }
 
 SpawnRequest::~SpawnRequest() {
-  if (pidfd_ >= 0) DiscardChild(pidfd_);
+  if (pidfd_ >= 0) DiscardChild(pidfd_, static_cast<pid_t>(pid_));
 }
 
 void SpawnRequest::DecideFdTableSharing(EnvState* state, const ChildStack& stack) {
@@ -147,12 +149,18 @@ void SpawnRequest::DecideFdTableSharing(EnvState* state, const ChildStack& stack
 }
 
 void SpawnRequest::Clone(const ChildStack& stack) {
+  // Until the child is recorded as ours, or reaped after a failed exec, no orphan reaper of
+  // this process (another thread's, say) may look at zombies: it could take this one.
+  OwnedChildren::CloneGate gate;
   pid_ = CloneVfork(method_, stack, method_ == CloneMethod::kClone3 ? cgroup_fd_ : -1,
                     share_fd_table_, RunSpawnChild, &plan_, &pidfd_);
-  if (pid_ >= 0 && plan_.failed_stage != kStageNone) {
+  if (pid_ < 0) return;
+  if (plan_.failed_stage != kStageNone) {
     ReapFailedChild(pidfd_);
     pidfd_ = -1;
+    return;
   }
+  OwnedChildren::Add(static_cast<pid_t>(pid_));
 }
 
 ClonedChild SpawnRequest::TakeChild() {

@@ -26,8 +26,9 @@ struct ClonedChild {
 };
 
 // For a cloned child nobody will hold: SIGKILL through the pidfd, a reap (brief: SIGKILL
-// cannot be caught, and the child is ours) and a close, so no process outlives a failed spawn.
-void DiscardChild(int pidfd);
+// cannot be caught, and the child is ours), a close, and its record in OwnedChildren
+// dropped, so no process outlives a failed spawn.
+void DiscardChild(int pidfd, pid_t pid);
 
 // A RawSpawnRequest's fields in the order of RawSpawnArgs (native/binding.d.ts): the
 // constructor's arguments after the op, or one entry of spawnMany's list. By position, not by

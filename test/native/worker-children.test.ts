@@ -1,0 +1,91 @@
+// The orphan reaper and the children of worker threads. waitid(P_ALL) on the main thread sees
+// the children of every thread, while each thread's ProcessRefs live in its own Node
+// environment: the record of owned children is process-wide (native/src/owned_children.h),
+// so a reaper on the main thread leaves a worker's child to the worker. The control is the
+// worker's other child, which it let go: the same sweep reaps that one, so the sweep does reach
+// the worker's children.
+//
+// A child that fails to exec exits at once, before its spawn has reaped it: a clone holds a
+// gate, shared, until its child is recorded or reaped, and the reaper holds it exclusively
+// from its peek to its reap. Without that gate, a reaper sweeping while a worker spawned
+// took some of those children (and crashed on the ECHILD of others) within 3,000 spawns.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { OrphanReaper, pidfdUnsupportedReason, type ProcessExit, type ReapedOrphan } from '../../native/index.js';
+import { pollUntil, procStat, zombieChildren } from '../helpers/proc.js';
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
+const unsupported = pidfdUnsupportedReason();
+
+function isZombie(pid: number): boolean {
+  try {
+    return procStat(pid)[0] === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(unsupported !== null)(`orphan reaping beside worker threads${unsupported === null ? '' : ` (skipped: ${unsupported})`}`, () => {
+  it("leaves a worker's own child to the worker, and reaps the one it let go", async () => {
+    const gate = new SharedArrayBuffer(4);
+    const worker = new Worker(path.join(fixtures, 'worker-children.mjs'), { workerData: { gate } });
+    const messages: Array<{ released?: number; kept?: number; exit?: ProcessExit }> = [];
+    worker.on('message', (message) => messages.push(message));
+    const errors: Error[] = [];
+    worker.on('error', (error) => errors.push(error));
+    try {
+      await pollUntil(() => messages.length > 0 || errors.length > 0, 10_000);
+      expect(errors).toEqual([]);
+      const { released, kept } = messages[0] as { released: number; kept: number };
+      // Both have exited; the worker is blocked and cannot reap the one it keeps.
+      await pollUntil(() => isZombie(released) && isZombie(kept), 10_000);
+
+      const reaped: ReapedOrphan[] = [];
+      const reaper = new OrphanReaper({ onReap: (orphan) => reaped.push(orphan) });
+      reaper.sweep();
+      reaper.sweep();
+      expect(reaped.map((orphan) => orphan.pid)).toEqual([released]);
+      expect(isZombie(kept)).toBe(true);
+
+      Atomics.store(new Int32Array(gate), 0, 1);
+      Atomics.notify(new Int32Array(gate), 0);
+      await pollUntil(() => messages.length > 1 || errors.length > 0, 10_000);
+      expect(errors).toEqual([]);
+      const { exit } = messages[1] as { exit: ProcessExit };
+      // Reaped by the worker's own waitid: the status and the rusage only the reaper gets.
+      expect(exit).toMatchObject({ code: 7, signal: null, known: true });
+      expect(exit.rusage).not.toBeNull();
+      expect(zombieChildren()).toEqual([]);
+    } finally {
+      Atomics.store(new Int32Array(gate), 0, 1);
+      Atomics.notify(new Int32Array(gate), 0);
+      await worker.terminate();
+    }
+  });
+
+  it("takes none of the children a worker's failed spawns leave for an instant, sweeping all the while", async () => {
+    const worker = new Worker(path.join(fixtures, 'worker-failed-spawns.mjs'), { workerData: { count: 3000, maxMs: 20_000 } });
+    let report: { spawns: number; codes: Record<string, number> } | undefined;
+    let failure: Error | undefined;
+    worker.once('message', (message) => (report = message));
+    worker.once('error', (error) => (failure = error));
+    const reaped: ReapedOrphan[] = [];
+    const reaper = new OrphanReaper({ onReap: (orphan) => reaped.push(orphan) });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (report === undefined && failure === undefined && Date.now() < deadline) {
+        reaper.sweep();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(failure).toBeUndefined();
+      expect(report?.spawns).toBeGreaterThan(0);
+      expect(report?.codes).toEqual({ ENOENT: report?.spawns });
+      expect(reaped.map((orphan) => orphan.pid)).toEqual([]);
+      expect(zombieChildren()).toEqual([]);
+    } finally {
+      await worker.terminate();
+    }
+  }, 60_000);
+});
