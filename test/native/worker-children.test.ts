@@ -1,3 +1,6 @@
+// pidvisor on worker threads: the orphan reaper and the children of workers, and a worker torn
+// down in the middle of its spawns.
+//
 // The orphan reaper and the children of worker threads. waitid(P_ALL) on the main thread sees
 // the children of every thread, while each thread's ProcessRefs live in its own Node
 // environment: the record of owned children is process-wide (native/src/owned_children.h),
@@ -9,6 +12,7 @@
 // gate, shared, until its child is recorded or reaped, and the reaper holds it exclusively
 // from its peek to its reap. Without that gate, a reaper sweeping while a worker spawned
 // took some of those children (and crashed on the ECHILD of others) within 3,000 spawns.
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -88,4 +92,19 @@ describe.skipIf(unsupported !== null)(`orphan reaping beside worker threads${uns
       await worker.terminate();
     }
   }, 60_000);
+
+  // A failed spawn throws its error into JS; while a worker's environment is torn down that
+  // throw fails, and node-addon-api then threw a C++ exception out of the callback: std::terminate,
+  // and the whole process aborted (exit 134), even for worker.terminate().
+  it.each([
+    ['process.exit(3) on the main thread', 'exit', 3],
+    ['worker.terminate(), then exit 0', 'terminate', 0],
+  ])('a worker whose spawns fail while it is torn down does not abort the process: %s', (_name, mode, code) => {
+    const result = spawnSync(process.execPath, [path.join(fixtures, 'exit-while-worker-spawns.mjs'), mode as string], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.stderr).not.toContain('terminate called');
+    expect({ status: result.status, signal: result.signal }).toEqual({ status: code, signal: null });
+  });
 });
