@@ -1,7 +1,7 @@
 // pidvisor on worker threads: the orphan reaper and the children of workers, and a worker torn
 // down in the middle of its spawns.
 //
-// The orphan reaper and the children of worker threads. waitid(P_ALL) on the main thread sees
+// waitid(P_ALL) on the main thread sees
 // the children of every thread, while each thread's ProcessRefs live in its own Node
 // environment: the record of owned children is process-wide (native/src/owned_children.h),
 // so a reaper on the main thread leaves a worker's child to the worker. The control is the
@@ -31,7 +31,7 @@ function isZombie(pid: number): boolean {
   }
 }
 
-describe.skipIf(unsupported !== null)(`orphan reaping beside worker threads${unsupported === null ? '' : ` (skipped: ${unsupported})`}`, () => {
+describe.skipIf(unsupported !== null)(`pidvisor on worker threads${unsupported === null ? '' : ` (skipped: ${unsupported})`}`, () => {
   it("leaves a worker's own child to the worker, and reaps the one it let go", async () => {
     const gate = new SharedArrayBuffer(4);
     const worker = new Worker(path.join(fixtures, 'worker-children.mjs'), { workerData: { gate } });
