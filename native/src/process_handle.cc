@@ -109,8 +109,8 @@ void ProcessHandle::Attach(int pidfd, pid_t pid) {
   // shares one anon inode and the TS layer falls back to the start time.
   if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
   // An opened process owns its pid too: if it is (or, with us as subreaper, becomes) our
-  // child, the orphan reaper must leave its exit status to this handle.
-  // A spawned child was recorded as owned by its clone (OwnedChildren).
+  // child, the orphan reaper must leave its exit status to this handle. A spawned child was
+  // recorded in OwnedChildren by its clone already; ForgetOwnership drops either record.
   owns_pid_ = origin_ != Origin::kPeer;
   if (origin_ == Origin::kOpened) OwnedChildren::Add(pid_);
   state_->handles.Insert(this);
