@@ -107,3 +107,16 @@ export function ignoresSignal(pid: number, signal: number): boolean {
     return false;
   }
 }
+
+/**
+ * Writes `text` to a child's stdin pipe, closes it, and resolves with all the child wrote to
+ * its stdout pipe until EOF: for a child such as `cat` that echoes its input.
+ */
+export async function echoThroughPipes(child: { stdin: NodeJS.WritableStream | null; stdout: NodeJS.ReadableStream | null }, text: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise((resolve) => child.stdout!.on('end', resolve));
+  child.stdin!.end(text);
+  await ended;
+  return Buffer.concat(chunks).toString();
+}

@@ -23,7 +23,7 @@ import type { RawClonedChild } from '../../native/binding.js';
 import { binding } from '../../native/load.js';
 import { OP_CLONED, RAW_KILL_AND_REAP } from '../../native/raw-keys.js';
 import { buildRequest, spawnArgs } from '../../native/spawn.js';
-import { isRoot, openFds, pollUntil, procStat, procStatus, waitUntilAsleep, zombieChildren } from '../helpers/proc.js';
+import { echoThroughPipes, isRoot, openFds, pollUntil, procStat, procStatus, waitUntilAsleep, zombieChildren } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 const nativeIndex = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../dist/native/index.js');
@@ -150,12 +150,7 @@ describe.skipIf(unsupported !== null)(`spawnMany${unsupported ? ` (skipped: ${un
     const live = children(spawnMany([sleeper(1000), sleeper(1001), { command: 'cat', stdio: ['pipe', 'pipe', 'inherit'] }, sleeper(1002)]));
     expect(live).toHaveLength(4);
     const cat = live[2]!;
-    const chunks: Buffer[] = [];
-    cat.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
-    const ended = new Promise((resolve) => cat.stdout!.on('end', resolve));
-    cat.stdin!.end('through the pipe\n');
-    await ended;
-    expect(Buffer.concat(chunks).toString()).toBe('through the pipe\n');
+    expect(await echoThroughPipes(cat, 'through the pipe\n')).toBe('through the pipe\n');
     for (const child of [live[0]!, live[1]!, live[3]!]) {
       waitUntilAsleep(child.pid);
       child.signal('SIGTERM');

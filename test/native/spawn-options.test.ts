@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { capabilities, pidfdUnsupportedReason, spawn, type ChildProcess, type SpawnOptions } from '../../native/index.js';
-import { fdFlags, isRoot, O_CLOEXEC, O_NONBLOCK, openFds, procStat, procStatus, waitUntilAsleep } from '../helpers/proc.js';
+import { echoThroughPipes, fdFlags, isRoot, O_CLOEXEC, O_NONBLOCK, openFds, procStat, procStatus, waitUntilAsleep } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 const methods = ['clone3', 'clone'] as const;
@@ -158,12 +158,7 @@ describe.skipIf(unsupported !== null)(`spawn options${unsupported ? ` (skipped: 
       expect(fdFlags(daemonFd) & O_CLOEXEC).toBe(O_CLOEXEC);
       expect(fdFlags(0, child.pid) & O_NONBLOCK).toBe(0);
       expect(fdFlags(1, child.pid) & O_NONBLOCK).toBe(0);
-      const chunks: Buffer[] = [];
-      child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
-      const ended = new Promise((resolve) => child.stdout!.on('end', resolve));
-      child.stdin!.end('through the pipe\n');
-      await ended;
-      expect(Buffer.concat(chunks).toString()).toBe('through the pipe\n');
+      expect(await echoThroughPipes(child, 'through the pipe\n')).toBe('through the pipe\n');
       expect((await child.wait()).code).toBe(0);
     });
 
