@@ -1,10 +1,13 @@
 // The daemon process: its limits, its supervisor, its config, and its signals.
 // SIGHUP reloads the config (only changed services restart); SIGTERM and SIGINT stop every
-// service, each with its own timeout, in parallel, and then the daemon exits 0.
+// service, each with its own timeout, in parallel, and then the daemon exits 0. SIGUSR1 logs
+// the state of every service; SIGUSR2 is reserved (logged, otherwise ignored). Neither ever
+// opens Node's inspector (see inspector-signals.ts).
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { assertPidfdSupport, raiseSoftLimitToHard } from '../native/index.js';
 import type { Config } from './config.js';
+import { keepInspectorClosed } from './inspector-signals.js';
 import { createLogger } from './logger.js';
 import { Supervisor, type ConfigChanges } from './supervisor.js';
 
@@ -32,6 +35,7 @@ export interface Daemon {
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  keepInspectorClosed(); // already done by bin/pidvisor.ts; here for a daemon started as a library
   const logger = options.logger ?? createLogger();
   assertPidfdSupport();
   const nofile = raiseSoftLimitToHard('nofile');
@@ -64,6 +68,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     reload().catch((error: unknown) => logger.error({ err: error }, 'config reload failed; the running services are unchanged'));
   };
   process.on('SIGHUP', onHangup);
+  const onUserSignal = (signal: NodeJS.Signals): void => logUserSignal(supervisor, logger, signal);
+  process.on('SIGUSR1', onUserSignal);
+  process.on('SIGUSR2', onUserSignal);
 
   if (initial !== null) {
     const changes = await supervisor.applyConfig(initial.services);
@@ -75,10 +82,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     reload,
     async shutdown() {
       process.off('SIGHUP', onHangup);
+      process.off('SIGUSR1', onUserSignal);
+      process.off('SIGUSR2', onUserSignal);
       await server?.close();
       await supervisor.shutdown();
     },
   };
+}
+
+/** SIGUSR1: one line per service, for an operator without a client at hand; SIGUSR2: reserved. */
+function logUserSignal(supervisor: Supervisor, logger: Logger, signal: NodeJS.Signals): void {
+  if (signal !== 'SIGUSR1') {
+    logger.info({ signal }, 'signal ignored: reserved');
+    return;
+  }
+  const services = supervisor.list();
+  logger.info({ signal, services: services.length }, 'status');
+  for (const { id, name, state, pid, restarts, reason } of services) {
+    logger.info({ service: name ?? id, id, state, pid, restarts, reason }, 'service status');
+  }
 }
 
 // The YAML parser is loaded only by a daemon that has a config file: the others would carry

@@ -19,6 +19,7 @@ import {
   type SignalName,
 } from '../native/index.js';
 import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
+import { keepInspectorClosed } from './inspector-signals.js';
 import type { Supervisor } from './supervisor.js';
 
 export type ForwardTarget = 'process' | 'group' | 'cgroup';
@@ -64,6 +65,7 @@ export function initExitStatus(exit: ProcessExit, successCodes: readonly number[
 }
 
 export async function runInit(options: InitOptions): Promise<number> {
+  keepInspectorClosed(); // already done by bin/pidvisor.ts; here for an init started as a library
   assertPidfdSupport();
   // Handlers first, before any child exists. As PID 1 a signal with no handler is dropped
   // by the kernel, so a SIGTERM sent as soon as the main command shows signs of life would

@@ -17,8 +17,9 @@ export interface DaemonProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function startDaemonProcess(args: string[]): DaemonProcess {
-  const child = spawnWithLibuv(process.execPath, [PIDVISOR_BIN, 'daemon', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** `nodeArgs` go to node itself, before the script (--inspect-port=0, --import ...). */
+export function startDaemonProcess(args: string[], options: { nodeArgs?: string[] } = {}): DaemonProcess {
+  const child = spawnWithLibuv(process.execPath, [...(options.nodeArgs ?? []), PIDVISOR_BIN, 'daemon', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let pending = '';
   child.stderr!.on('data', (chunk: Buffer) => {
