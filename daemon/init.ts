@@ -221,11 +221,13 @@ function startMain(options: InitOptions): MainProcess {
   }
   try {
     // Its own process group (as tini does), so group forwarding reaches it and what it
-    // starts; the same session, so an interactive command keeps the terminal.
+    // starts; the same session, and the terminal's foreground, so an interactive command
+    // can read it (from a background group its first read would stop it with SIGTTIN).
     const child = spawn({
       command: command!,
       args,
       detach: 'group',
+      foregroundTerminal: inForegroundOfTerminal(),
       stdio: ['inherit', 'inherit', 'inherit'],
       ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
     });
@@ -235,6 +237,19 @@ function startMain(options: InitOptions): MainProcess {
     cgroup?.tryRemove();
     throw error;
   }
+}
+
+/**
+ * Whether pidvisor's process group holds its terminal's foreground, so the main command may
+ * take it over. tini takes it unconditionally, which lets `tini cmd &` steal the terminal
+ * from the shell that started it; here a group that is visibly in the background keeps it
+ * out. From inside a PID namespace a group made outside it reads as 0: then do as tini.
+ */
+function inForegroundOfTerminal(): boolean {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  // After the command name: state ppid pgrp session tty_nr tpgid (proc(5)).
+  const [, , pgrp, , , foreground] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return !(pgrp! > 0 && foreground! > 0 && pgrp !== foreground);
 }
 
 function forward(child: ChildProcess, cgroup: ServiceCgroup | null, target: ForwardTarget, signal: number, logger: Logger): void {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
-import { isRoot, pollUntil } from '../helpers/proc.js';
+import { isRoot, pollUntil, procStat } from '../helpers/proc.js';
 
 function skipReason(): string | null {
   if (!isRoot()) return 'needs root for a new PID namespace';
@@ -16,6 +16,8 @@ function skipReason(): string | null {
   return pidfdUnsupportedReason();
 }
 const reason = skipReason();
+const hasTini = spawnSync('tini', ['--version']).status === 0;
+const hasScript = spawnSync('script', ['--version']).status === 0;
 
 let dir = '';
 const running = new Set<ChildProcess>();
@@ -171,4 +173,80 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
     expect(await startInit(['--', 'sh', '-c', stormThenCountZombies(300, out)], { wrapper: noClone3 }).exit).toBe(0);
     expect(fs.readFileSync(out, 'utf8')).toMatch(/^zombies=0 /);
   }, 30_000);
+});
+
+const shellQuote = (words: string[]): string => words.map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
+
+/** Every process below `pid`, deepest first. */
+function descendants(pid: number): number[] {
+  let children: number[];
+  try {
+    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [...descendants(child), child]);
+}
+
+const stateOf = (pid: number): string | null => {
+  try {
+    return procStat(pid)[0]!;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Runs `command` as the session of a new pseudo-terminal (script(1)) and types `input` into
+ * it. Resolves with the command's status, or with 'stopped' as soon as a process under it is
+ * stopped by job control: how an interactive command hangs when it reads the terminal from a
+ * background process group (it would never exit; what it left is killed by pid).
+ */
+async function onTerminal(command: string[], input: string): Promise<number | string> {
+  const child = spawnWithLibuv('script', ['-qec', shellQuote(command), '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  running.add(child);
+  let status: number | string | null = null;
+  child.once('exit', (code, signal) => {
+    running.delete(child);
+    status = code ?? signal ?? -1;
+  });
+  // Typed ahead: the terminal keeps it until the command reads. stdin stays open, as at its
+  // end script would close the session.
+  child.stdin!.write(input);
+  let stopped: number[] = [];
+  await pollUntil(() => {
+    stopped = status === null ? descendants(child.pid!).filter((pid) => stateOf(pid) === 'T') : [];
+    return status !== null || stopped.length > 0;
+  }, 20_000);
+  if (status !== null) return status;
+  for (const pid of [...descendants(child.pid!), child.pid!]) process.kill(pid, 'SIGKILL');
+  return `stopped: ${stopped.map((pid) => `${pid} (${fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`).join(', ')}`;
+}
+
+describe.skipIf(reason !== null || !hasScript)(`pidvisor init on a terminal${reason ?? (hasScript ? '' : ' (skipped: no script(1), from bsdutils)')}`, () => {
+  const pidvisorInit = [process.execPath, PIDVISOR_BIN, 'init', '--'];
+  const asPid1 = (command: string[]): string[] => ['unshare', '--pid', '--fork', '--mount-proc', ...command];
+
+  // tini's own TTY test: an interactive shell under the init reads `exit 0` from the terminal.
+  it.each([
+    ['pidvisor as PID 1', asPid1(pidvisorInit)],
+    ['pidvisor as a subreaper', pidvisorInit],
+  ])('gives the terminal to an interactive main command: %s', async (_, init) => {
+    expect(await onTerminal([...init, 'dash', '-i'], 'exit 0\n')).toBe(0);
+  });
+
+  it.skipIf(!hasTini)(`reference: tini as PID 1 passes the same test${hasTini ? '' : ' (skipped: no tini; apt-get install tini)'}`, async () => {
+    expect(await onTerminal([...asPid1(['tini', '--']), 'dash', '-i'], 'exit 0\n')).toBe(0);
+  });
+
+  it('started in the background by a job-control shell, leaves the terminal to that shell (tini takes it)', async () => {
+    const out = path.join(dir, 'background.stat');
+    const main = `cat /proc/self/stat > ${out}`;
+    expect(await onTerminal(['dash', '-c', `set -m; ${shellQuote([...pidvisorInit, 'sh', '-c', main])} & wait`], '')).toBe(0);
+    const stat = fs.readFileSync(out, 'utf8');
+    // After the command name: state ppid pgrp session tty_nr tpgid.
+    const [, , pgrp, , , foreground] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    expect(Number(foreground)).toBeGreaterThan(0);
+    expect(foreground).not.toBe(pgrp);
+  });
 });
