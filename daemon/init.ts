@@ -57,11 +57,18 @@ export const FORWARDED_SIGNALS: readonly SignalName[] = [
 const GRACEFUL: ReadonlySet<string> = new Set(['SIGTERM', 'SIGINT']);
 const SIGKILL = 9;
 
-/** The status a container runtime sees: the code, 128 + signal, 0 for a remapped code. */
+/** The status a container runtime sees: the code or 128 + signal, then remapped by -e. */
 export function initExitStatus(exit: ProcessExit, successCodes: readonly number[]): number {
-  if (exit.code !== null) return successCodes.includes(exit.code) ? 0 : exit.code;
-  if (exit.signalNumber !== null) return 128 + exit.signalNumber;
-  return 1;
+  const status = exit.code ?? (exit.signalNumber === null ? 1 : 128 + exit.signalNumber);
+  return remapStatus(status, successCodes);
+}
+
+/**
+ * -e applies to the status pidvisor would exit with, as tini's does: 143 after SIGTERM, and
+ * 127/126 when the command could not start, are remapped like any exit code.
+ */
+export function remapStatus(status: number, successCodes: readonly number[]): number {
+  return successCodes.includes(status) ? 0 : status;
 }
 
 export async function runInit(options: InitOptions): Promise<number> {
@@ -134,7 +141,7 @@ async function runMain(options: InitOptions, signals: SignalRouter, supervisor: 
       graceful: (signal) => {
         // With a main command, its exit (below) ends the run; without, the stop does: a clean
         // exit when there never was a command, 128+n when the stop came before it could start.
-        void stopEverything(signal).then(() => main === null && resolve(options.command === null ? 0 : 128 + signal));
+        void stopEverything(signal).then(() => main === null && resolve(options.command === null ? 0 : remapStatus(128 + signal, options.successCodes)));
       },
       other: (signal) => {
         if (main !== null) forward(main.child, main.cgroup, options.forwardTo, signal, logger);

@@ -44,6 +44,11 @@ function startInit(args: string[], options: { wrapper?: string[]; env?: NodeJS.P
   return { process: child, exit, stderr: () => stderr };
 }
 
+/** tini's status as PID 1 of a new PID namespace: the reference for init's. */
+function tiniStatusAsPid1(args: string[]): number | null {
+  return spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'tini', ...args], { stdio: 'ignore', timeout: 20_000 }).status;
+}
+
 /** Host pid of pidvisor: the only child of `unshare --fork`. */
 function initHostPid(run: InitRun): number {
   const children = fs.readFileSync(`/proc/${run.process.pid}/task/${run.process.pid}/children`, 'utf8').trim().split(' ').filter(Boolean);
@@ -108,8 +113,16 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
     expect(run.stderr()).toMatch(/ENOENT/);
   });
 
-  it('remaps exit codes with -e', async () => {
-    expect(await startInit(['-e', '3', '--', 'sh', '-c', 'exit 3']).exit).toBe(0);
+  // tini -e remaps the status it would exit with, whatever made it: a code, 128+n, 127.
+  it.each([
+    [['-e', '3'], ['sh', '-c', 'exit 3'], 0],
+    [['-e', '143'], ['sh', '-c', 'kill -TERM $$'], 0],
+    [['-e', '137'], ['sh', '-c', 'kill -KILL $$'], 0],
+    [['-e', '127'], ['/nonexistent/command'], 0],
+    [['-e', '143'], ['sh', '-c', 'kill -KILL $$'], 137],
+  ])('with %j, `%s` exits %i (as tini)', async (flags, command, status) => {
+    expect(await startInit([...flags, '--', ...command]).exit).toBe(status);
+    if (hasTini) expect(tiniStatusAsPid1([...flags, '--', ...command])).toBe(status);
   });
 
   it('forwards signals to the main command, and with -g to its whole group', async () => {

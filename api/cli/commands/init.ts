@@ -1,5 +1,5 @@
 // `pidvisor init`: run as a container's PID 1 (or as a subreaper) around a main command.
-import { runInit, type ForwardTarget } from '../../../daemon/init.js';
+import { remapStatus, runInit, type ForwardTarget } from '../../../daemon/init.js';
 import { createLogger } from '../../../daemon/logger.js';
 import { defaultStateDir } from '../../../daemon/paths.js';
 import { signalNumber, type SignalName } from '../../../native/signals.js';
@@ -83,7 +83,7 @@ Options:
       logger.fatal({ err: error }, 'init failed');
       process.stderr.write(`pidvisor init: ${(error as Error).message}\n`);
       // As a shell (and tini) report it to the container runtime: 127 not found, 126 not runnable.
-      if ((error as { name?: string }).name === 'SpawnError') return (error as { code?: string }).code === 'ENOENT' ? 127 : 126;
+      if ((error as { name?: string }).name === 'SpawnError') return remapStatus((error as { code?: string }).code === 'ENOENT' ? 127 : 126, successCodes);
       return EXIT.failed;
     }
   },
