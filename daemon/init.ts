@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import {
   assertPidfdSupport,
   capabilities,
+  ignoreSignal,
+  isChildSubreaper,
   OrphanReaper,
   setChildSubreaper,
   setParentDeathSignal,
@@ -48,12 +50,18 @@ export interface InitOptions {
  * Signals forwarded to the main command. The synchronous ones (SEGV, BUS, FPE, ILL, ABRT,
  * TRAP, SYS) concern pidvisor itself; SIGCHLD drives the reaper; SIGKILL and SIGSTOP cannot
  * be caught; SIGPIPE is about pidvisor's own pipes; SIGPROF is V8's profiler tick (forwarding
- * it would kill the main command of a profiled pidvisor).
+ * it would kill the main command of a profiled pidvisor); SIGTTIN and SIGTTOU are ignored.
  */
 export const FORWARDED_SIGNALS: readonly SignalName[] = [
   'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT',
-  'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGURG',
+  'SIGTSTP', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGURG',
 ];
+/**
+ * Ignored, as tini does: the terminal's job control sends them to pidvisor once the main
+ * command holds the foreground (a read, or with TOSTOP a write of pidvisor's own log), and
+ * they must neither stop pidvisor nor reach the command, which never caused them.
+ */
+export const IGNORED_SIGNALS: readonly SignalName[] = ['SIGTTIN', 'SIGTTOU'];
 const GRACEFUL: ReadonlySet<string> = new Set(['SIGTERM', 'SIGINT']);
 const SIGKILL = 9;
 
@@ -88,13 +96,7 @@ export async function runInit(options: InitOptions): Promise<number> {
 async function supervise(options: InitOptions, signals: SignalRouter): Promise<number> {
   const { logger } = options;
   if (options.parentDeathSignal !== undefined) setParentDeathSignal(options.parentDeathSignal);
-  if (process.pid !== 1 && options.subreaper) {
-    try {
-      setChildSubreaper(true);
-    } catch (error) {
-      logger.warn({ err: error }, 'cannot become a child subreaper: orphans will go to the real init, not to pidvisor');
-    }
-  }
+  if (process.pid !== 1) becomeSubreaper(options.subreaper, logger);
 
   // The supervisor (typebox, yaml) is loaded only when services are asked for: a plain
   // `pidvisor init -- cmd` starts faster without them.
@@ -117,6 +119,24 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
     reaper.sweep();
     reaper.stop();
   }
+}
+
+/** As tini does, says so when orphans cannot come to pidvisor (--no-subreaper, or refused). */
+function becomeSubreaper(asked: boolean, logger: Logger): void {
+  let refused: unknown = null;
+  if (asked) {
+    try {
+      setChildSubreaper(true);
+    } catch (error) {
+      refused = error;
+    }
+  }
+  if (isChildSubreaper()) return;
+  logger.warn(
+    { ...(refused === null ? {} : { err: refused }) },
+    "pidvisor is neither PID 1 nor a child subreaper: orphans go to the real init, so zombie reaping won't work" +
+      (asked ? '' : ' (drop --no-subreaper, or run pidvisor as PID 1)'),
+  );
 }
 
 async function loadSupervisor(options: InitOptions): Promise<Supervisor> {
@@ -181,6 +201,7 @@ class SignalRouter {
   readonly #handlers = new Map<SignalName, () => void>();
 
   constructor() {
+    for (const name of IGNORED_SIGNALS) ignoreSignal(name);
     for (const name of FORWARDED_SIGNALS) {
       const handler = (): void => this.#deliver(name);
       this.#handlers.set(name, handler);

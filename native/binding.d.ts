@@ -167,6 +167,7 @@ export interface RawBinding {
   setChildSubreaper(on: boolean): void;
   getChildSubreaper(): boolean;
   setParentDeathSignal(signal: number): void;
+  ignoreSignal(signal: number): void;
   probeKernel(): Record<string, RawProbeEntry>;
   /** [soft, hard]; -1 is unlimited. */
   getResourceLimit(resource: number): [number, number];

@@ -5,7 +5,7 @@ export type { SpawnOptions, StdioOption, RlimitName, Rlimit, RlimitValue } from 
 export { ProcessRef } from './process-ref.js';
 export type { SignalOptions } from './process-ref.js';
 export { adopt, openProcess } from './adopt.js';
-export { OrphanReaper, setChildSubreaper, isChildSubreaper, setParentDeathSignal } from './orphan-reaper.js';
+export { OrphanReaper, setChildSubreaper, isChildSubreaper, setParentDeathSignal, ignoreSignal } from './orphan-reaper.js';
 export type { ReapedOrphan, OrphanReaperOptions } from './orphan-reaper.js';
 export { peerCredentials } from './peer.js';
 export type { PeerCredentials } from './peer.js';

@@ -6,7 +6,7 @@ import type { RawErrnoError } from './binding.js';
 import { binding } from './load.js';
 import { SystemError } from './errors.js';
 import { exitFromRaw, type ProcessExit } from './exit.js';
-import { signalNumber, type SignalLike } from './signals.js';
+import { signalName, signalNumber, type SignalLike } from './signals.js';
 
 export interface ReapedOrphan {
   pid: number;
@@ -94,6 +94,21 @@ export function setChildSubreaper(on: boolean): void {
 
 export function isChildSubreaper(): boolean {
   return binding.getChildSubreaper();
+}
+
+/**
+ * Sets `signal`'s disposition to SIG_IGN, as tini does for SIGTTIN and SIGTTOU: a JS listener
+ * would not do (see orphans.cc). Never for a signal that has a listener. Children do not
+ * inherit it: spawn resets every disposition.
+ */
+export function ignoreSignal(signal: SignalLike): void {
+  const number = signalNumber(signal);
+  if (process.listenerCount(signalName(number)) > 0) throw new Error(`${signalName(number)} has a listener: ignoring it would break it`);
+  try {
+    binding.ignoreSignal(number);
+  } catch (error) {
+    throw SystemError.from(error as RawErrnoError);
+  }
 }
 
 /** This process gets `signal` when its parent dies (PR_SET_PDEATHSIG), as tini -p. */

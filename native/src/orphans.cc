@@ -14,6 +14,7 @@
 #include "orphans.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +112,19 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
   if (prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) < 0) {
     throw ErrnoError(info.Env(), errno, "prctl", "PR_SET_PDEATHSIG");
   }
+  return info.Env().Undefined();
+}
+
+// SIG_IGN rather than a JS listener: a listener makes the kernel's job control send SIGTTOU
+// again at every retry of a write to a terminal we are in the background of (with TOSTOP),
+// a busy loop; an ignored one lets the write through, as tini does. Only for signals that
+// have no listener: libuv would otherwise find its handler replaced.
+Napi::Value IgnoreSignal(const Napi::CallbackInfo& info) {
+  const int signal = info[0].As<Napi::Number>().Int32Value();
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  if (sigaction(signal, &ignore, nullptr) < 0) throw ErrnoError(info.Env(), errno, "sigaction");
   return info.Env().Undefined();
 }
 

@@ -11,5 +11,7 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info);
 Napi::Value GetChildSubreaper(const Napi::CallbackInfo& info);
 // setParentDeathSignal(signal): this process gets `signal` when its parent dies (0 clears).
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
+// ignoreSignal(signal): set its disposition to SIG_IGN (init ignores SIGTTIN and SIGTTOU).
+Napi::Value IgnoreSignal(const Napi::CallbackInfo& info);
 
 }  // namespace pidvisor

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
-import { isRoot, pollUntil, procStat } from '../helpers/proc.js';
+import { descendants, isRoot, killTree, pollUntil, procStat } from '../helpers/proc.js';
 
 function skipReason(): string | null {
   if (!isRoot()) return 'needs root for a new PID namespace';
@@ -16,6 +16,7 @@ function skipReason(): string | null {
   return pidfdUnsupportedReason();
 }
 const reason = skipReason();
+const unsupported = pidfdUnsupportedReason();
 const hasTini = spawnSync('tini', ['--version']).status === 0;
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
@@ -28,9 +29,13 @@ interface InitRun {
   stderr: () => string;
 }
 
-function startInit(args: string[], options: { wrapper?: string[]; env?: NodeJS.ProcessEnv } = {}): InitRun {
-  const command = [...(options.wrapper ?? []), process.execPath, PIDVISOR_BIN, 'init', ...args];
-  const child = spawnWithLibuv('unshare', ['--pid', '--fork', '--mount-proc', ...command], {
+const PIDVISOR_INIT = [process.execPath, PIDVISOR_BIN, 'init'];
+const TINI = ['tini'];
+
+/** `init` (pidvisor's by default; tini as a reference) with `args`, as PID 1 of a new PID namespace. */
+function startInit(args: string[], options: { wrapper?: string[]; env?: NodeJS.ProcessEnv; init?: string[] } = {}): InitRun {
+  const command = [...(options.wrapper ?? []), ...(options.init ?? PIDVISOR_INIT), ...args];
+  const child = spawnWithLibuv('unshare', ['--pid', '--kill-child', '--mount-proc', ...command], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, PIDVISOR_LOG_LEVEL: 'info', ...options.env },
   });
@@ -78,7 +83,8 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  for (const child of running) child.kill('SIGKILL'); // unshare: its namespace dies with it
+  // unshare --kill-child takes its child (PID 1 of the namespace, and so the namespace) along.
+  for (const child of running) child.kill('SIGKILL');
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -149,6 +155,26 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
     }
   }, 60_000);
 
+  it(`ignores SIGTTIN and SIGTTOU: neither forwarded nor stopping it (as tini${hasTini ? '' : ', not run: no tini'})`, async () => {
+    for (const [name, init] of [['pidvisor', PIDVISOR_INIT], ...(hasTini ? [['tini', TINI]] : [])] as const) {
+      const log = path.join(dir, `ttin-${name}.log`);
+      const script = `for s in TTIN TTOU USR1; do trap "echo $s >> ${log}" $s; done; trap "exit 0" TERM; echo ready >> ${log}; while :; do sleep 0.05; done`;
+      const run = startInit(['--', 'sh', '-c', script], { init: [...init] });
+      await waitForFile(log, /ready/);
+      const pid = initHostPid(run);
+      process.kill(pid, 'SIGTTIN');
+      process.kill(pid, 'SIGTTOU');
+      // A signal that is forwarded, sent after: once it has arrived, the two before it have
+      // been dealt with (an ignored signal is discarded when it is sent).
+      process.kill(pid, 'SIGUSR1');
+      await waitForFile(log, /USR1/);
+      expect({ name, seen: fs.readFileSync(log, 'utf8').trim().split('\n') }).toEqual({ name, seen: ['ready', 'USR1'] });
+      expect(procStat(pid)[0]).not.toBe('T');
+      process.kill(pid, 'SIGTERM');
+      expect(await run.exit).toBe(0);
+    }
+  });
+
   it('stops a command that ignores SIGTERM with SIGKILL after the grace period, leaving nothing', async () => {
     const marker = `1000.${process.pid}${Date.now() % 100000}`;
     const ready = path.join(dir, 'stubborn.ready');
@@ -190,17 +216,6 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
 
 const shellQuote = (words: string[]): string => words.map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
 
-/** Every process below `pid`, deepest first. */
-function descendants(pid: number): number[] {
-  let children: number[];
-  try {
-    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-  return children.flatMap((child) => [...descendants(child), child]);
-}
-
 const stateOf = (pid: number): string | null => {
   try {
     return procStat(pid)[0]!;
@@ -227,16 +242,23 @@ async function onTerminal(command: string[], input: string): Promise<number | st
   // end script would close the session.
   child.stdin!.write(input);
   let stopped: number[] = [];
-  await pollUntil(() => {
-    stopped = status === null ? descendants(child.pid!).filter((pid) => stateOf(pid) === 'T') : [];
-    return status !== null || stopped.length > 0;
-  }, 20_000);
+  try {
+    await pollUntil(() => {
+      stopped = status === null ? descendants(child.pid!).filter((pid) => stateOf(pid) === 'T') : [];
+      return status !== null || stopped.length > 0;
+    }, 20_000);
+  } catch {
+    killTree(child.pid!);
+    return 'neither exited nor stopped within 20 s';
+  }
   if (status !== null) return status;
-  for (const pid of [...descendants(child.pid!), child.pid!]) process.kill(pid, 'SIGKILL');
-  return `stopped: ${stopped.map((pid) => `${pid} (${fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`).join(', ')}`;
+  const names = stopped.map((pid) => `${pid} (${fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()})`);
+  killTree(child.pid!);
+  return `stopped: ${names.join(', ')}`;
 }
 
-describe.skipIf(reason !== null || !hasScript)(`pidvisor init on a terminal${reason ?? (hasScript ? '' : ' (skipped: no script(1), from bsdutils)')}`, () => {
+const terminalSkip = reason ?? (hasScript ? null : 'no script(1), from bsdutils');
+describe.skipIf(terminalSkip !== null)(`pidvisor init on a terminal${terminalSkip === null ? '' : ` (skipped: ${terminalSkip})`}`, () => {
   const pidvisorInit = [process.execPath, PIDVISOR_BIN, 'init', '--'];
   const asPid1 = (command: string[]): string[] => ['unshare', '--pid', '--fork', '--mount-proc', ...command];
 
@@ -252,6 +274,13 @@ describe.skipIf(reason !== null || !hasScript)(`pidvisor init on a terminal${rea
     expect(await onTerminal([...asPid1(['tini', '--']), 'dash', '-i'], 'exit 0\n')).toBe(0);
   });
 
+  it('writes its own log from the background of a TOSTOP terminal without stopping (SIGTTOU ignored, as tini)', async () => {
+    // Once `true` has taken the terminal and exited, init's "main command exited" line (-v)
+    // is a write from a background group: with TOSTOP the terminal answers it with SIGTTOU.
+    const init = shellQuote([process.execPath, PIDVISOR_BIN, 'init', '-v', '--', 'true']);
+    expect(await onTerminal(['sh', '-c', `stty tostop && exec ${init}`], '')).toBe(0);
+  });
+
   it('started in the background by a job-control shell, leaves the terminal to that shell (tini takes it)', async () => {
     const out = path.join(dir, 'background.stat');
     const main = `cat /proc/self/stat > ${out}`;
@@ -261,5 +290,24 @@ describe.skipIf(reason !== null || !hasScript)(`pidvisor init on a terminal${rea
     const [, , pgrp, , , foreground] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     expect(Number(foreground)).toBeGreaterThan(0);
     expect(foreground).not.toBe(pgrp);
+  });
+});
+
+describe.skipIf(unsupported !== null)(`pidvisor init as a subreaper${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  const initStderr = (args: string[]): { status: number | null; stderr: string } => {
+    const result = spawnSync(process.execPath, [PIDVISOR_BIN, 'init', ...args], { encoding: 'utf8', timeout: 20_000 });
+    return { status: result.status, stderr: result.stderr };
+  };
+
+  it("warns, as tini does, that zombie reaping won't work with --no-subreaper", () => {
+    const run = initStderr(['--no-subreaper', '--', 'true']);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/neither PID 1 nor a child subreaper: .*zombie reaping won't work \(drop --no-subreaper/);
+  });
+
+  it('says nothing of the kind as a subreaper', () => {
+    const run = initStderr(['--', 'true']);
+    expect(run.status).toBe(0);
+    expect(run.stderr).not.toMatch(/zombie reaping/);
   });
 });

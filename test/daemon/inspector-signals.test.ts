@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { PIDVISOR_BIN, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
-import { isRunning, pollUntil, procStatus } from '../helpers/proc.js';
+import { isRunning, killTree, pollUntil, procStatus } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
 const NO_FIXED_INSPECTOR_PORT = '--inspect-port=0';
@@ -29,7 +29,8 @@ beforeEach(() => {
 afterEach(async () => {
   await daemon?.stop('SIGKILL');
   daemon = undefined;
-  for (const child of children) child.kill('SIGKILL');
+  // A test that failed midway: its init's main command first, then the init.
+  for (const child of children) killTree(child.pid!);
   children.clear();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -76,7 +77,10 @@ function run(nodeArgs: string[], args: string[], env: NodeJS.ProcessEnv = {}): R
   children.add(child);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exit = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => {
+    children.delete(child);
+    resolve(code ?? signal ?? -1);
+  }));
   return { child, stderr: () => stderr, exit };
 }
 

@@ -55,6 +55,28 @@ export function isRunning(pid: number): boolean {
   }
 }
 
+/** Every process below `pid`, deepest first (from /proc/<pid>/task/<pid>/children). */
+export function descendants(pid: number): number[] {
+  let children: number[];
+  try {
+    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [...descendants(child), child]);
+}
+
+/** SIGKILL to `pid` and everything below it, deepest first; gone ones are skipped. */
+export function killTree(pid: number): void {
+  for (const target of [...descendants(pid), pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
 /** Pids of zombies whose parent is `parent` (default: this process). */
 export function zombieChildren(parent = process.pid): number[] {
   const zombies: number[] = [];
