@@ -26,7 +26,8 @@ The daemon is ready when its socket accepts connections. A socket path held by a
 daemon is an error; a stale socket file is replaced.
 
 Signals: SIGHUP reloads the config (only changed services restart); SIGTERM or SIGINT
-stops every service, each with its stop timeout, then exits 0.`,
+stops every service, each with its stop timeout, then exits 0; SIGUSR1 logs the status of
+every service; SIGUSR2 is reserved (logged, otherwise ignored). Neither opens Node's inspector.`,
   options: {
     socket: { type: 'string' },
     config: { type: 'string' },

@@ -11,17 +11,23 @@ export const initCommand: Command = {
   usage: 'init [options] [-- COMMAND [ARGS...]]',
   details: `Runs COMMAND as the main child and exits with its exit code, or 128+signal when a signal
 killed it. Every orphan reparented to pidvisor is reaped, never the exit of a tracked child.
-Catchable signals are forwarded to the main child; SIGTERM and SIGINT stop everything, with
-SIGKILL after the grace period. Without COMMAND it runs the services until SIGTERM.
+Catchable signals are forwarded to the main child; SIGTERM and SIGINT stop everything: they go
+to the main child's whole process group (with or without -g, unlike tini), with SIGKILL after
+the grace period. SIGTTIN and SIGTTOU are ignored (as tini). On a terminal the main child gets
+the foreground, unless pidvisor itself runs in the background. Without COMMAND it runs the
+services until SIGTERM.
 
 Options:
-  -g, --group               forward signals to the main child's process group
+  -g, --group               forward every signal to the main child's process group
+                            (SIGTERM and SIGINT always go there)
   --forward-to TARGET       process | group | cgroup (the main child's own cgroup) (default process)
-  -e, --success-code CODE   exit 0 when the main child exits with CODE (repeatable)
+  -e, --success-code CODE   exit 0 instead of CODE (repeatable); CODE is the status pidvisor
+                            would exit with: 128+n after signal n, 127/126 when COMMAND cannot start
   -p, --parent-death-signal SIGNAL
                             signal pidvisor gets when its parent dies
   --grace MS                time to stop after SIGTERM/SIGINT before SIGKILL (default 10000)
-  --no-subreaper            when not PID 1, do not become a child subreaper
+  --no-subreaper            when not PID 1, do not become a child subreaper (orphans then go
+                            to the real init: zombie reaping won't work, and pidvisor says so)
   --config FILE             also supervise the services of this YAML file
   --socket PATH             also serve the HTTP API on this unix socket
   --state-dir DIR           logs of the services (default: ${defaultStateDir()})
