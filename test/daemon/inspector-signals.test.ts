@@ -27,7 +27,10 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  await daemon?.stop('SIGKILL');
+  // A test that failed midway: stop the daemon politely first, so it stops its service.
+  const stopped = daemon?.stop('SIGTERM');
+  const bound = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
+  if (stopped !== undefined && (await Promise.race([stopped, bound.then(() => 'timeout')])) === 'timeout') await daemon?.stop('SIGKILL');
   daemon = undefined;
   // A test that failed midway: its init's main command first, then the init.
   for (const child of children) killTree(child.pid!);
