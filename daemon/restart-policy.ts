@@ -18,15 +18,21 @@ export interface RestartPolicy {
   windowMs: number;
 }
 
+// Like systemd's start limit (RestartSec=100ms, StartLimitBurst=5), with backoff: the 5
+// restarts of a burst wait 100 + 200 + 400 + 800 + 1600 = 3.1 s (3.72 s at most with the
+// jitter), far less than the window, so a crash loop whose instances live less than about
+// 11 s is failed within a minute; a fast one (a command that exits at once) within about 4 s.
+// A limit whose burst of delays cannot fit its window is never reached: the service then
+// retries for ever (test/daemon/restart-policy.test.ts checks the defaults).
 export const DEFAULT_RESTART_POLICY: RestartPolicy = {
   policy: 'on-failure',
   successCodes: [0],
-  initialDelayMs: 200,
+  initialDelayMs: 100,
   maxDelayMs: 30_000,
   multiplier: 2,
   jitter: 0.2,
   resetAfterMs: 10_000,
-  maxRestarts: 10,
+  maxRestarts: 5,
   windowMs: 60_000,
 };
 

@@ -47,4 +47,39 @@ describe('restart policy', () => {
     tracker.reset();
     expect(tracker.recentRestarts).toBe(0);
   });
+
+  describe('the defaults', () => {
+    // A crash loop under the defaults, at the longest jitter: each instance lives `uptimeMs`,
+    // then the tracker decides. Returns when the service is failed and after how many restarts.
+    function crashLoop(uptimeMs: number): { failedAtMs: number; restarts: number } {
+      const tracker = new RestartTracker();
+      let now = 0;
+      for (let restarts = 0; restarts <= 1000; restarts++) {
+        now += uptimeMs;
+        const delay = tracker.next(DEFAULT_RESTART_POLICY, { code: 1, uptimeMs, spawnFailed: false }, now, () => 1);
+        if (delay === null) return { failedAtMs: now, restarts };
+        now += delay;
+      }
+      throw new Error(`a crash loop of ${uptimeMs} ms instances was never failed`);
+    }
+
+    it('fit a burst of maxRestarts delays, at the longest jitter, in the window', () => {
+      const { initialDelayMs, multiplier, maxDelayMs, jitter, maxRestarts, windowMs } = DEFAULT_RESTART_POLICY;
+      const burst = Array.from({ length: maxRestarts }, (_, i) => Math.min(maxDelayMs, initialDelayMs * multiplier ** i * (1 + jitter)));
+      const total = burst.reduce((sum, delay) => sum + delay, 0);
+      expect(total).toBeLessThan(windowMs / 10);
+      // systemd's start limit allows 5 starts in 10 s with RestartSec=100ms: the same order.
+      expect(maxRestarts).toBeLessThanOrEqual(5);
+      expect(initialDelayMs).toBeLessThanOrEqual(100);
+    });
+
+    it('fail a crash loop within about a minute: at once for a command that exits at once, in a minute for instances of 10 s', () => {
+      const fast = crashLoop(0);
+      expect(fast.restarts).toBe(DEFAULT_RESTART_POLICY.maxRestarts);
+      expect(fast.failedAtMs).toBeLessThan(4000);
+      const slow = crashLoop(10_000);
+      expect(slow.restarts).toBe(DEFAULT_RESTART_POLICY.maxRestarts);
+      expect(slow.failedAtMs).toBeLessThan(DEFAULT_RESTART_POLICY.windowMs + 2000);
+    });
+  });
 });
