@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inheritedEnv, pidfdUnsupportedReason } from '../../native/index.js';
 import { SupervisorError } from '../../daemon/errors.js';
+import { DEFAULT_RESTART_POLICY } from '../../daemon/restart-policy.js';
 import { ignoresSignal, pollUntil, procStat, procStatus, waitUntilAsleep } from '../helpers/proc.js';
 import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
 
@@ -42,6 +43,15 @@ describe.skipIf(unsupported !== null)(`service lifecycle${unsupported ? ` (skipp
     // "failed until asked again": a start clears the tally and runs it again.
     await t.supervisor.start('flaky');
     expect(['running', 'backoff']).toContain(t.supervisor.get('flaky').state);
+  });
+
+  it('fails a crash loop under the default restart limits, after maxRestarts restarts', async () => {
+    // Nothing but the policy is given: the delays, the limit and the window are the defaults.
+    await t.supervisor.launch({ name: 'crashloop', command: ['sh', '-c', 'exit 1'], restart: { policy: 'always' } });
+    await waitForState(t.supervisor, 'crashloop', 'failed', 20_000);
+    const { maxRestarts, windowMs } = DEFAULT_RESTART_POLICY;
+    expect(t.supervisor.get('crashloop')).toMatchObject({ restarts: maxRestarts, pid: null });
+    expect(t.supervisor.get('crashloop').reason).toBe(`exited with code 1; restarted ${maxRestarts} times within ${windowMs} ms, giving up until started again`);
   });
 
   it('resets the backoff after an instance ran for resetAfterMs', async () => {
