@@ -10,6 +10,7 @@ export type SupervisorErrorCode =
   | 'SPAWN_FAILED'
   | 'ALREADY_RUNNING'
   | 'STOPPING'
+  | 'REMOVING'
   | 'NOT_RUNNING'
   | 'INSTANCE_MISMATCH'
   | 'CGROUP_UNAVAILABLE'

@@ -91,7 +91,11 @@ export class Service {
   #spawns = 0;
   #escalated = false;
   #queuedRestart = false;
-  #disposed = false;
+  /**
+   * Clean-ups still running for instances that ended by themselves (their leftovers killed,
+   * their cgroups removed): a removal waits for them, so nothing of the service outlives it.
+   */
+  readonly #cleanups = new Set<Promise<void>>();
   /** The timeout of the stop in progress (the caller's, or the definition's). */
   #stopTimeoutMs = 0;
   #stopWaiters: StopWaiter[] = [];
@@ -165,11 +169,28 @@ export class Service {
     if (action.kind === 'beginStop' || action.kind === 'joinStop') await this.#stopped();
   }
 
-  /** Stops the current instance (if any) and starts a new one; concurrent calls share one restart. */
+  /**
+   * Stops the current instance (if any) and starts a new one; concurrent calls share one
+   * restart. A removal that begins meanwhile wins: nothing starts, and SERVICE_NOT_FOUND says so.
+   */
   async restart(timeoutMs?: number): Promise<void> {
     this.#tracker.reset();
     const action = this.#dispatch('restart', timeoutMs);
     if (action.kind === 'beginStop' || action.kind === 'queueRestart') await this.#stopped();
+    if (this.#state === 'removed') {
+      throw new SupervisorError('SERVICE_NOT_FOUND', `service ${this.#label()} was removed during the restart; it was not started again`, { state: this.#state });
+    }
+  }
+
+  /**
+   * Stops the whole tree, never to start again, and resolves once it is gone and every
+   * clean-up of earlier instances has ended: the service is then `removed` and its owner
+   * may forget it. Concurrent removals (and stops) share the same stop.
+   */
+  async remove(timeoutMs?: number): Promise<void> {
+    const action = this.#dispatch('remove', timeoutMs);
+    if (action.kind === 'beginRemoval' || action.kind === 'joinRemoval' || action.kind === 'joinStop') await this.#stopped();
+    while (this.#cleanups.size > 0) await Promise.all(this.#cleanups);
   }
 
   /**
@@ -199,15 +220,6 @@ export class Service {
     return new Promise((resolve) => this.#exitWaiters.push(resolve));
   }
 
-  /**
-   * Forgets the service: no timer of it fires again. Called by the supervisor once the
-   * service is stopped (or never ran) and removed from the table.
-   */
-  dispose(): void {
-    this.#clearTimers();
-    this.#disposed = true;
-  }
-
   #label(): string {
     return this.#definition.name ?? this.id;
   }
@@ -217,14 +229,16 @@ export class Service {
   }
 
   #dispatch(event: Event, stopTimeoutMs?: number): Action {
-    if (this.#disposed) return { kind: 'nop', reason: 'the service has been removed' };
     const action = transition(this.#state, event);
     switch (action.kind) {
       case 'spawn':
         this.#spawn();
         break;
       case 'beginStop':
-        this.#beginStop(action.thenStart, stopTimeoutMs ?? this.#definition.stopTimeoutMs);
+        this.#beginStop(action.thenStart ? 'restart' : 'stop', stopTimeoutMs ?? this.#definition.stopTimeoutMs);
+        break;
+      case 'beginRemoval':
+        this.#beginStop('remove', stopTimeoutMs ?? this.#definition.stopTimeoutMs);
         break;
       case 'queueRestart':
         this.#queuedRestart = true;
@@ -232,6 +246,11 @@ export class Service {
       case 'joinStop':
         // A stop asked for during a restart wins: the service ends stopped, not restarted.
         this.#queuedRestart = false;
+        break;
+      case 'joinRemoval':
+        // The stop in progress goes on (its signal is sent, its timer runs); what follows it changes.
+        this.#queuedRestart = false;
+        this.#setState('removing', 'removal requested during a stop');
         break;
       case 'handleExit':
         this.#decideAfterEnd(this.#exits.at(-1)!);
@@ -245,6 +264,9 @@ export class Service {
       case 'finishStop':
         this.#finishStop();
         break;
+      case 'finishRemoval':
+        this.#finishRemoval();
+        break;
       case 'cancelBackoff':
         clearTimeout(this.#backoffTimer);
         if (action.thenStart) this.#spawn();
@@ -252,6 +274,10 @@ export class Service {
         break;
       case 'settle':
         this.#setState('stopped', 'stopped on request');
+        break;
+      case 'forget':
+        this.#clearTimers();
+        this.#setState('removed', 'removed');
         break;
       case 'nop':
         this.#logger.debug({ event, state: this.#state, reason: action.reason }, 'event ignored');
@@ -270,7 +296,7 @@ export class Service {
   startPrepared(attempt: { prepared: PreparedSpawn; outcome: ChildProcess | Error } | { prepared: Error; outcome: Error }): void {
     // A misuse, not a runtime condition: the supervisor prepares, spawns and starts a new
     // service in one synchronous step, so nothing can start or remove it in between.
-    if (this.#state !== 'stopped' || this.#spawns !== 0 || this.#disposed) {
+    if (this.#state !== 'stopped' || this.#spawns !== 0) {
       throw new Error(`startPrepared: service ${this.#label()} is not a new service`);
     }
     this.#tracker.reset();
@@ -403,7 +429,7 @@ export class Service {
     if (child !== this.#child) return; // an instance that is no longer current
     this.#child = null;
     clearTimeout(this.#stableTimer);
-    const stopping = this.#state === 'stopping';
+    const stopping = this.#stopInProgress();
     const record: ExitRecord = {
       instance: child.instance,
       pid: child.pid,
@@ -425,7 +451,10 @@ export class Service {
       this.#awaitTreeGone(child.pid).catch((error: unknown) => this.#logger.error({ err: error }, 'waiting for the tree failed'));
     } else {
       // A service ends with its main process: nothing of this instance is left running.
-      this.#endRemains(this.#tree, this.#cgroup, child.pid).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing the cgroup failed'));
+      const cleanup = this.#endRemains(this.#tree, this.#cgroup, child.pid)
+        .catch((error: unknown) => this.#logger.error({ err: error }, 'releasing the cgroup failed'))
+        .finally(() => this.#cleanups.delete(cleanup));
+      this.#cleanups.add(cleanup);
       this.#dispatch('exit');
     }
   }
@@ -455,11 +484,12 @@ export class Service {
     }, delay);
   }
 
-  #beginStop(thenStart: boolean, timeoutMs: number): void {
+  #beginStop(then: 'stop' | 'restart' | 'remove', timeoutMs: number): void {
     clearTimeout(this.#stableTimer);
     this.#stopTimeoutMs = timeoutMs;
-    this.#queuedRestart = thenStart;
-    this.#setState('stopping', `${thenStart ? 'restart' : 'stop'} requested; sent ${this.#definition.stopSignalName}`);
+    this.#queuedRestart = then === 'restart';
+    const what = then === 'remove' ? 'removal' : then;
+    this.#setState(then === 'remove' ? 'removing' : 'stopping', `${what} requested; sent ${this.#definition.stopSignalName}`);
     const child = this.#child;
     if (child === null) {
       this.#dispatch('treeGone');
@@ -490,7 +520,7 @@ export class Service {
       if (this.#cgroup !== null) this.#removeCgroup(this.#cgroup);
     } finally {
       // Whatever went wrong above, the stop ends: its callers must not wait forever.
-      if (this.#state === 'stopping') this.#dispatch('treeGone');
+      if (this.#stopInProgress()) this.#dispatch('treeGone');
     }
   }
 
@@ -526,6 +556,16 @@ export class Service {
       this.#setState('stopped', 'stopped on request');
     }
     for (const waiter of waiters) waiter(error);
+  }
+
+  #finishRemoval(): void {
+    this.#clearTimers();
+    this.#setState('removed', 'removed; its tree is gone');
+    for (const waiter of this.#stopWaiters.splice(0)) waiter(null);
+  }
+
+  #stopInProgress(): boolean {
+    return this.#state === 'stopping' || this.#state === 'removing';
   }
 
   #record(record: ExitRecord): void {

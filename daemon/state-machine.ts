@@ -1,14 +1,20 @@
 // The lifecycle of one service as a closed table: (state, event) -> action. Every pair is
 // listed; a command that makes no sense in a state is an explicit rejection with a reason,
 // and an event that arrives late (a timer that lost a race) is an explicit no-op.
+//
+// Removal is part of the table, not a flag beside it: `removing` stops the tree and refuses
+// every command that would start it again, and `removed` is terminal. A restart that was
+// waiting for a stop when a removal began is dropped, so a removed service can never start
+// again and no child outlives the service that made it.
 
-export const STATES = ['stopped', 'starting', 'running', 'stopping', 'exited', 'backoff', 'failed'] as const;
+export const STATES = ['stopped', 'starting', 'running', 'stopping', 'exited', 'backoff', 'failed', 'removing', 'removed'] as const;
 export type State = (typeof STATES)[number];
 
 export const EVENTS = [
   'start', // command
   'stop', // command
   'restart', // command
+  'remove', // command: stop the tree, then forget the service
   'exit', // the main process ended by itself (not during a stop)
   'stable', // the instance has run for the start grace period
   'backoffElapsed', // the restart delay is over
@@ -20,22 +26,28 @@ export type Event = (typeof EVENTS)[number];
 export type Action =
   | { kind: 'spawn' } // start a new instance (from stopped, exited, backoff, failed)
   | { kind: 'beginStop'; thenStart: boolean } // send the stop signal, arm the stop timeout
+  | { kind: 'beginRemoval' } // as beginStop, in state removing: nothing starts again
   | { kind: 'queueRestart' } // already stopping: start again once stopped
   | { kind: 'joinStop' } // already stopping: the caller waits for the same stop
+  | { kind: 'joinRemoval' } // already stopping: the stop becomes a removal; a queued restart is dropped
   | { kind: 'handleExit' } // record the exit; restart policy decides: backoff, failed or exited
   | { kind: 'markRunning' }
   | { kind: 'escalate' } // SIGKILL the whole tree
   | { kind: 'finishStop' } // stopped, or spawn again when a restart was queued
+  | { kind: 'finishRemoval' } // the tree of a removal is gone: removed
   | { kind: 'cancelBackoff'; thenStart: boolean }
   | { kind: 'settle' } // exited or failed -> stopped, nothing runs
+  | { kind: 'forget' } // nothing runs (a pending backoff is cancelled): removed at once
   | { kind: 'nop'; reason: string }
   | { kind: 'reject'; code: RejectCode; reason: string };
 
-export type RejectCode = 'ALREADY_RUNNING' | 'STOPPING';
+export type RejectCode = 'ALREADY_RUNNING' | 'STOPPING' | 'REMOVING' | 'SERVICE_NOT_FOUND';
 
 const nop = (reason: string): Action => ({ kind: 'nop', reason });
 const stale = nop('a late event for an instance that is no longer current');
 const reject = (code: RejectCode, reason: string): Action => ({ kind: 'reject', code, reason });
+const beingRemoved = reject('REMOVING', 'the service is being removed; it will not start again');
+const gone = reject('SERVICE_NOT_FOUND', 'the service has been removed');
 
 type Row = Record<Event, Action>;
 
@@ -43,6 +55,7 @@ const whileRunning: Row = {
   start: reject('ALREADY_RUNNING', 'the service is already running'),
   stop: { kind: 'beginStop', thenStart: false },
   restart: { kind: 'beginStop', thenStart: true },
+  remove: { kind: 'beginRemoval' },
   exit: { kind: 'handleExit' },
   stable: nop('already running'),
   backoffElapsed: stale,
@@ -54,6 +67,7 @@ const notRunning = (state: 'exited' | 'failed'): Row => ({
   start: { kind: 'spawn' },
   stop: { kind: 'settle' },
   restart: { kind: 'spawn' },
+  remove: { kind: 'forget' },
   exit: stale,
   stable: stale,
   backoffElapsed: stale,
@@ -66,6 +80,7 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     start: { kind: 'spawn' },
     stop: nop('already stopped'),
     restart: { kind: 'spawn' },
+    remove: { kind: 'forget' },
     exit: stale,
     stable: stale,
     backoffElapsed: stale,
@@ -78,6 +93,7 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     start: reject('STOPPING', 'the service is stopping; start it once it has stopped, or ask for a restart'),
     stop: { kind: 'joinStop' },
     restart: { kind: 'queueRestart' },
+    remove: { kind: 'joinRemoval' },
     exit: nop('during a stop the exit is part of the stop; treeGone ends it'),
     stable: stale,
     backoffElapsed: stale,
@@ -89,6 +105,7 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     start: { kind: 'cancelBackoff', thenStart: true },
     stop: { kind: 'cancelBackoff', thenStart: false },
     restart: { kind: 'cancelBackoff', thenStart: true },
+    remove: { kind: 'forget' },
     exit: stale,
     stable: stale,
     backoffElapsed: { kind: 'spawn' },
@@ -96,6 +113,29 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     treeGone: nop('nothing runs during a backoff'),
   },
   failed: notRunning('failed'),
+  removing: {
+    start: beingRemoved,
+    // A stop or a second removal waits for the removal's stop: the tree is gone after it.
+    stop: { kind: 'joinStop' },
+    restart: beingRemoved,
+    remove: { kind: 'joinStop' },
+    exit: nop('during a removal the exit is part of the stop; treeGone ends it'),
+    stable: stale,
+    backoffElapsed: stale,
+    stopTimeout: { kind: 'escalate' },
+    treeGone: { kind: 'finishRemoval' },
+  },
+  removed: {
+    start: gone,
+    stop: gone,
+    restart: gone,
+    remove: nop('already removed'),
+    exit: stale,
+    stable: stale,
+    backoffElapsed: stale,
+    stopTimeout: stale,
+    treeGone: nop('already removed'),
+  },
 };
 
 export function transition(state: State, event: Event): Action {

@@ -129,7 +129,7 @@ export class Supervisor {
       try {
         service.start();
       } catch (error) {
-        if (origin === 'api') await this.#forget(service);
+        if (origin === 'api') await this.#remove(service);
         throw error;
       }
     }
@@ -265,11 +265,7 @@ export class Supervisor {
 
   /** Stops the service (its whole tree) and forgets it, with its logs and cgroup. */
   async remove(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
-    const service = this.#find(ref);
-    await service.stop(timeoutMs);
-    const info = service.info();
-    await this.#forget(service);
-    return info;
+    return this.#remove(this.#find(ref), timeoutMs);
   }
 
   /**
@@ -324,7 +320,7 @@ export class Supervisor {
 
   async #stopEverything(): Promise<void> {
     this.#shuttingDown = true;
-    await Promise.all([...this.#services.values()].map((service) => this.remove(service.id).catch((error: unknown) => {
+    await Promise.all([...this.#services.values()].map((service) => this.#remove(service).catch((error: unknown) => {
       this.#logger.error({ err: error, service: service.name ?? service.id }, 'stop at shutdown failed');
     })));
     if (this.#cgroupRoot !== null) {
@@ -342,11 +338,21 @@ export class Supervisor {
     return service;
   }
 
+  /**
+   * Removes the service through its state machine (its tree stopped, nothing started again
+   * by a request that raced this one), then forgets it. The service stays listed, `removing`,
+   * until its tree is gone: every child the daemon made belongs to a listed service.
+   */
+  async #remove(service: Service, timeoutMs?: number): Promise<ServiceInfo> {
+    await service.remove(timeoutMs);
+    await this.#forget(service);
+    return service.info();
+  }
+
   async #forget(service: Service): Promise<void> {
     // Two removals of one service may overlap (two DELETEs, a DELETE during shutdown): the
     // first forgets it, the second has nothing left to do.
     if (this.#services.get(service.id) !== service) return;
-    service.dispose();
     this.#services.delete(service.id);
     if (service.name !== null && this.#byName.get(service.name) === service) this.#byName.delete(service.name);
     const left = await disposeResources(service);

@@ -4,13 +4,15 @@ import { EVENTS, STATES, transition, type Event, type State } from '../../daemon
 
 // The expected action kind for every pair; 'reject:CODE' for rejections.
 const EXPECTED: Record<State, Record<Event, string>> = {
-  stopped: { start: 'spawn', stop: 'nop', restart: 'spawn', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
-  starting: { start: 'reject:ALREADY_RUNNING', stop: 'beginStop', restart: 'beginStop', exit: 'handleExit', stable: 'markRunning', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
-  running: { start: 'reject:ALREADY_RUNNING', stop: 'beginStop', restart: 'beginStop', exit: 'handleExit', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
-  stopping: { start: 'reject:STOPPING', stop: 'joinStop', restart: 'queueRestart', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'escalate', treeGone: 'finishStop' },
-  exited: { start: 'spawn', stop: 'settle', restart: 'spawn', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
-  backoff: { start: 'cancelBackoff', stop: 'cancelBackoff', restart: 'cancelBackoff', exit: 'nop', stable: 'nop', backoffElapsed: 'spawn', stopTimeout: 'nop', treeGone: 'nop' },
-  failed: { start: 'spawn', stop: 'settle', restart: 'spawn', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
+  stopped: { start: 'spawn', stop: 'nop', restart: 'spawn', remove: 'forget', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
+  starting: { start: 'reject:ALREADY_RUNNING', stop: 'beginStop', restart: 'beginStop', remove: 'beginRemoval', exit: 'handleExit', stable: 'markRunning', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
+  running: { start: 'reject:ALREADY_RUNNING', stop: 'beginStop', restart: 'beginStop', remove: 'beginRemoval', exit: 'handleExit', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
+  stopping: { start: 'reject:STOPPING', stop: 'joinStop', restart: 'queueRestart', remove: 'joinRemoval', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'escalate', treeGone: 'finishStop' },
+  exited: { start: 'spawn', stop: 'settle', restart: 'spawn', remove: 'forget', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
+  backoff: { start: 'cancelBackoff', stop: 'cancelBackoff', restart: 'cancelBackoff', remove: 'forget', exit: 'nop', stable: 'nop', backoffElapsed: 'spawn', stopTimeout: 'nop', treeGone: 'nop' },
+  failed: { start: 'spawn', stop: 'settle', restart: 'spawn', remove: 'forget', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
+  removing: { start: 'reject:REMOVING', stop: 'joinStop', restart: 'reject:REMOVING', remove: 'joinStop', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'escalate', treeGone: 'finishRemoval' },
+  removed: { start: 'reject:SERVICE_NOT_FOUND', stop: 'reject:SERVICE_NOT_FOUND', restart: 'reject:SERVICE_NOT_FOUND', remove: 'nop', exit: 'nop', stable: 'nop', backoffElapsed: 'nop', stopTimeout: 'nop', treeGone: 'nop' },
 };
 
 describe('lifecycle table', () => {
@@ -33,5 +35,16 @@ describe('lifecycle table', () => {
     expect(transition('running', 'stop')).toEqual({ kind: 'beginStop', thenStart: false });
     expect(transition('backoff', 'start')).toEqual({ kind: 'cancelBackoff', thenStart: true });
     expect(transition('backoff', 'stop')).toEqual({ kind: 'cancelBackoff', thenStart: false });
+  });
+
+  it('never starts a service once its removal has begun: removed is terminal', () => {
+    const starts = new Set(['spawn', 'beginStop', 'queueRestart', 'cancelBackoff', 'markRunning', 'handleExit', 'finishStop']);
+    for (const state of ['removing', 'removed'] as const) {
+      for (const event of EVENTS) expect(starts.has(transition(state, event).kind), `${state} x ${event}`).toBe(false);
+    }
+    for (const event of EVENTS) {
+      const kind = transition('removed', event).kind;
+      expect(kind === 'nop' || kind === 'reject', `removed x ${event}`).toBe(true);
+    }
   });
 });

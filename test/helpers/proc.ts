@@ -92,6 +92,30 @@ export function zombieChildren(parent = process.pid): number[] {
   return zombies;
 }
 
+/**
+ * Pids of the live (not zombie) children of `parent`, from /proc/<parent>/task/<tid>/children:
+ * a child is listed under the thread that cloned it (spawnMany clones on several threads).
+ */
+export function liveChildren(parent: number = process.pid): number[] {
+  const children: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${parent}/task`);
+  } catch {
+    return []; // the parent is gone
+  }
+  for (const tid of tasks) {
+    let list = '';
+    try {
+      list = fs.readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8');
+    } catch {
+      continue; // the thread ended while we looked
+    }
+    for (const pid of list.split(' ').filter(Boolean).map(Number)) if (isRunning(pid)) children.push(pid);
+  }
+  return children.sort((a, b) => a - b);
+}
+
 /** The fds open in a process, sorted. */
 export function openFds(pid: number | 'self' = 'self'): number[] {
   return fs
