@@ -10,7 +10,7 @@ import { prepareCgroupRoot } from './cgroup.js';
 import { defineService, sameSpec, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import { EventLog } from './events.js';
-import { ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
+import { listLogFiles, ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
 import { Service, type ExitRecord, type ServiceInfo } from './service.js';
 import type { ServiceSpec } from './spec.js';
 import { VERSION } from './version.js';
@@ -129,7 +129,7 @@ export class Supervisor {
       try {
         service.start();
       } catch (error) {
-        if (origin === 'api') await this.#remove(service);
+        if (origin === 'api') await this.#remove(service, { keepLogs: false });
         throw error;
       }
     }
@@ -217,7 +217,7 @@ export class Supervisor {
     const id = randomBytes(6).toString('hex');
     const label = definition.name ?? id;
     const capturing = definition.stdout === 'capture' || definition.stderr === 'capture';
-    const logs = capturing ? new ServiceLogs({ dir: this.#logDir, service: `${label}.${id}`, ...this.#logLimits }) : null;
+    const logs = capturing ? new ServiceLogs({ dir: this.#logDir, service: logName(label, id), ...this.#logLimits }) : null;
     const service = new Service(id, definition, origin, {
       events: this.events,
       logger: this.#logger.child({ service: label, id }),
@@ -263,9 +263,9 @@ export class Supervisor {
     return this.#find(ref).wait();
   }
 
-  /** Stops the service (its whole tree) and forgets it, with its logs and cgroup. */
+  /** Stops the service (its whole tree) and forgets it, with its log files and cgroup. */
   async remove(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
-    return this.#remove(this.#find(ref), timeoutMs);
+    return this.#remove(this.#find(ref), { keepLogs: false, timeoutMs });
   }
 
   /**
@@ -320,7 +320,8 @@ export class Supervisor {
 
   async #stopEverything(): Promise<void> {
     this.#shuttingDown = true;
-    await Promise.all([...this.#services.values()].map((service) => this.#remove(service).catch((error: unknown) => {
+    // The services are not removed by anyone: their log files stay for the next daemon to show.
+    await Promise.all([...this.#services.values()].map((service) => this.#remove(service, { keepLogs: true }).catch((error: unknown) => {
       this.#logger.error({ err: error, service: service.name ?? service.id }, 'stop at shutdown failed');
     })));
     if (this.#cgroupRoot !== null) {
@@ -343,13 +344,13 @@ export class Supervisor {
    * by a request that raced this one), then forgets it. The service stays listed, `removing`,
    * until its tree is gone: every child the daemon made belongs to a listed service.
    */
-  async #remove(service: Service, timeoutMs?: number): Promise<ServiceInfo> {
-    await service.remove(timeoutMs);
-    await this.#forget(service);
+  async #remove(service: Service, options: { keepLogs: boolean; timeoutMs?: number | undefined }): Promise<ServiceInfo> {
+    await service.remove(options.timeoutMs);
+    await this.#forget(service, options.keepLogs);
     return service.info();
   }
 
-  async #forget(service: Service): Promise<void> {
+  async #forget(service: Service, keepLogs: boolean): Promise<void> {
     // Two removals of one service may overlap (two DELETEs, a DELETE during shutdown): the
     // first forgets it, the second has nothing left to do.
     if (this.#services.get(service.id) !== service) return;
@@ -357,8 +358,26 @@ export class Supervisor {
     if (service.name !== null && this.#byName.get(service.name) === service) this.#byName.delete(service.name);
     const left = await disposeResources(service);
     if (left !== null) this.#logger.warn({ err: left, service: service.name ?? service.id }, 'cgroup left in place');
+    if (service.logs !== null && !keepLogs) await this.#removeLogFiles(service);
     this.events.append({ type: 'removed', service: { id: service.id, name: service.name } });
   }
+
+  // "Forget it, with its logs": a removed service's files would otherwise pile up for ever,
+  // since nothing can name them again. Logs of services still defined survive a shutdown.
+  async #removeLogFiles(service: Service): Promise<void> {
+    for (const file of await listLogFiles(this.#logDir, logName(service.name ?? service.id, service.id))) {
+      try {
+        await fs.promises.unlink(file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.warn({ err: error, file }, 'log file of a removed service left in place');
+      }
+    }
+  }
+}
+
+/** The name of a service's log files: its label, then its id, so a reused name is another file. */
+function logName(label: string, id: string): string {
+  return `${label}.${id}`;
 }
 
 /** Services whose first spawns are cloned together; the event loop runs between chunks. */

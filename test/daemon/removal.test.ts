@@ -1,5 +1,6 @@
 // Removing a service on real processes: a removal wins over every restart that races it (no
-// child outlives the service that made it, in both kill modes).
+// child outlives the service that made it, in both kill modes), and it takes the service's
+// log files with it, leaving no fd open on them. A shutdown keeps the logs.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,6 +23,24 @@ const SIGTERM_BIT = 1n << 14n;
 /** Waits until the shell has installed its TERM trap (a TERM before that would just kill it). */
 async function trapsTerm(pid: number): Promise<void> {
   await pollUntil(() => (BigInt(`0x${procStatus(pid).get('SigCgt') ?? '0'}`) & SIGTERM_BIT) !== 0n, 5000);
+}
+
+/** Files of `service` in the state directory's log folder. */
+function logFiles(stateDir: string, service: string): string[] {
+  const dir = path.join(stateDir, 'logs');
+  return fs.readdirSync(dir).filter((file) => file.startsWith(`${service}.`));
+}
+
+/** This process's fds that point into `dir` (a leaked log file shows as "... (deleted)"). */
+function fdsInto(dir: string): string[] {
+  return fs.readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(dir) ? [`${fd} -> ${target}`] : [];
+    } catch {
+      return []; // closed while we looked (the readdir's own fd)
+    }
+  });
 }
 
 describe.skipIf(unsupported !== null)(`removing a service${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
@@ -49,4 +68,36 @@ describe.skipIf(unsupported !== null)(`removing a service${unsupported ? ` (skip
     if (root !== null) expect(fs.readdirSync(root).filter((entry) => fs.statSync(path.join(root, entry)).isDirectory())).toEqual([]);
   });
 
+  it('deletes the log files of a removed service, rotated ones too, and leaves no fd on them', async () => {
+    t = createTestSupervisor({ logLimits: { maxFileBytes: 4096, keepFiles: 2 } });
+    const { supervisor, stateDir } = t;
+    const logDir = path.join(stateDir, 'logs');
+    const chatty = await supervisor.launch({
+      name: 'chatty',
+      command: ['sh', '-c', 'i=0; while [ $i -lt 300 ]; do echo "line $i of a service that talks a lot"; i=$((i+1)); done; exec sleep 1000'],
+      startGraceMs: 0,
+    });
+    const logs = supervisor.service('chatty').logs!;
+    await pollUntil(() => logs.stats().capturedBytes > 9000, 10_000);
+    await logs.flush();
+    expect(logFiles(stateDir, 'chatty').length).toBeGreaterThanOrEqual(2); // chatty.<id>.log and .log.1
+    expect(fdsInto(logDir).length).toBeGreaterThan(0); // the current file is open while it runs
+
+    const removed = await supervisor.remove('chatty');
+    expect(removed).toMatchObject({ id: chatty.id, state: 'removed' });
+    expect(logFiles(stateDir, 'chatty')).toEqual([]);
+    expect(fdsInto(logDir)).toEqual([]);
+  });
+
+  it('keeps the log files of the services a shutdown stops: nobody removed them', async () => {
+    t = createTestSupervisor();
+    const { supervisor, stateDir } = t;
+    await supervisor.launch({ name: 'kept', command: ['sh', '-c', 'echo still here; exec sleep 1000'], startGraceMs: 0 });
+    const logs = supervisor.service('kept').logs!;
+    await pollUntil(() => logs.tail().length === 1, 5000);
+    await supervisor.shutdown();
+    expect(logFiles(stateDir, 'kept')).toHaveLength(1);
+    expect(fs.readFileSync(path.join(stateDir, 'logs', logFiles(stateDir, 'kept')[0]!), 'utf8')).toMatch(/ stdout F still here\n$/);
+    expect(fdsInto(path.join(stateDir, 'logs'))).toEqual([]);
+  });
 });
