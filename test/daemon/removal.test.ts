@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
-import { liveChildren, pollUntil, procStatus } from '../helpers/proc.js';
+import { catchesSignal, liveChildren, pollUntil } from '../helpers/proc.js';
 import { createTestSupervisor, type TestSupervisor } from '../helpers/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -18,13 +18,6 @@ afterEach(async () => {
 
 // The command of issue 16's report: a stop that takes 0.3 s, so requests land during it.
 const SLOW_STOP = ['sh', '-c', 'trap "sleep 0.3; exit 0" TERM; while :; do sleep 0.05; done'];
-const SIGTERM_BIT = 1n << 14n;
-
-/** Waits until the shell has installed its TERM trap (a TERM before that would just kill it). */
-async function trapsTerm(pid: number): Promise<void> {
-  await pollUntil(() => (BigInt(`0x${procStatus(pid).get('SigCgt') ?? '0'}`) & SIGTERM_BIT) !== 0n, 5000);
-}
-
 /** Files of `service` in the state directory's log folder. */
 function logFiles(stateDir: string, service: string): string[] {
   const dir = path.join(stateDir, 'logs');
@@ -48,7 +41,7 @@ describe.skipIf(unsupported !== null)(`removing a service${unsupported ? ` (skip
     t = createTestSupervisor();
     const supervisor = t.supervisor;
     const first = await supervisor.launch({ name: 'x', command: SLOW_STOP, startGraceMs: 0, killMode });
-    await trapsTerm(first.pid!);
+    await pollUntil(() => catchesSignal(first.pid!, 15), 5000); // a TERM before the trap would just kill it
 
     const restarting = supervisor.restart('x').then(() => 'restarted', (error: unknown) => error); // stopping, a start queued behind the stop
     expect(supervisor.get('x').state).toBe('stopping');

@@ -154,6 +154,15 @@ export function ignoresSignal(pid: number, signal: number): boolean {
   }
 }
 
+/** Whether a process has a handler for a signal now (its SigCgt mask in /proc), e.g. after `trap ... TERM`. */
+export function catchesSignal(pid: number, signal: number): boolean {
+  try {
+    return (BigInt(`0x${procStatus(pid).get('SigCgt') ?? '0'}`) & (1n << BigInt(signal - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Writes `text` to a child's stdin pipe, closes it, and resolves with all the child wrote to
  * its stdout pipe until EOF: for a child such as `cat` that echoes its input.
