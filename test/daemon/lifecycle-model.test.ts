@@ -224,9 +224,14 @@ async function cleanUpAfterFailure(real: Real): Promise<void> {
   if (root !== null && fs.existsSync(root)) {
     for (const entry of fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory())) {
       const dir = path.join(root, entry.name);
-      fs.writeFileSync(path.join(dir, 'cgroup.kill'), '1');
-      await pollUntil(() => !/^populated 1$/m.test(fs.readFileSync(path.join(dir, 'cgroup.events'), 'utf8')), 5000);
-      fs.rmdirSync(dir);
+      try {
+        fs.writeFileSync(path.join(dir, 'cgroup.kill'), '1');
+        await pollUntil(() => !/^populated 1$/m.test(fs.readFileSync(path.join(dir, 'cgroup.events'), 'utf8')), 5000);
+        fs.rmdirSync(dir);
+      } catch (error) {
+        // The supervisor may still remove it meanwhile, from a clean-up it forgot to wait for.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
     fs.rmdirSync(root);
   }

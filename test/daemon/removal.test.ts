@@ -61,6 +61,19 @@ describe.skipIf(unsupported !== null)(`removing a service${unsupported ? ` (skip
     if (root !== null) expect(fs.readdirSync(root).filter((entry) => fs.statSync(path.join(root, entry)).isDirectory())).toEqual([]);
   });
 
+  it('waits, when removing a service whose main process just exited, for what it left behind to be killed', async () => {
+    t = createTestSupervisor();
+    const { supervisor } = t;
+    const root = supervisor.system().cgroupRoot;
+    if (root === null) throw new Error('cgroup kill mode must be usable here');
+    await supervisor.launch({ name: 'leaver', command: ['sh', '-c', 'sleep 1000 & exit 1'], startGraceMs: 0, killMode: 'cgroup', restart: { policy: 'no' }, stdout: 'null', stderr: 'null' });
+    // Removed in the same turn as the exit is seen: the kill of the leftover sleep (and the
+    // removal of the instance's cgroup) has only begun.
+    const removed = await supervisor.wait('leaver').then(() => supervisor.remove('leaver'));
+    expect(removed).toMatchObject({ state: 'removed', exit: { code: 1, reason: 'exited' } });
+    expect(fs.readdirSync(root, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name)).toEqual([]);
+  });
+
   it('deletes the log files of a removed service, rotated ones too, and leaves no fd on them', async () => {
     t = createTestSupervisor({ logLimits: { maxFileBytes: 4096, keepFiles: 2 } });
     const { supervisor, stateDir } = t;
