@@ -205,7 +205,7 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
     const info = await launch(sleepSpec('web'));
     const removed = await t.app.inject({ method: 'DELETE', url: '/v1/processes/web?timeoutMs=2000' });
     expect(removed.statusCode).toBe(200);
-    expect(json(removed)).toMatchObject({ id: info.id, state: 'stopped' });
+    expect(json(removed)).toMatchObject({ id: info.id, state: 'removed' });
     expect(alive(info.pid)).toBe(false);
     expectProblem(await t.app.inject('/v1/processes/web'), 404, 'PIDVISOR_ERR_NOT_FOUND');
     expectProblem(await t.app.inject({ method: 'DELETE', url: '/v1/processes/web' }), 404, 'PIDVISOR_ERR_NOT_FOUND');
