@@ -7,8 +7,8 @@
 //   - a service has at most one live instance;
 //   - a service whose removal has answered is never listed again;
 //   - a command fails only with a coded refusal, and every command answers;
-//   - shutdown ends within the services' stop timeout (plus the SIGKILL grace) and leaves
-//     no child and no cgroup behind.
+//   - shutdown, once every command has answered or amid them, ends within the stop timeout
+//     (plus the SIGKILL grace) and leaves no child and no cgroup behind.
 // Runs are bounded in count, commands and time; every wait is a bounded poll.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,7 +43,7 @@ const STOP_TIMEOUT_MS = 300;
 const AFTER_KILL_GRACE_MS = 10_000;
 const MAX_SERVICES = 3;
 // Refusals a command may meet in some interleaving; anything else is a failure.
-const REFUSALS = new Set<SupervisorErrorCode>(['SERVICE_NOT_FOUND', 'ALREADY_RUNNING', 'STOPPING', 'REMOVING', 'NOT_RUNNING']);
+const REFUSALS = new Set<SupervisorErrorCode>(['SERVICE_NOT_FOUND', 'ALREADY_RUNNING', 'STOPPING', 'REMOVING', 'NOT_RUNNING', 'SHUTTING_DOWN']);
 
 interface Model {
   names: string[];
@@ -119,7 +119,8 @@ class OnService implements fc.AsyncCommand<Model, Real> {
   ) {}
   check = (model: Readonly<Model>): boolean => model.names.length > 0;
   async run(model: Model, real: Real): Promise<void> {
-    const name = this.pick === 'last' && model.last !== null ? model.last : model.names[(this.pick === 'last' ? 0 : this.pick) % model.names.length]!;
+    // check() ran: some service was launched, so `last` is set.
+    const name = this.pick === 'last' ? model.last! : model.names[this.pick % model.names.length]!;
     model.last = name;
     const supervisor = real.t.supervisor;
     const operations: Record<Verb, () => unknown> = {
@@ -161,8 +162,13 @@ const onService = fc
   .map(([verb, pick, signal, gapMs]) => new OnService(verb, pick, signal, gapMs));
 // Commands on services are most of a run (fast-check picks among the entries evenly): the
 // races need several of them close together on one service.
-// A run begins with a launch, so the commands after it have a service to act on.
-const scenario = fc.tuple(launch, fc.commands([launch, onService, onService, onService, onService, fc.constant(new Settle())], { maxCommands: 24, size: 'max' }));
+// A run begins with a launch, so the commands after it have a service to act on, and ends
+// with a shutdown, either once every command has answered or while some are still running.
+const scenario = fc.tuple(
+  launch,
+  fc.commands([launch, onService, onService, onService, onService, fc.constant(new Settle())], { maxCommands: 24, size: 'max' }),
+  fc.boolean(),
+);
 
 async function settle(real: Real): Promise<void> {
   const all = Promise.all(real.pending);
@@ -238,17 +244,18 @@ async function cleanUpAfterFailure(real: Real): Promise<void> {
   await pollUntil(() => liveChildren().length === 0, 5000);
 }
 
-async function runScenario([first, rest]: [Launch, Iterable<fc.AsyncCommand<Model, Real>>]): Promise<void> {
+async function runScenario([first, rest, shutdownAmidst]: [Launch, Iterable<fc.AsyncCommand<Model, Real>>, boolean]): Promise<void> {
   const real: Real = { t: createTestSupervisor(), pending: [], removed: new Set(), violations: [], trace: [] };
   // Sampled from timers, so between any two steps of the supervisor (it runs on this thread).
   const sampler = setInterval(() => checkInstant(real), 5);
   try {
     await fc.asyncModelRun(() => ({ model: { names: [], last: null }, real }), [first, ...rest]);
-    await settle(real);
-    checkInstant(real);
+    if (!shutdownAmidst) await settle(real);
+    real.trace.push('shutdown');
     const shutdownBound = STOP_TIMEOUT_MS + AFTER_KILL_GRACE_MS + 5000;
     const ended = await Promise.race([real.t.supervisor.shutdown().then(() => true), pause(shutdownBound).then(() => false)]);
     if (!ended) real.violations.push(`shutdown did not end within ${shutdownBound} ms`);
+    await settle(real);
     clearInterval(sampler);
     const left = liveChildren();
     if (left.length > 0) real.violations.push(`children alive after shutdown: ${left.map((pid) => `${pid} (${serviceOf(pid) ?? '?'})`).join(', ')}`);
