@@ -7,6 +7,7 @@ import { ServiceCgroup } from './cgroup.js';
 import type { ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import type { EventLog } from './events.js';
+import { daemonPeakRssKiB, instanceUsage, type InstanceUsage } from './memory-peak.js';
 import type { ServiceLogs } from './logs/service-logs.js';
 import { ProcessTree } from './process-tree.js';
 import { RestartTracker, wantsRestart, type EndedInstance } from './restart-policy.js';
@@ -21,7 +22,8 @@ export interface ExitRecord {
   code: number | null;
   signal: string | null;
   coreDumped: boolean;
-  rusage: ProcessExit['rusage'];
+  /** CPU times, and the instance's own peak memory or why it is unknown (memory-peak.ts). */
+  rusage: InstanceUsage | null;
   reason: ExitReason;
   startedAt: string | null;
   endedAt: string;
@@ -392,8 +394,10 @@ export class Service {
       this.#setState('starting', `started; running once up for ${definition.startGraceMs} ms`);
       this.#stableTimer = setTimeout(() => this.#dispatch('stable'), definition.startGraceMs);
     }
+    // Read after the spawn: the daemon's peak that the child's ru_maxrss must pass to be its own.
+    const daemonPeakKiB = daemonPeakRssKiB();
     child.wait().then(
-      (exit) => this.#onMainExit(child, exit),
+      (exit) => this.#onMainExit(child, exit, daemonPeakKiB),
       (error: unknown) => this.#logger.error({ err: error, pid: child.pid }, 'waiting for the exit failed'),
     );
   }
@@ -425,7 +429,7 @@ export class Service {
     throw new SupervisorError('SPAWN_FAILED', record.error!.message, { errno: record.error!.code, stage: record.error!.stage, state: this.#state }, error);
   }
 
-  #onMainExit(child: ChildProcess, exit: ProcessExit): void {
+  #onMainExit(child: ChildProcess, exit: ProcessExit, daemonPeakKiB: number): void {
     if (child !== this.#child) return; // an instance that is no longer current
     this.#child = null;
     clearTimeout(this.#stableTimer);
@@ -436,7 +440,8 @@ export class Service {
       code: exit.code,
       signal: exit.signal,
       coreDumped: exit.coreDumped,
-      rusage: exit.rusage,
+      // Now, while the instance's cgroup (and its memory.peak) still exists.
+      rusage: instanceUsage(exit.rusage, { daemonPeakKiB, cgroupDir: this.#cgroup?.dir ?? null }),
       reason: stopping ? (this.#escalated ? 'killed' : 'stopped') : 'exited',
       startedAt: new Date(this.#startedAt).toISOString(),
       endedAt: new Date().toISOString(),

@@ -11,6 +11,7 @@ import { defineService, sameSpec, type DefinitionContext, type KillMode, type Se
 import { SupervisorError } from './errors.js';
 import { EventLog } from './events.js';
 import { listLogFiles, ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
+import { enableMemoryController } from './memory-peak.js';
 import { Service, type ExitRecord, type ServiceInfo } from './service.js';
 import type { ServiceSpec } from './spec.js';
 import { VERSION } from './version.js';
@@ -76,6 +77,11 @@ export class Supervisor {
     const cgroups = prepareCgroupRoot(mount, options.cgroupName);
     if (cgroups.reason !== null) this.#logger.warn({ reason: cgroups.reason }, 'cgroup kill mode unavailable; services default to group');
     this.#cgroupRoot = cgroups.root;
+    if (cgroups.root !== null) {
+      // For the instances' memory.peak (their exit records' maxRssKiB); without it that figure is null.
+      const memoryOff = enableMemoryController(cgroups.root);
+      if (memoryOff !== null) this.#logger.info({ reason: memoryOff }, 'no memory.peak for service cgroups');
+    }
     this.#context = {
       defaultKillMode: cgroups.root === null ? 'group' : 'cgroup',
       cgroupUnavailable: cgroups.reason,

@@ -23,6 +23,14 @@ export function describeExit(exit: ExitRecord | null): string {
   return `${how}, ${exit.reason}`;
 }
 
+/** The last instance's own peak memory and where it comes from, or why it is unknown. */
+export function describePeakMemory(exit: ExitRecord | null): string {
+  const usage = exit?.rusage ?? null;
+  if (usage === null) return '-';
+  if (usage.maxRssKiB === null) return `unknown: ${usage.maxRssUnavailable ?? 'no reason given'}`;
+  return `${(usage.maxRssKiB / 1024).toFixed(1)} MiB (${usage.maxRssSource ?? '?'})`;
+}
+
 export function processTable(processes: ServiceInfo[], now = Date.now()): string {
   return table(
     ['ID', 'NAME', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'COMMAND'],
@@ -49,6 +57,7 @@ export function processDetails(p: ServiceInfo, now = Date.now()): string {
     ['uptime', p.startedAt === null ? '-' : `${duration(now - Date.parse(p.startedAt))} (since ${p.startedAt})`],
     ['restarts', String(p.restarts)],
     ['last exit', describeExit(p.exit)],
+    ['peak memory', describePeakMemory(p.exit)],
     ['kill mode', p.killMode],
     ['command', p.command.join(' ')],
   ];

@@ -116,7 +116,24 @@ export const EventsHeaders = Type.Object(
 
 const DateTime = Type.String({ format: 'date-time' });
 
-export const ResourceUsage = Type.Object({ userCpuMicros: Type.Number(), systemCpuMicros: Type.Number(), maxRssKiB: Type.Number() }, strict);
+export const ResourceUsage = Type.Object(
+  {
+    userCpuMicros: Type.Number(),
+    systemCpuMicros: Type.Number(),
+    maxRssKiB: Nullable(
+      Type.Number({
+        description:
+          "The instance's own peak memory in KiB, or null when no figure is its own. Never the daemon's: the kernel's ru_maxrss of a vfork-style child includes the daemon's RSS at spawn.",
+      }),
+    ),
+    maxRssSource: Type.Union([Type.Literal('memory.peak'), Type.Literal('ru_maxrss'), Type.Null()], {
+      description:
+        "`memory.peak`: the instance cgroup's peak (its whole tree, page cache included), where the cgroup v2 memory controller is enabled; `ru_maxrss`: the kernel's figure, used only when above the daemon's own peak, so it can only be the child's.",
+    }),
+    maxRssUnavailable: Nullable(Type.String({ description: 'Why maxRssKiB is null.' })),
+  },
+  strict,
+);
 
 export const ExitRecord = Type.Object(
   {
