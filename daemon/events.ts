@@ -4,7 +4,7 @@
 export interface SupervisorEvent {
   seq: number;
   time: string;
-  type: 'state' | 'created' | 'removed' | 'spawn-failed' | 'exit';
+  type: 'state' | 'created' | 'removed' | 'spawn-failed' | 'exit' | 'log-write-failed';
   service: { id: string; name: string | null };
   /** For 'state': the change. */
   from?: string;
@@ -13,6 +13,8 @@ export interface SupervisorEvent {
   pid?: number | null;
   instance?: string | null;
   exit?: unknown;
+  /** For 'log-write-failed': the file, and what has been lost so far. */
+  logs?: { file: string; droppedBytes: number; droppedRecords: number; writeFailures: number };
 }
 
 export type EventInput = Omit<SupervisorEvent, 'seq' | 'time'>;

@@ -8,7 +8,7 @@ import type { ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import type { EventLog } from './events.js';
 import { daemonPeakRssKiB, instanceUsage, type InstanceUsage } from './memory-peak.js';
-import type { ServiceLogs } from './logs/service-logs.js';
+import type { LogStatus, ServiceLogs } from './logs/service-logs.js';
 import { ProcessTree } from './process-tree.js';
 import { RestartTracker, wantsRestart, type EndedInstance } from './restart-policy.js';
 import { transition, type Action, type Event, type State } from './state-machine.js';
@@ -43,6 +43,8 @@ export interface ServiceInfo {
   startedAt: string | null;
   restarts: number;
   exit: ExitRecord | null;
+  /** Captured output: what was written and what was lost; null when nothing is captured. */
+  logs: LogStatus | null;
   killMode: ServiceDefinition['killMode'];
   command: string[];
   labels: Record<string, string>;
@@ -152,6 +154,7 @@ export class Service {
       startedAt: child === null ? null : new Date(this.#startedAt).toISOString(),
       restarts: Math.max(0, this.#spawns - 1),
       exit: this.#exits.at(-1) ?? null,
+      logs: this.#context.logs?.status() ?? null,
       killMode: this.#definition.killMode,
       command: this.#definition.command,
       labels: this.#definition.labels,

@@ -10,7 +10,8 @@ import { prepareCgroupRoot } from './cgroup.js';
 import { defineService, sameSpec, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import { EventLog } from './events.js';
-import { listLogFiles, ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
+import { listLogFiles, logFilePath, ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
+import { reportWriteFailures } from './logs/write-failure-report.js';
 import { enableMemoryController } from './memory-peak.js';
 import { Service, type ExitRecord, type ServiceInfo } from './service.js';
 import type { ServiceSpec } from './spec.js';
@@ -223,10 +224,19 @@ export class Supervisor {
     const id = randomBytes(6).toString('hex');
     const label = definition.name ?? id;
     const capturing = definition.stdout === 'capture' || definition.stderr === 'capture';
-    const logs = capturing ? new ServiceLogs({ dir: this.#logDir, service: logName(label, id), ...this.#logLimits }) : null;
+    const logger = this.#logger.child({ service: label, id });
+    const file = logName(label, id);
+    const logs = capturing
+      ? new ServiceLogs({
+          dir: this.#logDir,
+          service: file,
+          ...this.#logLimits,
+          ...reportWriteFailures({ logger, events: this.events, service: { id, name: definition.name }, file: logFilePath(this.#logDir, file) }),
+        })
+      : null;
     const service = new Service(id, definition, origin, {
       events: this.events,
-      logger: this.#logger.child({ service: label, id }),
+      logger,
       cgroupParent: definition.killMode === 'cgroup' ? this.#cgroupRoot : null,
       logs,
     });

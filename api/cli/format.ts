@@ -31,6 +31,21 @@ export function describePeakMemory(exit: ExitRecord | null): string {
   return `${(usage.maxRssKiB / 1024).toFixed(1)} MiB (${usage.maxRssSource ?? '?'})`;
 }
 
+/** What was written of the captured output, and what was lost and why. */
+export function describeLogs(logs: ServiceInfo['logs']): string {
+  if (logs === null) return 'not captured';
+  const written = `${bytes(logs.writtenBytes)} written`;
+  if (logs.droppedBytes === 0 && !logs.failing) return written;
+  const dropped = `${bytes(logs.droppedBytes)} dropped (${logs.droppedRecords} records)`;
+  return `${written}, ${dropped}; ${logs.failing ? 'writes failing' : 'last failure'}: ${logs.lastError ?? 'unknown error'}`;
+}
+
+function bytes(count: number): string {
+  if (count < 1024) return `${count} B`;
+  if (count < 1 << 20) return `${(count / 1024).toFixed(1)} KiB`;
+  return `${(count / (1 << 20)).toFixed(1)} MiB`;
+}
+
 export function processTable(processes: ServiceInfo[], now = Date.now()): string {
   return table(
     ['ID', 'NAME', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'COMMAND'],
@@ -58,6 +73,7 @@ export function processDetails(p: ServiceInfo, now = Date.now()): string {
     ['restarts', String(p.restarts)],
     ['last exit', describeExit(p.exit)],
     ['peak memory', describePeakMemory(p.exit)],
+    ['logs', describeLogs(p.logs)],
     ['kill mode', p.killMode],
     ['command', p.command.join(' ')],
   ];

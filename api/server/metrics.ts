@@ -58,6 +58,9 @@ export class ApiMetrics {
     const perProcess = gauges.processes.map((p) => labels({ id: p.id, name: p.name ?? '' }));
     family('pidvisor_process_restarts_total', 'counter', 'Restarts of each supervised process.', gauges.processes.map((p, i) => [perProcess[i]!, p.restarts]));
     family('pidvisor_process_up', 'gauge', '1 when the process has a running instance.', gauges.processes.map((p, i) => [perProcess[i]!, p.pid === null ? 0 : 1]));
+    const capturing = gauges.processes.flatMap((p, i) => (p.logs === null ? [] : [{ labelText: perProcess[i]!, logs: p.logs }]));
+    family('pidvisor_process_log_dropped_bytes_total', 'counter', 'Bytes of captured output lost because the disk refused them.', capturing.map(({ labelText, logs }) => [labelText, logs.droppedBytes]));
+    family('pidvisor_process_log_write_failures_total', 'counter', 'Runs of failed log writes (full, read-only or failing disk).', capturing.map(({ labelText, logs }) => [labelText, logs.writeFailures]));
     family('pidvisor_spawn_failures_total', 'counter', 'Spawns that failed (exec errors, missing users, ...).', [['', this.#spawnFailures]]);
     family('pidvisor_exits_total', 'counter', 'Ended instances by reason.', [...this.#exits]);
     family('pidvisor_events_last_seq', 'gauge', 'Sequence number of the newest event.', [['', gauges.lastEventSeq]]);

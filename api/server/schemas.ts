@@ -152,6 +152,19 @@ export const ExitRecord = Type.Object(
   strict,
 );
 
+export const LogStatus = Type.Object(
+  {
+    capturedBytes: Type.Number({ description: "Bytes read from the process's stdout and stderr." }),
+    writtenBytes: Type.Number({ description: 'Bytes of records written to the log files.' }),
+    droppedBytes: Type.Number({ description: 'Bytes of records lost because the disk refused them (full, read-only, failing); the in-memory tail still has the newest.' }),
+    droppedRecords: Type.Number(),
+    writeFailures: Type.Number({ description: 'Runs of failed writes.' }),
+    failing: Type.Boolean({ description: 'True from a failed write until a write succeeds.' }),
+    lastError: Nullable(Type.String()),
+  },
+  strict,
+);
+
 export const ProcessInfo = Type.Object(
   {
     id: Type.String(),
@@ -163,6 +176,7 @@ export const ProcessInfo = Type.Object(
     startedAt: Nullable(DateTime),
     restarts: Type.Integer(),
     exit: Nullable(ExitRecord),
+    logs: Nullable(LogStatus),
     killMode: Literals(['process', 'group', 'cgroup'] as const),
     command: Type.Array(Type.String()),
     labels: Type.Record(Type.String(), Type.String()),
@@ -242,6 +256,7 @@ export const COMPONENTS: Readonly<Record<string, TSchema>> = {
   ProcessInfo,
   ExitRecord,
   ResourceUsage,
+  LogStatus,
   SystemInfo,
   SignalBody,
   SignalResult,

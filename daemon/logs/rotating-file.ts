@@ -25,6 +25,8 @@ export interface RotatingFileOptions {
   onSettled?: () => void;
   /** Once at the start of each run of failures, with the first error. */
   onError?: (error: Error) => void;
+  /** Once at the end of each run of failures: a write succeeded again. */
+  onRecovered?: () => void;
 }
 
 export interface WriterStats {
@@ -33,6 +35,10 @@ export interface WriterStats {
   /** Bytes of records lost because a write, open or rotation failed. */
   droppedBytes: number;
   droppedRecords: number;
+  /** Runs of failed writes: each began with a failure after a success (or at the start). */
+  writeFailures: number;
+  /** True from a failed write until a write succeeds. */
+  failing: boolean;
   lastError: string | null;
   rotations: number;
   /** Bytes waiting for the disk, including the write in flight. */
@@ -55,7 +61,7 @@ export class RotatingFile {
   #failing = false;
   #closed: Promise<void> | null = null;
   #idleWaiters: Array<() => void> = [];
-  #stats = { writtenBytes: 0, droppedBytes: 0, droppedRecords: 0, lastError: null as string | null, rotations: 0 };
+  #stats = { writtenBytes: 0, droppedBytes: 0, droppedRecords: 0, writeFailures: 0, lastError: null as string | null, rotations: 0 };
 
   constructor(options: RotatingFileOptions) {
     this.#options = options;
@@ -67,7 +73,7 @@ export class RotatingFile {
   }
 
   stats(): WriterStats {
-    return { ...this.#stats, queuedBytes: this.#queue.bytes };
+    return { ...this.#stats, failing: this.#failing, queuedBytes: this.#queue.bytes };
   }
 
   /**
@@ -139,7 +145,10 @@ export class RotatingFile {
       }
       await this.#append(handle, parts, bytes);
       this.#queue.consume(bytes);
-      this.#failing = false;
+      if (this.#failing) {
+        this.#failing = false;
+        this.#notify(this.#options.onRecovered);
+      }
     } catch (error) {
       this.#drop(parts, error);
       await this.#closeHandle(); // the next write starts from a fresh open and stat
@@ -243,6 +252,7 @@ export class RotatingFile {
     this.#stats.lastError = describe(error);
     if (this.#failing) return;
     this.#failing = true;
+    this.#stats.writeFailures++;
     const onError = this.#options.onError;
     if (onError !== undefined) this.#notify(() => onError(error instanceof Error ? error : new Error(String(error))));
   }

@@ -45,7 +45,20 @@ export interface ServiceLogsOptions {
    */
   partialFlushMs?: number;
   /** Called once at the start of each run of failed writes, to report it (the daemon logs it). */
-  onError?: (error: Error) => void;
+  onError?: (error: Error, stats: LogStats) => void;
+  /** Called once when writes succeed again after such a run. */
+  onRecovered?: (stats: LogStats) => void;
+}
+
+/** What a process's status shows of its captured output (the API's ProcessInfo.logs). */
+export interface LogStatus {
+  capturedBytes: number;
+  writtenBytes: number;
+  droppedBytes: number;
+  droppedRecords: number;
+  writeFailures: number;
+  failing: boolean;
+  lastError: string | null;
 }
 
 export interface LogStats extends WriterStats {
@@ -75,7 +88,7 @@ const DEFAULTS = {
 };
 
 export class ServiceLogs {
-  readonly #options: Required<Omit<ServiceLogsOptions, 'onError'>>;
+  readonly #options: Required<Omit<ServiceLogsOptions, 'onError' | 'onRecovered'>>;
   readonly #file: RotatingFile;
   readonly #tail: TailBuffer;
   readonly #sources = new Set<Source>();
@@ -87,7 +100,7 @@ export class ServiceLogs {
   #closing: Promise<void> | null = null;
 
   constructor(options: ServiceLogsOptions) {
-    const { onError, ...limits } = options;
+    const { onError, onRecovered, ...limits } = options;
     checkServiceName(limits.service);
     this.#options = { ...DEFAULTS, ...definedOnly(limits) };
     checkLimits(this.#options);
@@ -98,7 +111,8 @@ export class ServiceLogs {
       maxFileBytes,
       keepFiles,
       onSettled: () => this.#maybeResume(),
-      ...(onError === undefined ? {} : { onError }),
+      ...(onError === undefined ? {} : { onError: (error: Error) => onError(error, this.stats()) }),
+      ...(onRecovered === undefined ? {} : { onRecovered: () => onRecovered(this.stats()) }),
     });
     this.#tail = new TailBuffer(this.#options.tailBytes, this.#options.maxLineBytes);
   }
@@ -148,6 +162,11 @@ export class ServiceLogs {
 
   stats(): LogStats {
     return { capturedBytes: this.#capturedBytes, ...this.#file.stats(), paused: this.#paused };
+  }
+
+  status(): LogStatus {
+    const { capturedBytes, writtenBytes, droppedBytes, droppedRecords, writeFailures, failing, lastError } = this.stats();
+    return { capturedBytes, writtenBytes, droppedBytes, droppedRecords, writeFailures, failing, lastError };
   }
 
   /** Resolves when everything captured so far is on disk or counted as dropped. */
@@ -269,7 +288,7 @@ function definedOnly<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
 }
 
-function checkLimits(options: Required<Omit<ServiceLogsOptions, 'onError'>>): void {
+function checkLimits(options: Required<Omit<ServiceLogsOptions, 'onError' | 'onRecovered'>>): void {
   for (const name of ['maxFileBytes', 'tailBytes', 'maxLineBytes', 'highWaterBytes'] as const) {
     const value = options[name];
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);

@@ -25,7 +25,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async
           operationId: 'streamEvents',
           summary: 'Server-sent events of state changes, resumable with Last-Event-ID',
           description:
-            '`id:` is the event sequence number, `event:` its type (created, state, exit, spawn-failed, removed), `data:` the event as JSON. Also `event: gap` (events lost from the bounded log), `event: reset` (the daemon restarted; numbering starts again) and `:` heartbeat comments. Last-Event-ID wins over `after`.',
+            '`id:` is the event sequence number, `event:` its type (created, state, exit, spawn-failed, log-write-failed, removed), `data:` the event as JSON. Also `event: gap` (events lost from the bounded log), `event: reset` (the daemon restarted; numbering starts again) and `:` heartbeat comments. Last-Event-ID wins over `after`.',
           tags: ['events'],
           errors: [],
           content: { 200: { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } } },

@@ -11,7 +11,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       config: {
         openapi: {
           operationId: 'getMetrics',
-          summary: 'Prometheus metrics: processes by state, restarts, spawn failures, exits by reason, API requests by route and status',
+          summary: 'Prometheus metrics: processes by state, restarts, log bytes dropped, spawn failures, exits by reason, API requests by route and status',
           tags: ['system'],
           errors: [],
           content: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } } },
