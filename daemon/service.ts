@@ -1,7 +1,7 @@
 // One supervised service at run time: its definition, its current instance, its recent
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
 import type { Logger } from 'pino';
-import { ProcessExitedError, spawn, SpawnError, type ChildProcess, type ProcessExit, type SpawnOptions } from '../native/index.js';
+import { ProcessExitedError, spawn, type ChildProcess, type ProcessExit, type SpawnOptions } from '../native/index.js';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
 import type { ServiceDefinition } from './definition.js';
@@ -10,6 +10,7 @@ import type { EventLog } from './events.js';
 import { daemonPeakRssKiB, instanceUsage, type InstanceUsage } from './memory-peak.js';
 import type { LogStatus, ServiceLogs } from './logs/service-logs.js';
 import { ProcessTree } from './process-tree.js';
+import { describeSpawnFailure, type SpawnFailure } from './spawn-failure.js';
 import { RestartTracker, wantsRestart, type EndedInstance } from './restart-policy.js';
 import { transition, type Action, type Event, type State } from './state-machine.js';
 
@@ -28,8 +29,8 @@ export interface ExitRecord {
   startedAt: string | null;
   endedAt: string;
   uptimeMs: number;
-  /** For spawn-failed: what the kernel said, and at which step. */
-  error: { code: string; errno: number; stage: string; message: string } | null;
+  /** For spawn-failed: what the kernel said, at which step, and about which path. */
+  error: SpawnFailure | null;
 }
 
 export interface ServiceInfo {
@@ -92,6 +93,7 @@ export class Service {
   #reason = 'created';
   #child: ChildProcess | null = null;
   #startedAt = 0;
+  /** Spawn attempts, failed ones included: `restarts` counts the retries of a command that cannot start. */
   #spawns = 0;
   #escalated = false;
   #queuedRestart = false;
@@ -406,7 +408,8 @@ export class Service {
   }
 
   #onSpawnFailed(error: unknown): never {
-    const spawnError = error instanceof SpawnError ? error : null;
+    this.#spawns++;
+    const failure = describeSpawnFailure(error, this.#definition.cwd);
     const record: ExitRecord = {
       instance: null,
       pid: null,
@@ -418,18 +421,16 @@ export class Service {
       startedAt: null,
       endedAt: new Date().toISOString(),
       uptimeMs: 0,
-      error: {
-        code: spawnError?.code ?? 'EUNKNOWN',
-        errno: spawnError?.errno ?? 0,
-        stage: spawnError?.stage ?? 'unknown',
-        message: (error as Error).message,
-      },
+      error: failure,
     };
     this.#record(record);
     this.#context.events.append({ type: 'spawn-failed', service: this.#ref(), reason: record.error!.message, exit: record });
-    this.#logger.warn({ err: error }, 'spawn failed');
+    // The failure, not the Error, and not under `err`: pino's error serializer would print the
+    // message again for its cause, and a stack, for what is a runtime condition and not a bug.
+    this.#logger.warn({ failure }, 'spawn failed');
     this.#decideAfterEnd(record);
-    throw new SupervisorError('SPAWN_FAILED', record.error!.message, { errno: record.error!.code, stage: record.error!.stage, state: this.#state }, error);
+    const path = failure.path === null ? {} : { path: failure.path };
+    throw new SupervisorError('SPAWN_FAILED', failure.message, { errno: failure.code, stage: failure.stage, ...path, state: this.#state }, error);
   }
 
   #onMainExit(child: ChildProcess, exit: ProcessExit, daemonPeakKiB: number): void {

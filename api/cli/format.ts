@@ -16,11 +16,19 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
 }
 
-export function describeExit(exit: ExitRecord | null): string {
+/**
+ * The last exit and how long ago it was: while a new instance runs, the last exit is that of
+ * an earlier one (or an earlier attempt that could not start), and says so by its age.
+ */
+export function describeExit(exit: ExitRecord | null, now = Date.now()): string {
   if (exit === null) return '-';
-  if (exit.reason === 'spawn-failed') return `could not start: ${exit.error?.code ?? '?'} at ${exit.error?.stage ?? '?'}`;
+  const ago = `${duration(Math.max(0, now - Date.parse(exit.endedAt)))} ago`;
+  if (exit.reason === 'spawn-failed') {
+    const about = exit.error?.path == null ? '' : ` ${JSON.stringify(exit.error.path)}`;
+    return `could not start: ${exit.error?.code ?? '?'} at ${exit.error?.stage ?? '?'}${about}, ${ago}`;
+  }
   const how = exit.signal !== null ? `${exit.signal}${exit.coreDumped ? ' (core dumped)' : ''}` : `code ${exit.code}`;
-  return `${how}, ${exit.reason}`;
+  return `${how}, ${exit.reason} ${ago}`;
 }
 
 /** The last instance's own peak memory and where it comes from, or why it is unknown. */
@@ -56,7 +64,7 @@ export function processTable(processes: ServiceInfo[], now = Date.now()): string
       p.pid === null ? '-' : String(p.pid),
       String(p.restarts),
       p.startedAt === null ? '-' : duration(now - Date.parse(p.startedAt)),
-      describeExit(p.exit),
+      describeExit(p.exit, now),
       p.command.join(' '),
     ]),
   );
@@ -71,7 +79,7 @@ export function processDetails(p: ServiceInfo, now = Date.now()): string {
     ['instance', p.instance ?? '-'],
     ['uptime', p.startedAt === null ? '-' : `${duration(now - Date.parse(p.startedAt))} (since ${p.startedAt})`],
     ['restarts', String(p.restarts)],
-    ['last exit', describeExit(p.exit)],
+    ['last exit', describeExit(p.exit, now)],
     ['peak memory', describePeakMemory(p.exit)],
     ['logs', describeLogs(p.logs)],
     ['kill mode', p.killMode],

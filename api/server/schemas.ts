@@ -147,7 +147,18 @@ export const ExitRecord = Type.Object(
     startedAt: Nullable(DateTime),
     endedAt: DateTime,
     uptimeMs: Type.Number(),
-    error: Nullable(Type.Object({ code: Type.String(), errno: Type.Integer(), stage: Type.String(), message: Type.String() }, strict)),
+    error: Nullable(
+      Type.Object(
+        {
+          code: Type.String(),
+          errno: Type.Integer(),
+          stage: Type.String(),
+          path: Nullable(Type.String({ description: 'What the failed step was about: the working directory for chdir, the program for execve.' })),
+          message: Type.String(),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );
