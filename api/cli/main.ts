@@ -21,7 +21,7 @@ const COMMANDS: Entry[] = [
   { name: 'init', summary: 'Run as init (PID 1 of a container, or a subreaper)', load: () => import('./commands/init.js').then((m) => m.initCommand), resident: true },
   { name: 'run', summary: 'Start a command under the daemon', load: fromList(processes, 'run') },
   { name: 'ps', summary: 'List the processes the daemon supervises', load: fromList(processes, 'ps') },
-  { name: 'status', summary: 'Show one process: state and why, pid, instance, restarts, last exit', load: fromList(processes, 'status') },
+  { name: 'status', summary: 'Show one process: state and why, pid, instance, restarts, last exit, peak memory, logs written and dropped', load: fromList(processes, 'status') },
   { name: 'start', summary: 'Start a stopped, exited or failed process', load: fromList(processes, 'start') },
   { name: 'stop', summary: 'Stop a process and everything it started', load: fromList(processes, 'stop') },
   { name: 'restart', summary: 'Stop, then start again', load: fromList(processes, 'restart') },

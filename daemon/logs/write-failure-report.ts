@@ -20,6 +20,8 @@ export interface WriteFailureReportOptions {
   /** The service's log file, named in the lines. */
   file: string;
   intervalMs?: number;
+  /** A monotonic clock in ms; injectable for tests. */
+  now?: () => number;
 }
 
 /** The onError and onRecovered callbacks of a service's ServiceLogs. */
@@ -31,6 +33,7 @@ export interface WriteFailureReport {
 export function reportWriteFailures(options: WriteFailureReportOptions): WriteFailureReport {
   const { logger, events, service, file } = options;
   const intervalMs = options.intervalMs ?? REPORT_INTERVAL_MS;
+  const now = options.now ?? (() => performance.now());
   let lastReportAt = -Infinity;
   /** Whether the current run of failures was reported (then its end is too). */
   let runReported = false;
@@ -39,7 +42,7 @@ export function reportWriteFailures(options: WriteFailureReportOptions): WriteFa
   let timer: NodeJS.Timeout | null = null;
 
   const report = (error: Error, stats: LogStats, runs: number): void => {
-    lastReportAt = performance.now();
+    lastReportAt = now();
     const details = {
       err: { code: (error as NodeJS.ErrnoException).code ?? null, message: error.message },
       file,
@@ -66,7 +69,7 @@ export function reportWriteFailures(options: WriteFailureReportOptions): WriteFa
 
   return {
     onError(error, stats) {
-      const sinceLast = performance.now() - lastReportAt;
+      const sinceLast = now() - lastReportAt;
       runReported = sinceLast >= intervalMs;
       if (runReported) {
         report(error, stats, 1);

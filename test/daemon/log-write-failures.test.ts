@@ -8,8 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pidfdUnsupportedReason } from '../../native/index.js';
+import { pidfdUnsupportedReason, spawn } from '../../native/index.js';
 import { processDetails } from '../../api/cli/format.js';
+import { EventLog } from '../../daemon/events.js';
+import { logFilePath, ServiceLogs } from '../../daemon/logs/service-logs.js';
+import { reportWriteFailures } from '../../daemon/logs/write-failure-report.js';
 import type { ServiceInfo } from '../../daemon/service.js';
 import { pollUntil } from '../helpers/proc.js';
 import { createApi, json, type ApiFixture } from '../api/support.js';
@@ -46,6 +49,33 @@ afterEach(async () => {
   }
 });
 
+function mountTmpfs(size: string): string {
+  const dir = newDir();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'pidvisor-test', dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+/** Fills the file system of `dir` to the last byte with a file of zeros. */
+function fillUp(dir: string): string {
+  const file = path.join(dir, 'filler');
+  const fd = fs.openSync(file, 'w');
+  try {
+    const chunk = Buffer.alloc(64 << 10);
+    for (let i = 0; i < 4096; i++) {
+      try {
+        if (fs.writeSync(fd, chunk) < chunk.length) return file;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOSPC') return file;
+        throw error;
+      }
+    }
+    throw new Error(`${dir} did not fill up`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function newDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-logfail-'));
 }
@@ -72,9 +102,7 @@ async function metric(fixture: ApiFixture, family: string, info: ServiceInfo): P
 
 describe.skipIf(unavailable !== null)(`log write failures are told${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   it('on a full disk: one daemon log line, an event, /metrics and the status count what was dropped', async () => {
-    const stateDir = newDir();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'pidvisor-test', stateDir]);
-    mounts.push(stateDir);
+    const stateDir = mountTmpfs('1m');
     const fixture = await startApi(stateDir);
     // Writes, then waits for the test to make room before its last line.
     const flag = `${stateDir}.go`;
@@ -138,5 +166,63 @@ describe.skipIf(unavailable !== null)(`log write failures are told${unavailable 
     expect(fixture.events.filter((event) => event.type === 'log-write-failed')).toHaveLength(1);
     expect(await metric(fixture, 'pidvisor_process_log_dropped_bytes_total', info)).toBe(info.logs!.droppedBytes);
     expect(processDetails(info)).toMatch(/^logs +0 B written, \d+ B dropped \(2 records\); writes failing: EROFS/m);
+  });
+
+  it('sums up the runs of failures it did not report in one line at the end of the interval', async () => {
+    const dir = mountTmpfs('256k');
+    let clock = 0;
+    const lines: Array<Record<string, any>> = [];
+    const events = new EventLog();
+    const logs = new ServiceLogs({
+      dir,
+      service: 'svc',
+      ...reportWriteFailures({
+        logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+        events,
+        service: { id: 'x', name: 'svc' },
+        file: logFilePath(dir, 'svc'),
+        intervalMs: 60_000,
+        now: () => clock,
+      }),
+    });
+    const write = async (script: string): Promise<void> => {
+      const child = spawn({ command: 'sh', args: ['-c', script], stdio: ['null', 'pipe', 'null'] });
+      logs.attach('stdout', child.stdout!);
+      await child.wait();
+      await logs.ended();
+    };
+    const failing = () => lines.filter((line) => /^log writes fail/.test(line.msg));
+    const recovered = () => lines.filter((line) => line.msg === 'log writes succeed again');
+    try {
+      // A disk full before the first byte: every write fails, one run of failures.
+      let filler = fillUp(dir);
+      await write(`yes '${LINE}' | head -n 1000`);
+      expect(failing()).toHaveLength(1);
+      expect(logs.stats()).toMatchObject({ writeFailures: 1, failing: true });
+      fs.rmSync(filler);
+      await write('echo room again');
+      expect(recovered()).toHaveLength(1);
+      expect(logs.stats().failing).toBe(false);
+
+      // Full again within the minute: not told at once (the disk may fail and recover several
+      // times meanwhile), nor when writes succeed again...
+      clock = 60_000 - 300;
+      filler = fillUp(dir);
+      await write(`yes '${LINE}' | head -n 1000`);
+      fs.rmSync(filler);
+      await write('echo room again');
+      const runs = logs.stats().writeFailures - 1;
+      expect(runs).toBeGreaterThanOrEqual(1);
+      expect(recovered()).toHaveLength(1);
+      // ...but once the minute since the first report is over (300 ms from the clock's view).
+      await pollUntil(() => failing().length === 2, 10_000);
+      const summary = failing()[1]!;
+      expect(summary).toMatchObject({ err: { code: 'ENOSPC' }, droppedBytes: expect.any(Number) });
+      expect(summary.failureRuns ?? 1).toBeLessThanOrEqual(runs);
+      if (summary.failureRuns !== undefined) expect(summary.msg).toBe(`log writes failed ${summary.failureRuns} times; captured output was dropped`);
+      expect(events.since(0).map((event) => event.type)).toEqual(['log-write-failed', 'log-write-failed']);
+    } finally {
+      await logs.close();
+    }
   });
 });

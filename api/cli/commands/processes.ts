@@ -116,7 +116,7 @@ const ps: Command = {
 
 const status: Command = {
   name: 'status',
-  summary: 'Show one process: state and why, pid, instance, restarts, last exit.',
+  summary: 'Show one process: state and why, pid, instance, restarts, last exit, peak memory, logs written and dropped.',
   usage: 'status ID|NAME [--json]',
   options: {},
   client: true,
