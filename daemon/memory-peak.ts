@@ -48,16 +48,14 @@ export function daemonPeakRssKiB(): number {
 export function instanceUsage(rusage: ProcessExit['rusage'], spawn: SpawnMemoryContext): InstanceUsage | null {
   if (rusage === null) return null;
   const cpu = { userCpuMicros: rusage.userCpuMicros, systemCpuMicros: rusage.systemCpuMicros };
-  const peak = spawn.cgroupDir === null ? { reason: 'it has no cgroup of its own (kill mode is not cgroup)' } : cgroupMemoryPeak(spawn.cgroupDir);
+  const peak = spawn.cgroupDir === null ? { reason: 'no cgroup of its own (kill mode is not cgroup)' } : cgroupMemoryPeak(spawn.cgroupDir);
   if ('kiB' in peak) return { ...cpu, maxRssKiB: peak.kiB, maxRssSource: 'memory.peak', maxRssUnavailable: null };
   if (rusage.maxRssKiB > spawn.daemonPeakKiB) return { ...cpu, maxRssKiB: rusage.maxRssKiB, maxRssSource: 'ru_maxrss', maxRssUnavailable: null };
   return {
     ...cpu,
     maxRssKiB: null,
     maxRssSource: null,
-    maxRssUnavailable:
-      `${peak.reason}, and its ru_maxrss is not above the daemon's own peak RSS, which a vfork-style ` +
-      'spawn carries into the child, so it may be the daemon\'s',
+    maxRssUnavailable: `${peak.reason}, and ru_maxrss is no higher than the daemon's own peak, which a vfork-style spawn carries into the child`,
   };
 }
 
@@ -68,7 +66,7 @@ function cgroupMemoryPeak(dir: string): { kiB: number } | { reason: string } {
     text = fs.readFileSync(path.join(dir, 'memory.peak'), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { reason: 'the cgroup v2 memory controller is not enabled for its cgroup (no memory.peak, which also needs Linux 5.19)' };
+      return { reason: 'no memory.peak in its cgroup (the cgroup v2 memory controller is off for it, or Linux < 5.19)' };
     }
     return { reason: `its cgroup's memory.peak could not be read (${(error as Error).message})` };
   }
