@@ -54,6 +54,12 @@ export function defineService(input: unknown, context: DefinitionContext): Servi
     throw new SupervisorError('INVALID_SPEC', `invalid service: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { problems });
   }
   const spec = input as ServiceSpec;
+  if (spec.command[0] === '') {
+    // The schema lets later arguments be empty (`sh -c ''`), but never the program itself.
+    throw new SupervisorError('INVALID_SPEC', 'invalid service: /command/0: the program (argv[0]) is empty', {
+      problems: [{ path: '/command/0', message: 'must not be empty' }],
+    });
+  }
   let stopSignal: number;
   try {
     stopSignal = signalNumber((spec.stopSignal ?? 'SIGTERM') as never);

@@ -13,12 +13,17 @@ const strict = { additionalProperties: false } as const;
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
 export const ServiceName = Type.String({ pattern: NAME_PATTERN, description: 'Unique name: letters, digits, `_`, `.`, `-`; at most 63 characters.' });
 
-export const SignalSpec = Type.Union([
-  Type.String({ pattern: '^(SIG)?[A-Z0-9+-]+$', maxLength: 16 }),
-  Type.Integer({ minimum: 1, maximum: 64 }),
-]);
+export const SignalSpec = Type.Union(
+  [Type.String({ pattern: '^(SIG)?[A-Z0-9+-]+$', maxLength: 16 }), Type.Integer({ minimum: 1, maximum: 64 })],
+  // The API's validation errors quote this instead of the first branch's "must be string".
+  { description: 'a signal name such as SIGTERM or TERM, or a signal number from 1 to 64' },
+);
 
-const RlimitValue = Type.Union([Type.Integer({ minimum: 0 }), Type.Literal('unlimited')]);
+// JSON numbers are doubles: above 2^53 - 1 an integer is no longer exact, so a larger
+// limit is refused rather than silently rounded (use 'unlimited' for RLIM_INFINITY).
+const RlimitValue = Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.Literal('unlimited')], {
+  description: `an integer from 0 to ${Number.MAX_SAFE_INTEGER}, or "unlimited"`,
+});
 const RlimitSpec = Type.Union([RlimitValue, Type.Object({ soft: RlimitValue, hard: RlimitValue }, strict)]);
 const RLIMIT_NAMES = ['cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime'] as const;
 

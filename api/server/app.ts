@@ -46,7 +46,8 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    // verbose: an error carries its schema, so a union's description can explain it (errors.ts).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
     exposeHeadRoutes: false,
     // We answer requests during close ourselves, with a problem body.
     return503OnClosing: false,
@@ -76,9 +77,9 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
   // Responses are documented by their schemas, not reshaped by them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      done(null, parseJsonBody(body as string));
+      done(null, parseJsonBody(body as Buffer, request.headers['content-type']));
     } catch (error) {
       done(error as Error, undefined);
     }

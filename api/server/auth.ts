@@ -81,7 +81,10 @@ export function checkAuth(request: FastifyRequest): void {
   if (connection === 'inject' || connection.transport === 'unix') return;
   const host = hostName(request.headers.host);
   if (host === null || !connection.allowedHosts.has(host)) {
-    throw new ApiError('PIDVISOR_ERR_CROSS_ORIGIN', `Host ${JSON.stringify(clip(request.headers.host ?? ''))} is not one this daemon answers to`);
+    throw new ApiError(
+      'PIDVISOR_ERR_CROSS_ORIGIN',
+      `Host ${JSON.stringify(clip(request.headers.host ?? ''))} is not one this daemon answers to (the daemon accepts more names with --allow-host)`,
+    );
   }
   const token = bearerToken(request.headers.authorization);
   if (token === null || !timingSafeEqual(digest(token), connection.tokenDigest)) {

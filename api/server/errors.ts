@@ -144,7 +144,7 @@ export function toApiError(error: unknown): ApiError {
 /** Where a request failed its schema, one entry per problem ajv reported. */
 function validationError(error: FastifyError): ApiError {
   const part = error.validationContext ?? 'request';
-  const problems = (error.validation ?? []).slice(0, 20).map((issue) => {
+  const problems = explainUnions(error.validation ?? []).slice(0, 20).map((issue) => {
     const params = issue.params as Record<string, unknown>;
     const extra = typeof params.additionalProperty === 'string' ? ` (${clip(params.additionalProperty)})` : '';
     return { in: part, path: issue.instancePath || '/', message: `${issue.message ?? 'invalid'}${extra}` };
@@ -152,6 +152,28 @@ function validationError(error: FastifyError): ApiError {
   const first = problems[0];
   const detail = first === undefined ? `invalid ${part}` : `invalid ${part}: ${first.path}: ${first.message}`;
   return new ApiError('PIDVISOR_ERR_VALIDATION', detail, { problems }, { cause: error });
+}
+
+type ValidationIssue = NonNullable<FastifyError['validation']>[number] & { parentSchema?: { description?: unknown } };
+
+/**
+ * ajv reports a failed union (anyOf) as each branch's failure ("must be string", "must be
+ * >= 1"), then the union's. Where the union says what it wants (its description, which
+ * needs ajv's `verbose`), that phrase replaces them all: "must be a signal name ... or a
+ * signal number from 1 to 64", not the first branch's "must be string".
+ */
+function explainUnions(issues: readonly ValidationIssue[]): ValidationIssue[] {
+  const described = new Map<string, string>();
+  for (const issue of issues) {
+    const description = issue.parentSchema?.description;
+    if (issue.keyword === 'anyOf' && typeof description === 'string') described.set(issue.instancePath, description);
+  }
+  if (described.size === 0) return [...issues];
+  const inUnion = (path: string): boolean => [...described.keys()].some((union) => path === union || path.startsWith(`${union}/`));
+  return issues.flatMap((issue) => {
+    if (issue.keyword === 'anyOf' && described.has(issue.instancePath)) return [{ ...issue, message: `must be ${described.get(issue.instancePath)}` }];
+    return inUnion(issue.instancePath) ? [] : [issue];
+  });
 }
 
 function supervisorErrorCode(error: unknown): SupervisorErrorCode | null {

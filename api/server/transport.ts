@@ -42,7 +42,11 @@ export interface TcpOptions {
   tls?: { certFile: string; keyFile: string };
   /** Listen on a non-loopback address without TLS, sending the token in clear text. */
   allowInsecure?: boolean;
-  /** Host header values accepted besides loopback names and the bound address. */
+  /**
+   * Host names (or name:port) accepted in the Host header besides loopback names and the
+   * bound address: the names clients use to reach a non-loopback listener. A name without a
+   * port is accepted with and without this listener's port.
+   */
   allowedHosts?: string[];
 }
 
@@ -214,7 +218,8 @@ async function listenTcp(app: PidvisorApp, plan: TcpPlan, maxConnections: number
   });
   const port = (server.address() as net.AddressInfo).port;
   const bound = plan.host.includes(':') ? `[${plan.host}]` : plan.host;
-  for (const host of [...loopbackHosts(port), bound, `${bound}:${port}`, ...plan.allowedHosts]) allowedHosts.add(host.toLowerCase());
+  const extra = plan.allowedHosts.flatMap((host) => (/:\d+$/.test(host) ? [host] : [host, `${host}:${port}`]));
+  for (const host of [...loopbackHosts(port), bound, `${bound}:${port}`, ...extra]) allowedHosts.add(host.toLowerCase());
   return { server, host: plan.host, port };
 }
 

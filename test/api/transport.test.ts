@@ -137,9 +137,19 @@ describe.skipIf(unsupported !== null)('unix socket transport', () => {
     expect(launched.status).toBe(201);
     await request({ socketPath }, { method: 'POST', path: '/v1/processes/nope/stop' });
     await request({ socketPath }, { path: '/v1/processes' }); // a read: not audited
-    await pollUntil(() => fs.readFileSync(auditFile, 'utf8').trim().split('\n').length >= 2);
+    const sleeper = JSON.parse((await request({ socketPath }, { method: 'POST', path: '/v1/processes', body: { name: 'sleeper', command: ['sleep', '100'] } })).body);
+    await request({ socketPath }, { method: 'POST', path: '/v1/processes/sleeper/signal', body: { signal: 'SIGUSR2', instance: 'stale.1' } });
+    await request({ socketPath }, { method: 'POST', path: '/v1/processes/sleeper/signal', body: { signal: 'SIGCONT', instance: sleeper.instance } });
+    await pollUntil(() => fs.readFileSync(auditFile, 'utf8').trim().split('\n').length >= 5);
     const entries = fs.readFileSync(auditFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-    expect(entries).toHaveLength(2);
+    expect(entries).toHaveLength(5);
+    // A signal's entry names the signal and the instance asked for, and the one that got it.
+    expect(entries[3]).toMatchObject({ route: '/v1/processes/:id/signal', status: 409, target: 'sleeper', detail: { signal: 'SIGUSR2', instance: 'stale.1', target: 'process' } });
+    expect(entries[3].detail.signalled).toBeUndefined();
+    expect(entries[4]).toMatchObject({
+      status: 200,
+      detail: { signal: 'SIGCONT', instance: sleeper.instance, signalled: { pid: sleeper.pid, instance: sleeper.instance, signal: 18 } },
+    });
     expect(entries[0]).toMatchObject({
       audit: true,
       method: 'POST',
@@ -264,6 +274,20 @@ describe.skipIf(unsupported !== null)('TCP transport', () => {
     expect(JSON.parse(page.body).code).toBe('PIDVISOR_ERR_CROSS_ORIGIN');
     const local = await request({ port: tcp!.port }, { headers: { ...auth, host: `localhost:${tcp!.port}` } });
     expect(local.status).toBe(200);
+  });
+
+  it('answers the Host names given in allowedHosts (--allow-host), with or without the port', async () => {
+    const tokenFile = writeToken(path.join(dir, 'token'));
+    const { tcp } = await serve({ tcp: { host: '0.0.0.0', port: 0, tokenFile, allowInsecure: true, allowedHosts: ['pidvisor.test', 'other.test:1'] } });
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    for (const host of ['pidvisor.test', `pidvisor.test:${tcp!.port}`, 'PIDVISOR.TEST', 'other.test:1', `0.0.0.0:${tcp!.port}`]) {
+      expect((await request({ port: tcp!.port }, { headers: { ...auth, host } })).status, host).toBe(200);
+    }
+    for (const host of ['elsewhere.test', `other.test:${tcp!.port}`]) {
+      const refused = await request({ port: tcp!.port }, { headers: { ...auth, host } });
+      expect(refused.status, host).toBe(403);
+      expect(JSON.parse(refused.body)).toMatchObject({ code: 'PIDVISOR_ERR_CROSS_ORIGIN', detail: expect.stringContaining('--allow-host') });
+    }
   });
 
   it('refuses a non-loopback bind without TLS, a token others can read, a short token', async () => {

@@ -64,6 +64,20 @@ const LAUNCH_CASES: Case[] = [
   { name: 'truncated JSON', ...launch('{"command":["true"'), status: 400, code: 'PIDVISOR_ERR_INVALID_JSON' },
   { name: 'empty JSON body', ...launch(''), status: 400, code: 'PIDVISOR_ERR_INVALID_JSON' },
   { name: 'JSON with a BOM', ...launch('\ufeff{"command":["true"]}'), status: 400, code: 'PIDVISOR_ERR_INVALID_JSON' },
+  { name: 'empty argv[0]', ...launch({ command: [''] }), status: 400, code: bad },
+  { name: 'rlimit of 2^53 (not exact as a JSON number)', ...launch({ command: ['true'], rlimits: { nofile: 2 ** 53 } }), status: 400, code: bad },
+  { name: 'rlimit soft of 2^64', ...launch({ command: ['true'], rlimits: { core: { soft: 2 ** 64, hard: 'unlimited' } } }), status: 400, code: bad },
+  { name: 'stop signal 0', ...launch({ command: ['true'], stopSignal: 0 }), status: 400, code: bad },
+  { name: 'lone surrogate in a value', ...launch('{"command":["true"],"labels":{"a":"x\\ud800y"}}'), status: 400, code: 'PIDVISOR_ERR_INVALID_JSON' },
+  { name: 'lone low surrogate in a key', ...launch('{"command":["true"],"env":{"A\\udc00":"x"}}'), status: 400, code: 'PIDVISOR_ERR_INVALID_JSON' },
+  { name: 'invalid UTF-8 bytes', ...launch(Buffer.from('{"command":["true"],"labels":{"a":"\xff\xfe"}}', 'latin1')), status: 400, code: 'PIDVISOR_ERR_INVALID_JSON' },
+  { name: 'overlong UTF-8 encoding', ...launch(Buffer.from('{"command":["true"],"labels":{"a":"\xc0\xaf"}}', 'latin1')), status: 400, code: 'PIDVISOR_ERR_INVALID_JSON' },
+  {
+    name: 'charset=latin1',
+    ...launch({ command: ['true'] }, { headers: { 'content-type': 'application/json; charset=latin1' } }),
+    status: 415,
+    code: 'PIDVISOR_ERR_UNSUPPORTED_MEDIA_TYPE',
+  },
   {
     name: 'text/plain body',
     ...launch('{"command":["true"]}', { headers: { 'content-type': 'text/plain' } }),
@@ -131,11 +145,11 @@ afterAll(() => t.close());
 const snapshot = () => ({ services: t.supervisor.list().map((s) => `${s.id}/${s.instance}`), children: childPids() });
 
 async function send(c: Case, defaultUrl: string) {
-  const raw = typeof c.body === 'string';
+  const raw = typeof c.body === 'string' || Buffer.isBuffer(c.body);
   return t.app.inject({
     method: c.method ?? 'POST',
     url: c.url ?? defaultUrl,
-    ...(c.body === undefined ? {} : raw ? { payload: c.body as string } : { payload: JSON.stringify(c.body) }),
+    ...(c.body === undefined ? {} : raw ? { payload: c.body as string | Buffer } : { payload: JSON.stringify(c.body) }),
     headers: { ...(c.body === undefined ? {} : { 'content-type': 'application/json' }), ...c.headers },
   });
 }
@@ -167,5 +181,19 @@ describe.skipIf(unsupported !== null)('bad input is refused and changes nothing'
     expect(problem.problems).toEqual([{ in: 'body', path: '/command/1', message: 'must be string' }]);
     const extra = expectProblem(await send(LAUNCH_CASES[0]!, '/v1/processes'), 400, bad);
     expect(extra.problems[0]).toMatchObject({ in: 'body', path: '/', message: expect.stringContaining('bogus') });
+    // A union names what it takes, not its first branch ("must be string").
+    const signal = expectProblem(await send({ name: '', body: { command: ['true'], stopSignal: 0 }, status: 400, code: bad }, '/v1/processes'), 400, bad);
+    expect(signal.problems).toEqual([{ in: 'body', path: '/stopSignal', message: 'must be a signal name such as SIGTERM or TERM, or a signal number from 1 to 64' }]);
+    expect(signal.detail).toBe('invalid body: /stopSignal: must be a signal name such as SIGTERM or TERM, or a signal number from 1 to 64');
+    const argv0 = expectProblem(await send({ name: '', body: { command: [''] }, status: 400, code: bad }, '/v1/processes'), 400, bad);
+    expect(argv0.problems).toEqual([{ path: '/command/0', message: 'must not be empty' }]);
+  });
+
+  it('accepts charset=utf-8 in any spelling, and an empty later argument', async () => {
+    for (const contentType of ['application/json; charset=utf-8', 'application/json;charset="UTF-8"', 'application/json; charset=utf8']) {
+      const response = await t.app.inject({ method: 'POST', url: '/v1/processes', headers: { 'content-type': contentType }, payload: JSON.stringify({ command: ['true', ''], name: 'charset-ok' }) });
+      expect(response.statusCode, contentType).toBe(201);
+      await t.supervisor.remove('charset-ok');
+    }
   });
 });

@@ -19,6 +19,10 @@ export const daemonCommand: Command = {
   --token-file FILE   bearer token for TCP clients (at least 16 bytes, readable by its owner only)
   --tls-cert FILE     TLS certificate and key for --listen
   --tls-key FILE
+  --allow-host NAME   a Host name clients use to reach --listen (repeatable), e.g. the
+                      machine's name for --listen 0.0.0.0:7443; loopback names and the
+                      listen address are always accepted, any other Host gets 403 (this
+                      keeps web pages from reaching the API through DNS rebinding)
   --cgroup-name NAME  directory of this daemon's service cgroups under the cgroup v2
                       mount (default: pidvisor)
 
@@ -36,6 +40,7 @@ every service; SIGUSR2 is reserved (logged, otherwise ignored). Neither opens No
     'token-file': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    'allow-host': { type: 'string', multiple: true },
     'cgroup-name': { type: 'string' },
   },
   client: false,
@@ -78,10 +83,15 @@ function tcpOptions(values: Record<string, unknown>): TcpOptions | undefined {
   const cert = values['tls-cert'] as string | undefined;
   const key = values['tls-key'] as string | undefined;
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const allowedHosts = (values['allow-host'] as string[] | undefined) ?? [];
+  for (const host of allowedHosts) {
+    if (!/^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host)) throw new UsageError(`--allow-host takes a host name or address, not ${JSON.stringify(host)}`);
+  }
   return {
     host: match[1] ?? match[2]!,
     port: Number(match[3]),
     tokenFile,
     ...(cert === undefined || key === undefined ? {} : { tls: { certFile: cert, keyFile: key } }),
+    ...(allowedHosts.length === 0 ? {} : { allowedHosts }),
   };
 }

@@ -181,10 +181,14 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
     },
     async (request) => {
       const { signal, instance, target } = request.body;
-      return supervisor.signal(request.params.id, signal as SignalLike, {
+      // The audit says what was asked (even when refused) and, once sent, which instance got it.
+      request.auditDetail = { signal, instance: instance ?? null, target: target ?? 'process' };
+      const sent = supervisor.signal(request.params.id, signal as SignalLike, {
         ...(instance === undefined ? {} : { instance }),
         processGroup: target === 'group',
       });
+      request.auditDetail = { ...request.auditDetail, signalled: sent };
+      return sent;
     },
   );
 
