@@ -23,6 +23,7 @@ import { AuditLog } from './audit.js';
 import { checkAuth, checkOrigin, peerOf, rateKeyOf } from './auth.js';
 import { parseJsonBody } from './body-parser.js';
 import { createContext, DEFAULT_BODY_LIMIT, type AppContext, type AppOptions } from './context.js';
+import type { RateLimiter } from './limits.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, writeClientError } from './errors.js';
 import { collectRoute } from './openapi.js';
 import { eventRoutes } from './routes/events.js';
@@ -114,7 +115,10 @@ export function checkIntervalMs(headersMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(headersMs / 4)));
 }
 
-// In order: closing, browser origin, rate, then who the caller is.
+// In order: closing, browser origin, who the caller is, then its rate. The token is checked
+// before the rate so that callers without it cannot spend the budget of the caller with it
+// (every loopback client has the same address): failed attempts have a budget of their own,
+// and past it they get 429 instead of another try at the token.
 function installGuards(app: PidvisorApp, ctx: AppContext): void {
   app.addHook('onRequest', async (request, reply) => {
     if (ctx.closing.aborted) {
@@ -122,15 +126,22 @@ function installGuards(app: PidvisorApp, ctx: AppContext): void {
       throw new ApiError('PIDVISOR_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
     }
     checkOrigin(request, ctx.allowedOrigins);
-    if (ctx.rateLimiter !== null) {
-      const decision = ctx.rateLimiter.take(rateKeyOf(peerOf(request)));
-      if (!decision.ok) {
-        throw new ApiError('PIDVISOR_ERR_RATE_LIMITED', `too many requests; retry in ${decision.retryAfterSeconds} s`, { retryAfterSeconds: decision.retryAfterSeconds }, {
-          headers: { 'retry-after': String(decision.retryAfterSeconds) },
-        });
-      }
+    const rateKey = rateKeyOf(peerOf(request));
+    try {
+      checkAuth(request);
+    } catch (error) {
+      if (ctx.authFailureLimiter !== null) throwIfLimited(ctx.authFailureLimiter, rateKey, 'failed authentications');
+      throw error;
     }
-    checkAuth(request);
+    if (ctx.rateLimiter !== null) throwIfLimited(ctx.rateLimiter, rateKey, 'requests');
+  });
+}
+
+function throwIfLimited(limiter: RateLimiter, key: string, what: string): void {
+  const decision = limiter.take(key);
+  if (decision.ok) return;
+  throw new ApiError('PIDVISOR_ERR_RATE_LIMITED', `too many ${what}; retry in ${decision.retryAfterSeconds} s`, { retryAfterSeconds: decision.retryAfterSeconds }, {
+    headers: { 'retry-after': String(decision.retryAfterSeconds) },
   });
 }
 

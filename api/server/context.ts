@@ -22,6 +22,11 @@ export interface AppOptions {
   maxConcurrentLaunches?: number;
   /** Requests per caller; default burst 1000, 500/s (enough to start and stop hundreds of services from one script). false disables. */
   rateLimit?: RateLimitOptions | false;
+  /**
+   * Failed authentications (bad or missing token) per peer, counted apart from `rateLimit`;
+   * past it they are answered 429. Default burst 20, 2/s. false disables.
+   */
+  authFailureLimit?: RateLimitOptions | false;
   /** Idempotency-Key store; default 1 hour, 1000 keys. */
   idempotency?: Partial<IdempotencyOptions>;
   /** Comment lines on the event stream this often; default 15 s. */
@@ -49,6 +54,7 @@ export interface AppContext {
   metrics: ApiMetrics;
   audit: AuditLog;
   rateLimiter: RateLimiter | null;
+  authFailureLimiter: RateLimiter | null;
   launches: Semaphore;
   idempotency: IdempotencyCache;
   streams: LiveStreams;
@@ -70,6 +76,7 @@ export function createContext(supervisor: SupervisorApi, options: AppOptions, lo
     metrics: new ApiMetrics(),
     audit: new AuditLog(options.audit ?? logger),
     rateLimiter: options.rateLimit === false ? null : new RateLimiter(options.rateLimit ?? { burst: 1000, perSecond: 500 }),
+    authFailureLimiter: options.authFailureLimit === false ? null : new RateLimiter(options.authFailureLimit ?? { burst: 20, perSecond: 2 }),
     launches: new Semaphore(options.maxConcurrentLaunches ?? 16),
     idempotency: new IdempotencyCache({ ttlMs: 3_600_000, maxEntries: 1000, ...options.idempotency }),
     streams: new LiveStreams(options.maxStreamBufferBytes ?? 1 << 20),
