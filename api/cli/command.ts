@@ -33,13 +33,18 @@ const CLIENT_OPTIONS: Options = {
   socket: { type: 'string' },
   url: { type: 'string' },
   'token-file': { type: 'string' },
+  'ca-file': { type: 'string' },
   json: { type: 'boolean' },
 };
 
 const CLIENT_HELP = `Connection:
   --socket PATH       the daemon's unix socket (default: $PIDVISOR_SOCKET, else ${defaultSocketPath()})
-  --url URL           a TCP listener instead, e.g. http://127.0.0.1:7070 (needs --token-file)
+  --url URL           a TCP listener instead (needs --token-file): https://HOST:PORT, or
+                      http://127.0.0.1:PORT; http:// to any other host is refused, as
+                      the token would cross the network in clear text
   --token-file FILE   bearer token for --url
+  --ca-file FILE      PEM certificate(s) to trust for an https:// --url besides Node's CA
+                      store (e.g. the daemon's self-signed certificate)
   --json              print JSON instead of text`;
 
 export function helpText(command: Command): string {
@@ -85,10 +90,12 @@ export async function runCommand(command: Command, argv: string[]): Promise<numb
 function createClient(values: CommandContext['values']): ApiClient {
   const url = values.url as string | undefined;
   const tokenFile = values['token-file'] as string | undefined;
+  const caFile = values['ca-file'] as string | undefined;
   if (url !== undefined) {
     if (tokenFile === undefined) throw new Error('--url needs --token-file');
-    return new ApiClient({ url, token: readToken(tokenFile) });
+    return new ApiClient({ url, token: readToken(tokenFile), ...(caFile === undefined ? {} : { caFile }) });
   }
+  if (caFile !== undefined) throw new Error('--ca-file goes with an https:// --url');
   return new ApiClient({ socketPath: (values.socket as string | undefined) ?? defaultSocketPath() });
 }
 
