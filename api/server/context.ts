@@ -33,6 +33,11 @@ export interface AppOptions {
   heartbeatMs?: number;
   /** A stream client this far behind is disconnected (it resumes); default 1 MiB. */
   maxStreamBufferBytes?: number;
+  /** A stream client that takes nothing for this long is disconnected; default 30 s. */
+  streamWriteTimeoutMs?: number;
+  /** Event and log streams open at once: default 128 in all (a quarter of the connections), 32 per caller. */
+  maxStreams?: number;
+  maxStreamsPerCaller?: number;
   /** Browser origins allowed to call (default none). */
   allowedOrigins?: string[];
   /** HTTP server timeouts, in ms. */
@@ -68,6 +73,9 @@ export interface AppContext {
 }
 
 export const DEFAULT_BODY_LIMIT = 1 << 20;
+/** Connections per listener (transport.ts); streams may hold a quarter of them. */
+export const DEFAULT_MAX_CONNECTIONS = 512;
+export const DEFAULT_MAX_STREAMS = DEFAULT_MAX_CONNECTIONS / 4;
 
 export function createContext(supervisor: SupervisorApi, options: AppOptions, logger: Logger, closing: AbortSignal): AppContext {
   return {
@@ -79,7 +87,12 @@ export function createContext(supervisor: SupervisorApi, options: AppOptions, lo
     authFailureLimiter: options.authFailureLimit === false ? null : new RateLimiter(options.authFailureLimit ?? { burst: 20, perSecond: 2 }),
     launches: new Semaphore(options.maxConcurrentLaunches ?? 16),
     idempotency: new IdempotencyCache({ ttlMs: 3_600_000, maxEntries: 1000, ...options.idempotency }),
-    streams: new LiveStreams(options.maxStreamBufferBytes ?? 1 << 20),
+    streams: new LiveStreams({
+      maxBufferedBytes: options.maxStreamBufferBytes ?? 1 << 20,
+      writeTimeoutMs: options.streamWriteTimeoutMs ?? 30_000,
+      maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
+      maxStreamsPerCaller: options.maxStreamsPerCaller ?? 32,
+    }),
     heartbeatMs: options.heartbeatMs ?? 15_000,
     allowedOrigins: new Set(options.allowedOrigins ?? []),
     timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, ...options.timeouts },

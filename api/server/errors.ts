@@ -39,10 +39,12 @@ export const ERRORS = {
   PIDVISOR_ERR_CGROUP_UNAVAILABLE: { status: 422, title: 'Kill mode cgroup is unavailable on this host' },
   PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'The Idempotency-Key was used with a different body' },
   PIDVISOR_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  PIDVISOR_ERR_TOO_MANY_STREAMS: { status: 429, title: 'Too many open event or log streams' },
   PIDVISOR_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
   PIDVISOR_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   PIDVISOR_ERR_TOO_MANY_LAUNCHES: { status: 503, title: 'Too many launches in progress' },
   PIDVISOR_ERR_SHUTTING_DOWN: { status: 503, title: 'The daemon is shutting down' },
+  PIDVISOR_ERR_STREAM_BEHIND: { status: 503, title: 'The stream was ended: the client read too slowly' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -50,6 +52,12 @@ export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 /** Codes sent by the HTTP layer itself, before any route is chosen. */
 export const TRANSPORT_ERROR_CODES: readonly ErrorCode[] = ['PIDVISOR_ERR_BAD_REQUEST', 'PIDVISOR_ERR_REQUEST_TIMEOUT', 'PIDVISOR_ERR_HEADERS_TOO_LARGE', 'PIDVISOR_ERR_ROUTE_NOT_FOUND'];
+
+/**
+ * Codes sent inside a 200 stream (the last event or line of a stream that dropped its
+ * client), never as a response status.
+ */
+export const STREAM_ERROR_CODES: readonly ErrorCode[] = ['PIDVISOR_ERR_STREAM_BEHIND'];
 
 /** How each supervisor error reaches clients. CONFIG_INVALID cannot come from a request. */
 export const SUPERVISOR_ERRORS: Readonly<Record<SupervisorErrorCode, ErrorCode>> = {

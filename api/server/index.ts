@@ -4,7 +4,7 @@ export type { PidvisorApp } from './app.js';
 export type { AppOptions, AppContext, ServerTimeouts } from './context.js';
 export { listen, prepareSocketDir, clearStaleSocket } from './transport.js';
 export type { ListenOptions, ListenHandle, TcpOptions } from './transport.js';
-export { ERRORS, ERROR_CODES, SUPERVISOR_ERRORS, TRANSPORT_ERROR_CODES, ApiError, problemBody, problemType, toApiError, PROBLEM_CONTENT_TYPE } from './errors.js';
+export { ERRORS, ERROR_CODES, STREAM_ERROR_CODES, SUPERVISOR_ERRORS, TRANSPORT_ERROR_CODES, ApiError, problemBody, problemType, toApiError, PROBLEM_CONTENT_TYPE } from './errors.js';
 export type { ErrorCode, ErrorDefinition, Problem } from './errors.js';
 export { openApiDocument, routeErrors, COMMON_ERRORS, BODY_ERRORS } from './openapi.js';
 export type { RouteDoc, RouteRecord } from './openapi.js';

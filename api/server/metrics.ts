@@ -11,6 +11,9 @@ export interface Gauges {
   processes: ServiceInfo[];
   lastEventSeq: number;
   liveStreams: number;
+  /** Unread bytes held for open streams. */
+  streamBufferedBytes: number;
+  streamsDropped: Readonly<Record<string, number>>;
   launchesInFlight: number;
 }
 
@@ -66,7 +69,9 @@ export class ApiMetrics {
     family('pidvisor_events_last_seq', 'gauge', 'Sequence number of the newest event.', [['', gauges.lastEventSeq]]);
     family('pidvisor_api_requests_total', 'counter', 'API requests by method, route and status.', [...this.#requests]);
     family('pidvisor_api_connections_rejected_total', 'counter', 'Connections refused before any request was read.', [...this.#rejectedConnections]);
-    family('pidvisor_api_streams', 'gauge', 'Open event and log streams.', [['', gauges.liveStreams]]);
+    family('pidvisor_api_streams', 'gauge', 'Open event and log streams (until their connection closes).', [['', gauges.liveStreams]]);
+    family('pidvisor_api_stream_buffered_bytes', 'gauge', 'Bytes sent to open streams and not yet taken by their clients.', [['', gauges.streamBufferedBytes]]);
+    family('pidvisor_api_streams_dropped_total', 'counter', 'Streams whose client fell behind (reason behind) or took nothing for the write timeout.', Object.entries(gauges.streamsDropped).map(([reason, n]) => [labels({ reason }), n]));
     family('pidvisor_api_launches_in_flight', 'gauge', 'Launches being handled.', [['', gauges.launchesInFlight]]);
     return `${out.join('\n')}\n`;
   }

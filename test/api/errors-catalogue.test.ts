@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { buildApp, ERRORS, ERROR_CODES, SUPERVISOR_ERRORS, TRANSPORT_ERROR_CODES, problemType, type PidvisorApp } from '../../api/server/index.js';
+import { buildApp, ERRORS, ERROR_CODES, STREAM_ERROR_CODES, SUPERVISOR_ERRORS, TRANSPORT_ERROR_CODES, problemType, type PidvisorApp } from '../../api/server/index.js';
 import { ErrorCodeSchema } from '../../api/server/schemas.js';
 import type { SupervisorApi } from '../../api/supervisor-api.js';
 import { EventLog } from '../../daemon/events.js';
@@ -96,9 +96,14 @@ describe('error catalogue', () => {
         }
       }
     }
-    // Every code a route can send is in some route's responses; the rest come from the HTTP layer.
+    // Every code a route can send is in some route's responses; the rest come from the HTTP
+    // layer, or inside a stream (named in the description of every streaming route).
     for (const code of ERROR_CODES) {
-      if (!inResponses.has(code)) expect(TRANSPORT_ERROR_CODES, `${code} is documented nowhere`).toContain(code);
+      if (!inResponses.has(code)) expect([...TRANSPORT_ERROR_CODES, ...STREAM_ERROR_CODES], `${code} is documented nowhere`).toContain(code);
+    }
+    for (const operationId of ['streamEvents', 'getProcessLogs']) {
+      const operation = operations().find((o) => o.operationId === operationId);
+      for (const code of STREAM_ERROR_CODES) expect(operation.description, operationId).toContain(code);
     }
   });
 

@@ -166,7 +166,7 @@ describe.skipIf(unsupported !== null)('unix socket transport', () => {
     const { socketPath } = await serve({ allowedUids: [4242] });
     await expect(request({ socketPath })).rejects.toMatchObject({ code: expect.stringMatching(/ECONNRESET|EPIPE/) });
     expect(await rawExchange(socketPath, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')).toBe('');
-    expect(app.pidvisor.metrics.render({ processes: [], lastEventSeq: 0, liveStreams: 0, launchesInFlight: 0 })).toContain(
+    expect(app.pidvisor.metrics.render({ processes: [], lastEventSeq: 0, liveStreams: 0, streamBufferedBytes: 0, streamsDropped: {}, launchesInFlight: 0 })).toContain(
       'pidvisor_api_connections_rejected_total{reason="uid"} 2',
     );
   });

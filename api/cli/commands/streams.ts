@@ -19,14 +19,23 @@ function eachLine(response: IncomingMessage, onLine: (line: string) => void): Pr
     response.on('data', (chunk: string) => {
       pending += chunk;
       let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        onLine(pending.slice(0, newline));
-        pending = pending.slice(newline + 1);
+      try {
+        while ((newline = pending.indexOf('\n')) >= 0) {
+          onLine(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+        }
+      } catch (error) {
+        response.destroy();
+        reject(error);
       }
     });
     response.on('end', () => {
-      if (pending !== '') onLine(pending);
-      resolve();
+      try {
+        if (pending !== '') onLine(pending);
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
     });
     response.on('error', reject);
   });
@@ -68,11 +77,12 @@ const logs: Command = {
     const stamps = context.values.timestamps === true;
     await eachLine(response, (line) => {
       if (line === '') return;
+      const record = JSON.parse(line) as WireRecord | StreamEnd;
+      if ('code' in record) throw streamEnded(record);
       if (context.json) {
         context.out(line);
         return;
       }
-      const record = JSON.parse(line) as WireRecord;
       const bytes = Buffer.from(record.data, 'base64');
       const text = Buffer.concat([stamps ? Buffer.from(`${record.time} `) : Buffer.alloc(0), bytes, record.partial ? Buffer.alloc(0) : Buffer.from('\n')]);
       (record.stream === 'stderr' ? process.stderr : process.stdout).write(text);
@@ -99,6 +109,7 @@ const events: Command = {
       else if (line.startsWith('event:')) type = line.slice(6).trim();
       else if (line === '' && data !== '') {
         const event = JSON.parse(data) as Record<string, unknown>;
+        if (type === 'dropped') throw streamEnded(event as unknown as StreamEnd);
         context.out(context.json ? JSON.stringify(event) : describeEvent(type, event));
         data = '';
         type = '';
@@ -107,6 +118,19 @@ const events: Command = {
     return EXIT.ok;
   },
 };
+
+/** The last line of a stream whose client fell behind (a slow terminal, a paused pipe). */
+interface StreamEnd {
+  code: string;
+  detail: string;
+  after?: number;
+  lastEventId?: number;
+}
+
+function streamEnded(end: StreamEnd): ApiError {
+  const resume = end.after !== undefined ? ` (the last record shown is seq ${end.after})` : end.lastEventId !== undefined ? `; resume with --after ${end.lastEventId}` : '';
+  return new ApiError(200, { code: end.code, detail: `the daemon ended the stream: ${end.detail}${resume}` });
+}
 
 function describeEvent(type: string, event: Record<string, unknown>): string {
   const service = event.service as { id: string; name: string | null } | undefined;

@@ -23,6 +23,8 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
         processes: ctx.supervisor.list(),
         lastEventSeq: ctx.supervisor.events.lastSeq,
         liveStreams: ctx.streams.size,
+        streamBufferedBytes: ctx.streams.bufferedBytes,
+        streamsDropped: ctx.streams.dropped,
         launchesInFlight: ctx.launches.inUse,
       });
       return reply.type(METRICS_CONTENT_TYPE).send(text);
