@@ -12,7 +12,14 @@ import { ApiError } from './errors.js';
 /** What the transport learnt about a connection when it accepted it. */
 export type ConnectionInfo =
   | { transport: 'unix'; uid: number; gid: number; pid: number }
-  | { transport: 'tcp'; remoteAddress: string; tokenDigest: Buffer; allowedHosts: ReadonlySet<string> };
+  | {
+      transport: 'tcp';
+      remoteAddress: string;
+      tokenDigest: Buffer;
+      allowedHosts: ReadonlySet<string>;
+      /** Called when a request on the connection has presented the token. */
+      authenticated: () => void;
+    };
 
 export interface Peer {
   transport: 'unix' | 'tcp' | 'inject';
@@ -46,7 +53,10 @@ export function peerOf(request: FastifyRequest): Peer {
   return { transport: 'tcp', uid: null, pid: null, address: connection.remoteAddress };
 }
 
-/** The key of a caller for rate limits: its uid on the socket, its address over TCP. */
+/**
+ * The key of a caller for limits: its uid on the socket, its address over TCP. The token
+ * is checked first (app.ts), so over TCP this counts only callers that hold it.
+ */
 export function rateKeyOf(peer: Peer): string {
   if (peer.transport === 'unix') return `uid:${peer.uid}`;
   if (peer.transport === 'tcp') return `tcp:${peer.address}`;
@@ -92,6 +102,7 @@ export function checkAuth(request: FastifyRequest): void {
       headers: { 'www-authenticate': 'Bearer realm="pidvisor"' },
     });
   }
+  connection.authenticated();
 }
 
 export const MIN_TOKEN_BYTES = 16;

@@ -1,6 +1,7 @@
 // Limits that keep one caller from starving the daemon: a token bucket per peer for the
-// request rate, and a semaphore for launches in flight (each spawn blocks the event loop
-// for its clone, and a cgroup launch does file system work first).
+// request rate, a semaphore for launches in flight (each spawn blocks the event loop for
+// its clone, and a cgroup launch does file system work first), and a count per peer of
+// the TCP connections that have not authenticated yet.
 import { performance } from 'node:perf_hooks';
 
 export interface RateLimitOptions {
@@ -83,5 +84,51 @@ export class Semaphore {
       released = true;
       this.#used--;
     };
+  }
+}
+
+/**
+ * TCP connections per peer (address) that no request has authenticated yet: headers still
+ * coming, no token, a wrong one. A peer may hold `maxPerPeer` of them; its next one closes
+ * the oldest. So a peer that opens connections and never finishes a request keeps cycling
+ * through its own share instead of taking the listener's connections, while a client that
+ * sends its request at once (and its token) is through in well under the time it takes
+ * anyone to open `maxPerPeer` connections. Every local client has the address 127.0.0.1:
+ * refusing the newest instead would lock the token holder out with the rest. The header
+ * timeout bounds how long each is held.
+ */
+export class UnauthenticatedConnections {
+  readonly #maxPerPeer: number;
+  /** Per peer, its waiting connections' close functions, oldest first (a Set keeps insertion order). */
+  readonly #byPeer = new Map<string, Set<() => void>>();
+
+  constructor(maxPerPeer: number) {
+    if (!Number.isInteger(maxPerPeer) || maxPerPeer < 1) throw new RangeError('maxPerPeer must be at least 1');
+    this.#maxPerPeer = maxPerPeer;
+  }
+
+  /**
+   * Counts a new connection of `peer`, closing (with `close` given for it) the peer's oldest
+   * when it has its share. Returns the release function (idempotent): on authentication, or close.
+   */
+  admit(peer: string, close: () => void): { release: () => void; evicted: boolean } {
+    let waiting = this.#byPeer.get(peer);
+    if (waiting === undefined) {
+      waiting = new Set();
+      this.#byPeer.set(peer, waiting);
+    }
+    let evicted = false;
+    if (waiting.size >= this.#maxPerPeer) {
+      const oldest = waiting.values().next().value!;
+      waiting.delete(oldest);
+      oldest();
+      evicted = true;
+    }
+    waiting.add(close);
+    const release = (): void => {
+      if (!waiting.delete(close)) return;
+      if (waiting.size === 0 && this.#byPeer.get(peer) === waiting) this.#byPeer.delete(peer);
+    };
+    return { release, evicted };
   }
 }

@@ -8,7 +8,13 @@
 //
 // TCP: loopback unless told otherwise; every request needs the bearer token (checked in
 // the app, see auth.ts); a non-loopback address needs TLS, or `allowInsecure` to send the
-// token in clear text over the network.
+// token in clear text over the network. Connections no request has authenticated yet are
+// bounded per peer address (limits.ts) and by the header timeout, so a peer without the
+// token cannot hold the listener's connections.
+//
+// Connections per listener are bounded (Node closes those over the limit as they arrive);
+// event and log streams may take only part of them (stream.ts), so short requests such as
+// `pidvisor ps` always find room.
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -17,8 +23,10 @@ import path from 'node:path';
 import { peerCredentials } from '../../native/index.js';
 import { defaultSocketPath } from '../../daemon/paths.js';
 import { checkIntervalMs, type PidvisorApp } from './app.js';
-import { isLoopbackAddress, loadTokenDigest, loopbackHosts, tagConnection } from './auth.js';
+import { isLoopbackAddress, loadTokenDigest, loopbackHosts, tagConnection, type ConnectionInfo } from './auth.js';
+import { DEFAULT_MAX_CONNECTIONS } from './context.js';
 import { writeClientError } from './errors.js';
+import { UnauthenticatedConnections } from './limits.js';
 
 export interface ListenOptions {
   /** Default: $PIDVISOR_SOCKET, /run/pidvisor/pidvisor.sock for root, else under $XDG_RUNTIME_DIR. */
@@ -28,8 +36,10 @@ export interface ListenOptions {
   /** Uids allowed on the socket; default: the daemon's own and root. */
   allowedUids?: number[];
   tcp?: TcpOptions;
-  /** Connections at once, per listener; default 256. */
+  /** Connections at once, per listener; default 512. */
   maxConnections?: number;
+  /** TCP connections per peer address that no request has authenticated yet (the oldest is closed); default 32. */
+  maxUnauthenticatedPerPeer?: number;
 }
 
 export interface TcpOptions {
@@ -67,13 +77,13 @@ export async function listen(app: PidvisorApp, options: ListenOptions = {}): Pro
   prepareSocketDir(path.dirname(socketPath));
   await clearStaleSocket(socketPath);
   acceptOnlyUids(app, app.server, new Set(options.allowedUids ?? [process.geteuid?.() ?? 0, 0]));
-  app.server.maxConnections = options.maxConnections ?? 256;
+  app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   await app.listen({ path: socketPath });
   fs.chmodSync(socketPath, options.socketMode ?? 0o600);
 
   let tcp: { server: http.Server; host: string; port: number } | null = null;
   try {
-    if (tcpPlan !== null) tcp = await listenTcp(app, tcpPlan, options.maxConnections ?? 256);
+    if (tcpPlan !== null) tcp = await listenTcp(app, tcpPlan, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, options.maxUnauthenticatedPerPeer ?? 32);
   } catch (error) {
     await app.close();
     throw error;
@@ -192,7 +202,7 @@ function acceptOnlyUids(app: PidvisorApp, server: net.Server, allowed: ReadonlyS
   });
 }
 
-async function listenTcp(app: PidvisorApp, plan: TcpPlan, maxConnections: number): Promise<{ server: http.Server; host: string; port: number }> {
+async function listenTcp(app: PidvisorApp, plan: TcpPlan, maxConnections: number, maxUnauthenticatedPerPeer: number): Promise<{ server: http.Server; host: string; port: number }> {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => app.routing(req, res);
   const { timeouts } = app.pidvisor;
   const serverOptions: http.ServerOptions = {
@@ -206,9 +216,31 @@ async function listenTcp(app: PidvisorApp, plan: TcpPlan, maxConnections: number
   server.maxConnections = maxConnections;
   server.on('clientError', writeClientError);
   const allowedHosts = new Set<string>();
-  const tag = (socket: net.Socket): void =>
-    tagConnection(socket, { transport: 'tcp', remoteAddress: socket.remoteAddress ?? 'unknown', tokenDigest: plan.tokenDigest, allowedHosts });
-  server.on(plan.tls === null ? 'connection' : 'secureConnection', tag);
+  const unauthenticated = new UnauthenticatedConnections(maxUnauthenticatedPerPeer);
+  // Under TLS, requests arrive on the TLS socket made after the handshake: its connection
+  // info is found by the TCP endpoint, which is unique while the connection is open.
+  const handshaking = new Map<string, ConnectionInfo>();
+  // Before the HTTP (or TLS) layer sees the socket, so that the count includes the handshake.
+  server.prependListener('connection', (socket: net.Socket) => {
+    const remoteAddress = socket.remoteAddress ?? 'unknown';
+    const { release, evicted } = unauthenticated.admit(remoteAddress, () => socket.destroy());
+    if (evicted) app.pidvisor.metrics.countRejectedConnection('unauthenticated-per-peer');
+    socket.once('close', release);
+    const info: ConnectionInfo = { transport: 'tcp', remoteAddress, tokenDigest: plan.tokenDigest, allowedHosts, authenticated: release };
+    if (plan.tls === null) {
+      tagConnection(socket, info);
+      return;
+    }
+    const endpoint = `${remoteAddress}:${socket.remotePort}`;
+    handshaking.set(endpoint, info);
+    socket.once('close', () => handshaking.delete(endpoint));
+  });
+  if (plan.tls !== null) {
+    server.on('secureConnection', (socket: net.Socket) => {
+      const info = handshaking.get(`${socket.remoteAddress}:${socket.remotePort}`);
+      if (info !== undefined) tagConnection(socket, info); // untagged: refused as FORBIDDEN
+    });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(plan.port, plan.host, () => {
