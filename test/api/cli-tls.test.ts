@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { buildApp, listen, type ListenHandle } from '../../api/server/index.js';
-import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
+import http from 'node:http';
+import { PIDVISOR_BIN, startDaemonProcess } from '../helpers/daemon-process.js';
 import { createTestSupervisor, type TestSupervisor } from '../helpers/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -114,5 +115,30 @@ describe.skipIf(unsupported !== null)('CLI over TCP', () => {
       expect(result.stderr, url).toMatch(url.startsWith('ftp') ? /http:\/\/ or https:\/\// : /refusing to send the bearer token in clear text/);
     }
     expect((await cli('ps', '--socket', '/nonexistent', '--ca-file', cert)).stderr).toMatch(/--ca-file goes with an https:\/\/ --url/);
+  });
+
+  it('`daemon --allow-host NAME` answers that Host; a malformed name is a usage error', async () => {
+    const bad = await cli('daemon', '--socket', path.join(dir, 'bad.sock'), '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--allow-host', 'not a host!');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--allow-host takes a host name or address/);
+    const daemon = startDaemonProcess([
+      '--socket', path.join(dir, 'host.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', `pidvisor-test-allow-host-${process.pid}`,
+      '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--allow-host', 'pidvisor.test',
+    ]);
+    try {
+      const listening = await daemon.waitForLog((record) => record.msg === 'api listening');
+      const port = (listening.tcp as { port: number }).port;
+      const status = (host: string): Promise<number> =>
+        new Promise((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, headers: { host, authorization: `Bearer ${TOKEN}` } }, (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          }).on('error', reject);
+        });
+      expect(await status(`pidvisor.test:${port}`)).toBe(200);
+      expect(await status('elsewhere.test')).toBe(403);
+    } finally {
+      expect(await daemon.stop('SIGTERM')).toBe(0);
+    }
   });
 });
