@@ -5,6 +5,7 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/clone.cc",
+        "native/src/dumpable.cc",
         "native/src/env_state.cc",
         "native/src/errors.cc",
         "native/src/exit_poller.cc",

@@ -65,7 +65,11 @@ export interface RawProcessHandle {
   [RAW_WATCH](beforeReap?: () => void): void;
   /** Stops watching and closes the pidfd; idempotent. */
   [RAW_CLOSE](): void;
-  /** A spawned child only: SIGKILL, reap (blocking, briefly) and close, for a spawn that fails after the clone. */
+  /**
+   * A spawned child only: SIGKILL, reap and close, for a spawn that fails after the clone. Waits
+   * at most 250 ms for the child to die; one that has not (uninterruptible sleep) is left,
+   * unrecorded, to the orphan reaper.
+   */
   [RAW_KILL_AND_REAP](): void;
 }
 
@@ -116,8 +120,8 @@ export interface RawClonedChild {
 export interface RawSpawnRequest {
   execPaths: string[];
   argv: string[];
-  /** null: the process's own environment (environ), copied by nobody. */
-  envp: string[] | null;
+  /** "NAME=value" strings; built from process.env when the caller gave no env. */
+  envp: string[];
   cwd: string | null;
   uid: number;
   gid: number;
@@ -127,7 +131,7 @@ export interface RawSpawnRequest {
   rlimits: number[];
   /** 0 keep, 1 setsid, 2 setpgid(0, 0). */
   session: 0 | 1 | 2;
-  /** With session 2: make the new group the foreground group of the terminal on fd 0, if any. */
+  /** With session 2: make the new group the foreground group of the terminal on the child's fd 0, if any. */
   foregroundTty: boolean;
   /** Child fd i gets a copy of parent fd fds[i]; -1 leaves it closed. */
   fds: number[];
@@ -160,6 +164,8 @@ export interface RawBinding {
    */
   spawnMany(requests: RawSpawnArgs[]): Array<RawClonedChild | RawErrnoError>;
   makePipe(nonblockingEnd: 0 | 1 | -1): [number, number];
+  /** close(2) of an fd makePipe made (fs.closeSync warns for it in a worker thread). */
+  closeFd(fd: number): void;
   /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
   setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;
   peerCredentials(socketFd: number): { pid: number; uid: number; gid: number };

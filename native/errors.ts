@@ -27,7 +27,11 @@ export class SystemError extends Error {
   }
 }
 
-/** Where a spawn failed: in the parent (`options`, `pipe`, `clone3`, `clone`) or in the child before exec. */
+/**
+ * Where a spawn failed: in the parent (`options`, `pipe`, `clone3`, `clone`) or in the child before
+ * exec. For a failure in the child, SpawnError's `syscall` names the call within the stage
+ * (`dup2`, `fcntl(F_DUPFD_CLOEXEC)`, `close_range(CLOSE_RANGE_UNSHARE)` for stage `fds`).
+ */
 export type SpawnStage =
   | 'options'
   | 'pipe'

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import type { RawClonedChild, RawErrnoError, RawSpawnRequest } from './binding.js';
 import { binding } from './load.js';
 import { SpawnError } from './errors.js';
-import { buildRequest, ChildProcess, FdPlan, openCgroup, spawnArgs, type SpawnOptions } from './spawn.js';
+import { buildRequest, ChildProcess, FdPlan, inheritedEnvp, openCgroup, spawnArgs, type SpawnOptions } from './spawn.js';
 
 /**
  * At most this many entries are handed to the addon at once. All of a chunk's fds (pipes,
@@ -52,9 +52,13 @@ export function spawnMany(list: readonly SpawnOptions[]): Array<ChildProcess | E
 
 function spawnChunk(list: readonly SpawnOptions[], start: number, end: number, results: Array<ChildProcess | Error>): void {
   const prepared: Prepared[] = [];
+  // One copy of process.env for every entry without `env`: it cannot change during this call.
+  let inherited: string[] | undefined;
   try {
     for (let index = start; index < end; index++) {
-      const entry = prepare(index, list[index]!);
+      const options = list[index]!;
+      if (options?.env === undefined) inherited ??= inheritedEnvp();
+      const entry = prepare(index, options, inherited);
       if (entry instanceof Error) results[index] = entry;
       else prepared.push(entry);
     }
@@ -77,11 +81,11 @@ function spawnChunk(list: readonly SpawnOptions[], start: number, end: number, r
 }
 
 /** spawn()'s steps before the clone, for one entry: its error instead of a throw. */
-function prepare(index: number, options: SpawnOptions): Prepared | Error {
+function prepare(index: number, options: SpawnOptions, inherited: string[] | undefined): Prepared | Error {
   let fds: FdPlan | undefined;
   let cgroupFd = -1;
   try {
-    const request = buildRequest(options);
+    const request = buildRequest(options, inherited);
     fds = new FdPlan(options.command);
     request.fds = fds.build(options.stdio ?? ['null', 'inherit', 'inherit'], options.extraFds ?? []);
     if (options.cgroup !== undefined) cgroupFd = openCgroup(options.command, options.cgroup);

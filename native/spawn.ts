@@ -29,7 +29,10 @@ export interface SpawnOptions {
   args?: readonly string[];
   /** argv[0] as the program sees it; defaults to `command`. */
   argv0?: string;
-  /** The whole environment of the child; defaults to the daemon's. */
+  /**
+   * The whole environment of the child; defaults to process.env as the calling thread sees it
+   * at the spawn (a worker thread's own process.env in a worker, as with child_process).
+   */
   env?: Readonly<Record<string, string>>;
   cwd?: string;
   uid?: number;
@@ -42,13 +45,14 @@ export interface SpawnOptions {
   /** 'session': setsid (the child leads a new session and process group); 'group': setpgid. */
   detach?: 'none' | 'session' | 'group';
   /**
-   * With detach 'group': the new group becomes the foreground group of the terminal on fd 0
-   * (if it is one), so an interactive child can read it without being stopped by SIGTTIN.
+   * With detach 'group': the new group becomes the foreground group of the terminal that is the
+   * child's own fd 0 (if it is the controlling terminal; otherwise nothing happens), so an
+   * interactive child can read it without being stopped by SIGTTIN.
    */
   foregroundTerminal?: boolean;
   /** fd 0, 1, 2; default ['null', 'inherit', 'inherit']. */
   stdio?: readonly [StdioOption, StdioOption, StdioOption];
-  /** Further fds the child gets as 3, 4, ...; the caller keeps ownership of these. */
+  /** Further fds the child gets as 3, 4, ...; the caller keeps ownership of these. At most 1,024 fds with stdio. */
   extraFds?: readonly number[];
   /** A cgroup v2 directory to start the child in (CLONE_INTO_CGROUP, Linux 5.7). */
   cgroup?: string;
@@ -156,8 +160,11 @@ export function spawnArgs(r: RawSpawnRequest): RawSpawnArgs {
     r.session, r.foregroundTty, r.fds, r.cgroupFd, r.pdeathsig, r.noNewPrivs, r.method];
 }
 
-/** @internal Checks the options and turns them into the addon's request (also spawnMany's). */
-export function buildRequest(options: SpawnOptions): RawSpawnRequest {
+/**
+ * @internal Checks the options and turns them into the addon's request (also spawnMany's,
+ * which passes one `inherited` environment for its whole batch).
+ */
+export function buildRequest(options: SpawnOptions, inherited?: string[]): RawSpawnRequest {
   const { command } = options;
   const fail = (reason: string): never => {
     throw SpawnError.invalid(command, reason);
@@ -169,11 +176,12 @@ export function buildRequest(options: SpawnOptions): RawSpawnRequest {
   checkString(argv0, 'argv0', fail);
   const argv = [argv0];
   for (let i = 0; i < args.length; i++) argv.push(checkString(args[i], 'args', fail, i));
-  // Without `env` the child inherits this process's environment natively: copying
-  // process.env into strings on every spawn cost about 100 us, a third of a spawn.
+  // Without `env` the child gets process.env as this thread sees it now (inheritedEnvp).
   const env = options.env;
-  let envp: string[] | null = null;
-  if (env !== undefined) {
+  let envp: string[];
+  if (env === undefined) {
+    envp = inherited ?? inheritedEnvp();
+  } else {
     envp = [];
     for (const key of Object.keys(env)) {
       checkString(key, 'env name', fail);
@@ -275,6 +283,22 @@ function isId(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= 0xfffffffe;
 }
 
+/**
+ * process.env as execve wants it ("NAME=value"), read on the calling thread, as child_process
+ * does: a worker thread's children get the worker's own environment with its changes, and no
+ * child reads the C `environ`, which another thread may be changing (setenv frees the array it
+ * replaces, which a child reading it would take as its environment).
+ */
+export function inheritedEnvp(): string[] {
+  const env = process.env;
+  const envp: string[] = [];
+  for (const key of Object.keys(env)) {
+    const value = env[key];
+    if (value !== undefined) envp.push(`${key}=${value}`);
+  }
+  return envp;
+}
+
 /** This process's environment as a plain record (the default environment of a child). */
 export function inheritedEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -294,6 +318,9 @@ export function openCgroup(command: string, dir: string): number {
   }
 }
 
+// kMaxPlanFds in native/src/spawn_child.h.
+const MAX_PLAN_FDS = 1024;
+
 // /dev/null opened once (close-on-exec, as libuv opens everything) and shared by all spawns.
 let devNull: number | undefined;
 
@@ -310,6 +337,10 @@ export class FdPlan {
   }
 
   build(stdio: readonly StdioOption[], extra: readonly number[]): number[] {
+    // Checked before any pipe is made: the child copies its plan onto its stack.
+    if (stdio.length + extra.length > MAX_PLAN_FDS) {
+      throw SpawnError.invalid(this.#command, `a child can be given at most ${MAX_PLAN_FDS} fds (stdio and extraFds together)`);
+    }
     const fds: number[] = [];
     for (let target = 0; target < stdio.length; target++) fds.push(this.#source(stdio[target]!, target));
     for (const fd of extra) {
@@ -331,7 +362,7 @@ export class FdPlan {
 
   closeAll(): void {
     if (this.#owned === null) return;
-    for (const fd of this.#owned) fs.closeSync(fd);
+    for (const fd of this.#owned) binding.closeFd(fd); // made by the addon: see closeFd
     this.#owned = null;
   }
 

@@ -31,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("spawnMany", Napi::Function::New<SpawnMany>(env, "spawnMany"));
   exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
+  exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   exports.Set("reapOrphans", Napi::Function::New<ReapOrphans>(env, "reapOrphans"));
   exports.Set("setChildSubreaper", Napi::Function::New<SetChildSubreaper>(env, "setChildSubreaper"));

@@ -54,12 +54,14 @@ namespace pidvisor {
 namespace {
 
 long CloneVforkWith3(const ChildStack& stack, int cgroup_fd, unsigned long extra_flags,
-                     int (*fn)(void*), void* arg, int* pidfd) {
+                     int (*fn)(void*), void* arg, int* pidfd, pid_t* published_pid) {
 #if PIDVISOR_HAVE_CLONE3_TRAMPOLINE
   struct clone_args args;
   memset(&args, 0, sizeof(args));
-  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | extra_flags;
+  // CLONE_PARENT_SETTID: kernel_clone() stores the pid before wake_up_new_task().
+  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_PARENT_SETTID | extra_flags;
   args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+  args.parent_tid = reinterpret_cast<uint64_t>(published_pid);
   args.exit_signal = SIGCHLD;
   args.stack = reinterpret_cast<uint64_t>(stack.base);
   args.stack_size = stack.size;
@@ -69,34 +71,42 @@ long CloneVforkWith3(const ChildStack& stack, int cgroup_fd, unsigned long extra
   }
   return pidvisor_clone3(&args, sizeof(args), fn, arg);
 #else
-  (void)stack, (void)cgroup_fd, (void)extra_flags, (void)fn, (void)arg, (void)pidfd;
+  (void)stack, (void)cgroup_fd, (void)extra_flags, (void)fn, (void)arg, (void)pidfd, (void)published_pid;
   return -ENOSYS;
 #endif
 }
 
 long CloneVforkLegacy(const ChildStack& stack, unsigned long extra_flags, int (*fn)(void*),
-                      void* arg, int* pidfd) {
-  // clone(CLONE_PIDFD) returns the pidfd through parent_tid (Linux 5.2).
+                      void* arg, int* pidfd, pid_t* published_pid) {
+  // clone(CLONE_PIDFD) returns the pidfd through parent_tid (Linux 5.2), so CLONE_PARENT_SETTID
+  // is refused with it (EINVAL). CLONE_CHILD_SETTID publishes the pid instead: the child
+  // stores it (in our memory, under CLONE_VM) in schedule_tail(), before its first instruction.
   void* top = static_cast<char*>(stack.base) + stack.size;
-  const int flags = static_cast<int>(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | extra_flags) | SIGCHLD;
-  int pid = clone(fn, top, flags, arg, pidfd);
+  const int flags =
+      static_cast<int>(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CHILD_SETTID | extra_flags) | SIGCHLD;
+  int pid = clone(fn, top, flags, arg, pidfd, nullptr, published_pid);
   return pid < 0 ? -errno : pid;
 }
 
 }  // namespace
 
 long CloneVfork(CloneMethod method, const ChildStack& stack, int cgroup_fd, bool share_fd_table,
-                int (*fn)(void*), void* arg, int* pidfd) {
+                int (*fn)(void*), void* arg, int* pidfd, OwnedChildren::Claim& claim) {
   const unsigned long extra_flags = share_fd_table ? CLONE_FILES : 0;
-  // Block every signal around the clone: the child must not run a Node signal handler on
+  // Block every signal around the clone: the child must not run a handler of the parent's on
   // our memory before it has reset the dispositions. It restores the mask before execve.
-  sigset_t all, saved;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  // Through the raw syscall with every bit set, as glibc's spawni does: sigfillset and
+  // pthread_sigmask leave glibc's internal SIGCANCEL (32) and SIGSETXID (33) unblocked, and
+  // their handlers would run in the child on the parent thread's descriptor (a setxid
+  // broadcast's counter, a cancellation).
+  uint64_t all = ~uint64_t{0};
+  uint64_t saved = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &saved, sizeof(all));
+  pid_t* published_pid = claim.pid_slot();
   long result = method == CloneMethod::kClone3
-                    ? CloneVforkWith3(stack, cgroup_fd, extra_flags, fn, arg, pidfd)
-                    : CloneVforkLegacy(stack, extra_flags, fn, arg, pidfd);
-  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+                    ? CloneVforkWith3(stack, cgroup_fd, extra_flags, fn, arg, pidfd, published_pid)
+                    : CloneVforkLegacy(stack, extra_flags, fn, arg, pidfd, published_pid);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved, nullptr, sizeof(saved));
   return result;
 }
 
@@ -130,6 +140,8 @@ int ProbeFdTableSharing(const ChildStack& stack) {
     volatile int err;
   } probe = {marker, ENOSYS};
   int pidfd = -1;
+  // Until it is reaped below, no orphan reaper of this process may take the probe's child.
+  OwnedChildren::Claim claim;
   // The legacy clone exists everywhere; CLONE_FILES means the same to clone and clone3.
   const long pid = CloneVfork(
       CloneMethod::kLegacyClone, stack, -1, true,
@@ -137,10 +149,10 @@ int ProbeFdTableSharing(const ChildStack& stack) {
         Probe* p = static_cast<Probe*>(arg);
         const long r = syscall(SYS_close_range, kUnshareAlign, ~0U, CLOSE_RANGE_UNSHARE);
         p->err = r < 0 ? errno : 0;
-        if (r == 0) close(p->marker);
+        if (r == 0) syscall(SYS_close, p->marker);  // raw: glibc's close is a cancellation point
         _exit(0);
       },
-      &probe, &pidfd);
+      &probe, &pidfd, claim);
   if (pid < 0) {
     close(marker);
     return static_cast<int>(-pid);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "owned_children.h"
+
 namespace pidvisor {
 
 struct ChildStack {
@@ -16,10 +18,12 @@ enum class CloneMethod { kClone3, kLegacyClone };
 
 // Runs fn(arg) in a new child sharing our memory; returns once the child has exec'd or
 // exited. Returns the child's pid and stores its pidfd (O_CLOEXEC) in *pidfd, or returns
-// -errno. cgroup_fd >= 0 asks for CLONE_INTO_CGROUP (clone3 only). share_fd_table adds
-// CLONE_FILES: fn must then unshare the table before it changes any fd (see fd_layout.h).
+// -errno. The kernel publishes the pid in `claim` before the child runs (owned_children.h):
+// the caller keeps the claim until it records the child or has reaped it. cgroup_fd >= 0 asks
+// for CLONE_INTO_CGROUP (clone3 only). share_fd_table adds CLONE_FILES: fn must then unshare
+// the table before it changes any fd (see fd_layout.h).
 long CloneVfork(CloneMethod method, const ChildStack& stack, int cgroup_fd, bool share_fd_table,
-                int (*fn)(void*), void* arg, int* pidfd);
+                int (*fn)(void*), void* arg, int* pidfd, OwnedChildren::Claim& claim);
 
 // 0 when clone3 is callable, else the errno it answers (ENOSYS or EPERM under seccomp).
 int ProbeClone3();

@@ -63,11 +63,6 @@ int EnvState::CloseFallbackLimit() {
   return close_fallback_limit_;
 }
 
-bool EnvState::HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const {
-  return handles.AnyWithPid(
-      pid, [except](const ProcessHandle* h) { return h != except && h->owns_pid() && h->spawned(); });
-}
-
 // libuv keeps every child_process it has not yet reaped on loop->process_handles. The
 // layout is that of the libuv headers this addon is compiled against, i.e. Node's own.
 #if UV_VERSION_HEX < 0x012e00

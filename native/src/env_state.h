@@ -33,9 +33,6 @@ struct EnvState {
   // Linux 5.9): the soft RLIMIT_NOFILE, capped, read once (the daemon raises it at start-up).
   int CloseFallbackLimit();
 
-  // Whether a spawned handle (other than `except`) holds this pid: then only it may reap.
-  bool HasSpawnedHandle(pid_t pid, const ProcessHandle* except) const;
-
   // libuv's child_process waits for this pid (it is on loop->process_handles): only libuv
   // may reap it, or its exit event would never fire (DESIGN.md §2).
   bool LibuvOwnsChild(pid_t pid) const;
@@ -43,8 +40,8 @@ struct EnvState {
   uv_loop_t* loop = nullptr;
   ExitPoller exit_poller;  // every watched pidfd of this environment
   Napi::FunctionReference exit_handler;  // see ProcessHandle::SetExitHandler
-  // Every ProcessHandle of this environment. Several may name one pid (spawned, and opened
-  // again by pid), so closing one of them leaves the others' protection in place.
+  // Every ProcessHandle of this environment, shut down at its teardown. Which pids are owned
+  // (and by whom) is process-wide: OwnedChildren.
   HandleTable handles;
   // Decided once by the capability probe (clone3 with an invalid size: EINVAL means the
   // syscall exists; ENOSYS or EPERM means a seccomp filter, e.g. Docker's default, blocks it).

@@ -12,8 +12,10 @@ const char* ErrnoName(int err) {
 }
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall_name, const char* stage) {
-  std::string message = std::string(stage != nullptr ? stage : syscall_name) + ": " +
-                        strerror(err) + " (" + ErrnoName(err) + ")";
+  // "stage: syscall: reason (ENAME)", the syscall left out where it names the stage itself.
+  std::string where = syscall_name;
+  if (stage != nullptr && strcmp(stage, syscall_name) != 0) where = std::string(stage) + ": " + syscall_name;
+  std::string message = where + ": " + strerror(err) + " (" + ErrnoName(err) + ")";
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("errno", Napi::Number::New(env, err));
   error.Set("code", Napi::String::New(env, ErrnoName(err)));

@@ -1,5 +1,6 @@
-// Every ProcessHandle of a Node environment, by pid: a chained hash table whose links live in
-// the handles themselves. It replaced a list of all handles (two pointers in each) plus an
+// Every ProcessHandle of a Node environment, so environment teardown can shut each down: a
+// chained hash table by pid whose links live in the handles themselves (a removal walks one
+// short bucket, with one pointer per handle). It replaced a list of all handles (two pointers in each) plus an
 // unordered_multimap of the unreaped ones (a 32-byte node and a bucket each): with 10,000
 // children, one pointer per handle and one per bucket is about 400 KB less.
 #pragma once
@@ -18,11 +19,6 @@ class HandleTable {
   void Insert(ProcessHandle* handle);
   void Remove(ProcessHandle* handle);
 
-  // Handles of one pid (several may name it: spawned, and opened again by pid): fn(handle)
-  // for each until it returns true. Returns whether one did.
-  template <typename Fn>
-  bool AnyWithPid(pid_t pid, Fn fn) const;
-
   // fn(handle) for every handle; fn must not insert or remove any.
   template <typename Fn>
   void ForEach(Fn fn) const;
@@ -34,15 +30,6 @@ class HandleTable {
   std::vector<ProcessHandle*> buckets_;  // a power of two in size, or empty
   size_t count_ = 0;
 };
-
-template <typename Fn>
-bool HandleTable::AnyWithPid(pid_t pid, Fn fn) const {
-  if (buckets_.empty()) return false;
-  for (ProcessHandle* h = buckets_[BucketOf(pid)]; h != nullptr; h = h->bucket_next_) {
-    if (h->pid_ == pid && fn(h)) return true;
-  }
-  return false;
-}
 
 template <typename Fn>
 void HandleTable::ForEach(Fn fn) const {

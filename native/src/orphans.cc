@@ -7,10 +7,13 @@
 // forever, and once the pid was reused by a child of ours libuv would reap *our* child and
 // report the wrong status (reproduced, DESIGN.md §2). Only this environment's libuv loop can
 // be read safely: the child_process children of a worker thread are not protected.
-// So we peek with WNOWAIT, and reap by pid only a zombie nobody owns. The peek returns the
-// first zombie in the kernel's children list, so an owned zombie hides the ones behind it:
-// we stop and report it; its owner reaps it in this same loop iteration and the caller
-// sweeps again.
+// So we peek with WNOWAIT, and reap only a zombie nobody owns, through a pidfd opened on it and
+// confirmed to name a zombie: a pid reaped by its owner since the peek and reused by a new
+// child cannot be taken by mistake (the pidfd of the old zombie reaps nothing). The peek
+// returns the first zombie in the kernel's children list, so an owned zombie hides the ones
+// behind it: we stop and report it; its owner reaps it in this same loop iteration and the
+// caller sweeps again. No lock is held against clones: every clone publishes its child's pid
+// before the child runs (owned_children.h), so a zombie's owner is known by the time we see it.
 #include "orphans.h"
 
 #include <errno.h>
@@ -32,20 +35,29 @@ namespace {
 constexpr int kMaxReapsPerSweep = 4096;
 
 // The cgroup v2 id of an unreaped zombie, so the caller can tell which service it belonged
-// to (PIDFD_GET_INFO, Linux 6.13; 0 when unknown). The zombie pins its pid, so the pidfd
-// cannot name another process.
-uint64_t CgroupIdOfZombie(pid_t pid) {
-  const int pidfd = sys_pidfd_open(pid, 0);
-  if (pidfd < 0) return 0;
+// to (PIDFD_GET_INFO, Linux 6.13; 0 when unknown).
+uint64_t CgroupIdOfZombie(int pidfd) {
   pidvisor_pidfd_info info = {};
   info.mask = PIDVISOR_PIDFD_INFO_CGROUPID;
-  uint64_t id = 0;
   if (ioctl(pidfd, PIDVISOR_PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDVISOR_PIDFD_INFO_CGROUPID)) {
-    id = info.cgroupid;
+    return info.cgroupid;
   }
-  close(pidfd);
-  return id;
+  return 0;
 }
+
+// An fd that closes itself: every path out of one sweep step closes the zombie's pidfd.
+class PidfdCloser {
+ public:
+  explicit PidfdCloser(int fd) : fd_(fd) {}
+  ~PidfdCloser() {
+    if (fd_ >= 0) close(fd_);
+  }
+  PidfdCloser(const PidfdCloser&) = delete;
+  PidfdCloser& operator=(const PidfdCloser&) = delete;
+
+ private:
+  int fd_;
+};
 
 }  // namespace
 
@@ -57,9 +69,6 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
   pid_t blocked_by = 0;
   const char* blocked_owner = "";
   for (int n = 0; n < kMaxReapsPerSweep; n++) {
-    // From the peek to the reap, no thread of this process may clone: a child it had not
-    // recorded yet would look like an orphan.
-    OwnedChildren::ReapGate gate;
     siginfo_t peek = {};
     if (sys_waitid(P_ALL, 0, &peek, WEXITED | WNOHANG | WNOWAIT, nullptr) < 0) {
       if (errno == EINTR) continue;
@@ -68,7 +77,22 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
     }
     const pid_t pid = peek.si_pid;
     if (pid == 0) break;  // children, but no zombie
-    if (OwnedChildren::Contains(pid)) {
+    // Its owner may reap it, and the pid be reused, at any moment from the peek on: hold the
+    // process itself, and go on only if it is still our zombie.
+    const int pidfd = sys_pidfd_open(pid, 0);
+    if (pidfd < 0) {
+      if (errno == ESRCH) continue;  // reaped by its owner since the peek
+      throw ErrnoError(env, errno, "pidfd_open");
+    }
+    PidfdCloser closer(pidfd);
+    siginfo_t held = {};
+    const int confirmed = sys_waitid(P_PIDFD, pidfd, &held, WEXITED | WNOHANG | WNOWAIT, nullptr);
+    if (confirmed < 0 && errno != EINTR && errno != ECHILD) throw ErrnoError(env, errno, "waitid");
+    // ECHILD or no zombie: the pid names another process now, not a zombie of ours. Sweep on.
+    if (confirmed < 0 || held.si_pid == 0) continue;
+    // Asked only now, with the zombie held: had it been cloned here, its pid was published
+    // (claim or record) before it ran, so before this.
+    if (OwnedChildren::IsOwned(pid)) {
       blocked_by = pid;
       blocked_owner = "pidvisor";
       break;
@@ -78,14 +102,13 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
       blocked_owner = "libuv";
       break;
     }
-    const uint64_t cgroup_id = CgroupIdOfZombie(pid);
+    const uint64_t cgroup_id = CgroupIdOfZombie(pidfd);
     siginfo_t si = {};
-    if (sys_waitid(P_PID, pid, &si, WEXITED | WNOHANG, nullptr) < 0) {
-      // ECHILD: its owner reaped it since the peek. The gate keeps our own clones out of
-      // that window, but a worker thread's libuv reaps its child_process children unasked.
-      if (errno == EINTR || errno == ECHILD) continue;
-      throw ErrnoError(env, errno, "waitid");
-    }
+    const int reaped_now = sys_waitid(P_PIDFD, pidfd, &si, WEXITED | WNOHANG, nullptr);
+    if (reaped_now < 0 && errno != EINTR && errno != ECHILD) throw ErrnoError(env, errno, "waitid");
+    // ECHILD: its owner reaped it since the confirmation (a worker thread's libuv reaps its
+    // child_process children unasked). The pidfd names that zombie only, never a successor.
+    if (reaped_now < 0 || si.si_pid == 0) continue;
     Napi::Object entry = Napi::Object::New(env);
     entry.Set("pid", pid);
     entry.Set("siCode", si.si_code);

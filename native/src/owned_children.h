@@ -6,46 +6,60 @@
 // reap a child a worker spawned and is about to wait for; the worker would then learn the exit
 // without its rusage (PIDFD_GET_INFO, Linux 6.15) or not at all.
 //
-// The record is only useful if no zombie can be seen before its pid is in it. So a clone holds
-// the CloneGate (shared: clones on several threads do not wait for each other) until the new
-// child's pid is recorded, or until a child that failed to exec is reaped; a reaper holds the
-// ReapGate (exclusive) from its peek at a zombie to its reap.
+// The record is only useful if no zombie can be seen before its pid is in it. So every clone of
+// the addon (spawns and capability probes alike) runs under a Claim: the kernel itself stores
+// the new child's pid into the claim before the child can run (CLONE_PARENT_SETTID for clone3,
+// CLONE_CHILD_SETTID for the legacy clone), and the claim stays visible to IsOwned until the
+// pid is recorded (Claim::Record) or the failed child is reaped (the claim's end). A zombie has
+// run, so its pid is in a claim or a record by the time anyone can peek at it, and no clone has
+// to hold a lock across the vfork: one thread's slow exec (a hung NFS cwd, a big binary) never
+// stalls another thread's orphan sweep.
 #pragma once
 
 #include <sys/types.h>
 
-#include <mutex>  // IWYU pragma: keep (std::unique_lock)
-#include <shared_mutex>
+#include <atomic>
 
 namespace pidvisor {
 
 class OwnedChildren {
  public:
+  // Who waits for a pid. A spawned child is reaped only by its own handle. A watcher (a handle
+  // opened by pid, while it watches) reaps the process only if it is, or becomes, a child of
+  // ours that nobody spawned (see ProcessHandle::MayReap); either way the orphan reaper must
+  // leave its exit alone.
+  enum class Owner { kSpawned, kWatcher };
+
   // One record per owner: a pid may be recorded twice for a moment (a worker's new child got
   // the pid of one reaped here, whose record is not yet dropped), or held by a spawned and an
   // opened handle. Remove drops one record.
-  static void Add(pid_t pid);
-  static void Remove(pid_t pid);
-  static bool Contains(pid_t pid);
+  static void Add(pid_t pid, Owner owner);
+  static void Remove(pid_t pid, Owner owner);
+  // Whether anybody here waits for this pid: a record of either kind, or a clone in flight.
+  static bool IsOwned(pid_t pid);
+  // Whether a child spawned by pidvisor, in any environment of this process, holds this pid.
+  static bool IsSpawned(pid_t pid);
 
-  class CloneGate {
+  // A clone in flight; see the file comment. Not movable: it is registered by address.
+  class Claim {
    public:
-    CloneGate() : lock_(Gate()) {}
+    Claim();
+    ~Claim();
+    Claim(const Claim&) = delete;
+    Claim& operator=(const Claim&) = delete;
+
+    // Where the kernel stores the child's pid (parent_tid or child_tid of the clone).
+    pid_t* pid_slot() { return reinterpret_cast<pid_t*>(&pid_); }
+    // The child exec'd: record it as spawned and end the claim, in one step for IsOwned.
+    void Record(pid_t pid);
 
    private:
-    std::shared_lock<std::shared_mutex> lock_;
+    friend class OwnedChildren;
+    std::atomic<pid_t> pid_{0};
+    bool registered_ = false;
   };
-
-  class ReapGate {
-   public:
-    ReapGate() : lock_(Gate()) {}
-
-   private:
-    std::unique_lock<std::shared_mutex> lock_;
-  };
-
- private:
-  static std::shared_mutex& Gate();
+  static_assert(sizeof(std::atomic<pid_t>) == sizeof(pid_t) && std::atomic<pid_t>::is_always_lock_free,
+                "the kernel writes the claimed pid as a plain pid_t");
 };
 
 }  // namespace pidvisor

@@ -34,4 +34,13 @@ Napi::Value MakePipe(const Napi::CallbackInfo& info) {
   return result;
 }
 
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // EINTR still closes the fd on Linux: never retry (the number may be reused already).
+  if (close(info[0].As<Napi::Number>().Int32Value()) < 0 && errno != EINTR) {
+    throw ErrnoError(env, errno, "close");
+  }
+  return env.Undefined();
+}
+
 }  // namespace pidvisor

@@ -8,4 +8,9 @@ namespace pidvisor {
 // the daemon keeps is made O_NONBLOCK for the event loop; the child's end stays blocking.
 Napi::Value MakePipe(const Napi::CallbackInfo& info);
 
+// closeFd(fd): close(2) of a pipe end makePipe made. Closed here, not with fs.closeSync: in a
+// worker thread Node tracks the fds fs opened and warns ("File descriptor N closed but not
+// opened in unmanaged mode") for every other one fs closes.
+Napi::Value CloseFd(const Napi::CallbackInfo& info);
+
 }  // namespace pidvisor

@@ -45,8 +45,11 @@ int ProbePidfdInfoExit(EnvState* state) {
   int pidfd = -1;
   const CloneMethod method =
       state->clone3_state == 1 ? CloneMethod::kClone3 : CloneMethod::kLegacyClone;
+  // Until it is reaped below, no orphan reaper of this process (another thread's) may take the
+  // probe's child: its pidfd would then never carry an exit to ask about.
+  OwnedChildren::Claim claim;
   long pid = CloneVfork(method, stack, -1, false,
-                        [](void*) -> int { _exit(0); }, nullptr, &pidfd);
+                        [](void*) -> int { _exit(0); }, nullptr, &pidfd, claim);
   if (pid < 0) return static_cast<int>(-pid);
   siginfo_t si;
   while (sys_waitid(P_PIDFD, pidfd, &si, WEXITED, nullptr) < 0 && errno == EINTR) {

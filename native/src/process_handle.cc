@@ -108,11 +108,9 @@ void ProcessHandle::Attach(int pidfd, pid_t pid) {
   // On pidfs (Linux 6.9) st_ino is unique per process for the boot; before, every pidfd
   // shares one anon inode and the TS layer falls back to the start time.
   if (fstat(pidfd_, &st) == 0) inode_ = st.st_ino;
-  // An opened process owns its pid too: if it is (or, with us as subreaper, becomes) our
-  // child, the orphan reaper must leave its exit status to this handle. A spawned child was
-  // recorded in OwnedChildren by its clone already; ForgetOwnership drops either record.
-  owns_pid_ = origin_ != Origin::kPeer;
-  if (origin_ == Origin::kOpened) OwnedChildren::Add(pid_);
+  // A spawned child was recorded in OwnedChildren by its clone already; an opened process is
+  // recorded by Watch(), and ForgetOwnership drops either record.
+  owns_pid_ = origin_ == Origin::kSpawned;
   state_->handles.Insert(this);
 }
 
@@ -179,6 +177,14 @@ Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
   if (err != 0) throw ErrnoError(env, err, "epoll_ctl");
   polled_ = true;
   notify_exit_ = true;
+  // A watched opened process owns its pid while it is watched: if it is (or, with us as
+  // subreaper, becomes) our child, the orphan reaper must leave its exit status to this handle.
+  // Only while watched: an unwatched handle never reaps, and its record would outlive the
+  // process, so after the pid's reuse it would hide an unrelated orphan from the reaper.
+  if (origin_ == Origin::kOpened && !owns_pid_) {
+    OwnedChildren::Add(pid_, OwnedChildren::Owner::kWatcher);
+    owns_pid_ = true;
+  }
   if (info.Length() > 0 && info[0].IsFunction()) {
     before_reap_ = std::make_unique<Napi::FunctionReference>(Napi::Persistent(info[0].As<Napi::Function>()));
   }
@@ -197,20 +203,16 @@ Napi::Value ProcessHandle::Close(const Napi::CallbackInfo& info) {
 }
 
 // For a spawn that cannot be completed after the clone (the watch could not start): the
-// child must not outlive the failure unwatched. SIGKILL through the pidfd, then a blocking
-// reap, which is short: SIGKILL cannot be caught, and the child is ours.
+// child must not outlive the failure unwatched. SIGKILL through the pidfd and a reap, waiting
+// a bounded time (see pidvisor::KillAndReap); a child that does not die in time, or that the
+// signal could not reach, is left to the orphan reaper when the close below drops its record.
 Napi::Value ProcessHandle::KillAndReap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (origin_ != Origin::kSpawned) throw Napi::Error::New(env, "killAndReap: not a spawned child");
   if (pidfd_ >= 0 && !reaped_) {
     StopWatching();
     notify_exit_ = false;
-    // ESRCH: it has exited already and waits to be reaped. Any other refusal: do not block on
-    // a child that may keep running; closing below leaves it to the orphan reaper.
-    if (sys_pidfd_send_signal(pidfd_, SIGKILL, 0) == 0 || errno == ESRCH) {
-      siginfo_t si;
-      while (sys_waitid(P_PIDFD, pidfd_, &si, WEXITED, nullptr) < 0 && errno == EINTR) {
-      }
+    if (pidvisor::KillAndReap(pidfd_)) {
       reaped_ = true;
       ForgetOwnership();
     }
@@ -273,12 +275,12 @@ void ProcessHandle::OnReadable() {
   Deliver(ErrnoError(Env(), err, "waitid").Value(), nullptr);
 }
 
-// Reaping a process we did not spawn could steal it from libuv, or reap a peer: for those,
+// Reaping a process we did not spawn could steal it from libuv, from the handle that spawned
+// it (in this environment or another: the record is process-wide), or reap a peer: for those,
 // behave as a non-parent and wait for the real parent's reap.
 bool ProcessHandle::MayReap() const {
   return origin_ == Origin::kSpawned ||
-         (origin_ == Origin::kOpened && !state_->LibuvOwnsChild(pid_) &&
-          !state_->HasSpawnedHandle(pid_, this));
+         (origin_ == Origin::kOpened && !state_->LibuvOwnsChild(pid_) && !OwnedChildren::IsSpawned(pid_));
 }
 
 bool ProcessHandle::HasExited() {
@@ -367,7 +369,7 @@ void ProcessHandle::CloseFd() {
 void ProcessHandle::ForgetOwnership() {
   if (!owns_pid_) return;
   owns_pid_ = false;
-  OwnedChildren::Remove(pid_);
+  OwnedChildren::Remove(pid_, spawned() ? OwnedChildren::Owner::kSpawned : OwnedChildren::Owner::kWatcher);
 }
 
 void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {

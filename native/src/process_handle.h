@@ -64,9 +64,6 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   void Shutdown();
 
   bool spawned() const { return origin_ == Origin::kSpawned; }
-  // Registered as a holder of its pid: the orphan reaper must leave that pid alone, and only
-  // this handle may reap it. Until the reap, or a close before it.
-  bool owns_pid() const { return owns_pid_; }
 
   // Called by the ExitPoller when the pidfd turns readable (the process exited, or was reaped
   // by its real parent when it is not our child).
@@ -119,6 +116,8 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
   bool holds_ref_ = false;  // Ref() taken while watching, so GC cannot drop a live watch
   bool polled_ = false;  // the pidfd is in the ExitPoller's set
   bool notify_exit_ = false;  // watch() was called and the exit has not been delivered yet
+  // Recorded in OwnedChildren (a spawned child from birth, an opened process while watched):
+  // the orphan reaper leaves that pid alone. Until the reap, or a close before it.
   bool owns_pid_ = false;
 };
 

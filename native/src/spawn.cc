@@ -4,7 +4,6 @@
 #include "spawn.h"
 
 #include <errno.h>
-#include <sys/prctl.h>
 
 #include "env_state.h"
 #include "errors.h"
@@ -29,16 +28,7 @@ ClonedChild SpawnChild(const Napi::CallbackInfo& info, size_t first) {
   ChildStack stack;
   if (!state->SpawnStack(&stack)) throw ErrnoError(env, errno, "mmap", "stack");
   request.DecideFdTableSharing(state, stack);
-
-  // A child switching credentials under CLONE_VM runs commit_creds on the memory map it
-  // shares with us, which marks that map non-dumpable: the daemon itself would lose core
-  // dumps and ptrace access. Remember the flag and restore it.
-  const int dumpable = request.ChangesCredentials() ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
   request.Clone(stack);
-  if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) {
-    prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
-  }
-
   if (!request.Started()) throw request.Failure(env);
   return request.TakeChild();
 }

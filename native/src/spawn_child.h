@@ -27,6 +27,32 @@ enum SpawnStage : int {
 
 const char* SpawnStageName(int stage);
 
+// The call that failed within a stage (a stage such as `fds` makes several kinds). Keep in
+// step with kSyscallNames in spawn_child.cc.
+enum SpawnSyscall : int {
+  kSyscallNone = 0,
+  kSyscallUnshareFds,
+  kSyscallOpenat,
+  kSyscallWrite,
+  kSyscallSetsid,
+  kSyscallSetpgid,
+  kSyscallTiocspgrp,
+  kSyscallDupfd,
+  kSyscallSetfd,
+  kSyscallDup2,
+  kSyscallChdir,
+  kSyscallPrlimit,
+  kSyscallSetgroups,
+  kSyscallSetresgid,
+  kSyscallSetresuid,
+  kSyscallNoNewPrivs,
+  kSyscallPdeathsig,
+  kSyscallExecve,
+  kSyscallCount,
+};
+
+const char* SpawnSyscallName(int syscall);
+
 struct RlimitSpec {
   int resource;
   unsigned long long soft;  // RLIM_INFINITY for unlimited
@@ -51,7 +77,8 @@ struct SpawnPlan {
   const RlimitSpec* rlimits;
   size_t rlimit_count;
   int session;           // SessionMode
-  bool foreground_tty;   // with a new process group: make it the terminal's foreground group
+  bool foreground_tty;   // with a new process group: make it the foreground group of the
+                         // terminal that is the child's fd 0
   const int* fd_sources; // child fd i <- parent fd fd_sources[i]; -1 leaves fd i closed
   int fd_count;
   int cgroup_procs_dir_fd;  // legacy clone() path only: child joins this cgroup itself; -1 none
@@ -63,6 +90,7 @@ struct SpawnPlan {
                              // fds [0, unshare_fds_below) only (fd_layout.h)
 
   volatile int failed_stage;
+  volatile int failed_syscall;  // SpawnSyscall
   volatile int failed_errno;
 };
 

@@ -4,12 +4,11 @@
 // program's loader runs: with a few threads cloning, those waits overlap.
 //
 // Invariants this file relies on (keep them):
-//   - The JS thread stays blocked for the whole batch (spawnMany is synchronous, as spawn
-//     is), and native/spawn-many.ts hands each cloned child to its ProcessHandle (kOpCloned)
-//     in the same synchronous call. So no orphan sweep (orphans.cc, run from JS on the main
-//     thread) can run between a child's clone and the registration of its ProcessHandle and
-//     reap it as an orphan; and nobody changes `environ` (only the JS thread does, through
-//     process.env) while children that inherit it are being cloned on other threads.
+//   - Every child is recorded as ours (OwnedChildren) by the clone itself, on whichever thread
+//     runs it, before any orphan sweep could see it exit; the record stays until its
+//     ProcessHandle (kOpCloned) reaps it, or ClonedChildValue's finalizer discards it.
+//   - Every request carries its own envp (built from process.env on the JS thread when the
+//     caller gave none): no clone reads `environ`.
 //   - Every probe (clone3, fd-table sharing) and every read of JS values happens on the JS
 //     thread before the helpers start; a helper only makes syscalls on prepared plans.
 //   - One child stack per cloning thread: a CLONE_VM child runs on the stack its parent
@@ -25,7 +24,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -209,29 +207,22 @@ Napi::Value SpawnMany(const Napi::CallbackInfo& info) {
   if (!state->SpawnStack(&stack)) throw ErrnoError(env, errno, "mmap", "stack");
   Batch batch;
   std::vector<SpawnRequest*> pinned;  // parentDeathSignal: cloned on this thread only
-  bool changes_credentials = false;
   for (auto& request : requests) {
     if (!request) continue;
     request->DecideFdTableSharing(state, stack);
-    changes_credentials = changes_credentials || request->ChangesCredentials();
     (request->HasParentDeathSignal() ? pinned : batch.requests).push_back(request.get());
   }
   const int threads = std::min({static_cast<int>(n), UsableCpus(), kMaxCloneThreads});
   batch.helpers_allowed = std::min(threads - 1, static_cast<int>(batch.requests.size()));
 
-  // Children that change credentials mark our shared memory map non-dumpable (see spawn.cc).
-  // With several in flight, no single clone can restore the flag safely: restore it once,
-  // after the whole batch, to what it was before.
-  const int dumpable = changes_credentials ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
+  // Children that change credentials mark our memory map non-dumpable: each clone keeps the
+  // process-wide count of DumpableGuard (dumpable.h), which restores the flag after the last.
   CloneHelpers& helpers = CloneHelpers::Instance();
   helpers.Post(&batch);
   for (SpawnRequest* request : pinned) request->Clone(stack);
   // This thread takes work too, so the batch completes even if no helper ever joins.
   batch.Work(stack);
   helpers.Retire(&batch);
-  if (dumpable > 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable) {
-    prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
-  }
 
   for (uint32_t i = 0; i < n; i++) {
     if (!requests[i]) continue;

@@ -5,14 +5,14 @@
 #include "spawn_request.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
-
 #include <algorithm>
 
+#include "dumpable.h"
 #include "env_state.h"
 #include "errors.h"
 #include "owned_children.h"
@@ -62,6 +62,9 @@ int FdsNeededBelow(const std::vector<int>& sources, int cgroup_procs_dir_fd) {
   return (highest / kUnshareAlign + 1) * kUnshareAlign;
 }
 
+// How long KillAndReap waits for a SIGKILLed child to die (see spawn_request.h).
+constexpr int kReapAfterKillMs = 250;
+
 // The child failed before or at execve and has exited (CLONE_VFORK returned only then).
 // Reap it here so a failed spawn leaves no zombie and no fd behind.
 void ReapFailedChild(int pidfd) {
@@ -85,11 +88,10 @@ CStringArray::CStringArray(Napi::Array array) {
 SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& fields)
     : exec_paths_(fields[kExecPaths].As<Napi::Array>()),
       argv_(fields[kArgv].As<Napi::Array>()),
-      // envp null: the child gets this process's own environment as it is now (environ),
-      // with nothing copied; only the JS thread changes it (process.env), and it is blocked
-      // in spawn/spawnMany until every child has exec'd.
-      envp_(fields[kEnvp].IsArray() ? fields[kEnvp].As<Napi::Array>() : Napi::Array()),
-      inherit_environ_(!fields[kEnvp].IsArray()),
+      // Always the caller's array, built from process.env on the calling thread when the
+      // caller gave none: the child never reads `environ`, which another thread may be
+      // changing (setenv frees the array it replaces) and which is not a worker's process.env.
+      envp_(fields[kEnvp].As<Napi::Array>()),
       rlimits_(ReadRlimits(fields[kRlimits].As<Napi::Array>())),
       fds_(IntArray(fields[kFds].As<Napi::Array>())),
       cgroup_fd_(static_cast<int>(LongField(fields, kCgroupFd))),
@@ -109,7 +111,7 @@ SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& 
   plan_.exec_paths = exec_paths_.data();
   plan_.exec_path_count = exec_paths_.size();
   plan_.argv = argv_.data();
-  plan_.envp = inherit_environ_ ? environ : envp_.data();
+  plan_.envp = envp_.data();
   plan_.cwd = cwd_value.IsString() ? cwd_.c_str() : nullptr;
   plan_.uid = LongField(fields, kUid);
   plan_.gid = LongField(fields, kGid);
@@ -130,10 +132,24 @@ SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& 
   plan_.close_fallback_limit = state->CloseFallbackLimit();
 }
 
+bool KillAndReap(int pidfd) {
+  if (sys_pidfd_send_signal(pidfd, SIGKILL, 0) < 0 && errno != ESRCH) return false;
+  struct pollfd exited = {pidfd, POLLIN, 0};
+  int ready;
+  while ((ready = poll(&exited, 1, kReapAfterKillMs)) < 0 && errno == EINTR) {
+  }
+  if (ready <= 0) return false;
+  siginfo_t si = {};
+  while (sys_waitid(P_PIDFD, pidfd, &si, WEXITED | WNOHANG, nullptr) < 0 && errno == EINTR) {
+  }
+  return si.si_pid != 0;
+}
+
 void DiscardChild(int pidfd, pid_t pid) {
-  sys_pidfd_send_signal(pidfd, SIGKILL, 0);
-  ReapFailedChild(pidfd);
-  OwnedChildren::Remove(pid);
+  KillAndReap(pidfd);
+  close(pidfd);
+  // Reaped, or left to the orphan reaper: nobody here will wait for it any more.
+  OwnedChildren::Remove(pid, OwnedChildren::Owner::kSpawned);
 }
 
 SpawnRequest::~SpawnRequest() {
@@ -149,18 +165,19 @@ void SpawnRequest::DecideFdTableSharing(EnvState* state, const ChildStack& stack
 }
 
 void SpawnRequest::Clone(const ChildStack& stack) {
-  // Until the child is recorded as ours, or reaped after a failed exec, no orphan reaper of
-  // this process (another thread's, say) may look at zombies: it could take this one.
-  OwnedChildren::CloneGate gate;
+  // Until the child is recorded as ours, or reaped after a failed exec, the claim tells every
+  // orphan reaper of this process (another thread's, say) that this pid is taken.
+  OwnedChildren::Claim claim;
+  DumpableGuard dumpable(ChangesCredentials());
   pid_ = CloneVfork(method_, stack, method_ == CloneMethod::kClone3 ? cgroup_fd_ : -1,
-                    share_fd_table_, RunSpawnChild, &plan_, &pidfd_);
+                    share_fd_table_, RunSpawnChild, &plan_, &pidfd_, claim);
   if (pid_ < 0) return;
   if (plan_.failed_stage != kStageNone) {
     ReapFailedChild(pidfd_);
     pidfd_ = -1;
     return;
   }
-  OwnedChildren::Add(static_cast<pid_t>(pid_));
+  claim.Record(static_cast<pid_t>(pid_));
 }
 
 ClonedChild SpawnRequest::TakeChild() {
@@ -174,9 +191,8 @@ Napi::Error SpawnRequest::Failure(Napi::Env env) const {
     const char* clone_name = method_ == CloneMethod::kClone3 ? "clone3" : "clone";
     return ErrnoError(env, static_cast<int>(-pid_), clone_name, clone_name);
   }
-  const int stage = plan_.failed_stage;
-  return ErrnoError(env, plan_.failed_errno, stage == kStageExecve ? "execve" : SpawnStageName(stage),
-                    SpawnStageName(stage));
+  return ErrnoError(env, plan_.failed_errno, SpawnSyscallName(plan_.failed_syscall),
+                    SpawnStageName(plan_.failed_stage));
 }
 
 }  // namespace pidvisor

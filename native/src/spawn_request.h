@@ -25,8 +25,16 @@ struct ClonedChild {
   bool clone3;  // false: the legacy clone(CLONE_PIDFD) made it
 };
 
-// For a cloned child nobody will hold: SIGKILL through the pidfd, a reap (brief: SIGKILL
-// cannot be caught, and the child is ours), a close, and its record in OwnedChildren
+// SIGKILL through the pidfd of our child, then its reap, waiting at most 250 ms for it to die
+// (poll on the pidfd). SIGKILL cannot be caught, but a child in uninterruptible sleep (a hung
+// NFS server, a stuck device) dies only when that sleep ends, and a large one takes a while to
+// tear its memory down: the JS thread (or the GC finalizer) that calls this must not hang with
+// it. Returns whether it was reaped; if not, the caller drops its record, so the child, killed
+// but unreaped, becomes a zombie the orphan reaper takes (or, with no reaper running, one that
+// lasts until this process exits).
+bool KillAndReap(int pidfd);
+
+// For a cloned child nobody will hold: KillAndReap, a close, and its record in OwnedChildren
 // dropped, so no process outlives a failed spawn.
 void DiscardChild(int pidfd, pid_t pid);
 
@@ -71,7 +79,8 @@ class SpawnRequest {
   // the probe (run once, on the calling thread, with `stack`) found that safe.
   void DecideFdTableSharing(EnvState* state, const ChildStack& stack);
 
-  // A child switching credentials under CLONE_VM marks our shared memory map non-dumpable.
+  // A child switching credentials under CLONE_VM marks our shared memory map non-dumpable
+  // (dumpable.h).
   bool ChangesCredentials() const {
     return plan_.uid >= 0 || plan_.gid >= 0 || plan_.group_count >= 0;
   }
@@ -91,7 +100,6 @@ class SpawnRequest {
   CStringArray exec_paths_;
   CStringArray argv_;
   CStringArray envp_;
-  bool inherit_environ_;
   std::string cwd_;
   std::vector<gid_t> groups_;
   std::vector<RlimitSpec> rlimits_;
