@@ -71,9 +71,41 @@ describe.skipIf(unsupported !== null)(`exec failures${unsupported ? ` (skipped: 
       { command: 'echo', rlimits: { bogus: 1 } as never },
       { command: 'echo', stdio: ['nope', 'inherit', 'inherit'] as never },
       { command: 'echo', parentDeathSignal: 'SIGNOPE' as never },
+      // More fds than a child's plan holds (1,024): was stage "clone", code EUNKNOWN.
+      { command: 'echo', extraFds: new Array<number>(1100).fill(2) },
     ] as SpawnOptions[]) {
       expectSpawnError(options, 'EINVAL', 'options');
     }
+  });
+
+  // The stage says which step failed; `syscall` which call within it (the fd plan alone makes
+  // several kinds: the unshare of the table, the moves out of the way, the dup2s). It used to
+  // repeat the stage.
+  it('names the syscall that failed within its stage', () => {
+    const failure = (options: SpawnOptions): unknown => {
+      try {
+        spawn(options);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    expect(failure({ command: 'true', stdio: ['null', { fd: 999_999 }, 'inherit'] })).toMatchObject({ stage: 'fds', syscall: 'dup2', code: 'EBADF' });
+    expect(failure({ command: 'true', cwd: path.join(dir, 'missing') })).toMatchObject({ stage: 'chdir', syscall: 'chdir', code: 'ENOENT' });
+    expect(failure({ command: 'true', rlimits: { nofile: 1 << 30 } })).toMatchObject({ stage: 'rlimit', syscall: 'prlimit64', code: 'EPERM' });
+    expect(failure({ command: path.join(dir, 'missing') })).toMatchObject({ stage: 'execve', syscall: 'execve', code: 'ENOENT' });
+    const dup2 = failure({ command: 'true', stdio: ['null', { fd: 999_999 }, 'inherit'] }) as SpawnError;
+    expect(dup2.message).toContain('fds: dup2: ');
+  });
+
+  // A source inside the plan's own range is first moved above it; with the plan as large as
+  // RLIMIT_NOFILE that move fails (EINVAL). Run under prlimit, in a process of its own.
+  it('names fcntl(F_DUPFD_CLOEXEC) when a source cannot be moved out of the way', () => {
+    const options: SpawnOptions = { command: '/bin/true', stdio: [{ fd: 1 }, 'inherit', 'inherit'], extraFds: new Array<number>(61).fill(2) };
+    const out = execFileSync('prlimit', ['--nofile=64:64', process.execPath, path.join(fixtures, 'spawn-as-caller.mjs'), JSON.stringify(options)], {
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out)).toMatchObject({ ok: false, name: 'SpawnError', code: 'EINVAL', stage: 'fds', syscall: 'fcntl(F_DUPFD_CLOEXEC)' });
   });
 
   it.skipIf(!isRoot())('reports setuid refused for an unprivileged caller, with the stage (needs root to switch to nobody)', () => {

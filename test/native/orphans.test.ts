@@ -11,6 +11,7 @@ import childProcess from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   isChildSubreaper,
+  openProcess,
   OrphanReaper,
   pidfdUnsupportedReason,
   setChildSubreaper,
@@ -244,4 +245,23 @@ describe.skipIf(unsupported !== null)(`orphan reaping as a child subreaper${unsu
       expect([...orphanedPids, ...holderOrphans].filter((pid) => !reapedPids.has(pid))).toEqual([]);
     }
   }, 120_000);
+
+  // An openProcess() reference recorded its pid as owned from the moment it was opened,
+  // watched or not, until its close or collection: the reaper never took that zombie, and once
+  // the pid was reused, an unrelated orphan's either (386 blocked sweeps in 2 s in issue 9).
+  // Only a watching reference, which reaps or reads the exit itself, holds the pid now.
+  it('an unwatched openProcess reference does not hide a zombie from the reaper', async () => {
+    const letGo = spawn({ command: 'true', stdio: ['null', 'null', 'null'] });
+    letGo.close(); // nobody here waits for it any more
+    const unwatched = openProcess(letGo.pid);
+    try {
+      await pollUntil(() => zombieChildren().includes(letGo.pid), 5000);
+      const reaped: ReapedOrphan[] = [];
+      new OrphanReaper({ onReap: (orphan) => reaped.push(orphan) }).sweep();
+      expect(reaped.map((orphan) => orphan.pid)).toEqual([letGo.pid]);
+      expect(reaped[0]!.exit).toMatchObject({ code: 0 });
+    } finally {
+      unwatched.close();
+    }
+  });
 });

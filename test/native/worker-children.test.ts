@@ -17,11 +17,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { OrphanReaper, pidfdUnsupportedReason, type ProcessExit, type ReapedOrphan } from '../../native/index.js';
+import { openProcess, OrphanReaper, pidfdUnsupportedReason, type ProcessExit, type ReapedOrphan } from '../../native/index.js';
 import { pollUntil, procStat, zombieChildren } from '../helpers/proc.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const unsupported = pidfdUnsupportedReason();
+
+/** Resolves after `turns` iterations of the event loop, each with its poll phase. */
+async function loopTurns(turns: number): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+}
 
 function isZombie(pid: number): boolean {
   try {
@@ -92,6 +97,88 @@ describe.skipIf(unsupported !== null)(`pidvisor on worker threads${unsupported =
       await worker.terminate();
     }
   }, 60_000);
+
+  // The capability probe clones children of its own (PIDFD_INFO_EXIT can only be read from a
+  // reaped child): they were not behind the clone gate, and a sweep here reaped thousands of a
+  // worker's. That was also why the test above failed about 1 run in 15: its worker probes once.
+  it("takes none of the children a worker's capability probes make, sweeping all the while", async () => {
+    const worker = new Worker(path.join(fixtures, 'worker-probes.mjs'), { workerData: { count: 2000, maxMs: 8000 } });
+    let report: { probes: number } | undefined;
+    let failure: Error | undefined;
+    worker.once('message', (message) => (report = message));
+    worker.once('error', (error) => (failure = error));
+    const reaped: ReapedOrphan[] = [];
+    const reaper = new OrphanReaper({ onReap: (orphan) => reaped.push(orphan) });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (report === undefined && failure === undefined && Date.now() < deadline) {
+        reaper.sweep();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(failure).toBeUndefined();
+      expect(report?.probes).toBeGreaterThan(0);
+      expect(reaped.map((orphan) => orphan.pid)).toEqual([]);
+      expect(zombieChildren()).toEqual([]);
+    } finally {
+      await worker.terminate();
+    }
+  }, 60_000);
+
+  // openProcess() on the main thread looked only at its own environment's handles to decide
+  // whether it may reap: it reaped the worker's child, whose exit then had no rusage.
+  it("an openProcess watch on the main thread leaves a worker's child to the worker, and still learns the exit", async () => {
+    const gate = new SharedArrayBuffer(4);
+    const release = (): void => {
+      Atomics.store(new Int32Array(gate), 0, 1);
+      Atomics.notify(new Int32Array(gate), 0);
+    };
+    const worker = new Worker(path.join(fixtures, 'worker-child-held.mjs'), { workerData: { gate } });
+    const messages: Array<{ pid?: number; exit?: ProcessExit }> = [];
+    worker.on('message', (message) => messages.push(message));
+    const errors: Error[] = [];
+    worker.on('error', (error) => errors.push(error));
+    try {
+      await pollUntil(() => messages.length > 0 || errors.length > 0, 10_000);
+      expect(errors).toEqual([]);
+      const { pid } = messages[0] as { pid: number };
+      const opened = openProcess(pid, { watch: true });
+      let openedExit: ProcessExit | undefined;
+      void opened.wait().then((exit) => (openedExit = exit));
+      // The worker's event loop is blocked: only the main thread's watch can act on the zombie.
+      // Once it is one, a few loop turns (each with its poll phase) give the watch every chance.
+      await pollUntil(() => isZombie(pid) || openedExit !== undefined, 10_000);
+      await loopTurns(3);
+      expect(isZombie(pid)).toBe(true);
+      release();
+      await pollUntil(() => messages.length > 1 || errors.length > 0, 10_000);
+      expect(errors).toEqual([]);
+      const { exit } = messages[1] as { exit: ProcessExit };
+      expect(exit).toMatchObject({ code: 7, known: true });
+      expect(exit.rusage).not.toBeNull();
+      // The main thread learns the exit as a non-parent does, once the worker has reaped it.
+      await pollUntil(() => openedExit !== undefined, 10_000);
+      expect(openedExit).toMatchObject({ code: 7, rusage: null });
+      expect(zombieChildren()).toEqual([]);
+    } finally {
+      release();
+      await worker.terminate();
+    }
+  });
+
+  // The pipe ends the addon makes were closed with fs.closeSync, which in a worker warns for
+  // every fd fs did not open itself.
+  it('spawns with pipes in a worker without a warning', async () => {
+    const worker = new Worker(path.join(fixtures, 'worker-pipe-spawn.mjs'));
+    try {
+      const report = await new Promise<{ echoed: string; warnings: string[] }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      expect(report).toEqual({ echoed: 'through the pipes\n', warnings: [] });
+    } finally {
+      await worker.terminate();
+    }
+  });
 
   // A failed spawn throws its error into JS; while a worker's environment is torn down that
   // throw fails, and node-addon-api then threw a C++ exception out of the callback: std::terminate,
