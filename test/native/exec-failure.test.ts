@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason, spawn, SpawnError, type SpawnOptions } from '../../native/index.js';
 import { isRoot, openFds, zombieChildren } from '../helpers/proc.js';
+import { missingTool } from '../helpers/tools.js';
 
 const unsupported = pidfdUnsupportedReason();
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
@@ -100,7 +101,8 @@ describe.skipIf(unsupported !== null)(`exec failures${unsupported ? ` (skipped: 
 
   // A source inside the plan's own range is first moved above it; with the plan as large as
   // RLIMIT_NOFILE that move fails (EINVAL). Run under prlimit, in a process of its own.
-  it('names fcntl(F_DUPFD_CLOEXEC) when a source cannot be moved out of the way', () => {
+  const noPrlimit = missingTool('prlimit', 'util-linux');
+  it.skipIf(noPrlimit !== null)(`names fcntl(F_DUPFD_CLOEXEC) when a source cannot be moved out of the way${noPrlimit ? ` (skipped: ${noPrlimit})` : ''}`, () => {
     const options: SpawnOptions = { command: '/bin/true', stdio: [{ fd: 1 }, 'inherit', 'inherit'], extraFds: new Array<number>(61).fill(2) };
     const out = execFileSync('prlimit', ['--nofile=64:64', process.execPath, path.join(fixtures, 'spawn-as-caller.mjs'), JSON.stringify(options)], {
       encoding: 'utf8',

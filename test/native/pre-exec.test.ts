@@ -1,29 +1,22 @@
 // The window between clone and exec, held open on purpose: strace's fault injection delays the
 // child's chdir(2) (`-e inject=chdir:delay_enter=`), a real stall of the kind a hung NFS cwd
-// makes. While the child waits there (tests/fixtures/prexec-stall.mjs):
+// makes. While the child waits there (test/fixtures/prexec-stall.mjs):
 //   - its signal mask must block everything that can be blocked, glibc's internal SIGCANCEL
 //     (32) and SIGSETXID (33) too: sigfillset + pthread_sigmask left those two open, and their
 //     handlers would run in the child on the parent thread's memory;
 //   - an orphan sweep on another thread must not wait for it: the clone gate was held across
 //     the whole vfork, and one sweep blocked for as long as the child's chdir (3 s in issue 9).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
+import { missingTool } from '../helpers/tools.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const unsupported = pidfdUnsupportedReason();
 
-function straceMissing(): string | null {
-  try {
-    execFileSync('strace', ['-V'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'strace is not installed (Debian package strace)';
-  }
-}
-const skip = unsupported ?? straceMissing();
+const skip = unsupported ?? missingTool('strace', 'strace');
 
 // Long enough that the main thread finds the stalled child and sweeps well within it on a busy
 // machine; every chdir of the traced process waits this long, and only the child makes one.

@@ -1,24 +1,18 @@
 // foregroundTerminal: the new process group takes the terminal that is the child's own fd 0.
 // It used to act on the daemon's fd 0, before the child's fds were installed: a child whose
 // stdin was /dev/null took the daemon's terminal, and the daemon was left in the background.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
+import { missingTool } from '../helpers/tools.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const unsupported = pidfdUnsupportedReason();
 
-function scriptMissing(): string | null {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return null;
-  } catch {
-    return 'script(1) is not installed (Debian package bsdutils), needed for a terminal';
-  }
-}
-const skip = unsupported ?? scriptMissing();
+// script(1) gives the fixture a terminal.
+const skip = unsupported ?? missingTool('script', 'bsdutils');
 
 describe.skipIf(skip !== null)(`foregroundTerminal${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it("gives the terminal to a child whose stdin is that terminal, and leaves it alone when its stdin is not", () => {

@@ -8,10 +8,11 @@
 // worker's other child, which it let go: the same sweep reaps that one, so the sweep does reach
 // the worker's children.
 //
-// A child that fails to exec exits at once, before its spawn has reaped it: a clone holds a
-// gate, shared, until its child is recorded or reaped, and the reaper holds it exclusively
-// from its peek to its reap. Without that gate, a reaper sweeping while a worker spawned
-// took some of those children (and crashed on the ECHILD of others) within 3,000 spawns.
+// A child that fails to exec exits at once, before its spawn has reaped it: every clone has the
+// kernel publish its child's pid in a claim before the child runs, and the claim lasts until
+// the child is recorded or reaped (owned_children.h). Without that, a reaper sweeping while a
+// worker spawned took some of those children (and crashed on the ECHILD of others) within
+// 3,000 spawns.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,7 +100,7 @@ describe.skipIf(unsupported !== null)(`pidvisor on worker threads${unsupported =
   }, 60_000);
 
   // The capability probe clones children of its own (PIDFD_INFO_EXIT can only be read from a
-  // reaped child): they were not behind the clone gate, and a sweep here reaped thousands of a
+  // reaped child): they made no claim, and a sweep here reaped thousands of a
   // worker's. That was also why the test above failed about 1 run in 15: its worker probes once.
   it("takes none of the children a worker's capability probes make, sweeping all the while", async () => {
     const worker = new Worker(path.join(fixtures, 'worker-probes.mjs'), { workerData: { count: 2000, maxMs: 8000 } });
