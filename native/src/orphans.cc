@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,8 +92,11 @@ Napi::Value ReapOrphans(const Napi::CallbackInfo& info) {
     // ECHILD or no zombie: the pid names another process now, not a zombie of ours. Sweep on.
     if (confirmed < 0 || held.si_pid == 0) continue;
     // Asked only now, with the zombie held: had it been cloned here, its pid was published
-    // (claim or record) before it ran, so before this.
-    if (OwnedChildren::IsOwned(pid)) {
+    // (claim or record) before it ran, so before this. Its inode tells a watcher's process
+    // from an unrelated one that got the pid since.
+    struct stat st;
+    const uint64_t inode = fstat(pidfd, &st) == 0 ? st.st_ino : 0;
+    if (OwnedChildren::IsOwned(pid, inode)) {
       blocked_by = pid;
       blocked_owner = "pidvisor";
       break;

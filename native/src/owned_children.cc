@@ -25,16 +25,19 @@ class PidList {
   std::vector<pid_t> pids_;
 };
 
+// Sorted by pid, as PidList; the inode tells records of one pid apart.
+struct Watcher {
+  pid_t pid;
+  uint64_t inode;
+  bool operator<(const Watcher& other) const { return pid < other.pid; }
+};
+
 struct Registry {
   std::mutex mutex;
   PidList spawned;
-  PidList watched;
+  std::vector<Watcher> watchers;
   // Clones in flight: as many as threads cloning at once (a few).
   std::vector<OwnedChildren::Claim*> claims;
-
-  PidList& ListOf(OwnedChildren::Owner owner) {
-    return owner == OwnedChildren::Owner::kSpawned ? spawned : watched;
-  }
 };
 
 // Made once and never destroyed: a worker thread may still spawn or reap while the main
@@ -46,25 +49,37 @@ Registry& TheRegistry() {
 
 }  // namespace
 
-void OwnedChildren::Add(pid_t pid, Owner owner) {
+void OwnedChildren::RemoveSpawned(pid_t pid) {
   Registry& r = TheRegistry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  r.ListOf(owner).Add(pid);
+  r.spawned.Remove(pid);
 }
 
-void OwnedChildren::Remove(pid_t pid, Owner owner) {
+void OwnedChildren::AddWatcher(pid_t pid, uint64_t inode) {
   Registry& r = TheRegistry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  r.ListOf(owner).Remove(pid);
+  const Watcher watcher = {pid, inode};
+  r.watchers.insert(std::upper_bound(r.watchers.begin(), r.watchers.end(), watcher), watcher);
 }
 
-bool OwnedChildren::IsOwned(pid_t pid) {
+void OwnedChildren::RemoveWatcher(pid_t pid, uint64_t inode) {
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  const auto range = std::equal_range(r.watchers.begin(), r.watchers.end(), Watcher{pid, inode});
+  const auto it = std::find_if(range.first, range.second, [inode](const Watcher& w) { return w.inode == inode; });
+  if (it != range.second) r.watchers.erase(it);
+}
+
+bool OwnedChildren::IsOwned(pid_t pid, uint64_t inode) {
   Registry& r = TheRegistry();
   std::lock_guard<std::mutex> lock(r.mutex);
   for (const Claim* claim : r.claims) {
     if (claim->pid_.load() == pid) return true;
   }
-  return r.spawned.Contains(pid) || r.watched.Contains(pid);
+  if (r.spawned.Contains(pid)) return true;
+  const auto range = std::equal_range(r.watchers.begin(), r.watchers.end(), Watcher{pid, inode});
+  return std::any_of(range.first, range.second,
+                     [inode](const Watcher& w) { return w.inode == 0 || inode == 0 || w.inode == inode; });
 }
 
 bool OwnedChildren::IsSpawned(pid_t pid) {

@@ -16,6 +16,7 @@
 // stalls another thread's orphan sweep.
 #pragma once
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -24,19 +25,25 @@ namespace pidvisor {
 
 class OwnedChildren {
  public:
-  // Who waits for a pid. A spawned child is reaped only by its own handle. A watcher (a handle
-  // opened by pid, while it watches) reaps the process only if it is, or becomes, a child of
-  // ours that nobody spawned (see ProcessHandle::MayReap); either way the orphan reaper must
-  // leave its exit alone.
-  enum class Owner { kSpawned, kWatcher };
-
+  // Two kinds of owner wait for a pid. A spawned child (recorded by its clone, Claim::Record) is
+  // reaped only by its own handle. A watcher (a handle opened by pid, while it watches) reaps
+  // the process only if it is, or becomes, a child of ours that nobody spawned (see
+  // ProcessHandle::MayReap); either way the orphan reaper must leave its exit alone.
+  //
   // One record per owner: a pid may be recorded twice for a moment (a worker's new child got
   // the pid of one reaped here, whose record is not yet dropped), or held by a spawned and an
-  // opened handle. Remove drops one record.
-  static void Add(pid_t pid, Owner owner);
-  static void Remove(pid_t pid, Owner owner);
-  // Whether anybody here waits for this pid: a record of either kind, or a clone in flight.
-  static bool IsOwned(pid_t pid);
+  // opened handle. Each Remove drops one record.
+  static void RemoveSpawned(pid_t pid);
+  // `inode` names the watched process itself (pidfs, Linux 6.9; 0 when unknown): a watcher of a
+  // process that someone else reaped keeps its record until it notices (a retry timer, up to
+  // 1 s), and by then the pid may name an unrelated orphan of ours.
+  static void AddWatcher(pid_t pid, uint64_t inode);
+  static void RemoveWatcher(pid_t pid, uint64_t inode);
+  // Whether anybody here waits for the process that holds `pid` now, whose pidfs inode is
+  // `inode` (0: unknown): a clone in flight, a spawned child, or a watcher of that very process.
+  // Before pidfs every pidfd has the same inode, so a watcher then counts for any process
+  // with its pid.
+  static bool IsOwned(pid_t pid, uint64_t inode);
   // Whether a child spawned by pidvisor, in any environment of this process, holds this pid.
   static bool IsSpawned(pid_t pid);
 

@@ -182,7 +182,7 @@ Napi::Value ProcessHandle::Watch(const Napi::CallbackInfo& info) {
   // Only while watched: an unwatched handle never reaps, and its record would outlive the
   // process, so after the pid's reuse it would hide an unrelated orphan from the reaper.
   if (origin_ == Origin::kOpened && !owns_pid_) {
-    OwnedChildren::Add(pid_, OwnedChildren::Owner::kWatcher);
+    OwnedChildren::AddWatcher(pid_, inode_);
     owns_pid_ = true;
   }
   if (info.Length() > 0 && info[0].IsFunction()) {
@@ -369,7 +369,8 @@ void ProcessHandle::CloseFd() {
 void ProcessHandle::ForgetOwnership() {
   if (!owns_pid_) return;
   owns_pid_ = false;
-  OwnedChildren::Remove(pid_, spawned() ? OwnedChildren::Owner::kSpawned : OwnedChildren::Owner::kWatcher);
+  if (spawned()) OwnedChildren::RemoveSpawned(pid_);
+  else OwnedChildren::RemoveWatcher(pid_, inode_);
 }
 
 void ProcessHandle::Deliver(Napi::Value error, const ExitInfo* exit) {

@@ -149,7 +149,7 @@ void DiscardChild(int pidfd, pid_t pid) {
   KillAndReap(pidfd);
   close(pidfd);
   // Reaped, or left to the orphan reaper: nobody here will wait for it any more.
-  OwnedChildren::Remove(pid, OwnedChildren::Owner::kSpawned);
+  OwnedChildren::RemoveSpawned(pid);
 }
 
 SpawnRequest::~SpawnRequest() {

@@ -186,4 +186,29 @@ describe.skipIf(reason !== null)(`pid reuse in a fresh PID namespace${reason ===
     console.info(`pid ${steps.pid}: start time A=${steps.startTimeA} B=${steps.startTimeB}; instance A=${steps.instanceA} B=${steps.instanceB}`);
     expect(steps.startTimeB).not.toBeNull();
   });
+
+  // A watch of a process we did not spawn keeps its pid recorded until it notices the process
+  // was reaped by its parent (a retry timer, backing off to 1 s). The pid may name an orphan of
+  // ours by then: the record names the watched process by its pidfs inode, so the orphan
+  // reaper still takes the newcomer (it was blocked by the stale record before).
+  it("reaps an orphan that got the pid of a process another process's watch still holds", async () => {
+    const report = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      childProcess.execFile(
+        unshare as string,
+        ['--pid', '--fork', '--mount-proc', process.execPath, path.join(root, 'test/fixtures/stale-watch-namespace.mjs'), distNative],
+        { timeout: FIXTURE_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 },
+        (error, stdout, stderr) => {
+          try {
+            resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>);
+          } catch {
+            reject(new Error(`fixture gave no report (${error?.message ?? 'exit 0'}):\nstdout: ${stdout}\nstderr: ${stderr}`));
+          }
+        },
+      );
+    });
+    expect(report.reused, JSON.stringify(report)).toBe(true);
+    expect(report.reaped).toEqual([report.s, report.q]);
+    // The watch itself still learns its process's end, as a non-parent.
+    expect(report.watchExit).toMatchObject({ signal: 'SIGKILL', rusage: null });
+  });
 });
