@@ -120,8 +120,11 @@ export interface RawClonedChild {
 export interface RawSpawnRequest {
   execPaths: string[];
   argv: string[];
-  /** "NAME=value" strings; built from process.env when the caller gave no env. */
-  envp: string[];
+  /**
+   * "NAME=value" entries, each ended by a NUL, in one string (one conversion in the addon
+   * instead of one per entry); built from process.env when the caller gave no env.
+   */
+  envp: string;
   cwd: string | null;
   uid: number;
   gid: number;

@@ -53,7 +53,7 @@ export function spawnMany(list: readonly SpawnOptions[]): Array<ChildProcess | E
 function spawnChunk(list: readonly SpawnOptions[], start: number, end: number, results: Array<ChildProcess | Error>): void {
   const prepared: Prepared[] = [];
   // One copy of process.env for every entry without `env`: it cannot change during this call.
-  let inherited: string[] | undefined;
+  let inherited: string | undefined;
   try {
     for (let index = start; index < end; index++) {
       const options = list[index]!;
@@ -81,7 +81,7 @@ function spawnChunk(list: readonly SpawnOptions[], start: number, end: number, r
 }
 
 /** spawn()'s steps before the clone, for one entry: its error instead of a throw. */
-function prepare(index: number, options: SpawnOptions, inherited: string[] | undefined): Prepared | Error {
+function prepare(index: number, options: SpawnOptions, inherited: string | undefined): Prepared | Error {
   let fds: FdPlan | undefined;
   let cgroupFd = -1;
   try {

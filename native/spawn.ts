@@ -164,7 +164,7 @@ export function spawnArgs(r: RawSpawnRequest): RawSpawnArgs {
  * @internal Checks the options and turns them into the addon's request (also spawnMany's,
  * which passes one `inherited` environment for its whole batch).
  */
-export function buildRequest(options: SpawnOptions, inherited?: string[]): RawSpawnRequest {
+export function buildRequest(options: SpawnOptions, inherited?: string): RawSpawnRequest {
   const { command } = options;
   const fail = (reason: string): never => {
     throw SpawnError.invalid(command, reason);
@@ -178,16 +178,16 @@ export function buildRequest(options: SpawnOptions, inherited?: string[]): RawSp
   for (let i = 0; i < args.length; i++) argv.push(checkString(args[i], 'args', fail, i));
   // Without `env` the child gets process.env as this thread sees it now (inheritedEnvp).
   const env = options.env;
-  let envp: string[];
+  let envp: string;
   if (env === undefined) {
     envp = inherited ?? inheritedEnvp();
   } else {
-    envp = [];
+    envp = '';
     for (const key of Object.keys(env)) {
       checkString(key, 'env name', fail);
       const value = checkString(env[key], 'env', fail, key);
       if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
-      envp.push(`${key}=${value}`);
+      envp += `${key}=${value}\0`;
     }
   }
   if (options.cwd !== undefined) checkString(options.cwd, 'cwd', fail);
@@ -284,17 +284,18 @@ function isId(value: number): boolean {
 }
 
 /**
- * process.env as execve wants it ("NAME=value"), read on the calling thread, as child_process
- * does: a worker thread's children get the worker's own environment with its changes, and no
- * child reads the C `environ`, which another thread may be changing (setenv frees the array it
- * replaces, which a child reading it would take as its environment).
+ * @internal process.env as the addon's request carries it ("NAME=value" entries, each ended by
+ * a NUL), read on the calling thread, as child_process does: a worker thread's children get the
+ * worker's own environment with its changes, and no child reads the C `environ`, which another
+ * thread may be changing (setenv frees the array it replaces, which a child reading it would
+ * take as its environment).
  */
-export function inheritedEnvp(): string[] {
+export function inheritedEnvp(): string {
   const env = process.env;
-  const envp: string[] = [];
+  let envp = '';
   for (const key of Object.keys(env)) {
     const value = env[key];
-    if (value !== undefined) envp.push(`${key}=${value}`);
+    if (value !== undefined) envp += `${key}=${value}\0`;
   }
   return envp;
 }

@@ -85,13 +85,26 @@ CStringArray::CStringArray(Napi::Array array) {
   pointers_.push_back(nullptr);
 }
 
+CStringArray::CStringArray(Napi::String entries) : entries_(entries.Utf8Value()) {
+  // Each entry already ends with its NUL; the last one, if the caller left it off, with the
+  // std::string's own.
+  size_t start = 0;
+  for (size_t i = 0; i < entries_.size(); i++) {
+    if (entries_[i] != '\0') continue;
+    pointers_.push_back(&entries_[start]);
+    start = i + 1;
+  }
+  if (start < entries_.size()) pointers_.push_back(&entries_[start]);
+  pointers_.push_back(nullptr);
+}
+
 SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& fields)
     : exec_paths_(fields[kExecPaths].As<Napi::Array>()),
       argv_(fields[kArgv].As<Napi::Array>()),
       // Always the caller's array, built from process.env on the calling thread when the
       // caller gave none: the child never reads `environ`, which another thread may be
       // changing (setenv frees the array it replaces) and which is not a worker's process.env.
-      envp_(fields[kEnvp].As<Napi::Array>()),
+      envp_(fields[kEnvp].As<Napi::String>()),
       rlimits_(ReadRlimits(fields[kRlimits].As<Napi::Array>())),
       fds_(IntArray(fields[kFds].As<Napi::Array>())),
       cgroup_fd_(static_cast<int>(LongField(fields, kCgroupFd))),
