@@ -10,6 +10,7 @@
         "native/src/errors.cc",
         "native/src/exit_poller.cc",
         "native/src/fd_layout.cc",
+        "native/src/file_lock.cc",
         "native/src/handle_table.cc",
         "native/src/limits.cc",
         "native/src/orphans.cc",

@@ -181,4 +181,6 @@ export interface RawBinding {
   /** [soft, hard]; -1 is unlimited. */
   getResourceLimit(resource: number): [number, number];
   setResourceLimit(resource: number, soft: number, hard: number): void;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
+  tryLockExclusive(fd: number): boolean;
 }

@@ -19,3 +19,4 @@ export { SystemError, SpawnError, ProcessExitedError, ProcessIdentityError, Unsu
 export type { SpawnStage } from './errors.js';
 export { getResourceLimit, raiseSoftLimitToHard } from './limits.js';
 export type { ResourceLimit } from './limits.js';
+export { tryLockExclusive } from './file-lock.js';

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "env_state.h"
+#include "file_lock.h"
 #include "limits.h"
 #include "peer.h"
 #include "orphans.h"
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getChildSubreaper", Napi::Function::New<GetChildSubreaper>(env, "getChildSubreaper"));
   exports.Set("getResourceLimit", Napi::Function::New<GetResourceLimit>(env, "getResourceLimit"));
   exports.Set("setResourceLimit", Napi::Function::New<SetResourceLimit>(env, "setResourceLimit"));
+  exports.Set("tryLockExclusive", Napi::Function::New<TryLockExclusive>(env, "tryLockExclusive"));
   exports.Set("probeKernel", Napi::Function::New<ProbeKernel>(env, "probeKernel"));
   exports.Set("setExitHandler", Napi::Function::New<ProcessHandle::SetExitHandler>(env, "setExitHandler"));
   exports.Set("ProcessHandle", ProcessHandle::Define(env));
