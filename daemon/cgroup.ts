@@ -4,7 +4,7 @@
 // cgroup is no longer populated.
 import fs from 'node:fs';
 import path from 'node:path';
-import { capabilities, openProcess, type ProcessRef } from '../native/index.js';
+import { capabilities, openProcess, tryLockExclusive, type ProcessRef } from '../native/index.js';
 
 const POLL_MS = 20;
 
@@ -23,7 +23,15 @@ export class ServiceCgroup {
    * read from the parent's cgroup instead of the target's.
    */
   static create(dir: string): ServiceCgroup {
-    fs.mkdirSync(dir);
+    try {
+      fs.mkdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The daemon's subtree was removed under it (by hand, or by an older pidvisor that
+      // removed a shared root): make it again rather than fail every launch from now on.
+      fs.mkdirSync(path.dirname(dir), { recursive: true });
+      fs.mkdirSync(dir);
+    }
     return new ServiceCgroup(dir);
   }
 
@@ -183,18 +191,104 @@ function removeTree(dir: string): Error | null {
 /**
  * The directory under which service cgroups live, created if needed, or null with the
  * reason when cgroup v2 is not usable here (then services default to the `group` kill mode).
+ * `created` says whether this call made it (see claimCgroupRoot on removing only that).
  */
-export function prepareCgroupRoot(mount: string | null, name = 'pidvisor'): { root: string | null; reason: string | null } {
-  if (mount === null) return { root: null, reason: 'no cgroup v2 hierarchy is mounted' };
+export function prepareCgroupRoot(mount: string | null, name: string): { root: string | null; reason: string | null; created: boolean } {
+  if (mount === null) return { root: null, reason: 'no cgroup v2 hierarchy is mounted', created: false };
   const root = path.join(mount, name);
   try {
-    fs.mkdirSync(root, { recursive: true });
+    const created = fs.mkdirSync(root, { recursive: true }) !== undefined;
     fs.accessSync(path.join(root, 'cgroup.procs'), fs.constants.W_OK);
     fs.accessSync(path.join(root, 'cgroup.kill'), fs.constants.W_OK);
-    return { root, reason: null };
+    return { root, reason: null, created };
   } catch (error) {
-    return { root: null, reason: `cannot use ${root}: ${(error as Error).message}` };
+    return { root: null, reason: `cannot use ${root}: ${(error as Error).message}`, created: false };
   }
+}
+
+/** Another live daemon holds this cgroup subtree (two daemons given one --cgroup-name). */
+export class CgroupBusyError extends Error {
+  override name = 'CgroupBusyError';
+  readonly dir: string;
+  readonly holderPid: number | null;
+
+  constructor(dir: string, holderPid: number | null) {
+    super(`cgroup ${dir} is in use by another daemon${holderPid === null ? '' : ` (pid ${holderPid})`}; give each daemon its own --cgroup-name, or none (the default is named after the state dir)`);
+    this.dir = dir;
+    this.holderPid = holderPid;
+  }
+}
+
+/** A daemon's own cgroup subtree, locked for as long as the daemon uses it. */
+export interface CgroupRootClaim {
+  readonly root: string | null;
+  /** Why cgroup mode is unavailable, or null when root is usable. */
+  readonly reason: string | null;
+  /**
+   * Unlocks the subtree and, when `remove`, removes it if it is empty. Returns why it stays
+   * (services left in it), null otherwise. Idempotent.
+   */
+  release(remove: boolean): Error | null;
+}
+
+/**
+ * Makes (when missing) and locks `<mount>/<name>`: flock on the cgroup directory itself, so
+ * two daemons cannot use one subtree even when told to by hand; the kernel drops the lock
+ * when the daemon dies. Throws CgroupBusyError when another daemon holds it. `created`
+ * tells whether this daemon made the directory (a subtree made by someone else, e.g. one
+ * delegated by systemd, is never removed).
+ */
+export function claimCgroupRoot(mount: string | null, name: string): CgroupRootClaim & { created: boolean } {
+  const prepared = prepareCgroupRoot(mount, name);
+  if (prepared.root === null) return { root: null, reason: prepared.reason, created: false, release: () => null };
+  const root = prepared.root;
+  const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  let locked = false;
+  try {
+    locked = tryLockExclusive(fd);
+  } finally {
+    if (!locked) fs.closeSync(fd);
+  }
+  if (!locked) throw new CgroupBusyError(root, flockHolderPid(root));
+  let released = false;
+  return {
+    root,
+    reason: null,
+    created: prepared.created,
+    release(remove) {
+      if (released) return null;
+      released = true;
+      fs.closeSync(fd);
+      if (!remove) return null;
+      try {
+        fs.rmdirSync(root);
+        return null;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'ENOENT' ? null : (error as Error);
+      }
+    },
+  };
+}
+
+/**
+ * The pid that holds a flock on `file`, from /proc/locks (pids as this process's pid
+ * namespace sees them), or null when none is listed.
+ */
+function flockHolderPid(file: string): number | null {
+  try {
+    const { dev, ino } = fs.statSync(file, { bigint: true });
+    // /proc/locks names the file as MAJOR:MINOR:INODE, major and minor in hex.
+    const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+    const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+    const id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${ino}`;
+    for (const line of fs.readFileSync('/proc/locks', 'utf8').split('\n')) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1] === 'FLOCK' && fields[5] === id) return Number(fields[4]);
+    }
+  } catch {
+    // no /proc, or the file went away: the message goes without a pid
+  }
+  return null;
 }
 
 // The cgroup v2 mount a directory lives under (for the paths /proc/<pid>/cgroup shows).

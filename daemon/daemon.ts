@@ -3,19 +3,22 @@
 // service, each with its own timeout, in parallel, and then the daemon exits 0. SIGUSR1 logs
 // the state of every service; SIGUSR2 is reserved (logged, otherwise ignored). Neither ever
 // opens Node's inspector (see inspector-signals.ts).
-import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { assertPidfdSupport, raiseSoftLimitToHard } from '../native/index.js';
 import type { Config } from './config.js';
 import { keepInspectorClosed } from './inspector-signals.js';
 import { createLogger } from './logger.js';
+import { lockStateDir } from './state-dir-lock.js';
 import { Supervisor, type ConfigChanges } from './supervisor.js';
 
 export interface DaemonOptions {
   stateDir: string;
   configFile?: string;
   logger?: Logger;
-  /** Name of this daemon's directory under the cgroup v2 mount (tests use their own). */
+  /**
+   * This daemon's cgroup subtree, relative to the cgroup v2 mount. Default: named after the
+   * state dir (see cgroupNameFor), so two daemons never share one.
+   */
   cgroupName?: string;
   /**
    * Runs once the supervisor exists and before any configured service starts: where the API
@@ -39,12 +42,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const logger = options.logger ?? createLogger();
   assertPidfdSupport();
   const nofile = raiseSoftLimitToHard('nofile');
-  fs.mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
-  const supervisor = new Supervisor({
-    stateDir: options.stateDir,
-    logger,
-    ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
-  });
+  // Before anything else is touched: a daemon refused here (another holds the state dir)
+  // has made, changed and removed nothing.
+  const lock = lockStateDir(options.stateDir);
+  let supervisor: Supervisor;
+  try {
+    supervisor = new Supervisor({
+      stateDir: options.stateDir,
+      logger,
+      ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
+    });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
   let initial: Config | null;
   let server: { close(): Promise<void> } | null;
@@ -55,6 +66,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } catch (error) {
     // A start that fails leaves nothing behind: the supervisor made its cgroup root.
     await supervisor.shutdown();
+    lock.release();
     throw error;
   }
 
@@ -86,6 +98,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       process.off('SIGUSR2', onUserSignal);
       await server?.close();
       await supervisor.shutdown();
+      lock.release();
     },
   };
 }

@@ -22,6 +22,7 @@ import {
 } from '../native/index.js';
 import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
 import { keepInspectorClosed } from './inspector-signals.js';
+import { lockStateDir, type StateDirLock } from './state-dir-lock.js';
 import type { Supervisor } from './supervisor.js';
 
 export type ForwardTarget = 'process' | 'group' | 'cgroup';
@@ -100,7 +101,8 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
 
   // The supervisor (typebox, yaml) is loaded only when services are asked for: a plain
   // `pidvisor init -- cmd` starts faster without them.
-  const supervisor = options.configFile !== undefined || options.serve !== undefined ? await loadSupervisor(options) : null;
+  const services = options.configFile !== undefined || options.serve !== undefined ? await loadSupervisor(options) : null;
+  const supervisor = services?.supervisor ?? null;
   const reaper = new OrphanReaper({ onReap: (orphan) => logOrphan(logger, supervisor, orphan) });
   reaper.start();
   let server: { close(): Promise<void> } | null = null;
@@ -116,6 +118,7 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
     // Also when something above failed: nothing may keep the event loop (and so PID 1) alive.
     await server?.close();
     await supervisor?.shutdown();
+    services?.lock.release();
     reaper.sweep();
     reaper.stop();
   }
@@ -139,9 +142,17 @@ function becomeSubreaper(asked: boolean, logger: Logger): void {
   );
 }
 
-async function loadSupervisor(options: InitOptions): Promise<Supervisor> {
-  const { Supervisor: SupervisorClass } = await import('./supervisor.js');
-  return new SupervisorClass({ stateDir: options.stateDir, logger: options.logger });
+// The same rules as the daemon's: the state dir locked before anything is touched (see
+// state-dir-lock.ts), and the cgroup subtree named after it.
+async function loadSupervisor(options: InitOptions): Promise<{ supervisor: Supervisor; lock: StateDirLock }> {
+  const lock = lockStateDir(options.stateDir);
+  try {
+    const { Supervisor: SupervisorClass } = await import('./supervisor.js');
+    return { supervisor: new SupervisorClass({ stateDir: options.stateDir, logger: options.logger }), lock };
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
 }
 
 async function runMain(options: InitOptions, signals: SignalRouter, supervisor: Supervisor | null): Promise<number> {

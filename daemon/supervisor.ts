@@ -6,13 +6,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { capabilities, signalNumber, spawnMany, type Capabilities, type ChildProcess, type SignalLike, type SpawnOptions } from '../native/index.js';
-import { prepareCgroupRoot } from './cgroup.js';
+import { claimCgroupRoot, type CgroupRootClaim } from './cgroup.js';
 import { defineService, sameSpec, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import { EventLog } from './events.js';
 import { listLogFiles, logFilePath, ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
 import { reportWriteFailures } from './logs/write-failure-report.js';
 import { enableMemoryController } from './memory-peak.js';
+import { cgroupNameFor } from './paths.js';
 import { Service, type ExitRecord, type ServiceInfo } from './service.js';
 import type { ServiceSpec } from './spec.js';
 import { VERSION } from './version.js';
@@ -22,7 +23,11 @@ export interface SupervisorOptions {
   logger: Logger;
   /** Where cgroup v2 is mounted; default: found in /proc/self/mountinfo. null disables cgroups. */
   cgroupMount?: string | null;
-  /** Directory name under the mount for this daemon's service cgroups. Default "pidvisor". */
+  /**
+   * This daemon's cgroup subtree, relative to the mount. Default: named after the state dir
+   * (cgroupNameFor), and removed at shutdown when empty; a given name is removed only if
+   * this supervisor made it. Throws CgroupBusyError when another daemon holds it.
+   */
   cgroupName?: string;
   /** Base environment of services (default: the daemon's). */
   baseEnv?: Record<string, string>;
@@ -63,6 +68,9 @@ export class Supervisor {
   readonly #byName = new Map<string, Service>();
   readonly #context: DefinitionContext;
   readonly #cgroupRoot: string | null;
+  readonly #cgroupClaim: CgroupRootClaim;
+  /** Remove the subtree at shutdown: it is named after our state dir, or we made it. */
+  readonly #ownsCgroupRoot: boolean;
   readonly #startedAt = new Date().toISOString();
   #shuttingDown = false;
   #shutdown: Promise<void> | null = null;
@@ -75,7 +83,9 @@ export class Supervisor {
     this.events = options.events ?? new EventLog();
     fs.mkdirSync(this.#logDir, { recursive: true, mode: 0o700 });
     const mount = options.cgroupMount === undefined ? capabilities().cgroup2Mount : options.cgroupMount;
-    const cgroups = prepareCgroupRoot(mount, options.cgroupName);
+    const cgroups = claimCgroupRoot(mount, options.cgroupName ?? cgroupNameFor(options.stateDir));
+    this.#cgroupClaim = cgroups;
+    this.#ownsCgroupRoot = cgroups.created || options.cgroupName === undefined;
     if (cgroups.reason !== null) this.#logger.warn({ reason: cgroups.reason }, 'cgroup kill mode unavailable; services default to group');
     this.#cgroupRoot = cgroups.root;
     if (cgroups.root !== null) {
@@ -340,13 +350,8 @@ export class Supervisor {
     await Promise.all([...this.#services.values()].map((service) => this.#remove(service, { keepLogs: true }).catch((error: unknown) => {
       this.#logger.error({ err: error, service: service.name ?? service.id }, 'stop at shutdown failed');
     })));
-    if (this.#cgroupRoot !== null) {
-      try {
-        fs.rmdirSync(this.#cgroupRoot);
-      } catch (error) {
-        this.#logger.warn({ err: error, cgroupRoot: this.#cgroupRoot }, 'cgroup root left in place');
-      }
-    }
+    const left = this.#cgroupClaim.release(this.#ownsCgroupRoot);
+    if (left !== null) this.#logger.warn({ err: left, cgroupRoot: this.#cgroupRoot }, 'cgroup root left in place');
   }
 
   #find(ref: string): Service {

@@ -14,7 +14,8 @@ export const daemonCommand: Command = {
   details: `Options:
   --socket PATH       the API's unix socket (default: $PIDVISOR_SOCKET, else ${defaultSocketPath()})
   --config FILE       YAML file of services, loaded at start and on SIGHUP
-  --state-dir DIR     logs, and audit.log of every mutating request (default: ${defaultStateDir()})
+  --state-dir DIR     this daemon's directory: logs, audit.log of every mutating request,
+                      daemon.lock (default: ${defaultStateDir()}); one daemon per directory
   --listen HOST:PORT  also serve the API over TCP (loopback unless --tls-cert/--tls-key); needs --token-file
   --token-file FILE   bearer token for TCP clients (at least 16 bytes, readable by its owner only)
   --tls-cert FILE     TLS certificate and key for --listen
@@ -23,11 +24,14 @@ export const daemonCommand: Command = {
                       machine's name for --listen 0.0.0.0:7443; loopback names and the
                       listen address are always accepted, any other Host gets 403 (this
                       keeps web pages from reaching the API through DNS rebinding)
-  --cgroup-name NAME  directory of this daemon's service cgroups under the cgroup v2
-                      mount (default: pidvisor)
+  --cgroup-name PATH  this daemon's cgroup subtree, relative to the cgroup v2 mount
+                      (default: named after the state dir, e.g. pidvisor-var-lib-pidvisor-<hash>);
+                      made when missing, removed at exit only if empty and made by it
 
-The daemon is ready when its socket accepts connections. A socket path held by a live
-daemon is an error; a stale socket file is replaced.
+The daemon is ready when its socket accepts connections. Before it touches anything it
+locks its state dir (flock on daemon.lock, released by the kernel when the daemon dies):
+a second daemon on the same state dir is refused, naming the first one's pid, and changes
+nothing. A socket path held by a live daemon is an error; a stale socket file is replaced.
 
 Signals: SIGHUP reloads the config (only changed services restart); SIGTERM or SIGINT
 stops every service, each with its stop timeout, then exits 0; SIGUSR1 logs the status of

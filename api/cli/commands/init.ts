@@ -30,7 +30,8 @@ Options:
                             to the real init: zombie reaping won't work, and pidvisor says so)
   --config FILE             also supervise the services of this YAML file
   --socket PATH             also serve the HTTP API on this unix socket
-  --state-dir DIR           logs of the services (default: ${defaultStateDir()})
+  --state-dir DIR           logs of the services (default: ${defaultStateDir()}); locked
+                            as by \`pidvisor daemon\` when --config or --socket is given
   -v, --verbose             log every reaped orphan and forwarded signal`,
   options: {
     group: { type: 'boolean', short: 'g' },
