@@ -1,6 +1,7 @@
 // The real `pidvisor daemon` (compiled, in dist/) as a child process of the test, with its
 // JSON log parsed as it arrives.
 import { spawn as spawnWithLibuv, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pollUntil } from './proc.js';
@@ -13,6 +14,8 @@ export interface DaemonProcess {
   logs: Array<Record<string, unknown>>;
   /** Waits for a log record matching `predicate`. */
   waitForLog(predicate: (record: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the exit code (or the signal) once the daemon has exited. */
+  exited: Promise<number | string>;
   /** Sends `signal` and resolves with the exit code (or the signal). */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
@@ -38,6 +41,7 @@ export function startDaemonProcess(args: string[], options: { nodeArgs?: string[
   return {
     process: child,
     logs,
+    exited,
     async waitForLog(predicate, timeoutMs = 10_000) {
       await pollUntil(() => logs.some(predicate), timeoutMs);
       return logs.find(predicate)!;
@@ -47,4 +51,22 @@ export function startDaemonProcess(args: string[], options: { nodeArgs?: string[
       return exited;
     },
   };
+}
+
+/** One HTTP request to a daemon's unix socket: the status and the parsed JSON body. */
+export function requestJson(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const request = http.request(
+      { socketPath, method, path: url, agent: false, timeout: 20_000, headers: payload === undefined ? {} : { 'content-type': 'application/json' } },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }));
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`${method} ${url}: no answer within 20 s`)));
+    request.on('error', reject);
+    request.end(payload);
+  });
 }
