@@ -1,0 +1,46 @@
+// Problems of config entries that the schema cannot see: a user or group this host does not
+// have, an unknown signal name, a kill mode this host cannot give. Found by defining each
+// service (defineService) before anything is applied, by a reload and by `pidvisor check`.
+// Kept apart from config.ts, which loads the YAML parser: the supervisor needs only this.
+import { defineService, type DefinitionContext, type ServiceDefinition } from './definition.js';
+import { SupervisorError } from './errors.js';
+import type { ServiceSpec } from './spec.js';
+
+/** A problem of one entry; config.ts gives it a line and column in the file. */
+export interface EntryProblem {
+  service: string;
+  /** JSON pointer into the entry: /user, /restart/maxDelayMs; '' for the entry itself. */
+  field: string;
+  message: string;
+}
+
+/** Defines every entry; the definitions, or every problem found (nothing is applied then). */
+export function defineEntries(services: Readonly<Record<string, ServiceSpec>>, context: DefinitionContext): { definitions: Map<string, ServiceDefinition>; problems: EntryProblem[] } {
+  const definitions = new Map<string, ServiceDefinition>();
+  const problems: EntryProblem[] = [];
+  for (const [name, spec] of Object.entries(services)) {
+    try {
+      definitions.set(name, defineService(spec, context));
+    } catch (error) {
+      problems.push(...entryProblemsOf(name, error));
+    }
+  }
+  return { definitions, problems };
+}
+
+/** The CONFIG_INVALID error of entry problems (the daemon locates them in the file). */
+export function entriesRefused(problems: readonly EntryProblem[]): SupervisorError {
+  const list = problems.map((p) => `services.${p.service}${p.field.replaceAll('/', '.')}: ${p.message}`).join('; ');
+  return new SupervisorError('CONFIG_INVALID', `config refused: ${list}`, { entryProblems: problems });
+}
+
+const FIELD_OF_CODE: Readonly<Record<string, string>> = { UNKNOWN_USER: '/user', UNKNOWN_GROUP: '/group', CGROUP_UNAVAILABLE: '/killMode' };
+
+function entryProblemsOf(service: string, error: unknown): EntryProblem[] {
+  if (!(error instanceof SupervisorError)) throw error;
+  const listed = error.details.problems as Array<{ path: string; message: string }> | undefined;
+  if (error.code === 'INVALID_SPEC' && listed !== undefined) {
+    return listed.map((p) => ({ service, field: p.path === '/' ? '' : p.path, message: p.message }));
+  }
+  return [{ service, field: FIELD_OF_CODE[error.code] ?? '', message: error.message }];
+}
