@@ -1,11 +1,12 @@
 // The daemon process: its limits, its supervisor, its config, and its signals.
-// SIGHUP reloads the config (only changed services restart); SIGTERM and SIGINT stop every
-// service, each with its own timeout, in parallel, and then the daemon exits 0. SIGUSR1 logs
-// the state of every service; SIGUSR2 is reserved (logged, otherwise ignored). Neither ever
-// opens Node's inspector (see inspector-signals.ts).
+// SIGHUP reloads the config (changed services are redefined in place); SIGTERM and SIGINT
+// stop every service, each with its own timeout, in parallel, and then the daemon exits 0.
+// SIGUSR1 logs the state of every service; SIGUSR2 is reserved (logged, otherwise ignored).
+// Neither ever opens Node's inspector (see inspector-signals.ts).
 import type { Logger } from 'pino';
 import { assertPidfdSupport, raiseSoftLimitToHard } from '../native/index.js';
-import type { Config } from './config.js';
+import type { ConfigFile } from './config.js';
+import { SupervisorError } from './errors.js';
 import { keepInspectorClosed } from './inspector-signals.js';
 import { createLogger } from './logger.js';
 import { lockStateDir } from './state-dir-lock.js';
@@ -23,16 +24,20 @@ export interface DaemonOptions {
   /**
    * Runs once the supervisor exists and before any configured service starts: where the API
    * starts listening, so a daemon that cannot serve (its socket held by a live daemon) starts
-   * nothing. Returns what to close at shutdown, before the services stop.
+   * nothing. `reload` is the daemon's reload (for the API's). Returns what to close at
+   * shutdown, before the services stop.
    */
-  serve?: (supervisor: Supervisor, logger: Logger) => Promise<{ close(): Promise<void> }>;
+  serve?: (supervisor: Supervisor, logger: Logger, reload: () => Promise<ConfigChanges>) => Promise<{ close(): Promise<void> }>;
 }
 
 export interface Daemon {
   supervisor: Supervisor;
   logger: Logger;
-  /** Re-reads the config file; null when the daemon has none. */
-  reload(): Promise<ConfigChanges | null>;
+  /**
+   * Re-reads and applies the config file, and says what changed. Throws NO_CONFIG when the
+   * daemon has no file, CONFIG_INVALID (with `problems`; nothing changed) for a refused one.
+   */
+  reload(): Promise<ConfigChanges>;
   /** Stops every service and removes the signal handlers. */
   shutdown(): Promise<void>;
 }
@@ -57,36 +62,51 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     throw error;
   }
   logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
-  let initial: Config | null;
-  let server: { close(): Promise<void> } | null;
+
+  // One reload at a time is the supervisor's business (applyConfig queues); this reads the
+  // file, applies it, and logs the same summary for SIGHUP and for the API.
+  const reload = async (): Promise<ConfigChanges> => {
+    const file = options.configFile;
+    if (file === undefined) throw new SupervisorError('NO_CONFIG', 'the daemon was started without --config: there is no file to reload');
+    try {
+      const changes = await applyConfigFile(supervisor, await loadConfig(file));
+      logger.info({ file, changes }, 'config applied');
+      return changes;
+    } catch (error) {
+      const problems = (error as SupervisorError).details?.problems;
+      if (problems !== undefined) logger.error({ file, problems }, 'config refused; the running services are unchanged');
+      else logger.error({ err: error, file }, 'config reload failed');
+      throw error;
+    }
+  };
+  const onHangup = (): void => {
+    if (options.configFile === undefined) logger.warn('SIGHUP: the daemon has no config file to reload');
+    else reload().catch(() => {}); // logged by reload
+  };
+  const onUserSignal = (signal: NodeJS.Signals): void => logUserSignal(supervisor, logger, signal);
+
+  let initial: ConfigFile | null = null;
+  let server: { close(): Promise<void> } | null = null;
   try {
     // Load the config before anything runs, so a broken file fails the start loudly.
     initial = options.configFile === undefined ? null : await loadConfig(options.configFile);
-    server = options.serve === undefined ? null : await options.serve(supervisor, logger);
+    server = options.serve === undefined ? null : await options.serve(supervisor, logger, reload);
+    process.on('SIGHUP', onHangup);
+    process.on('SIGUSR1', onUserSignal);
+    process.on('SIGUSR2', onUserSignal);
+    if (initial !== null) {
+      const changes = await applyConfigFile(supervisor, initial);
+      logger.info({ file: initial.file, changes }, 'config applied');
+    }
   } catch (error) {
     // A start that fails leaves nothing behind: the supervisor made its cgroup root.
+    process.off('SIGHUP', onHangup);
+    process.off('SIGUSR1', onUserSignal);
+    process.off('SIGUSR2', onUserSignal);
+    await server?.close();
     await supervisor.shutdown();
     lock.release();
     throw error;
-  }
-
-  const reload = async (): Promise<ConfigChanges | null> => {
-    if (options.configFile === undefined) return null;
-    const changes = await supervisor.applyConfig((await loadConfig(options.configFile)).services);
-    logger.info({ changes }, 'config applied');
-    return changes;
-  };
-  const onHangup = (): void => {
-    reload().catch((error: unknown) => logger.error({ err: error }, 'config reload failed; the running services are unchanged'));
-  };
-  process.on('SIGHUP', onHangup);
-  const onUserSignal = (signal: NodeJS.Signals): void => logUserSignal(supervisor, logger, signal);
-  process.on('SIGUSR1', onUserSignal);
-  process.on('SIGUSR2', onUserSignal);
-
-  if (initial !== null) {
-    const changes = await supervisor.applyConfig(initial.services);
-    logger.info({ changes }, 'config applied');
   }
   return {
     supervisor,
@@ -118,8 +138,12 @@ function logUserSignal(supervisor: Supervisor, logger: Logger, signal: NodeJS.Si
 
 // The YAML parser is loaded only by a daemon that has a config file: the others would carry
 // its code in resident memory for nothing (as init already does).
-async function loadConfig(file: string): Promise<Config> {
+async function loadConfig(file: string): Promise<ConfigFile> {
   return (await import('./config.js')).loadConfig(file);
+}
+
+async function applyConfigFile(supervisor: Supervisor, config: ConfigFile): Promise<ConfigChanges> {
+  return (await import('./config.js')).applyConfigFile(supervisor, config);
 }
 
 /**

@@ -1,5 +1,4 @@
 // A validated service spec turned into everything needed to run it, defaults filled in.
-import { isDeepStrictEqual } from 'node:util';
 import { inheritedEnv, signalName, signalNumber, type Rlimit, type RlimitName } from '../native/index.js';
 import { SupervisorError } from './errors.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
@@ -9,7 +8,7 @@ import { resolveCredentials, type Credentials } from './users.js';
 export type KillMode = 'process' | 'group' | 'cgroup';
 
 export interface ServiceDefinition {
-  /** The spec as given: what GET shows and what a config reload compares. */
+  /** The spec as given: what GET shows and what a config reload compares (spec-diff.ts). */
   spec: ServiceSpec;
   name: string | null;
   command: string[];
@@ -109,9 +108,4 @@ function serviceEnv(spec: ServiceSpec, base: Readonly<Record<string, string>> | 
   const adds = spec.env !== undefined && Object.keys(spec.env).length > 0;
   if (base === null) return adds ? { ...inheritedEnv(), ...spec.env } : null;
   return { ...base, ...spec.env };
-}
-
-/** Whether two specs define the same service (a config reload restarts only changed ones). */
-export function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
-  return isDeepStrictEqual(a, b);
 }

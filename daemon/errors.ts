@@ -15,6 +15,7 @@ export type SupervisorErrorCode =
   | 'INSTANCE_MISMATCH'
   | 'CGROUP_UNAVAILABLE'
   | 'CONFIG_INVALID'
+  | 'NO_CONFIG'
   | 'SHUTTING_DOWN';
 
 export class SupervisorError extends Error {

@@ -4,7 +4,7 @@
 export interface SupervisorEvent {
   seq: number;
   time: string;
-  type: 'state' | 'created' | 'removed' | 'spawn-failed' | 'exit' | 'log-write-failed';
+  type: 'state' | 'created' | 'removed' | 'spawn-failed' | 'exit' | 'log-write-failed' | 'reloaded';
   service: { id: string; name: string | null };
   /** For 'state': the change. */
   from?: string;
@@ -15,6 +15,8 @@ export interface SupervisorEvent {
   exit?: unknown;
   /** For 'log-write-failed': the file, and what has been lost so far. */
   logs?: { file: string; droppedBytes: number; droppedRecords: number; writeFailures: number };
+  /** For 'reloaded': the fields of its config entry that changed (restart.policy, env.PATH). */
+  changed?: string[];
 }
 
 export type EventInput = Omit<SupervisorEvent, 'seq' | 'time'>;

@@ -23,7 +23,8 @@ import {
 import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
 import { keepInspectorClosed } from './inspector-signals.js';
 import { lockStateDir, type StateDirLock } from './state-dir-lock.js';
-import type { Supervisor } from './supervisor.js';
+import { SupervisorError } from './errors.js';
+import type { ConfigChanges, Supervisor } from './supervisor.js';
 
 export type ForwardTarget = 'process' | 'group' | 'cgroup';
 
@@ -44,7 +45,7 @@ export interface InitOptions {
   stateDir: string;
   logger: Logger;
   /** Where the API starts, when asked for (see DaemonOptions.serve). */
-  serve?: (supervisor: Supervisor, logger: Logger) => Promise<{ close(): Promise<void> }>;
+  serve?: (supervisor: Supervisor, logger: Logger, reload: () => Promise<ConfigChanges>) => Promise<{ close(): Promise<void> }>;
 }
 
 /**
@@ -107,12 +108,9 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
   reaper.start();
   let server: { close(): Promise<void> } | null = null;
   try {
-    server = supervisor !== null && options.serve !== undefined ? await options.serve(supervisor, logger) : null;
-    if (supervisor !== null && options.configFile !== undefined) {
-      const { loadConfig } = await import('./config.js');
-      const changes = await supervisor.applyConfig(loadConfig(options.configFile).services);
-      logger.info({ changes }, 'config applied');
-    }
+    // SIGHUP belongs to the main command here: the API's reload is the way to reload.
+    server = supervisor !== null && options.serve !== undefined ? await options.serve(supervisor, logger, () => applyConfigOf(supervisor, options)) : null;
+    if (supervisor !== null && options.configFile !== undefined) await applyConfigOf(supervisor, options);
     return await runMain(options, signals, supervisor);
   } finally {
     // Also when something above failed: nothing may keep the event loop (and so PID 1) alive.
@@ -140,6 +138,14 @@ function becomeSubreaper(asked: boolean, logger: Logger): void {
     "pidvisor is neither PID 1 nor a child subreaper: orphans go to the real init, so zombie reaping won't work" +
       (asked ? '' : ' (drop --no-subreaper, or run pidvisor as PID 1)'),
   );
+}
+
+async function applyConfigOf(supervisor: Supervisor, options: InitOptions): Promise<ConfigChanges> {
+  if (options.configFile === undefined) throw new SupervisorError('NO_CONFIG', 'init was started without --config: there is no file to reload');
+  const { applyConfigFile, loadConfig } = await import('./config.js');
+  const changes = await applyConfigFile(supervisor, loadConfig(options.configFile));
+  options.logger.info({ file: options.configFile, changes }, 'config applied');
+  return changes;
 }
 
 // The same rules as the daemon's: the state dir locked before anything is touched (see

@@ -88,7 +88,7 @@ export class Service {
   #cgroup: ServiceCgroup | null = null;
   readonly #tracker = new RestartTracker();
   readonly #exits: ExitRecord[] = [];
-  readonly #definition: ServiceDefinition;
+  #definition: ServiceDefinition;
   #state: State = 'stopped';
   #reason = 'created';
   #child: ChildProcess | null = null;
@@ -225,6 +225,17 @@ export class Service {
   wait(): Promise<ExitRecord | null> {
     if (this.#child === null) return Promise.resolve(this.#exits.at(-1) ?? null);
     return new Promise((resolve) => this.#exitWaiters.push(resolve));
+  }
+
+  /**
+   * Replaces the definition (a config reload): the service keeps its id, exit history,
+   * restart count and logs. An instance already running keeps what it was started with (its
+   * tree, its cgroup); the next spawn uses the new definition. `logs`: the capture to use
+   * from now on, when the service had none.
+   */
+  redefine(definition: ServiceDefinition, logs: ServiceLogs | null): void {
+    this.#definition = definition;
+    if (logs !== null) this.#context.logs = logs;
   }
 
   #label(): string {

@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { capabilities, signalNumber, spawnMany, type Capabilities, type ChildProcess, type SignalLike, type SpawnOptions } from '../native/index.js';
 import { claimCgroupRoot, type CgroupRootClaim } from './cgroup.js';
-import { defineService, sameSpec, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
+import { defineEntries, entriesRefused } from './config-problems.js';
+import { defineService, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import { EventLog } from './events.js';
 import { listLogFiles, logFilePath, ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
@@ -16,6 +17,7 @@ import { enableMemoryController } from './memory-peak.js';
 import { cgroupNameFor } from './paths.js';
 import { Service, type ExitRecord, type ServiceInfo } from './service.js';
 import type { ServiceSpec } from './spec.js';
+import { changedFields } from './spec-diff.js';
 import { VERSION } from './version.js';
 
 export interface SupervisorOptions {
@@ -49,14 +51,17 @@ export interface SystemInfo {
   services: number;
 }
 
+/** What applying a config did, by service name, in the order of the file. */
 export interface ConfigChanges {
   added: string[];
-  changed: string[];
+  /** Redefined in place, with the fields of the entry that changed (restart.policy, env.PATH). */
+  changed: Array<{ name: string; fields: string[] }>;
   removed: string[];
   unchanged: string[];
-  /** Entries that could not be applied, with the reason; the others were applied. */
-  failed: Array<{ name: string; code: string; message: string }>;
 }
+
+/** States in which a service has (or is about to have again) an instance of its own accord. */
+const ACTIVE: ReadonlySet<string> = new Set(['starting', 'running', 'backoff']);
 
 export class Supervisor {
   readonly events: EventLog;
@@ -74,6 +79,8 @@ export class Supervisor {
   readonly #startedAt = new Date().toISOString();
   #shuttingDown = false;
   #shutdown: Promise<void> | null = null;
+  /** The config being applied: reloads run one after the other. */
+  #configQueue: Promise<unknown> = Promise.resolve();
 
   constructor(options: SupervisorOptions) {
     this.#logger = options.logger;
@@ -233,22 +240,13 @@ export class Supervisor {
   #create(definition: ServiceDefinition, origin: 'api' | 'config'): Service {
     const id = randomBytes(6).toString('hex');
     const label = definition.name ?? id;
-    const capturing = definition.stdout === 'capture' || definition.stderr === 'capture';
     const logger = this.#logger.child({ service: label, id });
-    const file = logName(label, id);
-    const logs = capturing
-      ? new ServiceLogs({
-          dir: this.#logDir,
-          service: file,
-          ...this.#logLimits,
-          ...reportWriteFailures({ logger, events: this.events, service: { id, name: definition.name }, file: logFilePath(this.#logDir, file) }),
-        })
-      : null;
     const service = new Service(id, definition, origin, {
       events: this.events,
       logger,
-      cgroupParent: definition.killMode === 'cgroup' ? this.#cgroupRoot : null,
-      logs,
+      // Also for other kill modes: a reload may change the mode to cgroup.
+      cgroupParent: this.#cgroupRoot,
+      logs: this.#captureFor(definition, id, logger),
     });
     this.#services.set(id, service);
     if (definition.name !== null) this.#byName.set(definition.name, service);
@@ -295,47 +293,96 @@ export class Supervisor {
   }
 
   /**
-   * Applies a config: services are matched by name among those that came from a config;
-   * only added, changed and removed ones are touched.
+   * Applies a config: services are matched by name among those that came from a config.
+   * Every entry is defined first: a config with any problem (or whose name is taken by a
+   * service launched through the API) is refused whole with CONFIG_INVALID (`entryProblems`
+   * names each entry and field) and changes nothing. Then removed services are stopped and
+   * forgotten, added ones created (and started unless autostart is false), and changed ones
+   * redefined in place (see #redefine). Applications run one after the other.
    */
-  async applyConfig(services: Record<string, ServiceSpec>): Promise<ConfigChanges> {
-    const changes: ConfigChanges = { added: [], changed: [], removed: [], unchanged: [], failed: [] };
-    const fromConfig = [...this.#services.values()].filter((s) => s.origin === 'config');
-    await Promise.all(
-      fromConfig
-        .filter((s) => s.name === null || !(s.name in services))
-        .map(async (s) => {
-          await this.remove(s.id);
-          changes.removed.push(s.name ?? s.id);
-        }),
-    );
-    await Promise.all(
-      Object.entries(services).map(async ([name, spec]) => {
-        const existing = this.#byName.get(name);
-        try {
-          if (existing !== undefined && existing.origin === 'config' && sameSpec(existing.definition.spec, spec)) {
-            changes.unchanged.push(name);
-            return;
-          }
-          if (existing !== undefined && existing.origin === 'config') {
-            defineService(spec, this.#context); // validate before stopping the running one
-            await this.remove(existing.id);
-            changes.changed.push(name);
-          } else {
-            changes.added.push(name);
-          }
-          await this.launch(spec, { origin: 'config' });
-        } catch (error) {
-          const err = error as SupervisorError;
-          // A config service whose spawn failed exists, backing off: that is applied.
-          if (err.code === 'SPAWN_FAILED') return;
-          changes.added = changes.added.filter((n) => n !== name);
-          changes.changed = changes.changed.filter((n) => n !== name);
-          changes.failed.push({ name, code: err.code ?? 'ERROR', message: err.message });
-        }
-      }),
-    );
+  applyConfig(services: Record<string, ServiceSpec>): Promise<ConfigChanges> {
+    const applied = this.#configQueue.then(() => this.#applyConfig(services));
+    this.#configQueue = applied.catch(() => {});
+    return applied;
+  }
+
+  async #applyConfig(services: Record<string, ServiceSpec>): Promise<ConfigChanges> {
+    if (this.#shuttingDown) throw new SupervisorError('SHUTTING_DOWN', 'the daemon is shutting down');
+    const { definitions, problems } = defineEntries(services, this.#context);
+    for (const name of Object.keys(services)) {
+      const holder = this.#byName.get(name);
+      if (holder !== undefined && holder.origin !== 'config') {
+        problems.push({ service: name, field: '', message: `the name is taken by a process launched through the API (id ${holder.id}); remove it or rename the entry` });
+      }
+    }
+    if (problems.length > 0) throw entriesRefused(problems);
+
+    // From here on nothing waits until every change is under way: no request can slip in
+    // between the checks above and the services they allow.
+    const removed = [...this.#services.values()].filter((s) => s.origin === 'config' && (s.name === null || !definitions.has(s.name)));
+    const changes: ConfigChanges = { added: [], changed: [], removed: removed.map((s) => s.name ?? s.id), unchanged: [] };
+    const work: Array<Promise<unknown>> = removed.map((s) => this.remove(s.id).catch(ignoreNotFound));
+    for (const [name, definition] of definitions) {
+      const existing = this.#byName.get(name);
+      if (existing === undefined) {
+        changes.added.push(name);
+        work.push(this.#startConfigService(this.#create(definition, 'config')));
+        continue;
+      }
+      const fields = changedFields(existing.definition.spec, definition.spec);
+      if (fields.length === 0) {
+        changes.unchanged.push(name);
+      } else {
+        changes.changed.push({ name, fields });
+        work.push(this.#redefine(existing, definition, fields));
+      }
+    }
+    await Promise.all(work);
     return changes;
+  }
+
+  /**
+   * A changed config entry, applied in place: the same service (id, exit history, restart
+   * count, logs) with the new definition, and a `reloaded` event naming the changed fields.
+   * A service with an instance (or backing off) is stopped under its old definition (its
+   * stop signal and timeout) and started under the new one; one that exited or failed is
+   * started when autostart (the usual fix-the-file-and-reload); a stopped one stays stopped.
+   */
+  async #redefine(service: Service, definition: ServiceDefinition, fields: string[]): Promise<void> {
+    const active = ACTIVE.has(service.state);
+    const start = active || (definition.autostart && (service.state === 'exited' || service.state === 'failed'));
+    if (active) await service.stop();
+    // Removed meanwhile (a DELETE, a shutdown): it never starts again, so nothing to redefine.
+    if (service.state === 'removing' || service.state === 'removed' || this.#services.get(service.id) !== service) return;
+    const logs = service.logs === null ? this.#captureFor(definition, service.id, this.#logger.child({ service: service.name ?? service.id, id: service.id })) : null;
+    service.redefine(definition, logs);
+    this.events.append({ type: 'reloaded', service: { id: service.id, name: service.name }, changed: fields });
+    if (!start || this.#shuttingDown) return;
+    // Started again by a request during the stop: restart it, so it runs the new definition.
+    if (ACTIVE.has(service.state) || service.state === 'stopping') await service.restart().catch(ignoreLostRace);
+    else await this.#startConfigService(service);
+  }
+
+  // A config service whose spawn fails stays, backing off or failed, with the reason.
+  async #startConfigService(service: Service): Promise<void> {
+    if (!service.definition.autostart) return;
+    try {
+      service.start();
+    } catch (error) {
+      ignoreSpawnFailure(error);
+    }
+  }
+
+  /** The captured output of a service when its definition captures any. */
+  #captureFor(definition: ServiceDefinition, id: string, logger: Logger): ServiceLogs | null {
+    if (definition.stdout !== 'capture' && definition.stderr !== 'capture') return null;
+    const file = logName(definition.name ?? id, id);
+    return new ServiceLogs({
+      dir: this.#logDir,
+      service: file,
+      ...this.#logLimits,
+      ...reportWriteFailures({ logger, events: this.events, service: { id, name: definition.name }, file: logFilePath(this.#logDir, file) }),
+    });
   }
 
   /** Stops every service in parallel, each with its own timeout, and releases everything. Idempotent. */
@@ -399,6 +446,20 @@ export class Supervisor {
 /** The name of a service's log files: its label, then its id, so a reused name is another file. */
 function logName(label: string, id: string): string {
   return `${label}.${id}`;
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof SupervisorError && error.code === 'SERVICE_NOT_FOUND')) throw error;
+}
+
+function ignoreSpawnFailure(error: unknown): void {
+  if (!(error instanceof SupervisorError && error.code === 'SPAWN_FAILED')) throw error;
+}
+
+// A restart by a reload that a removal overtook, or whose spawn failed (the service then
+// backs off with the reason): neither is the reload's failure.
+function ignoreLostRace(error: unknown): void {
+  if (!(error instanceof SupervisorError && (error.code === 'SPAWN_FAILED' || error.code === 'SERVICE_NOT_FOUND'))) throw error;
 }
 
 /** Services whose first spawns are cloned together; the event loop runs between chunks. */

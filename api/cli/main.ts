@@ -15,6 +15,7 @@ interface Entry {
 const fromList = (load: () => Promise<Command[]>, name: string) => async (): Promise<Command> => (await load()).find((c) => c.name === name)!;
 const processes = (): Promise<Command[]> => import('./commands/processes.js').then((m) => m.processCommands);
 const streams = (): Promise<Command[]> => import('./commands/streams.js').then((m) => m.streamCommands);
+const configs = (): Promise<Command[]> => import('./commands/config.js').then((m) => m.configCommands);
 
 const COMMANDS: Entry[] = [
   { name: 'daemon', summary: 'Run the supervisor and its HTTP API', load: () => import('./commands/daemon.js').then((m) => m.daemonCommand), resident: true },
@@ -30,6 +31,8 @@ const COMMANDS: Entry[] = [
   { name: 'wait', summary: 'Wait until the current instance exits; exit with its status', load: fromList(processes, 'wait') },
   { name: 'logs', summary: "Print a process's captured output (-f to follow)", load: fromList(streams, 'logs') },
   { name: 'events', summary: 'Follow state changes of every process', load: fromList(streams, 'events') },
+  { name: 'reload', summary: 'Re-read the daemon\'s config file; print what changed or why it was refused', load: fromList(configs, 'reload') },
+  { name: 'check', summary: 'Validate a config file without loading it (exit 0, or 1 with each problem)', load: fromList(configs, 'check') },
 ];
 
 function usage(): string {

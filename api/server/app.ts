@@ -26,6 +26,7 @@ import { createContext, DEFAULT_BODY_LIMIT, type AppContext, type AppOptions } f
 import type { RateLimiter } from './limits.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, writeClientError } from './errors.js';
 import { collectRoute } from './openapi.js';
+import { configRoutes } from './routes/config.js';
 import { eventRoutes } from './routes/events.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -107,6 +108,7 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
   app.register(logRoutes, { ctx });
   app.register(eventRoutes, { ctx });
   app.register(metricsRoutes, { ctx });
+  app.register(configRoutes, { ctx, reload: options.reloadConfig ?? null });
   return app;
 }
 

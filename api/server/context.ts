@@ -2,7 +2,7 @@
 // stores and the counters of one app. Built once by buildApp and decorated onto the app
 // as `pidvisor`, so the transport can reach the same counters and logger.
 import type { Logger } from 'pino';
-import type { SupervisorApi } from '../supervisor-api.js';
+import type { ConfigChanges, SupervisorApi } from '../supervisor-api.js';
 import { AuditLog, type AuditOptions } from './audit.js';
 import type { ErrorCode } from './errors.js';
 import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
@@ -42,6 +42,8 @@ export interface AppOptions {
   allowedOrigins?: string[];
   /** HTTP server timeouts, in ms. */
   timeouts?: Partial<ServerTimeouts>;
+  /** The daemon's config reload (POST /v1/config/reload); without it that route answers NO_CONFIG. */
+  reloadConfig?: () => Promise<ConfigChanges>;
 }
 
 export interface ServerTimeouts {

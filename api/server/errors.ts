@@ -31,6 +31,7 @@ export const ERRORS = {
   PIDVISOR_ERR_NOT_RUNNING: { status: 409, title: 'The process has no running instance; nothing was signalled' },
   PIDVISOR_ERR_INSTANCE_MISMATCH: { status: 409, title: 'The instance is not the current one; nothing was signalled' },
   PIDVISOR_ERR_LOGS_NOT_CAPTURED: { status: 409, title: 'The output of this process is not captured' },
+  PIDVISOR_ERR_NO_CONFIG: { status: 409, title: 'The daemon was started without a config file' },
   PIDVISOR_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The body is too large' },
   PIDVISOR_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Only application/json bodies are accepted' },
   PIDVISOR_ERR_SPAWN_FAILED: { status: 422, title: 'The process could not be started' },
@@ -38,6 +39,7 @@ export const ERRORS = {
   PIDVISOR_ERR_UNKNOWN_GROUP: { status: 422, title: 'No such group' },
   PIDVISOR_ERR_CGROUP_UNAVAILABLE: { status: 422, title: 'Kill mode cgroup is unavailable on this host' },
   PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'The Idempotency-Key was used with a different body' },
+  PIDVISOR_ERR_CONFIG_INVALID: { status: 422, title: 'The config file was refused; nothing was changed' },
   PIDVISOR_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   PIDVISOR_ERR_TOO_MANY_STREAMS: { status: 429, title: 'Too many open event or log streams' },
   PIDVISOR_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
@@ -59,7 +61,7 @@ export const TRANSPORT_ERROR_CODES: readonly ErrorCode[] = ['PIDVISOR_ERR_BAD_RE
  */
 export const STREAM_ERROR_CODES: readonly ErrorCode[] = ['PIDVISOR_ERR_STREAM_BEHIND'];
 
-/** How each supervisor error reaches clients. CONFIG_INVALID cannot come from a request. */
+/** How each supervisor error reaches clients. */
 export const SUPERVISOR_ERRORS: Readonly<Record<SupervisorErrorCode, ErrorCode>> = {
   SERVICE_NOT_FOUND: 'PIDVISOR_ERR_NOT_FOUND',
   NAME_TAKEN: 'PIDVISOR_ERR_NAME_TAKEN',
@@ -73,7 +75,8 @@ export const SUPERVISOR_ERRORS: Readonly<Record<SupervisorErrorCode, ErrorCode>>
   NOT_RUNNING: 'PIDVISOR_ERR_NOT_RUNNING',
   INSTANCE_MISMATCH: 'PIDVISOR_ERR_INSTANCE_MISMATCH',
   CGROUP_UNAVAILABLE: 'PIDVISOR_ERR_CGROUP_UNAVAILABLE',
-  CONFIG_INVALID: 'PIDVISOR_ERR_INTERNAL',
+  CONFIG_INVALID: 'PIDVISOR_ERR_CONFIG_INVALID',
+  NO_CONFIG: 'PIDVISOR_ERR_NO_CONFIG',
   SHUTTING_DOWN: 'PIDVISOR_ERR_SHUTTING_DOWN',
 };
 

@@ -249,6 +249,38 @@ export const Problem = Type.Object(
   { additionalProperties: true, description: 'RFC 9457 problem details; members besides these carry details (errno, stage, problems, ...).' },
 );
 
+/** What a config reload changed, by service name, in the order of the file. */
+export const ConfigChanges = Type.Object(
+  {
+    added: Type.Array(Type.String()),
+    changed: Type.Array(
+      Type.Object(
+        {
+          name: Type.String(),
+          fields: Type.Array(Type.String(), { description: 'The fields of the entry that changed, as paths: restart.policy, env.PATH, command.' }),
+        },
+        strict,
+      ),
+      { description: 'Redefined in place: same id, history and logs; restarted if it was running.' },
+    ),
+    removed: Type.Array(Type.String()),
+    unchanged: Type.Array(Type.String()),
+  },
+  strict,
+);
+
+/** One reason a config file was refused (the `problems` of a PIDVISOR_ERR_CONFIG_INVALID). */
+export const ConfigProblem = Type.Object(
+  {
+    path: Type.String({ description: 'The field: services.web.restart.policy; empty for the file itself.' }),
+    line: Nullable(Type.Integer({ minimum: 1 })),
+    column: Nullable(Type.Integer({ minimum: 1 })),
+    message: Type.String(),
+    allowed: Type.Optional(Type.Array(Type.String(), { description: 'The values (or fields) allowed there.' })),
+  },
+  strict,
+);
+
 /** One line of a logs response in the ndjson format. */
 export const LogLine = Type.Object(
   {
@@ -273,6 +305,8 @@ export const COMPONENTS: Readonly<Record<string, TSchema>> = {
   SignalResult,
   WaitResult,
   LogLine,
+  ConfigChanges,
+  ConfigProblem,
   Problem,
   ErrorCode: ErrorCodeSchema,
 };

@@ -322,6 +322,7 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
       '/healthz',
       '/metrics',
       '/openapi.json',
+      '/v1/config/reload',
       '/v1/events',
       '/v1/processes',
       '/v1/processes/batch',

@@ -53,8 +53,8 @@ export function startDaemonProcess(args: string[], options: { nodeArgs?: string[
   };
 }
 
-/** One HTTP request to a daemon's unix socket: the status and the parsed JSON body. */
-export function requestJson(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+/** One HTTP request to a daemon's unix socket: the status and the body as text. */
+export function requestText(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const request = http.request(
@@ -62,11 +62,17 @@ export function requestJson(socketPath: string, method: string, url: string, bod
       (response) => {
         let text = '';
         response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
       },
     );
     request.on('timeout', () => request.destroy(new Error(`${method} ${url}: no answer within 20 s`)));
     request.on('error', reject);
     request.end(payload);
   });
+}
+
+/** One HTTP request to a daemon's unix socket: the status and the parsed JSON body. */
+export async function requestJson(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const { status, text } = await requestText(socketPath, method, url, body);
+  return { status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }

@@ -13,7 +13,7 @@ export const daemonCommand: Command = {
   usage: 'daemon [options]',
   details: `Options:
   --socket PATH       the API's unix socket (default: $PIDVISOR_SOCKET, else ${defaultSocketPath()})
-  --config FILE       YAML file of services, loaded at start and on SIGHUP
+  --config FILE       YAML file of services, loaded at start and on reload
   --state-dir DIR     this daemon's directory: logs, audit.log of every mutating request,
                       daemon.lock (default: ${defaultStateDir()}); one daemon per directory
   --listen HOST:PORT  also serve the API over TCP (loopback unless --tls-cert/--tls-key); needs --token-file
@@ -33,9 +33,15 @@ locks its state dir (flock on daemon.lock, released by the kernel when the daemo
 a second daemon on the same state dir is refused, naming the first one's pid, and changes
 nothing. A socket path held by a live daemon is an error; a stale socket file is replaced.
 
-Signals: SIGHUP reloads the config (only changed services restart); SIGTERM or SIGINT
-stops every service, each with its stop timeout, then exits 0; SIGUSR1 logs the status of
-every service; SIGUSR2 is reserved (logged, otherwise ignored). Neither opens Node's inspector.`,
+Reload: SIGHUP, \`pidvisor reload\` or POST /v1/config/reload re-read the config. A file with
+any problem is refused whole (the line, the field and what is allowed are logged) and
+nothing changes; \`pidvisor check --config FILE\` finds them beforehand. Changed services
+keep their id, history and logs and restart if they were running; added ones start,
+removed ones stop.
+
+Signals: SIGHUP reloads; SIGTERM or SIGINT stops every service, each with its stop timeout,
+then exits 0; SIGUSR1 logs the status of every service; SIGUSR2 is reserved (logged,
+otherwise ignored). Neither opens Node's inspector.`,
   options: {
     socket: { type: 'string' },
     config: { type: 'string' },
@@ -59,8 +65,8 @@ every service; SIGUSR2 is reserved (logged, otherwise ignored). Neither opens No
         ...(values.config === undefined ? {} : { configFile: values.config as string }),
         ...(values['cgroup-name'] === undefined ? {} : { cgroupName: values['cgroup-name'] as string }),
         logger,
-        serve: async (supervisor) => {
-          const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') } });
+        serve: async (supervisor, _logger, reload) => {
+          const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') }, reloadConfig: reload });
           return listen(app, {
             socketPath: (values.socket as string | undefined) ?? defaultSocketPath(),
             ...(tcp === undefined ? {} : { tcp }),

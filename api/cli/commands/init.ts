@@ -28,7 +28,8 @@ Options:
   --grace MS                time to stop after SIGTERM/SIGINT before SIGKILL (default 10000)
   --no-subreaper            when not PID 1, do not become a child subreaper (orphans then go
                             to the real init: zombie reaping won't work, and pidvisor says so)
-  --config FILE             also supervise the services of this YAML file
+  --config FILE             also supervise the services of this YAML file (SIGHUP goes to
+                            COMMAND: reload with \`pidvisor reload\` through --socket)
   --socket PATH             also serve the HTTP API on this unix socket
   --state-dir DIR           logs of the services (default: ${defaultStateDir()}); locked
                             as by \`pidvisor daemon\` when --config or --socket is given
@@ -80,9 +81,9 @@ Options:
         ...(socket === undefined
           ? {}
           : {
-              serve: async (supervisor) => {
+              serve: async (supervisor, _logger, reload) => {
                 const { buildApp, listen } = await import('../../server/index.js');
-                return listen(buildApp(supervisor, { logger }), { socketPath: socket });
+                return listen(buildApp(supervisor, { logger, reloadConfig: reload }), { socketPath: socket });
               },
             }),
       });
