@@ -123,12 +123,12 @@ export async function applyConfigFile(supervisor: Pick<Supervisor, 'applyConfig'
 }
 
 /** The CONFIG_INVALID error of a refused file: its message lists every problem, one per line. */
-export function invalid(file: string, problems: ConfigProblem[]): SupervisorError {
+function invalid(file: string, problems: ConfigProblem[]): SupervisorError {
   return new SupervisorError('CONFIG_INVALID', `${file}: refused:\n${problems.map((p) => `  ${formatProblem(file, p)}`).join('\n')}`, { file, problems });
 }
 
 /** `FILE:LINE:COLUMN: services.web.restart.policy: must be one of "no", ... (allowed: ...)` */
-export function formatProblem(file: string, problem: ConfigProblem): string {
+function formatProblem(file: string, problem: ConfigProblem): string {
   const where = problem.line === null ? file : `${file}:${problem.line}:${problem.column}`;
   const field = problem.path === '' ? '' : `${problem.path}: `;
   return `${where}: ${field}${problem.message}`;

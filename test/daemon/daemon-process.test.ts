@@ -99,7 +99,7 @@ describe.skipIf(unsupported !== null)(`pidvisor daemon${unsupported ? ` (skipped
     let stderr = '';
     daemon.process.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     expect(await daemon.stop('SIGCONT')).toBe(1);
-    expect(stderr).toMatch(/services\.a\.command: Expected array/);
+    expect(stderr).toMatch(/bad\.yaml:3:5: services\.a\.command: must be a list, not a string/);
     // The fatal record is written synchronously, before the process exits.
     expect(daemon.logs.some((record) => record.level === 60 && record.msg === 'daemon failed to start')).toBe(true);
     daemon = undefined;

@@ -2,7 +2,7 @@
 // a changed service is redefined in place (same id, history, restart count and logs, with
 // an event naming the changed fields), a refused file changes nothing and says where and
 // why, and `pidvisor check` finds the same problems without a daemon.
-import { execFile } from 'node:child_process';
+import { execFile, spawn as spawnWithLibuv } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -176,6 +176,27 @@ describe.skipIf(unsupported !== null)(`config reload${unsupported ? ` (skipped: 
 
     const same = await cli('reload');
     expect(same).toMatchObject({ code: 0, stdout: 'config applied: 0 added, 0 changed, 0 removed, 2 unchanged\n  unchanged web, other\n' });
+  }, 90_000);
+
+  it('reloads the services of init through its API (its SIGHUP belongs to the main command)', async () => {
+    writeConfig('one');
+    const init = spawnWithLibuv(process.execPath, [PIDVISOR_BIN, 'init', '--config', configFile, '--socket', socket, '--state-dir', path.join(dir, 'state'), '--', 'sleep', '1000'], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => init.once('exit', resolve));
+    try {
+      await pollUntil(() => fs.existsSync(socket), 20_000);
+      for (let attempt = 0; attempt < 200 && (await requestJson(socket, 'GET', '/v1/processes/web').catch(() => ({ status: 0 }))).status !== 200; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const before = await web();
+      writeConfig('two');
+      expect(await cli('reload')).toMatchObject({ code: 0, stdout: 'config applied: 0 added, 1 changed, 0 removed, 1 unchanged\n  changed   web (command)\n  unchanged other\n' });
+      expect(await web()).toMatchObject({ id: before.id, restarts: 1 });
+    } finally {
+      init.kill('SIGTERM');
+      await exited;
+    }
   }, 90_000);
 
   it('answers NO_CONFIG when the daemon has no config file', async () => {
