@@ -12,6 +12,7 @@
         "native/src/fd_layout.cc",
         "native/src/file_lock.cc",
         "native/src/handle_table.cc",
+        "native/src/keeper_channel.cc",
         "native/src/limits.cc",
         "native/src/orphans.cc",
         "native/src/owned_children.cc",
@@ -35,6 +36,13 @@
         "-Werror",
         "-fstack-protector-strong"
       ],
+      "ldflags": ["-Wl,-z,relro", "-Wl,-z,now"]
+    },
+    {
+      "target_name": "pidvisor-keeper",
+      "type": "executable",
+      "sources": ["native/keeper/keeper.c"],
+      "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wpedantic", "-fstack-protector-strong"],
       "ldflags": ["-Wl,-z,relro", "-Wl,-z,now"]
     }
   ]

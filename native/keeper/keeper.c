@@ -1,0 +1,858 @@
+/* pidvisor-keeper: the small native process between whoever starts pidvisor (a shell, systemd,
+ * a container runtime) and pidvisor's Node current. It exists so that nothing is lost when the
+ * Node process dies or is still booting:
+ *
+ *   - Signals are blocked from main's first statement and read from a signalfd, so a SIGTERM
+ *     sent while Node boots (65-120 ms) is not dropped (as PID 1, the kernel drops a signal
+ *     with no handler unless it is blocked) and does not kill a half-started process.
+ *   - It is PID 1 (init mode in a PID namespace) or a child subreaper, so when the daemon dies
+ *     its services become the keeper's children, not the real init's.
+ *   - It holds an fd store (pidfds, output pipes, listening sockets) that the daemon deposits
+ *     over a SOCK_SEQPACKET socketpair, and hands every fd to each daemon it starts.
+ *   - It reaps only its own children, keeps the exact status, CPU time and time of the ones the
+ *     daemon deposited a pidfd for, and reports them until a daemon acknowledges them.
+ *   - It restarts a daemon that died (20 ms, then doubling up to 5 s), and exits with the
+ *     daemon's status when the daemon says it stops on purpose (STOPPING).
+ *
+ * It is the trusted base (like PID 1): one file, no allocation after start-up (every table is
+ * static and bounded), one thread, and every message from the daemon is validated; a message
+ * that is wrong in any way is counted, logged and dropped, never fatal.
+ *
+ * Usage (see usage()):
+ *   pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... daemon|init [ARGS...]
+ * starts `PATH [OPT...] SCRIPT daemon|init ARGS...` as its daemon, with its end of the channel
+ * as fd 3 (PIDVISOR_KEEPER_FD=3) and every signal still blocked: the daemon unblocks them once
+ * its handlers exist (Node keeps the mask it inherits; it resets only dispositions).
+ *
+ * Message format: protocol.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#define PIDFS_MAGIC 0x50494446 /* fstatfs of a pidfd on pidfs (Linux 6.9) */
+
+#define ARGV_MAX 4096
+#define ENV_MAX 4096
+#define NODE_OPTIONS_MAX 64
+#define RESTART_FIRST_MS 20
+#define RESTART_MAX_MS 5000
+#define RESTART_RESET_AFTER_MS 10000 /* a daemon ready this long has "worked": start over at 20 ms */
+#define RECEIVE_BATCH 64             /* messages read per wake-up, so signals are not starved */
+#define REAP_BATCH 4096              /* children reaped per SIGCHLD before looking at the rest */
+#define FDS_PER_MESSAGE_MAX 8        /* more than any message may carry: extra ones are counted */
+
+extern char **environ;
+
+/* ---- Start-up configuration (filled once; never freed, never reallocated) ---- */
+
+static const char *mode;                  /* "daemon" or "init" */
+static char node_path[PATH_MAX];
+static char script_path[PATH_MAX];
+static char *daemon_argv[ARGV_MAX];
+static char *daemon_env[ENV_MAX];
+static char env_fd[64];
+static char env_signals[96];
+static int log_threshold = 40;            /* pino levels: 30 info, 40 warn, 50 error */
+
+/* ---- The fd store ---- */
+
+struct stored_fd {
+  uint64_t key;
+  int fd;
+  uint8_t kind;
+  uint16_t record_length;
+  uint32_t sent_generation; /* the daemon generation this entry was last handed to */
+  pid_t pid;                /* PIDFD entries: the process, from /proc/self/fdinfo */
+  uint64_t inode;           /* PIDFD entries on pidfs: fstat(pidfd).st_ino; 0 otherwise */
+  unsigned char record[PVK_RECORD_MAX];
+};
+static struct stored_fd store[PVK_STORE_MAX];
+static uint32_t store_count;
+
+/* ---- Exits of deposited children, until a daemon acknowledges them ---- */
+
+struct exit_record {
+  uint64_t id;
+  pid_t pid;
+  int32_t code, status; /* waitid's si_code and si_status */
+  uint64_t inode, utime_us, stime_us, realtime_ns;
+  uint32_t sent_generation;
+};
+static struct exit_record exits[PVK_EXITS_MAX];
+static uint32_t exits_count;
+static uint64_t next_exit_id = 1;
+
+/* ---- The current daemon ---- */
+
+enum phase { SENDING_ITEMS, SENDING_EXITS, LIVE };
+static struct {
+  pid_t pid;            /* 0: none runs */
+  int channel;          /* the keeper's end, -1 when closed */
+  uint32_t generation;  /* 1 for the first daemon */
+  int ready, stopping;  /* READY and STOPPING received */
+  enum phase phase;
+  uint32_t next_item, next_exit, items_sent, exits_sent;
+  int want_write;       /* the socket was full: poll for POLLOUT */
+  int64_t started_ms, ready_ms;
+} current = {.channel = -1};
+
+static int stop_signal;          /* SIGTERM/SIGINT received: the stop in progress */
+static int restart_delay_ms = RESTART_FIRST_MS;
+static int64_t restart_at_ms = -1; /* monotonic; -1: no restart pending */
+static uint64_t malformed_count;
+static uint64_t orphans_reaped;
+
+/* ---- Small helpers ---- */
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One JSON line on stderr, shaped as pino's (level, time, pid, msg) so that the daemon's log
+ * and the keeper's read alike. `fields` continues the object: ,"key":value... */
+__attribute__((format(printf, 3, 4))) static void log_line(int level, const char *msg, const char *fields, ...) {
+  if (level < log_threshold) return;
+  static char line[1024];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int n = snprintf(line, sizeof line, "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"name\":\"pidvisor-keeper\",\"msg\":\"%s\"", level,
+                   (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, (int)getpid(), msg);
+  if (n < 0 || (size_t)n >= sizeof line) return;
+  va_list args;
+  va_start(args, fields);
+  int m = vsnprintf(line + n, sizeof line - (size_t)n, fields, args);
+  va_end(args);
+  if (m < 0 || (size_t)(n + m) >= sizeof line - 2) return;
+  n += m;
+  line[n++] = '}';
+  line[n++] = '\n';
+  ssize_t ignored = write(STDERR_FILENO, line, (size_t)n);
+  (void)ignored;
+}
+
+static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const unsigned char *p) { return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16; }
+static uint64_t get64(const unsigned char *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static void put16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void put32(unsigned char *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
+static void put64(unsigned char *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+
+/* ---- Start-up: arguments, paths, environment ---- */
+
+static void usage(FILE *to) {
+  fputs("Usage: pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... daemon|init [ARGS...]\n"
+        "\n"
+        "Starts `PATH [OPT...] SCRIPT daemon|init ARGS...` (pidvisor's Node daemon) as its child and\n"
+        "keeps it: signals are blocked from the first instruction and forwarded once it runs, its fds\n"
+        "are kept across its death, a daemon that dies is restarted. `pidvisor daemon` and\n"
+        "`pidvisor init` exec into it; as a container's entry point, use it directly:\n"
+        "  ENTRYPOINT [\"/app/node_modules/pidvisor/build/Release/pidvisor-keeper\", \"init\", \"--\"]\n"
+        "\n"
+        "  --node PATH         the node executable (default: $PIDVISOR_NODE, else `node` in $PATH)\n"
+        "  --script PATH       pidvisor's CLI (default: dist/bin/pidvisor.js of this installation)\n"
+        "  --node-option OPT   an option for node itself (repeatable)\n",
+        to);
+}
+
+static void fail_setup(const char *what, int err) {
+  fprintf(stderr, "pidvisor-keeper: %s: %s\n", what, strerror(err));
+  exit(1);
+}
+
+static void copy_path(char *to, const char *from, const char *what) {
+  if (strlen(from) >= PATH_MAX) {
+    fprintf(stderr, "pidvisor-keeper: %s is too long\n", what);
+    exit(2);
+  }
+  strcpy(to, from);
+}
+
+/* `node` in $PATH, as a shell would find it. */
+static int find_node(void) {
+  const char *path = getenv("PATH");
+  if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
+  while (*path != '\0') {
+    const char *end = strchrnul(path, ':');
+    int n = snprintf(node_path, sizeof node_path, "%.*s/node", (int)(end - path), path);
+    if (n > 0 && (size_t)n < sizeof node_path && end != path && access(node_path, X_OK) == 0) return 0;
+    path = *end == ':' ? end + 1 : end;
+  }
+  return -1;
+}
+
+/* dist/bin/pidvisor.js of the installation this executable belongs to: it is built into
+ * build/Release/ of the package. */
+static int find_script(void) {
+  char self[PATH_MAX];
+  if (realpath("/proc/self/exe", self) == NULL) return -1;
+  char *slash = strrchr(self, '/');
+  if (slash == NULL) return -1;
+  *slash = '\0';
+  int n = snprintf(script_path, sizeof script_path, "%s/../../dist/bin/pidvisor.js", self);
+  return n > 0 && (size_t)n < sizeof script_path && access(script_path, R_OK) == 0 ? 0 : -1;
+}
+
+static void parse_arguments(int argc, char **argv) {
+  const char *node_options[NODE_OPTIONS_MAX];
+  int node_option_count = 0;
+  int i = 1;
+  for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    if (strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      exit(0);
+    }
+    if (i + 1 >= argc) break;
+    if (strcmp(argv[i], "--node") == 0) {
+      copy_path(node_path, argv[++i], "--node");
+    } else if (strcmp(argv[i], "--script") == 0) {
+      copy_path(script_path, argv[++i], "--script");
+    } else if (strcmp(argv[i], "--node-option") == 0 && node_option_count < NODE_OPTIONS_MAX) {
+      node_options[node_option_count++] = argv[++i];
+    } else {
+      break;
+    }
+  }
+  if (i >= argc || (strcmp(argv[i], "daemon") != 0 && strcmp(argv[i], "init") != 0)) {
+    fprintf(stderr, "pidvisor-keeper: expected `daemon` or `init`%s%s\n\n", i < argc ? ", not " : "", i < argc ? argv[i] : "");
+    usage(stderr);
+    exit(2);
+  }
+  mode = argv[i];
+  if (node_path[0] == '\0') {
+    const char *from_env = getenv("PIDVISOR_NODE");
+    if (from_env != NULL && from_env[0] != '\0') copy_path(node_path, from_env, "$PIDVISOR_NODE");
+    else if (find_node() < 0) {
+      fputs("pidvisor-keeper: no `node` in $PATH (set $PIDVISOR_NODE or --node)\n", stderr);
+      exit(1);
+    }
+  }
+  if (script_path[0] == '\0' && find_script() < 0) {
+    fputs("pidvisor-keeper: cannot find dist/bin/pidvisor.js beside this executable (use --script)\n", stderr);
+    exit(1);
+  }
+  int n = 0;
+  if (1 + node_option_count + 1 + (argc - i) + 1 > ARGV_MAX) {
+    fputs("pidvisor-keeper: too many arguments\n", stderr);
+    exit(2);
+  }
+  daemon_argv[n++] = node_path;
+  for (int k = 0; k < node_option_count; k++) daemon_argv[n++] = (char *)node_options[k];
+  daemon_argv[n++] = script_path;
+  for (; i < argc; i++) daemon_argv[n++] = argv[i];
+  daemon_argv[n] = NULL;
+}
+
+/* The inherited signal configuration, as /proc/<pid>/status shows it (bit n-1 for signal n):
+ * the daemon restores it for init's main command, as tini does for its child. */
+static void remember_inherited_signals(const sigset_t *blocked) {
+  uint64_t blocked_bits = 0, ignored_bits = 0;
+  for (int sig = 1; sig < 65 && sig < NSIG; sig++) {
+    struct sigaction action;
+    if (sigismember(blocked, sig) == 1) blocked_bits |= 1ull << (sig - 1);
+    if (sigaction(sig, NULL, &action) == 0 && action.sa_handler == SIG_IGN) ignored_bits |= 1ull << (sig - 1);
+  }
+  snprintf(env_signals, sizeof env_signals, "%s=blocked:%016llx,ignored:%016llx", PVK_ENV_INHERITED_SIGNALS,
+           (unsigned long long)blocked_bits, (unsigned long long)ignored_bits);
+}
+
+/* The keeper's own dispositions back to default: SIGCHLD ignored (inherited) would make the
+ * kernel reap children itself, and every other signal is read from the signalfd anyway (a
+ * blocked signal is queued even when ignored or when we are PID 1). */
+static void reset_dispositions(void) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &action, NULL); /* EINVAL for KILL, STOP, 32, 33 */
+}
+
+static void build_environment(void) {
+  size_t n = 0;
+  size_t fd_prefix = strlen(PVK_ENV_FD) + 1, signals_prefix = strlen(PVK_ENV_INHERITED_SIGNALS) + 1;
+  for (char **e = environ; *e != NULL; e++) {
+    /* A keeper started by a daemon's service must not pass the outer keeper's values on. */
+    if ((strncmp(*e, PVK_ENV_FD "=", fd_prefix) == 0) || strncmp(*e, PVK_ENV_INHERITED_SIGNALS "=", signals_prefix) == 0) continue;
+    if (n + 3 >= ENV_MAX) {
+      fputs("pidvisor-keeper: too many environment variables\n", stderr);
+      exit(2);
+    }
+    daemon_env[n++] = *e;
+  }
+  snprintf(env_fd, sizeof env_fd, "%s=%d", PVK_ENV_FD, PVK_DAEMON_FD);
+  daemon_env[n++] = env_fd;
+  daemon_env[n++] = env_signals;
+  daemon_env[n] = NULL;
+  const char *level = getenv("PIDVISOR_LOG_LEVEL");
+  if (level != NULL && (strcmp(level, "info") == 0 || strcmp(level, "debug") == 0 || strcmp(level, "trace") == 0)) log_threshold = 30;
+}
+
+/* Thousands of stored fds: the soft RLIMIT_NOFILE is often 1024. */
+static void raise_fd_limit(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+/* ---- Messages to the daemon ---- */
+
+/* 0 when sent; EAGAIN when the socket is full (poll for POLLOUT and send it again); another
+ * errno when the daemon's end is gone (its exit comes as SIGCHLD). */
+static int send_message(uint16_t type, const unsigned char *body, uint32_t length, int fd) {
+  static unsigned char message[PVK_MESSAGE_MAX];
+  put32(message + PVK_HEADER_MAGIC, PVK_MAGIC);
+  put16(message + PVK_HEADER_VERSION, PVK_VERSION);
+  put16(message + PVK_HEADER_TYPE, type);
+  put32(message + PVK_HEADER_BODY_LENGTH, length);
+  memcpy(message + PVK_HEADER_SIZE, body, length);
+  struct iovec iov = {.iov_base = message, .iov_len = PVK_HEADER_SIZE + length};
+  union {
+    char buffer[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    header.msg_control = control.buffer;
+    header.msg_controllen = sizeof control.buffer;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+  }
+  for (;;) {
+    if (sendmsg(current.channel, &header, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+static int send_item(const struct stored_fd *entry) {
+  static unsigned char body[PVK_ENTRY_RECORD + PVK_RECORD_MAX];
+  put64(body + PVK_ENTRY_KEY, entry->key);
+  body[PVK_ENTRY_KIND] = entry->kind;
+  body[PVK_ENTRY_RESERVED] = 0;
+  put16(body + PVK_ENTRY_RECORD_LENGTH, entry->record_length);
+  memcpy(body + PVK_ENTRY_RECORD, entry->record, entry->record_length);
+  return send_message(PVK_INVENTORY_ITEM, body, PVK_ENTRY_RECORD + entry->record_length, entry->fd);
+}
+
+static int send_exit(const struct exit_record *record) {
+  unsigned char body[PVK_EXIT_SIZE] = {0};
+  put64(body + PVK_EXIT_ID, record->id);
+  put32(body + PVK_EXIT_PID, (uint32_t)record->pid);
+  put32(body + PVK_EXIT_SI_CODE, (uint32_t)record->code);
+  put32(body + PVK_EXIT_SI_STATUS, (uint32_t)record->status);
+  put64(body + PVK_EXIT_PIDFS_INODE, record->inode);
+  put64(body + PVK_EXIT_UTIME_US, record->utime_us);
+  put64(body + PVK_EXIT_STIME_US, record->stime_us);
+  put64(body + PVK_EXIT_REALTIME_NS, record->realtime_ns);
+  return send_message(PVK_EXIT, body, PVK_EXIT_SIZE, -1);
+}
+
+static void send_error(uint16_t about_type, int err, uint64_t key) {
+  unsigned char body[PVK_ERROR_SIZE] = {0};
+  put16(body + PVK_ERROR_ABOUT_TYPE, about_type);
+  put32(body + PVK_ERROR_ERRNO, (uint32_t)err);
+  put64(body + PVK_ERROR_KEY, key);
+  /* A reply that does not fit now is dropped: the daemon learns nothing it could act on later. */
+  if (send_message(PVK_ERROR, body, PVK_ERROR_SIZE, -1) != 0) log_line(40, "a refusal could not be sent to the daemon", ",\"about\":%u,\"errno\":%d", about_type, err);
+}
+
+static void close_channel(void) {
+  if (current.channel >= 0) close(current.channel);
+  current.channel = -1;
+  current.want_write = 0;
+}
+
+/* Hands the current daemon what it has not had yet: every stored fd, then every unacknowledged
+ * exit, then INVENTORY_END; after that, each new exit as it happens. Entries carry the
+ * generation they were sent to, so an fd deposited or withdrawn meanwhile is neither missed nor
+ * sent twice. */
+static void pump(void) {
+  current.want_write = 0;
+  while (current.channel >= 0) {
+    int err = 0;
+    if (current.phase == SENDING_ITEMS) {
+      uint32_t i = current.next_item;
+      while (i < store_count && store[i].sent_generation == current.generation) i++;
+      if (i == store_count) {
+        current.phase = SENDING_EXITS;
+        current.next_exit = 0;
+        continue;
+      }
+      if ((err = send_item(&store[i])) == 0) {
+        store[i].sent_generation = current.generation;
+        current.items_sent++;
+        current.next_item = i + 1;
+        continue;
+      }
+    } else {
+      uint32_t i = current.next_exit;
+      while (i < exits_count && exits[i].sent_generation == current.generation) i++;
+      if (i < exits_count) {
+        if ((err = send_exit(&exits[i])) == 0) {
+          exits[i].sent_generation = current.generation;
+          if (current.phase == SENDING_EXITS) current.exits_sent++;
+          current.next_exit = i + 1;
+          continue;
+        }
+      } else if (current.phase == SENDING_EXITS) {
+        unsigned char body[PVK_END_SIZE];
+        put32(body + PVK_END_ITEMS, current.items_sent);
+        put32(body + PVK_END_EXITS, current.exits_sent);
+        if ((err = send_message(PVK_INVENTORY_END, body, PVK_END_SIZE, -1)) == 0) {
+          current.phase = LIVE;
+          continue;
+        }
+      } else {
+        return;
+      }
+    }
+    if (err == EAGAIN || err == ENOBUFS) {
+      current.want_write = 1;
+    } else {
+      log_line(40, "the daemon's end of the channel is gone", ",\"errno\":%d", err);
+      close_channel();
+    }
+    return;
+  }
+}
+
+/* ---- The fd store ---- */
+
+static struct stored_fd *find_stored(uint64_t key) {
+  for (uint32_t i = 0; i < store_count; i++)
+    if (store[i].key == key) return &store[i];
+  return NULL;
+}
+
+static void forget_stored(uint32_t i) {
+  close(store[i].fd);
+  store[i] = store[--store_count];
+  if (i < current.next_item) current.next_item = i; /* the moved entry may not have been sent yet */
+}
+
+/* The process a pidfd refers to, from /proc/self/fdinfo ("Pid:\t123"); -1 if it is none. */
+static pid_t pid_of_pidfd(int fd) {
+  static char path[64], text[2048];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  int info = open(path, O_RDONLY | O_CLOEXEC);
+  if (info < 0) return -1;
+  ssize_t n = read(info, text, sizeof text - 1);
+  close(info);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  const char *line = strstr(text, "\nPid:\t");
+  return line == NULL ? -1 : (pid_t)strtol(line + 6, NULL, 10);
+}
+
+static void deposit(uint64_t key, uint8_t kind, const unsigned char *record, uint16_t record_length, int fd) {
+  pid_t pid = 0;
+  uint64_t inode = 0;
+  if (kind == PVK_KIND_PIDFD) {
+    pid = pid_of_pidfd(fd);
+    if (pid <= 0) {
+      /* Not a pidfd, or one of a process already reaped (Pid: -1). */
+      close(fd);
+      send_error(PVK_DEPOSIT, EBADF, key);
+      return;
+    }
+    struct statfs fs;
+    struct stat st;
+    /* Before pidfs (6.9) every pidfd shares one anonymous inode: no identity to report. */
+    if (fstatfs(fd, &fs) == 0 && fs.f_type == PIDFS_MAGIC && fstat(fd, &st) == 0) inode = st.st_ino;
+  }
+  struct stored_fd *entry = find_stored(key);
+  if (entry == NULL) {
+    if (store_count == PVK_STORE_MAX) {
+      close(fd);
+      log_line(40, "the fd store is full: deposit refused", ",\"key\":%llu,\"max\":%u", (unsigned long long)key, PVK_STORE_MAX);
+      send_error(PVK_DEPOSIT, ENOSPC, key);
+      return;
+    }
+    entry = &store[store_count++];
+  } else {
+    close(entry->fd); /* a known key is replaced: a retried deposit does not leak */
+  }
+  entry->key = key;
+  entry->fd = fd;
+  entry->kind = kind;
+  entry->record_length = record_length;
+  entry->pid = pid;
+  entry->inode = inode;
+  /* The daemon that deposited it has it: it is not part of that daemon's inventory. */
+  entry->sent_generation = current.generation;
+  memcpy(entry->record, record, record_length);
+}
+
+static void withdraw(uint64_t key) {
+  struct stored_fd *entry = find_stored(key);
+  if (entry == NULL) {
+    send_error(PVK_WITHDRAW, ENOENT, key);
+    return;
+  }
+  forget_stored((uint32_t)(entry - store));
+}
+
+static void acknowledge_exit(uint64_t id) {
+  for (uint32_t i = 0; i < exits_count; i++) {
+    if (exits[i].id != id) continue;
+    memmove(&exits[i], &exits[i + 1], (exits_count - i - 1) * sizeof exits[0]);
+    exits_count--;
+    if (i < current.next_exit) current.next_exit--;
+    return;
+  }
+  send_error(PVK_EXIT_ACK, ENOENT, id);
+}
+
+/* ---- Messages from the daemon ---- */
+
+/* Acts on one message; returns why it is malformed, or NULL. An fd is consumed only by a
+ * DEPOSIT that is well formed; the caller closes every fd of a malformed message. */
+static const char *handle_message(const unsigned char *m, size_t n, int flags, const int *fds, int fd_count) {
+  if (flags & MSG_TRUNC) return "longer than the largest message";
+  if (flags & MSG_CTRUNC) return "more fds than a message carries";
+  if (n < PVK_HEADER_SIZE) return "shorter than a header";
+  if (get32(m + PVK_HEADER_MAGIC) != PVK_MAGIC) return "bad magic";
+  if (get16(m + PVK_HEADER_VERSION) != PVK_VERSION) return "unknown version";
+  const uint32_t length = get32(m + PVK_HEADER_BODY_LENGTH);
+  if (length != n - PVK_HEADER_SIZE) return "body length does not match the message";
+  const unsigned char *body = m + PVK_HEADER_SIZE;
+  const uint16_t type = get16(m + PVK_HEADER_TYPE);
+  if (type == PVK_DEPOSIT) {
+    if (fd_count != 1) return "a deposit carries exactly one fd";
+    if (length < PVK_ENTRY_RECORD) return "deposit shorter than its fixed part";
+    const uint8_t kind = body[PVK_ENTRY_KIND];
+    const uint16_t record_length = get16(body + PVK_ENTRY_RECORD_LENGTH);
+    if (kind < PVK_KIND_PIDFD || kind > PVK_KIND_LISTENER) return "unknown fd kind";
+    if (body[PVK_ENTRY_RESERVED] != 0) return "reserved byte not zero";
+    if (record_length > PVK_RECORD_MAX || length != PVK_ENTRY_RECORD + record_length) return "record length does not match the body";
+    deposit(get64(body + PVK_ENTRY_KEY), kind, body + PVK_ENTRY_RECORD, record_length, fds[0]);
+    return NULL;
+  }
+  if (fd_count != 0) return "an fd on a message that carries none";
+  switch (type) {
+    case PVK_WITHDRAW:
+    case PVK_EXIT_ACK:
+      if (length != PVK_KEY_BODY_SIZE) return "body is not one u64";
+      if (type == PVK_WITHDRAW) withdraw(get64(body));
+      else acknowledge_exit(get64(body));
+      return NULL;
+    case PVK_READY:
+    case PVK_STOPPING:
+      if (length != 0) return "body not empty";
+      if (type == PVK_STOPPING) {
+        current.stopping = 1;
+      } else if (!current.ready) {
+        current.ready = 1;
+        current.ready_ms = monotonic_ms();
+        log_line(30, "the daemon is ready", ",\"daemon\":%d,\"generation\":%u,\"startMs\":%lld", (int)current.pid, current.generation,
+                 (long long)(current.ready_ms - current.started_ms));
+      }
+      return NULL;
+    default:
+      return "unknown type";
+  }
+}
+
+static void receive_messages(int hung_up) {
+  static unsigned char message[PVK_MESSAGE_MAX + 1];
+  union {
+    char buffer[CMSG_SPACE(sizeof(int) * FDS_PER_MESSAGE_MAX)];
+    struct cmsghdr align;
+  } control;
+  for (int count = 0; count < RECEIVE_BATCH && current.channel >= 0; count++) {
+    struct iovec iov = {.iov_base = message, .iov_len = sizeof message};
+    struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof control.buffer};
+    ssize_t n = recvmsg(current.channel, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) close_channel();
+      return;
+    }
+    int fds[FDS_PER_MESSAGE_MAX], fd_count = 0, other_control = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&header); c != NULL; c = CMSG_NXTHDR(&header, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+        other_control = 1;
+        continue;
+      }
+      int in_this = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (int k = 0; k < in_this && fd_count < FDS_PER_MESSAGE_MAX; k++) memcpy(&fds[fd_count++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+    }
+    /* SEQPACKET reads an empty message and the end of the stream alike: poll tells them apart. */
+    if (n == 0 && fd_count == 0 && hung_up) {
+      close_channel();
+      return;
+    }
+    const char *wrong = other_control ? "control data other than fds" : handle_message(message, (size_t)n, header.msg_flags, fds, fd_count);
+    if (wrong != NULL) {
+      for (int k = 0; k < fd_count; k++) close(fds[k]);
+      malformed_count++;
+      log_line(40, "dropped a malformed message from the daemon", ",\"reason\":\"%s\",\"bytes\":%zd,\"fds\":%d,\"malformed\":%llu", wrong, n,
+               fd_count, (unsigned long long)malformed_count);
+    }
+  }
+}
+
+/* ---- The daemon's life ---- */
+
+static __attribute__((noreturn)) void exec_daemon(int channel) {
+  /* In the child: fd 3 is the channel (dup2 clears CLOEXEC; if it already is fd 3, clear it). */
+  if (channel == PVK_DAEMON_FD ? fcntl(channel, F_SETFD, 0) < 0 : dup2(channel, PVK_DAEMON_FD) < 0) _exit(127);
+  /* The mask stays full: the daemon unblocks what it handles once its handlers exist. */
+  execve(daemon_argv[0], daemon_argv, daemon_env);
+  int err = errno;
+  static char line[PATH_MAX + 128];
+  int n = snprintf(line, sizeof line, "pidvisor-keeper: cannot run %s: %s\n", daemon_argv[0], strerror(err));
+  if (n > 0) {
+    ssize_t ignored = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    (void)ignored;
+  }
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+static void schedule_restart(int delay_ms) {
+  restart_at_ms = monotonic_ms() + delay_ms;
+}
+
+static void start_daemon(void) {
+  restart_at_ms = -1;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+    log_line(50, "cannot make the daemon's channel; trying again", ",\"errno\":%d,\"delayMs\":%d", errno, restart_delay_ms);
+    schedule_restart(restart_delay_ms);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) exec_daemon(pair[1]);
+  int err = errno;
+  close(pair[1]);
+  if (pid < 0) {
+    close(pair[0]);
+    log_line(50, "cannot fork the daemon; trying again", ",\"errno\":%d,\"delayMs\":%d", err, restart_delay_ms);
+    schedule_restart(restart_delay_ms);
+    return;
+  }
+  fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK);
+  current.pid = pid;
+  current.channel = pair[0];
+  current.generation++;
+  current.ready = current.stopping = 0;
+  current.phase = SENDING_ITEMS;
+  current.next_item = current.next_exit = current.items_sent = current.exits_sent = 0;
+  current.started_ms = monotonic_ms();
+  log_line(30, "daemon started", ",\"daemon\":%d,\"generation\":%u,\"fds\":%u,\"exits\":%u", (int)pid, current.generation, store_count, exits_count);
+  /* A stop asked for while no daemon ran: this one gets it, pending until it unblocks it. */
+  if (stop_signal != 0) kill(pid, stop_signal);
+  pump();
+}
+
+/* Exit code as a shell reports it: the code, or 128 + the signal. */
+static int shell_status(const siginfo_t *info) {
+  return info->si_code == CLD_EXITED ? info->si_status : 128 + info->si_status;
+}
+
+static int has_children(void) {
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+static __attribute__((noreturn)) void finish(int status) {
+  if (has_children()) log_line(40, "exiting with children still running: they go to the parent init", ",\"status\":%d", status);
+  exit(status);
+}
+
+static void on_daemon_exit(const siginfo_t *info) {
+  const int64_t now = monotonic_ms();
+  const int status = shell_status(info);
+  const int ready = current.ready, stopping = current.stopping;
+  close_channel();
+  current.pid = 0;
+  if (stopping) finish(status);
+  /* A daemon that never finished starting and leaves nothing to look after failed to start
+   * (bad option, bad config, socket in use, node missing): report it as the daemon would. */
+  if (!ready && store_count == 0 && exits_count == 0 && !has_children()) finish(status);
+  if (ready && now - current.ready_ms >= RESTART_RESET_AFTER_MS) restart_delay_ms = RESTART_FIRST_MS;
+  const int delay = restart_delay_ms;
+  log_line(50, "the daemon died; restarting it", ",\"daemon\":%d,\"code\":%d,\"signal\":%d,\"ranMs\":%lld,\"ready\":%s,\"delayMs\":%d",
+           (int)info->si_pid, info->si_code == CLD_EXITED ? info->si_status : -1, info->si_code == CLD_EXITED ? 0 : info->si_status,
+           (long long)(now - current.started_ms), ready ? "true" : "false", delay);
+  if (restart_delay_ms < RESTART_MAX_MS) restart_delay_ms = restart_delay_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : restart_delay_ms * 2;
+  schedule_restart(delay);
+}
+
+/* ---- Reaping ---- */
+
+static void record_exit(const siginfo_t *info, const struct rusage *usage, uint64_t inode) {
+  if (exits_count == PVK_EXITS_MAX) {
+    log_line(50, "the exit table is full: an exit is not recorded", ",\"pid\":%d,\"code\":%d,\"status\":%d", (int)info->si_pid, info->si_code,
+             info->si_status);
+    return;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct exit_record *record = &exits[exits_count++];
+  record->id = next_exit_id++;
+  record->pid = info->si_pid;
+  record->code = info->si_code;
+  record->status = info->si_status;
+  record->inode = inode;
+  record->utime_us = (uint64_t)usage->ru_utime.tv_sec * 1000000 + (uint64_t)usage->ru_utime.tv_usec;
+  record->stime_us = (uint64_t)usage->ru_stime.tv_sec * 1000000 + (uint64_t)usage->ru_stime.tv_usec;
+  record->realtime_ns = (uint64_t)now.tv_sec * 1000000000 + (uint64_t)now.tv_nsec;
+  record->sent_generation = 0;
+}
+
+/* glibc's waitid has no rusage; the system call has (the same as wait4's). */
+static int waitid_rusage(idtype_t type, id_t id, siginfo_t *info, struct rusage *usage) {
+  return (int)syscall(SYS_waitid, type, id, info, WEXITED | WNOHANG, usage);
+}
+
+/* A deposited pidfd of this zombie: waitid(P_PIDFD) on it names the same pid only if it is the
+ * same process (a stale entry's pidfd refers to one already reaped: ECHILD). */
+static struct stored_fd *deposited_pidfd_of(pid_t pid) {
+  for (uint32_t i = 0; i < store_count; i++) {
+    if (store[i].kind != PVK_KIND_PIDFD || store[i].pid != pid) continue;
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid((idtype_t)P_PIDFD, (id_t)store[i].fd, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return &store[i];
+  }
+  return NULL;
+}
+
+/* Reaps the keeper's own children, oldest zombie first (a WNOWAIT peek names it, then it is
+ * reaped by pidfd or by pid, with its rusage). Only the keeper reaps here: it has one thread,
+ * and every child of this process is its own. */
+static void reap_children(void) {
+  int daemon_ended = 0;
+  siginfo_t daemon_info;
+  for (int count = 0; count < REAP_BATCH; count++) {
+    siginfo_t peek;
+    memset(&peek, 0, sizeof peek);
+    if (waitid(P_ALL, 0, &peek, WEXITED | WNOHANG | WNOWAIT) < 0 || peek.si_pid == 0) break;
+    const pid_t pid = peek.si_pid;
+    struct stored_fd *deposited = pid == current.pid ? NULL : deposited_pidfd_of(pid);
+    siginfo_t info;
+    struct rusage usage;
+    memset(&info, 0, sizeof info);
+    memset(&usage, 0, sizeof usage);
+    int reaped = deposited != NULL ? waitid_rusage((idtype_t)P_PIDFD, (id_t)deposited->fd, &info, &usage) : waitid_rusage(P_PID, (id_t)pid, &info, &usage);
+    if (reaped < 0 || info.si_pid != pid) break; /* cannot happen: nobody else reaps our children */
+    if (pid == current.pid) {
+      daemon_ended = 1;
+      daemon_info = info;
+    } else if (deposited != NULL) {
+      record_exit(&info, &usage, deposited->inode);
+    } else {
+      orphans_reaped++;
+      log_line(30, "reaped an orphan", ",\"orphan\":%d,\"code\":%d,\"status\":%d,\"orphans\":%llu", (int)pid, info.si_code, info.si_status,
+               (unsigned long long)orphans_reaped);
+    }
+  }
+  /* After the others: exits reaped in the same batch are recorded before the restart decision. */
+  if (daemon_ended) on_daemon_exit(&daemon_info);
+  pump();
+}
+
+/* ---- Signals ---- */
+
+/* Forwarded to the daemon, which acts on what it handles (daemon: HUP reloads; init: passes
+ * them on to the main command) and leaves the rest blocked. The synchronous ones (SEGV, BUS,
+ * FPE, ILL, ABRT, TRAP, SYS) concern the keeper itself; SIGCHLD drives the reaping; SIGPIPE
+ * concerns the keeper's own channel. */
+static int is_forwarded(int sig) {
+  switch (sig) {
+    case SIGHUP: case SIGINT: case SIGQUIT: case SIGTERM: case SIGUSR1: case SIGUSR2: case SIGWINCH: case SIGALRM: case SIGCONT:
+    case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGVTALRM: case SIGXCPU: case SIGXFSZ: case SIGIO: case SIGPWR: case SIGURG:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static void read_signals(int signal_fd) {
+  struct signalfd_siginfo info;
+  while (read(signal_fd, &info, sizeof info) == (ssize_t)sizeof info) {
+    const int sig = (int)info.ssi_signo;
+    if (sig == SIGCHLD) {
+      reap_children();
+      continue;
+    }
+    if (sig == SIGTERM || sig == SIGINT) {
+      if (stop_signal == 0) stop_signal = sig;
+      /* No daemon runs (it is between restarts): start one now to do the stop. */
+      if (current.pid == 0) {
+        start_daemon();
+        continue;
+      }
+    }
+    if (is_forwarded(sig) && current.pid != 0) kill(current.pid, sig);
+  }
+}
+
+/* ---- Main ---- */
+
+int main(int argc, char **argv) {
+  /* First: every signal blocked, so none is lost or acted on by default until it can be
+   * handled. What was blocked before is remembered for init's main command. */
+  sigset_t all, inherited_blocked;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &inherited_blocked);
+  remember_inherited_signals(&inherited_blocked);
+  reset_dispositions();
+
+  parse_arguments(argc, argv);
+  build_environment();
+  raise_fd_limit();
+  /* As PID 1 (a PID namespace) orphans come to us anyway; elsewhere, ask for them. */
+  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail_setup("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  const int signal_fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signal_fd < 0) fail_setup("signalfd", errno);
+
+  start_daemon();
+  for (;;) {
+    struct pollfd fds[2] = {{.fd = signal_fd, .events = POLLIN}, {.fd = current.channel, .events = POLLIN}};
+    if (current.want_write) fds[1].events |= POLLOUT;
+    const uint32_t polled_generation = current.generation;
+    int timeout = -1;
+    if (restart_at_ms >= 0) {
+      const int64_t left = restart_at_ms - monotonic_ms();
+      timeout = left < 0 ? 0 : (int)left;
+    }
+    if (poll(fds, 2, timeout) < 0 && errno != EINTR) fail_setup("poll", errno);
+    if (fds[0].revents & POLLIN) read_signals(signal_fd);
+    /* The channel may have been closed (or a new daemon's made) above: these revents are the
+     * polled channel's only if it is still open and still that daemon's. */
+    if (fds[1].fd >= 0 && fds[1].fd == current.channel && current.generation == polled_generation) {
+      if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) receive_messages((fds[1].revents & (POLLHUP | POLLERR)) != 0);
+      if (current.channel >= 0 && (fds[1].revents & POLLOUT)) pump();
+    }
+    if (restart_at_ms >= 0 && monotonic_ms() >= restart_at_ms && current.pid == 0) start_daemon();
+  }
+}
