@@ -183,4 +183,22 @@ export interface RawBinding {
   setResourceLimit(resource: number, soft: number, hard: number): void;
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
   tryLockExclusive(fd: number): boolean;
+  // The channel to pidvisor-keeper (native/src/keeper_channel.h; used by native/keeper-*.ts).
+  /** One SEQPACKET message with fdToPass (-1: none); MSG_DONTWAIT unless wait. Throws the errno. */
+  channelSend(fd: number, message: Uint8Array, fdToPass: number, wait: boolean): void;
+  /** One message, its fds (CLOEXEC) and whether it was cut; null when none is waiting. */
+  channelReceive(fd: number): [message: Buffer, fds: number[], truncated: boolean] | null;
+  unblockSignals(signals: number[]): void;
+  /** This thread's signal mask, bit n-1 for signal n. */
+  blockedSignals(): bigint;
+  /** Blocks every signal and execs; throws the errno (mask restored) when execve fails. */
+  execKeeper(path: string, argv: string[], env: string[]): never;
+  /** The numbers of native/keeper/protocol.h. */
+  keeperProtocol(): Record<string, number | string>;
+  ChannelWatcher: new (fd: number, onEvent: (readable: boolean, writable: boolean, failed: boolean) => void) => RawChannelWatcher;
+}
+
+export interface RawChannelWatcher {
+  watchWritable(on: boolean): void;
+  close(): void;
 }

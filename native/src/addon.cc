@@ -4,6 +4,7 @@
 
 #include "env_state.h"
 #include "file_lock.h"
+#include "keeper_channel.h"
 #include "limits.h"
 #include "peer.h"
 #include "orphans.h"
@@ -45,6 +46,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeKernel", Napi::Function::New<ProbeKernel>(env, "probeKernel"));
   exports.Set("setExitHandler", Napi::Function::New<ProcessHandle::SetExitHandler>(env, "setExitHandler"));
   exports.Set("ProcessHandle", ProcessHandle::Define(env));
+  exports.Set("channelSend", Napi::Function::New<ChannelSend>(env, "channelSend"));
+  exports.Set("channelReceive", Napi::Function::New<ChannelReceive>(env, "channelReceive"));
+  exports.Set("unblockSignals", Napi::Function::New<UnblockSignals>(env, "unblockSignals"));
+  exports.Set("blockedSignals", Napi::Function::New<BlockedSignals>(env, "blockedSignals"));
+  exports.Set("execKeeper", Napi::Function::New<ExecKeeper>(env, "execKeeper"));
+  exports.Set("keeperProtocol", Napi::Function::New<KeeperProtocol>(env, "keeperProtocol"));
+  exports.Set("ChannelWatcher", DefineChannelWatcher(env));
   return exports;
 }
 

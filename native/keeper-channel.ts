@@ -1,0 +1,205 @@
+// The daemon's end of the channel to pidvisor-keeper: messages in and out (encoded by
+// keeper-protocol.ts), fds passed both ways, and the two process-level primitives the launch
+// needs (exec into the keeper; unblock the signals it left blocked).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RawChannelWatcher, RawErrnoError } from './binding.js';
+import { SystemError } from './errors.js';
+import {
+  decodeKeeperMessage,
+  encodeDeposit,
+  encodeEmpty,
+  encodeKeyed,
+  MessageType,
+  type FdEntry,
+  type KeeperExit,
+} from './keeper-protocol.js';
+import { binding } from './load.js';
+
+export interface KeeperListener {
+  /** One stored fd (a dup now owned by the daemon: close it when done). */
+  onItem?(entry: FdEntry, fd: number): void;
+  onExit?(exit: KeeperExit): void;
+  /** The inventory is complete: every item and every pending exit came before this. */
+  onInventoryEnd?(items: number, exits: number): void;
+  /** The keeper refused a message (ENOSPC: store full; ENOENT: no such key or exit). */
+  onRefused?(refusal: { aboutType: number; errno: number; code: string; key: bigint }): void;
+  /** The keeper's end is gone (it exited) or sent what this side cannot read. */
+  onClosed?(reason: Error | null): void;
+}
+
+interface Outgoing {
+  bytes: Uint8Array;
+  fd: number;
+  sent: () => void;
+}
+
+export class KeeperChannel {
+  readonly fd: number;
+  #watcher: RawChannelWatcher | null = null;
+  #listener: KeeperListener = {};
+  readonly #outbox: Outgoing[] = [];
+  #closed = false;
+
+  constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** Starts reading: messages wait in the socket (and the keeper holds them) until then. */
+  listen(listener: KeeperListener): void {
+    this.#listener = listener;
+    this.#watch();
+  }
+
+  /** Resolves once the message is in the socket: keep `fd` open until then. */
+  deposit(entry: FdEntry, fd: number): Promise<void> {
+    return this.#send(encodeDeposit(entry), fd);
+  }
+
+  withdraw(key: bigint): Promise<void> {
+    return this.#send(encodeKeyed(MessageType.WITHDRAW, key), -1);
+  }
+
+  acknowledgeExit(id: bigint): Promise<void> {
+    return this.#send(encodeKeyed(MessageType.EXIT_ACK, id), -1);
+  }
+
+  ready(): Promise<void> {
+    return this.#send(encodeEmpty(MessageType.READY), -1);
+  }
+
+  /**
+   * This daemon exits on purpose: the keeper then exits with its status instead of restarting
+   * it. Synchronous (waits for room in the socket) so that it is sent before the process ends.
+   */
+  stopping(): void {
+    if (this.#closed) return;
+    try {
+      for (const message of this.#outbox.splice(0)) {
+        binding.channelSend(this.fd, message.bytes, message.fd, true);
+        message.sent();
+      }
+      binding.channelSend(this.fd, encodeEmpty(MessageType.STOPPING), -1, true);
+    } catch (error) {
+      this.#close(SystemError.from(error as RawErrnoError));
+    }
+  }
+
+  close(): void {
+    this.#close(null);
+  }
+
+  #send(bytes: Uint8Array, fd: number): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('the channel to the keeper is closed'));
+    return new Promise((resolve) => {
+      this.#outbox.push({ bytes, fd, sent: resolve });
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    while (this.#outbox.length > 0 && !this.#closed) {
+      const next = this.#outbox[0]!;
+      try {
+        binding.channelSend(this.fd, next.bytes, next.fd, false);
+      } catch (error) {
+        if ((error as RawErrnoError).code === 'EAGAIN') {
+          this.#watch().watchWritable(true);
+          return;
+        }
+        this.#close(SystemError.from(error as RawErrnoError));
+        return;
+      }
+      this.#outbox.shift();
+      next.sent();
+    }
+    this.#watcher?.watchWritable(false);
+  }
+
+  #watch(): RawChannelWatcher {
+    this.#watcher ??= new binding.ChannelWatcher(this.fd, (readable, writable, failed) => {
+      if (writable || failed) this.#flush();
+      if (readable || failed) this.#receive();
+    });
+    return this.#watcher;
+  }
+
+  #receive(): void {
+    // Bounded per wake-up: a long inventory does not hold the event loop; the rest comes on
+    // the next iteration (the socket stays readable).
+    for (let count = 0; count < 256 && !this.#closed; count++) {
+      let received;
+      try {
+        received = binding.channelReceive(this.fd);
+      } catch (error) {
+        this.#close(SystemError.from(error as RawErrnoError));
+        return;
+      }
+      if (received === null) return;
+      const [bytes, fds, truncated] = received;
+      if (bytes.length === 0 && fds.length === 0) {
+        this.#close(null); // end of stream: the keeper sends no empty message
+        return;
+      }
+      try {
+        if (truncated) throw new RangeError('keeper message longer than the largest message');
+        const message = decodeKeeperMessage(bytes, fds.length);
+        if (message.type === 'item') this.#listener.onItem?.(message.entry, fds[0]!);
+        else if (message.type === 'exit') this.#listener.onExit?.(message.exit);
+        else if (message.type === 'end') this.#listener.onInventoryEnd?.(message.items, message.exits);
+        else this.#listener.onRefused?.({ ...message, code: errnoName(message.errno) });
+      } catch (error) {
+        for (const fd of fds) fs.closeSync(fd);
+        this.#close(error as Error);
+        return;
+      }
+    }
+  }
+
+  #close(reason: Error | null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watcher?.close();
+    this.#watcher = null;
+    for (const message of this.#outbox.splice(0)) message.sent();
+    this.#listener.onClosed?.(reason);
+  }
+}
+
+function errnoName(errno: number): string {
+  return Object.entries(os.constants.errno).find(([, value]) => value === errno)?.[0] ?? `E${errno}`;
+}
+
+/** Removes `signals` from the calling thread's mask (the main thread's). */
+export function unblockSignals(signals: number[]): void {
+  binding.unblockSignals(signals);
+}
+
+/** This thread's blocked signals, bit n-1 for signal n. */
+export function blockedSignals(): bigint {
+  return binding.blockedSignals();
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const KEEPER_CANDIDATES = [
+  path.join(here, '../build/Release/pidvisor-keeper'),
+  path.join(here, '../../build/Release/pidvisor-keeper'),
+];
+
+/** The keeper built beside the addon, or null (with the paths tried) when it is missing. */
+export function keeperExecutable(): { path: string } | { path: null; tried: string[] } {
+  const found = KEEPER_CANDIDATES.find((candidate) => fs.existsSync(candidate));
+  return found === undefined ? { path: null, tried: KEEPER_CANDIDATES } : { path: found };
+}
+
+/** Replaces this process with the keeper (every signal blocked across the exec). Throws a SystemError when execve fails. */
+export function execKeeper(executable: string, argv: string[], env: NodeJS.ProcessEnv): never {
+  const environment = Object.entries(env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]));
+  try {
+    return binding.execKeeper(executable, argv, environment);
+  } catch (error) {
+    throw SystemError.from(error as RawErrnoError);
+  }
+}
