@@ -22,6 +22,7 @@ import {
 } from '../native/index.js';
 import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
 import { keepInspectorClosed } from './inspector-signals.js';
+import { daemonStarted } from './keeper.js';
 import { lockStateDir, type StateDirLock } from './state-dir-lock.js';
 import { SupervisorError } from './errors.js';
 import type { ConfigChanges, Supervisor } from './supervisor.js';
@@ -106,6 +107,8 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
   const supervisor = services?.supervisor ?? null;
   const reaper = new OrphanReaper({ onReap: (orphan) => logOrphan(logger, supervisor, orphan) });
   reaper.start();
+  // Every handler exists (signals, SIGCHLD): under the keeper, signals were blocked until now.
+  daemonStarted();
   let server: { close(): Promise<void> } | null = null;
   try {
     // SIGHUP belongs to the main command here: the API's reload is the way to reload.

@@ -66,11 +66,24 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`pidvisor: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
     return EXIT.usage;
   }
-  // Before the command's modules load: loading fastify alone grows the young generation.
   if (entry.resident === true) {
+    // The process the user started becomes pidvisor-keeper, which runs this command again as
+    // its child (daemon/keeper.ts); that child takes the channel before anything spawns.
+    const keeper = await import('../../daemon/keeper.js');
+    if (!asksForHelp(rest)) keeper.runUnderKeeper(name as 'daemon' | 'init', rest);
+    keeper.attachToKeeper();
+    // Before the command's modules load: loading fastify alone grows the young generation.
     keepYoungGenerationSmall();
     interpretJavaScriptOnly();
     favourSmallHeap();
+    const code = await runCommand(await entry.load(), rest);
+    keeper.daemonStopping();
+    return code;
   }
   return runCommand(await entry.load(), rest);
+}
+
+function asksForHelp(args: string[]): boolean {
+  const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  return options.includes('--help') || options.includes('-h');
 }

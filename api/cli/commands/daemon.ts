@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { shutdownOnSignal, startDaemon } from '../../../daemon/daemon.js';
 import { collectStartupGarbage } from '../../../daemon/heap.js';
+import { daemonStarted } from '../../../daemon/keeper.js';
 import { createLogger } from '../../../daemon/logger.js';
 import { defaultSocketPath, defaultStateDir } from '../../../daemon/paths.js';
 import { buildApp, listen, type TcpOptions } from '../../server/index.js';
@@ -79,7 +80,9 @@ otherwise ignored). Neither opens Node's inspector.`,
       return EXIT.failed;
     }
     collectStartupGarbage();
-    return shutdownOnSignal(daemon);
+    const stopped = shutdownOnSignal(daemon);
+    daemonStarted();
+    return stopped;
   },
 };
 
