@@ -121,7 +121,7 @@ export function decodeKeeperMessage(bytes: Uint8Array, fdCount: number): KeeperM
         entry: {
           key: view.getBigUint64(b + PROTOCOL.entry.key, true),
           kind,
-          record: bytes.slice(b + PROTOCOL.entry.record, b + PROTOCOL.entry.record + recordLength),
+          record: Uint8Array.from(bytes.subarray(b + PROTOCOL.entry.record, b + PROTOCOL.entry.record + recordLength)),
         },
       };
     }
