@@ -107,7 +107,7 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
   const supervisor = services?.supervisor ?? null;
   const reaper = new OrphanReaper({ onReap: (orphan) => logOrphan(logger, supervisor, orphan) });
   reaper.start();
-  // Every handler exists (signals, SIGCHLD): under the keeper, signals were blocked until now.
+  // Every handler exists (signals, SIGCHLD): the keeper may pass on the signals it held.
   daemonStarted();
   let server: { close(): Promise<void> } | null = null;
   try {

@@ -3,15 +3,16 @@
 //   1. The CLI, started by the user, execs into the keeper (same pid, every signal blocked
 //      across the exec), passing its own node, node options and script.
 //   2. The keeper starts `node [options] pidvisor.js daemon|init ...` again as its child, with
-//      the channel as fd 3 (PIDVISOR_KEEPER_FD) and every signal still blocked.
+//      the channel as fd 3 (PIDVISOR_KEEPER_FD).
 //   3. That daemon takes the channel (and the env the keeper added) at start, installs its
-//      handlers, then unblocks exactly the signals it handles and says READY.
+//      handlers, then says READY. Until then the keeper holds every signal meant for it: Node
+//      clears the signal mask it inherits and resets dispositions before any JS runs, so a
+//      signal passed on earlier would act by default (SIGTERM kills, SIGUSR1 opens the inspector).
 //   4. When it exits on purpose it says STOPPING; the keeper then exits with its status.
 //      Any other end of a daemon that had started is a crash: the keeper starts a new one.
 //
 // PIDVISOR_KEEPER=off runs without a keeper (the daemon is then the process the user started).
-import os from 'node:os';
-import { execKeeper, KeeperChannel, keeperExecutable, unblockSignals } from '../native/keeper-channel.js';
+import { execKeeper, KeeperChannel, keeperExecutable } from '../native/keeper-channel.js';
 import { PROTOCOL } from '../native/keeper-protocol.js';
 
 export interface InheritedSignals {
@@ -66,16 +67,10 @@ export function inheritedSignals(): InheritedSignals | null {
 }
 
 /**
- * The daemon's handlers exist: unblock exactly the signals that have a listener now (the rest
- * stay blocked, so that none acts by default: SIGUSR1 with no listener opens Node's inspector)
- * and tell the keeper the daemon has started. Without a keeper nothing was blocked by us, and
- * unblocking is harmless.
+ * The daemon's handlers exist: the keeper may now pass on the signals it held (and counts the
+ * daemon as started: one that dies from now on is restarted). Without a keeper, nothing to do.
  */
 export function daemonStarted(): void {
-  const handled = Object.entries(os.constants.signals)
-    .filter(([name]) => process.listenerCount(name) > 0)
-    .map(([, number]) => number);
-  unblockSignals(handled);
   channel?.ready().catch(() => {
     // The keeper is gone: the daemon goes on; there is nobody to tell.
   });

@@ -188,9 +188,6 @@ export interface RawBinding {
   channelSend(fd: number, message: Uint8Array, fdToPass: number, wait: boolean): void;
   /** One message, its fds (CLOEXEC) and whether it was cut; null when none is waiting. */
   channelReceive(fd: number): [message: Buffer, fds: number[], truncated: boolean] | null;
-  unblockSignals(signals: number[]): void;
-  /** This thread's signal mask, bit n-1 for signal n. */
-  blockedSignals(): bigint;
   /** Blocks every signal and execs; throws the errno (mask restored) when execve fails. */
   execKeeper(path: string, argv: string[], env: string[]): never;
   /** The numbers of native/keeper/protocol.h. */

@@ -1,6 +1,6 @@
 // The daemon's end of the channel to pidvisor-keeper: messages in and out (encoded by
-// keeper-protocol.ts), fds passed both ways, and the two process-level primitives the launch
-// needs (exec into the keeper; unblock the signals it left blocked).
+// keeper-protocol.ts), fds passed both ways, and the exec into the keeper that the launch
+// needs.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -170,16 +170,6 @@ export class KeeperChannel {
 
 function errnoName(errno: number): string {
   return Object.entries(os.constants.errno).find(([, value]) => value === errno)?.[0] ?? `E${errno}`;
-}
-
-/** Removes `signals` from the calling thread's mask (the main thread's). */
-export function unblockSignals(signals: number[]): void {
-  binding.unblockSignals(signals);
-}
-
-/** This thread's blocked signals, bit n-1 for signal n. */
-export function blockedSignals(): bigint {
-  return binding.blockedSignals();
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -4,7 +4,8 @@
  *
  *   - Signals are blocked from main's first statement and read from a signalfd, so a SIGTERM
  *     sent while Node boots (65-120 ms) is not dropped (as PID 1, the kernel drops a signal
- *     with no handler unless it is blocked) and does not kill a half-started process.
+ *     with no handler unless it is blocked) and does not kill a half-started process: the
+ *     keeper holds it until the daemon's handlers exist (READY).
  *   - It is PID 1 (init mode in a PID namespace) or a child subreaper, so when the daemon dies
  *     its services become the keeper's children, not the real init's.
  *   - It holds an fd store (pidfds, output pipes, listening sockets) that the daemon deposits
@@ -21,8 +22,8 @@
  * Usage (see usage()):
  *   pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... daemon|init [ARGS...]
  * starts `PATH [OPT...] SCRIPT daemon|init ARGS...` as its daemon, with its end of the channel
- * as fd 3 (PIDVISOR_KEEPER_FD=3) and every signal still blocked: the daemon unblocks them once
- * its handlers exist (Node keeps the mask it inherits; it resets only dispositions).
+ * as fd 3 (PIDVISOR_KEEPER_FD=3). Signals for the daemon are held until it says READY: Node
+ * clears its signal mask as it starts, so nothing may reach it before its handlers exist.
  *
  * Message format: protocol.h. */
 #define _GNU_SOURCE
@@ -68,7 +69,7 @@ extern char **environ;
 
 /* ---- Start-up configuration (filled once; never freed, never reallocated) ---- */
 
-static const char *mode;                  /* "daemon" or "init" */
+static int init_mode;                     /* `init` rather than `daemon` */
 static char node_path[PATH_MAX];
 static char script_path[PATH_MAX];
 static char *daemon_argv[ARGV_MAX];
@@ -122,6 +123,13 @@ static struct {
 static int stop_signal;          /* SIGTERM/SIGINT received: the stop in progress */
 static int restart_delay_ms = RESTART_FIRST_MS;
 static int64_t restart_at_ms = -1; /* monotonic; -1: no restart pending */
+/* Signals held until the daemon is READY. Node clears the signal mask it inherits and resets
+ * every disposition as it starts (measured with Node 20.20: SigBlk is 0 before any JS runs),
+ * so a signal passed on before the daemon's handlers exist would act by default: SIGTERM would
+ * kill it half-started, SIGUSR1 would open its inspector. The keeper holds them and passes them
+ * on once the daemon says READY (after installing its handlers). A second SIGTERM or SIGINT
+ * before then goes at once: whoever sends it insists, as on a daemon that hangs while starting. */
+static uint64_t held_signals; /* bit n-1 for signal n */
 static uint64_t malformed_count;
 static uint64_t orphans_reaped;
 
@@ -242,7 +250,7 @@ static void parse_arguments(int argc, char **argv) {
     usage(stderr);
     exit(2);
   }
-  mode = argv[i];
+  init_mode = strcmp(argv[i], "init") == 0;
   if (node_path[0] == '\0') {
     const char *from_env = getenv("PIDVISOR_NODE");
     if (from_env != NULL && from_env[0] != '\0') copy_path(node_path, from_env, "$PIDVISOR_NODE");
@@ -318,6 +326,8 @@ static void raise_fd_limit(void) {
     setrlimit(RLIMIT_NOFILE, &limit);
   }
 }
+
+static void release_held_signals(void);
 
 /* ---- Messages to the daemon ---- */
 
@@ -570,6 +580,7 @@ static const char *handle_message(const unsigned char *m, size_t n, int flags, c
         current.stopping = 1;
       } else if (!current.ready) {
         current.ready = 1;
+        release_held_signals();
         current.ready_ms = monotonic_ms();
         log_line(30, "the daemon is ready", ",\"daemon\":%d,\"generation\":%u,\"startMs\":%lld", (int)current.pid, current.generation,
                  (long long)(current.ready_ms - current.started_ms));
@@ -624,7 +635,11 @@ static void receive_messages(int hung_up) {
 static __attribute__((noreturn)) void exec_daemon(int channel) {
   /* In the child: fd 3 is the channel (dup2 clears CLOEXEC; if it already is fd 3, clear it). */
   if (channel == PVK_DAEMON_FD ? fcntl(channel, F_SETFD, 0) < 0 : dup2(channel, PVK_DAEMON_FD) < 0) _exit(127);
-  /* The mask stays full: the daemon unblocks what it handles once its handlers exist. */
+  /* The daemon starts with an empty mask, as from a shell (Node would clear it anyway): the
+   * keeper sends it nothing before READY, so nothing arrives before its handlers exist. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   execve(daemon_argv[0], daemon_argv, daemon_env);
   int err = errno;
   static char line[PATH_MAX + 128];
@@ -667,8 +682,8 @@ static void start_daemon(void) {
   current.next_item = current.next_exit = current.items_sent = current.exits_sent = 0;
   current.started_ms = monotonic_ms();
   log_line(30, "daemon started", ",\"daemon\":%d,\"generation\":%u,\"fds\":%u,\"exits\":%u", (int)pid, current.generation, store_count, exits_count);
-  /* A stop asked for while no daemon ran: this one gets it, pending until it unblocks it. */
-  if (stop_signal != 0) kill(pid, stop_signal);
+  /* A stop asked for while no daemon ran: this one gets it once it is READY. */
+  if (stop_signal != 0) held_signals |= 1ull << (stop_signal - 1);
   pump();
 }
 
@@ -694,6 +709,7 @@ static void on_daemon_exit(const siginfo_t *info) {
   const int ready = current.ready, stopping = current.stopping;
   close_channel();
   current.pid = 0;
+  held_signals = 0;
   if (stopping) finish(status);
   /* A daemon that never finished starting and leaves nothing to look after failed to start
    * (bad option, bad config, socket in use, node missing): report it as the daemon would. */
@@ -782,18 +798,34 @@ static void reap_children(void) {
 
 /* ---- Signals ---- */
 
-/* Forwarded to the daemon, which acts on what it handles (daemon: HUP reloads; init: passes
- * them on to the main command) and leaves the rest blocked. The synchronous ones (SEGV, BUS,
- * FPE, ILL, ABRT, TRAP, SYS) concern the keeper itself; SIGCHLD drives the reaping; SIGPIPE
- * concerns the keeper's own channel. */
+/* Signals passed on to the daemon. `pidvisor daemon` handles HUP (reload), INT and TERM (stop).
+ * `pidvisor init` passes its set on to the main command (daemon/init.ts FORWARDED_SIGNALS).
+ * Never the synchronous ones (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS: they concern the keeper
+ * itself), SIGCHLD (it drives the reaping) or SIGPIPE (the keeper's own channel). */
 static int is_forwarded(int sig) {
   switch (sig) {
-    case SIGHUP: case SIGINT: case SIGQUIT: case SIGTERM: case SIGUSR1: case SIGUSR2: case SIGWINCH: case SIGALRM: case SIGCONT:
-    case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGVTALRM: case SIGXCPU: case SIGXFSZ: case SIGIO: case SIGPWR: case SIGURG:
+    case SIGHUP: case SIGINT: case SIGTERM:
       return 1;
+    case SIGQUIT: case SIGUSR1: case SIGUSR2: case SIGWINCH: case SIGALRM: case SIGCONT: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+    case SIGVTALRM: case SIGXCPU: case SIGXFSZ: case SIGIO: case SIGPWR: case SIGURG:
+      return init_mode;
     default:
       return 0;
   }
+}
+
+
+static void forward(int sig) {
+  if (current.pid == 0) return; /* nobody to pass it to: dropped, as a process without a handler would */
+  const uint64_t bit = 1ull << (sig - 1);
+  if (current.ready || ((sig == SIGTERM || sig == SIGINT) && (held_signals & bit))) kill(current.pid, sig);
+  else held_signals |= bit;
+}
+
+static void release_held_signals(void) {
+  for (int sig = 1; sig < 65; sig++)
+    if (held_signals & (1ull << (sig - 1))) kill(current.pid, sig);
+  held_signals = 0;
 }
 
 static void read_signals(int signal_fd) {
@@ -812,7 +844,7 @@ static void read_signals(int signal_fd) {
         continue;
       }
     }
-    if (is_forwarded(sig) && current.pid != 0) kill(current.pid, sig);
+    if (is_forwarded(sig)) forward(sig);
   }
 }
 

@@ -48,8 +48,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ProcessHandle", ProcessHandle::Define(env));
   exports.Set("channelSend", Napi::Function::New<ChannelSend>(env, "channelSend"));
   exports.Set("channelReceive", Napi::Function::New<ChannelReceive>(env, "channelReceive"));
-  exports.Set("unblockSignals", Napi::Function::New<UnblockSignals>(env, "unblockSignals"));
-  exports.Set("blockedSignals", Napi::Function::New<BlockedSignals>(env, "blockedSignals"));
   exports.Set("execKeeper", Napi::Function::New<ExecKeeper>(env, "execKeeper"));
   exports.Set("keeperProtocol", Napi::Function::New<KeeperProtocol>(env, "keeperProtocol"));
   exports.Set("ChannelWatcher", DefineChannelWatcher(env));

@@ -99,37 +99,6 @@ Napi::Value ChannelReceive(const Napi::CallbackInfo& info) {
   return result;
 }
 
-namespace {
-
-sigset_t SignalSet(const Napi::Array& numbers) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (uint32_t i = 0; i < numbers.Length(); i++) {
-    sigaddset(&set, numbers.Get(i).As<Napi::Number>().Int32Value());
-  }
-  return set;
-}
-
-}  // namespace
-
-Napi::Value UnblockSignals(const Napi::CallbackInfo& info) {
-  const sigset_t set = SignalSet(info[0].As<Napi::Array>());
-  const int err = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  if (err != 0) throw ErrnoError(info.Env(), err, "pthread_sigmask");
-  return info.Env().Undefined();
-}
-
-Napi::Value BlockedSignals(const Napi::CallbackInfo& info) {
-  sigset_t set;
-  const int err = pthread_sigmask(SIG_BLOCK, nullptr, &set);
-  if (err != 0) throw ErrnoError(info.Env(), err, "pthread_sigmask");
-  uint64_t bits = 0;
-  for (int sig = 1; sig <= 64; sig++) {
-    if (sigismember(&set, sig) == 1) bits |= uint64_t{1} << (sig - 1);
-  }
-  return Napi::BigInt::New(info.Env(), bits);
-}
-
 Napi::Value ExecKeeper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string path = info[0].As<Napi::String>().Utf8Value();

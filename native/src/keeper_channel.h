@@ -1,6 +1,6 @@
 // The daemon's end of the channel to pidvisor-keeper (native/keeper/protocol.h): send and
 // receive one SOCK_SEQPACKET message with at most one fd, watch the socket in the event loop,
-// unblock the signals the keeper left blocked, and exec into the keeper. Primitives only: the
+// and exec into the keeper. Primitives only: the
 // message layout is encoded and decoded in native/keeper-protocol.ts.
 #pragma once
 
@@ -14,10 +14,6 @@ Napi::Value ChannelSend(const Napi::CallbackInfo& info);
 // channelReceive(fd): [bytes, fds, truncated] or null when nothing is waiting. Received fds
 // are CLOEXEC. An empty message is the end of the stream (the keeper sends none).
 Napi::Value ChannelReceive(const Napi::CallbackInfo& info);
-// unblockSignals(numbers): removes them from this thread's mask (the main thread's).
-Napi::Value UnblockSignals(const Napi::CallbackInfo& info);
-// blockedSignals(): this thread's mask as a bigint, bit n-1 for signal n (as /proc shows it).
-Napi::Value BlockedSignals(const Napi::CallbackInfo& info);
 // execKeeper(path, argv, env): blocks every signal, then execve; on failure restores the mask
 // and throws the errno. Never returns otherwise.
 Napi::Value ExecKeeper(const Napi::CallbackInfo& info);

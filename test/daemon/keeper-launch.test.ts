@@ -1,0 +1,132 @@
+// The launch path through pidvisor-keeper: `pidvisor-keeper init` as PID 1 and `pidvisor init`
+// as a subreaper end with 143 on a SIGTERM sent at any moment from the keeper's first
+// instruction (issue 15 item 2); `pidvisor daemon` runs under the keeper, with only its
+// handled signals unblocked, and is restarted when killed.
+import { spawn as spawnWithLibuv, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
+import { childrenOf, KEEPER_BIN } from '../helpers/keeper.js';
+import { isRoot, isRunning, pollUntil, procStatus } from '../helpers/proc.js';
+
+function unshareSkipReason(): string | null {
+  if (!isRoot()) return 'needs root for a new PID namespace';
+  const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']);
+  if (probe.error !== undefined || probe.status !== 0) return `unshare --pid --fork --mount-proc fails here: ${probe.error?.message ?? probe.stderr.toString()}`;
+  return null;
+}
+const noUnshare = unshareSkipReason();
+
+const started = new Set<ChildProcess>();
+afterEach(async () => {
+  for (const child of started) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const inner = childrenOf(child.pid!);
+      child.kill('SIGKILL');
+      for (const pid of inner) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  }
+  started.clear();
+});
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exit: Promise<number | string>; stderr: () => string } {
+  const child = spawnWithLibuv(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  started.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return { child, exit, stderr: () => stderr };
+}
+
+function executableOf(pid: number): string {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+}
+
+/** Waits until `pid` (or its only child, for unshare) is the keeper, and returns that pid. */
+async function keeperPid(pid: number, viaUnshare: boolean): Promise<number> {
+  const keeper = fs.realpathSync(KEEPER_BIN);
+  let found = 0;
+  await pollUntil(() => {
+    const candidates = viaUnshare ? childrenOf(pid) : [pid];
+    found = candidates.find((p) => executableOf(p) === keeper) ?? 0;
+    return found !== 0;
+  }, 15_000, 1);
+  return found;
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+// From the keeper's first instruction on: at 0 ms Node has not even started.
+const DELAYS_MS = [0, 1, 5, 20, 50, 100, 200];
+
+describe.skipIf(noUnshare !== null)('pidvisor-keeper init as PID 1 of a PID namespace', () => {
+  for (const delay of DELAYS_MS) {
+    it(`ends with 143 on a SIGTERM sent ${delay} ms after it starts`, async () => {
+      const init = run('unshare', ['--pid', '--fork', '--mount-proc', KEEPER_BIN, 'init', '--', 'sleep', '60'], { PIDVISOR_NODE: process.execPath });
+      const keeper = await keeperPid(init.child.pid!, true);
+      await pause(delay);
+      process.kill(keeper, 'SIGTERM');
+      expect(await init.exit).toBe(143);
+    });
+  }
+
+  it('negative control: without the keeper, a SIGTERM during Node start-up is lost by PID 1', async () => {
+    const init = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, PIDVISOR_BIN, 'init', '--', 'sleep', '3'], { PIDVISOR_KEEPER: 'off' });
+    let node = 0;
+    await pollUntil(() => (node = childrenOf(init.child.pid!).find((p) => executableOf(p) === process.execPath) ?? 0) !== 0, 15_000, 1);
+    process.kill(node, 'SIGTERM');
+    // The signal is dropped (PID 1 with no handler yet): the command runs its 3 s and init exits 0.
+    expect(await init.exit).toBe(0);
+  });
+});
+
+describe('pidvisor init under the keeper as a subreaper', () => {
+  for (const delay of [0, 20, 100]) {
+    it(`ends with 143 on a SIGTERM sent ${delay} ms after the keeper starts`, async () => {
+      const init = run(process.execPath, [PIDVISOR_BIN, 'init', '--', 'sleep', '60']);
+      const keeper = await keeperPid(init.child.pid!, false);
+      await pause(delay);
+      init.child.kill('SIGTERM');
+      expect(await init.exit).toBe(143);
+      expect(keeper).toBe(init.child.pid);
+    });
+  }
+});
+
+describe('pidvisor daemon under the keeper', () => {
+  const daemonArgs = (dir: string): string[] => [PIDVISOR_BIN, 'daemon', '--socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', `pidvisor-keeper-test-${process.pid}`];
+  const bit = (pid: number, field: string, signal: number): boolean => (BigInt(`0x${procStatus(pid).get(field)}`) & (1n << BigInt(signal - 1))) !== 0n;
+
+  it('stops cleanly (0, not 143) on a SIGTERM sent before the daemon has its handlers: the keeper holds it until READY', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-daemon-'));
+    const daemon = run(process.execPath, daemonArgs(dir), { PIDVISOR_LOG_LEVEL: 'info' });
+    const keeper = await keeperPid(daemon.child.pid!, false);
+    expect([1, 2, 10, 15, 17].map((s) => bit(keeper, 'SigBlk', s))).toEqual([true, true, true, true, true]); // the keeper blocks everything
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exit).toBe(0);
+    expect(daemon.stderr()).toContain('"msg":"stopped"');
+  });
+
+  it('is restarted after SIGKILL, never gets SIGUSR1 (no inspector), and stops on SIGTERM with 0', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-daemon-'));
+    const daemon = run(process.execPath, daemonArgs(dir), { PIDVISOR_LOG_LEVEL: 'info' });
+    const keeper = await keeperPid(daemon.child.pid!, false);
+    const ready = (count: number): boolean => (daemon.stderr().match(/"msg":"the daemon is ready"/g) ?? []).length >= count;
+    await pollUntil(() => ready(1), 20_000);
+    const node = childrenOf(keeper)[0]!;
+    process.kill(keeper, 'SIGUSR1');
+    process.kill(node, 'SIGKILL');
+    await pollUntil(() => ready(2), 20_000);
+    expect(childrenOf(keeper)).not.toContain(node);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exit).toBe(0);
+    expect(daemon.stderr()).toContain('the daemon died; restarting it');
+    expect(daemon.stderr()).not.toContain('Debugger listening');
+  });
+});
