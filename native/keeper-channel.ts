@@ -47,7 +47,10 @@ export class KeeperChannel {
     this.fd = fd;
   }
 
-  /** Starts reading: messages wait in the socket (and the keeper holds them) until then. */
+  /**
+   * Starts reading: messages wait in the socket (and the keeper holds them) until then. From
+   * here the channel keeps the event loop alive, as a socket does, until stopping() or close().
+   */
   listen(listener: KeeperListener): void {
     this.#listener = listener;
     this.#watch();
@@ -72,7 +75,8 @@ export class KeeperChannel {
 
   /**
    * This daemon exits on purpose: the keeper then exits with its status instead of restarting
-   * it. Synchronous (waits for room in the socket) so that it is sent before the process ends.
+   * it. Synchronous (waits for room in the socket) so that it is sent before the process ends;
+   * then the channel is closed (its watcher no longer keeps the event loop alive).
    */
   stopping(): void {
     if (this.#closed) return;
@@ -84,7 +88,9 @@ export class KeeperChannel {
       binding.channelSend(this.fd, encodeEmpty(MessageType.STOPPING), -1, true);
     } catch (error) {
       this.#close(SystemError.from(error as RawErrnoError));
+      return;
     }
+    this.#close(null);
   }
 
   close(): void {

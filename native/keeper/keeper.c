@@ -82,16 +82,21 @@ static int log_threshold = 40;            /* pino levels: 30 info, 40 warn, 50 e
 
 struct stored_fd {
   uint64_t key;
-  int fd;
-  uint8_t kind;
-  uint16_t record_length;
-  uint32_t sent_generation; /* the daemon generation this entry was last handed to */
-  pid_t pid;                /* PIDFD entries: the process, from /proc/self/fdinfo */
   uint64_t inode;           /* PIDFD entries on pidfs: fstat(pidfd).st_ino; 0 otherwise */
-  unsigned char record[PVK_RECORD_MAX];
+  int fd;
+  pid_t pid;                /* PIDFD entries: the process, from /proc/self/fdinfo */
+  uint32_t sent_generation; /* the daemon generation this entry was last handed to */
+  uint32_t record_offset;   /* in record_arena */
+  uint16_t record_length;
+  uint8_t kind;
 };
 static struct stored_fd store[PVK_STORE_MAX];
 static uint32_t store_count;
+/* Records packed end to end, in no particular order: a fixed 512-byte slot per entry would
+ * make 1,000 entries cost 500 KiB of resident memory for records that are mostly a few dozen
+ * bytes. Untouched pages of this array are never resident. */
+static unsigned char record_arena[PVK_STORE_MAX * PVK_RECORD_MAX];
+static uint32_t arena_used;
 
 /* ---- Exits of deposited children, until a daemon acknowledges them ---- */
 
@@ -367,7 +372,7 @@ static int send_item(const struct stored_fd *entry) {
   body[PVK_ENTRY_KIND] = entry->kind;
   body[PVK_ENTRY_RESERVED] = 0;
   put16(body + PVK_ENTRY_RECORD_LENGTH, entry->record_length);
-  memcpy(body + PVK_ENTRY_RECORD, entry->record, entry->record_length);
+  memcpy(body + PVK_ENTRY_RECORD, record_arena + entry->record_offset, entry->record_length);
   return send_message(PVK_INVENTORY_ITEM, body, PVK_ENTRY_RECORD + entry->record_length, entry->fd);
 }
 
@@ -461,8 +466,18 @@ static struct stored_fd *find_stored(uint64_t key) {
   return NULL;
 }
 
+/* Closes the gap a record leaves in the arena: O(entries), as is every lookup here. */
+static void release_record(const struct stored_fd *entry) {
+  const uint32_t end = entry->record_offset + entry->record_length;
+  memmove(record_arena + entry->record_offset, record_arena + end, arena_used - end);
+  arena_used -= entry->record_length;
+  for (uint32_t k = 0; k < store_count; k++)
+    if (store[k].record_offset >= end) store[k].record_offset -= entry->record_length;
+}
+
 static void forget_stored(uint32_t i) {
   close(store[i].fd);
+  release_record(&store[i]);
   store[i] = store[--store_count];
   if (i < current.next_item) current.next_item = i; /* the moved entry may not have been sent yet */
 }
@@ -508,6 +523,7 @@ static void deposit(uint64_t key, uint8_t kind, const unsigned char *record, uin
     entry = &store[store_count++];
   } else {
     close(entry->fd); /* a known key is replaced: a retried deposit does not leak */
+    release_record(entry);
   }
   entry->key = key;
   entry->fd = fd;
@@ -517,7 +533,9 @@ static void deposit(uint64_t key, uint8_t kind, const unsigned char *record, uin
   entry->inode = inode;
   /* The daemon that deposited it has it: it is not part of that daemon's inventory. */
   entry->sent_generation = current.generation;
-  memcpy(entry->record, record, record_length);
+  entry->record_offset = arena_used;
+  memcpy(record_arena + arena_used, record, record_length);
+  arena_used += record_length;
 }
 
 static void withdraw(uint64_t key) {
@@ -591,20 +609,22 @@ static const char *handle_message(const unsigned char *m, size_t n, int flags, c
   }
 }
 
-static void receive_messages(int hung_up) {
+/* Returns how many messages it read (at most RECEIVE_BATCH). */
+static int receive_messages(int hung_up) {
   static unsigned char message[PVK_MESSAGE_MAX + 1];
   union {
     char buffer[CMSG_SPACE(sizeof(int) * FDS_PER_MESSAGE_MAX)];
     struct cmsghdr align;
   } control;
-  for (int count = 0; count < RECEIVE_BATCH && current.channel >= 0; count++) {
+  int count = 0;
+  for (; count < RECEIVE_BATCH && current.channel >= 0; count++) {
     struct iovec iov = {.iov_base = message, .iov_len = sizeof message};
     struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof control.buffer};
     ssize_t n = recvmsg(current.channel, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) close_channel();
-      return;
+      return count;
     }
     int fds[FDS_PER_MESSAGE_MAX], fd_count = 0, other_control = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&header); c != NULL; c = CMSG_NXTHDR(&header, c)) {
@@ -618,7 +638,7 @@ static void receive_messages(int hung_up) {
     /* SEQPACKET reads an empty message and the end of the stream alike: poll tells them apart. */
     if (n == 0 && fd_count == 0 && hung_up) {
       close_channel();
-      return;
+      return count;
     }
     const char *wrong = other_control ? "control data other than fds" : handle_message(message, (size_t)n, header.msg_flags, fds, fd_count);
     if (wrong != NULL) {
@@ -628,6 +648,7 @@ static void receive_messages(int hung_up) {
                fd_count, (unsigned long long)malformed_count);
     }
   }
+  return count;
 }
 
 /* ---- The daemon's life ---- */
@@ -706,6 +727,10 @@ static __attribute__((noreturn)) void finish(int status) {
 static void on_daemon_exit(const siginfo_t *info) {
   const int64_t now = monotonic_ms();
   const int status = shell_status(info);
+  /* What it sent before it died is still queued (STOPPING often is: it comes just before the
+   * exit, and SIGCHLD may be read first): act on it before deciding. */
+  for (int batches = 0; batches < (int)(PVK_STORE_MAX / RECEIVE_BATCH) && current.channel >= 0; batches++)
+    if (receive_messages(1) == 0) break;
   const int ready = current.ready, stopping = current.stopping;
   close_channel();
   current.pid = 0;

@@ -210,7 +210,6 @@ class ChannelWatcher : public Napi::ObjectWrap<ChannelWatcher> {
       throw ErrnoError(env, -r, "uv_poll_init");
     }
     poll_->data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));  // the channel never keeps the daemon alive
     env_ = env;
     napi_add_env_cleanup_hook(env, OnTeardown, this);
     Start(UV_READABLE);
@@ -248,10 +247,15 @@ class ChannelWatcher : public Napi::ObjectWrap<ChannelWatcher> {
     auto* self = static_cast<ChannelWatcher*>(poll->data);
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    // A callback that throws is an uncaught exception, as any event-loop callback's.
-    self->callback_.MakeCallback(self->Value(), {Napi::Boolean::New(env, (events & UV_READABLE) != 0),
-                                                 Napi::Boolean::New(env, (events & UV_WRITABLE) != 0),
-                                                 Napi::Boolean::New(env, status < 0)});
+    try {
+      self->callback_.MakeCallback(self->Value(), {Napi::Boolean::New(env, (events & UV_READABLE) != 0),
+                                                   Napi::Boolean::New(env, (events & UV_WRITABLE) != 0),
+                                                   Napi::Boolean::New(env, status < 0)});
+    } catch (const Napi::Error& error) {
+      // No JS frame is below a uv callback: hand it to the process as any event-loop
+      // callback's uncaught exception (a C++ exception escaping here would abort).
+      napi_fatal_exception(env, error.Value());
+    }
   }
 
   Napi::FunctionReference callback_;

@@ -20,8 +20,8 @@ Napi::Value ExecKeeper(const Napi::CallbackInfo& info);
 // keeperProtocol(): the numbers of protocol.h, for the test that checks the TS codec.
 Napi::Value KeeperProtocol(const Napi::CallbackInfo& info);
 
-// new ChannelWatcher(fd, callback(readable, writable, failed)): a uv_poll on the channel that
-// does not keep the event loop alive. watchWritable(on) adds or removes POLLOUT; close() stops
+// new ChannelWatcher(fd, callback(readable, writable, failed)): a uv_poll on the channel (it
+// keeps the event loop alive, as a socket does, until closed). watchWritable(on) adds or removes POLLOUT; close() stops
 // it (idempotent; also done at environment teardown).
 Napi::Function DefineChannelWatcher(Napi::Env env);
 
