@@ -35,10 +35,13 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
   });
 }
 
-/** Starts the keeper around the fixture daemon (`daemon` mode); `env` adds to the test's env. */
-export function startKeeper(options: { env?: Record<string, string>; keeperArgs?: string[] } = {}): KeeperUnderTest {
+/**
+ * Starts the keeper around the fixture daemon (`daemon` mode); `env` adds to the test's env;
+ * `command` runs a wrapper that execs the keeper (its args are then `keeperArgs`).
+ */
+export function startKeeper(options: { env?: Record<string, string>; keeperArgs?: string[]; command?: string } = {}): KeeperUnderTest {
   const args = options.keeperArgs ?? ['--node', process.execPath, '--script', KEEPER_FIXTURE, 'daemon'];
-  const child = spawnWithLibuv(KEEPER_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawnWithLibuv(options.command ?? KEEPER_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   const events: Event[] = [];
   const logs: Array<Record<string, unknown>> = [];
   lines(child.stdout!, (line) => events.push(JSON.parse(line) as Event));

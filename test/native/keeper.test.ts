@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType, PROTOCOL, encodeDeposit, encodeKeyed, encodeEmpty } from '../../native/keeper-protocol.js';
-import { KEEPER_FIXTURE, cleanUp, startKeeper, type Event, type KeeperUnderTest } from '../helpers/keeper.js';
+import { KEEPER_BIN, KEEPER_FIXTURE, cleanUp, startKeeper, type Event, type KeeperUnderTest } from '../helpers/keeper.js';
 import { isRunning, openFds, pollUntil, zombieChildren } from '../helpers/proc.js';
 
 const CLD_EXITED = 1;
@@ -206,6 +206,22 @@ describe('pidvisor-keeper', () => {
     keeper.process.kill('SIGTERM');
     expect(await keeper.exited).toBe(5);
     expect(isRunning(daemon.pid)).toBe(false);
+  });
+
+  it('remembers the signal configuration it was started with and hands it to the daemon (tini\'s sigconf set)', async () => {
+    // As tini's sigconf test: SIGINT, SIGSEGV, SIGTTOU ignored; SIGILL, SIGTERM, SIGTTIN blocked.
+    const wrapper = [
+      'import os, signal, sys',
+      'for s in (signal.SIGINT, signal.SIGSEGV, signal.SIGTTOU): signal.signal(s, signal.SIG_IGN)',
+      'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGILL, signal.SIGTERM, signal.SIGTTIN])',
+      'os.execv(sys.argv[1], sys.argv[1:])',
+    ].join('\n');
+    keeper = startKeeper({ keeperArgs: ['-c', wrapper, KEEPER_BIN, '--node', process.execPath, '--script', KEEPER_FIXTURE, 'daemon'], command: 'python3' });
+    const daemon = await started(keeper);
+    const bits = (...signals: number[]): string => signals.reduce((mask, s) => mask | (1n << BigInt(s - 1)), 0n).toString();
+    // Python itself also ignores SIGPIPE (13) and SIGXFSZ (25), and so hands them on.
+    expect(daemon.inherited).toEqual({ blocked: bits(4, 15, 21), ignored: bits(2, 11, 13, 22, 25) });
+    expect(await stopCleanly(keeper)).toBe(0);
   });
 
   it('refuses a bad command line with usage', async () => {
