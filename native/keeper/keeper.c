@@ -12,8 +12,9 @@
  *     over a SOCK_SEQPACKET socketpair, and hands every fd to each daemon it starts.
  *   - It reaps only its own children, keeps the exact status, CPU time and time of the ones the
  *     daemon deposited a pidfd for, and reports them until a daemon acknowledges them.
- *   - It restarts a daemon that died (20 ms, then doubling up to 5 s), and exits with the
- *     daemon's status when the daemon says it stops on purpose (STOPPING).
+ *   - It restarts a daemon that died while the keeper holds something for the next one (20 ms,
+ *     then doubling up to 5 s), and exits with the daemon's status when the daemon says it
+ *     stops on purpose (STOPPING) or left nothing to take over.
  *
  * It is the trusted base (like PID 1): one file, no allocation after start-up (every table is
  * static and bounded), one thread, and every message from the daemon is validated; a message
@@ -70,6 +71,8 @@ extern char **environ;
 /* ---- Start-up configuration (filled once; never freed, never reallocated) ---- */
 
 static int init_mode;                     /* `init` rather than `daemon` */
+static int parent_death_signal;           /* init -p SIGNAL: it concerns the keeper, the process the runtime started */
+static int no_subreaper;                  /* init --no-subreaper */
 static char node_path[PATH_MAX];
 static char script_path[PATH_MAX];
 static char *daemon_argv[ARGV_MAX];
@@ -230,6 +233,41 @@ static int find_script(void) {
   return n > 0 && (size_t)n < sizeof script_path && access(script_path, R_OK) == 0 ? 0 : -1;
 }
 
+/* A signal by name (TERM, SIGTERM, any case) or number, as `init -p` takes it; 0 if none. */
+static int signal_number(const char *name) {
+  static const struct {
+    const char *name;
+    int number;
+  } names[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"ILL", SIGILL}, {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},
+               {"BUS", SIGBUS}, {"FPE", SIGFPE}, {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+               {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},
+               {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG}, {"XCPU", SIGXCPU},
+               {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO}, {"PWR", SIGPWR},
+               {"SYS", SIGSYS}};
+  char *end;
+  long number = strtol(name, &end, 10);
+  if (*name != '\0' && *end == '\0') return number > 0 && number < NSIG ? (int)number : 0;
+  if (strncasecmp(name, "SIG", 3) == 0) name += 3;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcasecmp(name, names[i].name) == 0) return names[i].number;
+  return 0;
+}
+
+/* The two options of `pidvisor init` that concern the process the runtime started, which is
+ * now the keeper: -p/--parent-death-signal and --no-subreaper. The rest is the daemon's to
+ * parse (and to refuse: a bad -p value is reported by it as a usage error). */
+static void read_init_options(int argc, char **argv, int first) {
+  for (int i = first; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    const char *arg = argv[i];
+    const char *value = NULL;
+    if (strcmp(arg, "--no-subreaper") == 0) no_subreaper = 1;
+    else if (strncmp(arg, "--parent-death-signal=", 22) == 0) value = arg + 22;
+    else if (strcmp(arg, "--parent-death-signal") == 0 || (arg[0] == '-' && arg[1] != '-' && arg[strlen(arg) - 1] == 'p' && strspn(arg + 1, "gvp") == strlen(arg + 1)))
+      value = i + 1 < argc ? argv[++i] : NULL;
+    if (value != NULL) parent_death_signal = signal_number(value);
+  }
+}
+
 static void parse_arguments(int argc, char **argv) {
   const char *node_options[NODE_OPTIONS_MAX];
   int node_option_count = 0;
@@ -256,6 +294,7 @@ static void parse_arguments(int argc, char **argv) {
     exit(2);
   }
   init_mode = strcmp(argv[i], "init") == 0;
+  if (init_mode) read_init_options(argc, argv, i + 1);
   if (node_path[0] == '\0') {
     const char *from_env = getenv("PIDVISOR_NODE");
     if (from_env != NULL && from_env[0] != '\0') copy_path(node_path, from_env, "$PIDVISOR_NODE");
@@ -736,9 +775,15 @@ static void on_daemon_exit(const siginfo_t *info) {
   current.pid = 0;
   held_signals = 0;
   if (stopping) finish(status);
-  /* A daemon that never finished starting and leaves nothing to look after failed to start
-   * (bad option, bad config, socket in use, node missing): report it as the daemon would. */
-  if (!ready && store_count == 0 && exits_count == 0 && !has_children()) finish(status);
+  /* A new daemon can take over only what the keeper holds for it (fds, exits). A daemon that
+   * deposited nothing (one that failed to start: bad option, bad config, socket in use, node
+   * missing; or one that does not use the store) is not restarted: a new one would start its
+   * services a second time beside the old ones. The keeper reports its status instead, and
+   * its children, if any, go to the parent init as they would have without a keeper. */
+  if (store_count == 0 && exits_count == 0) {
+    if (info->si_code != CLD_EXITED) log_line(50, "the daemon died with nothing deposited: not restarting it", ",\"daemon\":%d,\"signal\":%d", (int)info->si_pid, info->si_status);
+    finish(status);
+  }
   if (ready && now - current.ready_ms >= RESTART_RESET_AFTER_MS) restart_delay_ms = RESTART_FIRST_MS;
   const int delay = restart_delay_ms;
   log_line(50, "the daemon died; restarting it", ",\"daemon\":%d,\"code\":%d,\"signal\":%d,\"ranMs\":%lld,\"ready\":%s,\"delayMs\":%d",
@@ -887,8 +932,16 @@ int main(int argc, char **argv) {
   parse_arguments(argc, argv);
   build_environment();
   raise_fd_limit();
-  /* As PID 1 (a PID namespace) orphans come to us anyway; elsewhere, ask for them. */
-  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail_setup("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  /* As PID 1 (a PID namespace) orphans come to us anyway; elsewhere, ask for them (unless
+   * init --no-subreaper: then a dead daemon's children go to the real init). */
+  if (getpid() != 1 && !no_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail_setup("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  if (parent_death_signal != 0) {
+    const pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, parent_death_signal, 0, 0, 0) < 0) fail_setup("prctl(PR_SET_PDEATHSIG)", errno);
+    /* The parent may have died before the prctl: then nobody will send it. It is blocked and
+     * read from the signalfd like any other. */
+    if (getppid() != parent) kill(getpid(), parent_death_signal);
+  }
   const int signal_fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) fail_setup("signalfd", errno);
 

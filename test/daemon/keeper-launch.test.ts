@@ -23,7 +23,7 @@ const started = new Set<ChildProcess>();
 afterEach(async () => {
   for (const child of started) {
     if (child.exitCode === null && child.signalCode === null) {
-      const inner = childrenOf(child.pid!);
+      const inner = descendantsOf(child.pid!);
       child.kill('SIGKILL');
       for (const pid of inner) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
       await new Promise((resolve) => child.once('exit', resolve));
@@ -31,6 +31,25 @@ afterEach(async () => {
   }
   started.clear();
 });
+
+/** Every descendant of `pid`, from /proc: what a test started, however deep. */
+function descendantsOf(pid: number): number[] {
+  const found: number[] = [];
+  const visit = (parent: number): void => {
+    let children: number[] = [];
+    try {
+      children = childrenOf(parent);
+    } catch {
+      return; // exited meanwhile
+    }
+    for (const child of children) {
+      found.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return found;
+}
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exit: Promise<number | string>; stderr: () => string } {
   const child = spawnWithLibuv(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
@@ -99,6 +118,32 @@ describe('pidvisor init under the keeper as a subreaper', () => {
   }
 });
 
+describe('pidvisor init options that concern the keeper', () => {
+  it('-p SIGNAL: the keeper (the process the runtime started) gets it when its parent dies, and stops everything', async () => {
+    const parent = run('sh', ['-c', `"${KEEPER_BIN}" init -p SIGTERM -- sleep 60 & wait`], { PIDVISOR_NODE: process.execPath });
+    const keeper = await keeperPid(parent.child.pid!, true);
+    let node = 0;
+    await pollUntil(() => (node = childrenOf(keeper)[0] ?? 0) !== 0 && childrenOf(node).length === 1, 20_000);
+    const main = childrenOf(node)[0]!;
+    parent.child.kill('SIGKILL');
+    await pollUntil(() => !isRunning(keeper) && !isRunning(node) && !isRunning(main), 20_000);
+  });
+
+  it('--no-subreaper: neither the keeper nor the daemon takes an orphan, which goes to the real init', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-orphan-')), 'pid');
+    const init = run(KEEPER_BIN, ['init', '--no-subreaper', '--', 'sh', '-c', `(sleep 60 & echo $! > ${file}); sleep 60`], { PIDVISOR_NODE: process.execPath });
+    await pollUntil(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n'), 20_000);
+    const orphan = Number(fs.readFileSync(file, 'utf8'));
+    const keeper = init.child.pid!;
+    const node = childrenOf(keeper)[0]!;
+    try {
+      expect([String(keeper), String(node)]).not.toContain(procStatus(orphan).get('PPid'));
+    } finally {
+      process.kill(orphan, 'SIGKILL');
+    }
+  });
+});
+
 describe('pidvisor daemon under the keeper', () => {
   const daemonArgs = (dir: string): string[] => [PIDVISOR_BIN, 'daemon', '--socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', `pidvisor-keeper-test-${process.pid}`];
   const bit = (pid: number, field: string, signal: number): boolean => (BigInt(`0x${procStatus(pid).get(field)}`) & (1n << BigInt(signal - 1))) !== 0n;
@@ -113,20 +158,24 @@ describe('pidvisor daemon under the keeper', () => {
     expect(daemon.stderr()).toContain('"msg":"stopped"');
   });
 
-  it('is restarted after SIGKILL, never gets SIGUSR1 (no inspector), and stops on SIGTERM with 0', async () => {
+  it('never passes SIGUSR1 to a daemon (it would open Node\'s inspector), and stops on SIGTERM with 0', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-daemon-'));
     const daemon = run(process.execPath, daemonArgs(dir), { PIDVISOR_LOG_LEVEL: 'info' });
     const keeper = await keeperPid(daemon.child.pid!, false);
-    const ready = (count: number): boolean => (daemon.stderr().match(/"msg":"the daemon is ready"/g) ?? []).length >= count;
-    await pollUntil(() => ready(1), 20_000);
-    const node = childrenOf(keeper)[0]!;
+    await pollUntil(() => daemon.stderr().includes('"msg":"the daemon is ready"'), 20_000);
     process.kill(keeper, 'SIGUSR1');
-    process.kill(node, 'SIGKILL');
-    await pollUntil(() => ready(2), 20_000);
-    expect(childrenOf(keeper)).not.toContain(node);
-    daemon.child.kill('SIGTERM');
+    process.kill(keeper, 'SIGTERM');
     expect(await daemon.exit).toBe(0);
-    expect(daemon.stderr()).toContain('the daemon died; restarting it');
     expect(daemon.stderr()).not.toContain('Debugger listening');
+  });
+
+  it('does not restart a daemon killed with nothing deposited (its services would start twice): exits 137', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-daemon-'));
+    const daemon = run(process.execPath, daemonArgs(dir), { PIDVISOR_LOG_LEVEL: 'info' });
+    const keeper = await keeperPid(daemon.child.pid!, false);
+    await pollUntil(() => daemon.stderr().includes('"msg":"the daemon is ready"'), 20_000);
+    process.kill(childrenOf(keeper)[0]!, 'SIGKILL');
+    expect(await daemon.exit).toBe(137);
+    expect(daemon.stderr()).toContain('the daemon died with nothing deposited: not restarting it');
   });
 });
