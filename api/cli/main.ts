@@ -47,6 +47,8 @@ function usage(): string {
     '',
     'Run `pidvisor <command> --help` for its options. Exit codes: 0 ok, 1 refused or failed,',
     '2 usage error, 3 daemon unreachable; `wait` exits with the process status.',
+    '`daemon` and `init` run under pidvisor-keeper, which holds their fds and signals across a',
+    'daemon crash (README: Crash-safe supervision); PIDVISOR_KEEPER=off runs them without it.',
   ].join('\n');
 }
 
