@@ -868,22 +868,23 @@ static void reap_children(void) {
 
 /* ---- Signals ---- */
 
-/* Signals passed on to the daemon. `pidvisor daemon` handles HUP (reload), INT and TERM (stop).
- * `pidvisor init` passes its set on to the main command (daemon/init.ts FORWARDED_SIGNALS).
- * Never the synchronous ones (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS: they concern the keeper
- * itself), SIGCHLD (it drives the reaping) or SIGPIPE (the keeper's own channel). */
+/* Signals passed on to the daemon. `pidvisor daemon` handles HUP (reload), INT and TERM (stop),
+ * USR1 (a status line per service) and USR2 (reserved). `pidvisor init` passes its set on to the
+ * main command (daemon/init.ts FORWARDED_SIGNALS; TTIN and TTOU it ignores, as tini does, so the
+ * keeper keeps them: job control never stops the keeper). Never the synchronous ones (SEGV, BUS,
+ * FPE, ILL, ABRT, TRAP, SYS: they concern the keeper itself), SIGCHLD (it drives the reaping) or
+ * SIGPIPE (the keeper's own channel). */
 static int is_forwarded(int sig) {
   switch (sig) {
-    case SIGHUP: case SIGINT: case SIGTERM:
+    case SIGHUP: case SIGINT: case SIGTERM: case SIGUSR1: case SIGUSR2:
       return 1;
-    case SIGQUIT: case SIGUSR1: case SIGUSR2: case SIGWINCH: case SIGALRM: case SIGCONT: case SIGTSTP: case SIGTTIN: case SIGTTOU:
-    case SIGVTALRM: case SIGXCPU: case SIGXFSZ: case SIGIO: case SIGPWR: case SIGURG:
+    case SIGQUIT: case SIGWINCH: case SIGALRM: case SIGCONT: case SIGTSTP: case SIGVTALRM: case SIGXCPU: case SIGXFSZ: case SIGIO:
+    case SIGPWR: case SIGURG:
       return init_mode;
     default:
       return 0;
   }
 }
-
 
 static void forward(int sig) {
   if (current.pid == 0) return; /* nobody to pass it to: dropped, as a process without a handler would */

@@ -158,12 +158,12 @@ describe('pidvisor daemon under the keeper', () => {
     expect(daemon.stderr()).toContain('"msg":"stopped"');
   });
 
-  it('never passes SIGUSR1 to a daemon (it would open Node\'s inspector), and stops on SIGTERM with 0', async () => {
+  it('holds a SIGUSR1 sent while the daemon boots until its listener exists: no inspector opens', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-daemon-'));
     const daemon = run(process.execPath, daemonArgs(dir), { PIDVISOR_LOG_LEVEL: 'info' });
     const keeper = await keeperPid(daemon.child.pid!, false);
+    process.kill(keeper, 'SIGUSR1'); // Node is booting: no JS listener can exist yet
     await pollUntil(() => daemon.stderr().includes('"msg":"the daemon is ready"'), 20_000);
-    process.kill(keeper, 'SIGUSR1');
     process.kill(keeper, 'SIGTERM');
     expect(await daemon.exit).toBe(0);
     expect(daemon.stderr()).not.toContain('Debugger listening');
