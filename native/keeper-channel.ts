@@ -79,13 +79,26 @@ export class KeeperChannel {
    * then the channel is closed (its watcher no longer keeps the event loop alive).
    */
   stopping(): void {
+    this.#last(MessageType.STOPPING);
+  }
+
+  /**
+   * This daemon is about to exit for an upgrade: once it has, the keeper re-executes itself from
+   * disk (keeping its fds, exits and children) and starts a new daemon, which gets them all. Send
+   * every deposit first; then exit. Synchronous, as stopping().
+   */
+  reexec(): void {
+    this.#last(MessageType.REEXEC);
+  }
+
+  #last(type: typeof MessageType.STOPPING | typeof MessageType.REEXEC): void {
     if (this.#closed) return;
     try {
       for (const message of this.#outbox.splice(0)) {
         binding.channelSend(this.fd, message.bytes, message.fd, true);
         message.sent();
       }
-      binding.channelSend(this.fd, encodeEmpty(MessageType.STOPPING), -1, true);
+      binding.channelSend(this.fd, encodeEmpty(type), -1, true);
     } catch (error) {
       this.#close(SystemError.from(error as RawErrnoError));
       return;

@@ -28,6 +28,7 @@ export const MessageType = {
   READY: 3,
   EXIT_ACK: 4,
   STOPPING: 5,
+  REEXEC: 6,
   INVENTORY_ITEM: 16,
   EXIT: 17,
   INVENTORY_END: 18,
@@ -92,8 +93,8 @@ export function encodeKeyed(type: typeof MessageType.WITHDRAW | typeof MessageTy
   return bytes;
 }
 
-/** READY or STOPPING. */
-export function encodeEmpty(type: typeof MessageType.READY | typeof MessageType.STOPPING): Uint8Array {
+/** READY, STOPPING or REEXEC. */
+export function encodeEmpty(type: typeof MessageType.READY | typeof MessageType.STOPPING | typeof MessageType.REEXEC): Uint8Array {
   return message(type, 0).bytes;
 }
 

@@ -75,6 +75,9 @@ static int parent_death_signal;           /* init -p SIGNAL: it concerns the kee
 static int no_subreaper;                  /* init --no-subreaper */
 static char node_path[PATH_MAX];
 static char script_path[PATH_MAX];
+static char self_path[PATH_MAX];          /* this executable, resolved at start: REEXEC runs what is there then */
+static char **original_argv;              /* REEXEC passes them on unchanged */
+static int restore_fd = -1;               /* --restore FD: the state a previous keeper serialised */
 static char *daemon_argv[ARGV_MAX];
 static char *daemon_env[ENV_MAX];
 static char env_fd[64];
@@ -122,6 +125,7 @@ static struct {
   int channel;          /* the keeper's end, -1 when closed */
   uint32_t generation;  /* 1 for the first daemon */
   int ready, stopping;  /* READY and STOPPING received */
+  int reexec;           /* REEXEC received: re-execute once this daemon has exited */
   enum phase phase;
   uint32_t next_item, next_exit, items_sent, exits_sent;
   int want_write;       /* the socket was full: poll for POLLOUT */
@@ -272,6 +276,12 @@ static void parse_arguments(int argc, char **argv) {
   const char *node_options[NODE_OPTIONS_MAX];
   int node_option_count = 0;
   int i = 1;
+  original_argv = argv;
+  if (i + 1 < argc && strcmp(argv[i], "--restore") == 0) {
+    restore_fd = atoi(argv[i + 1]);
+    original_argv = argv + 2; /* argv[2] stands for argv[0]: the options follow it */
+    i += 2;
+  }
   for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
     if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
@@ -632,9 +642,12 @@ static const char *handle_message(const unsigned char *m, size_t n, int flags, c
       return NULL;
     case PVK_READY:
     case PVK_STOPPING:
+    case PVK_REEXEC:
       if (length != 0) return "body not empty";
       if (type == PVK_STOPPING) {
         current.stopping = 1;
+      } else if (type == PVK_REEXEC) {
+        current.reexec = 1;
       } else if (!current.ready) {
         current.ready = 1;
         release_held_signals();
@@ -737,7 +750,7 @@ static void start_daemon(void) {
   current.pid = pid;
   current.channel = pair[0];
   current.generation++;
-  current.ready = current.stopping = 0;
+  current.ready = current.stopping = current.reexec = 0;
   current.phase = SENDING_ITEMS;
   current.next_item = current.next_exit = current.items_sent = current.exits_sent = 0;
   current.started_ms = monotonic_ms();
@@ -763,6 +776,97 @@ static __attribute__((noreturn)) void finish(int status) {
   exit(status);
 }
 
+/* ---- REEXEC: a new keeper binary takes over in the same process ----
+ *
+ * execve keeps the pid, the children (and so their exits to come), the signal mask and every
+ * fd without CLOEXEC. The tables go through a memfd: a fixed header, then each stored entry
+ * (its fd number stays valid: the fd survives the exec) and each exit record, in this
+ * process's own layout (the same build family reads it: the header carries its sizes). */
+#define STATE_MAGIC 0x54534b50u /* "PKST" */
+struct state_header {
+  uint32_t magic, entry_size, exit_size, store_count, exits_count, arena_used;
+  uint64_t next_exit_id;
+  char inherited_signals[sizeof env_signals]; /* what the first keeper was started with, not our own full mask */
+};
+
+static int write_all(int fd, const void *data, size_t length) {
+  const char *p = data;
+  while (length > 0) {
+    ssize_t n = write(fd, p, length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    p += n;
+    length -= (size_t)n;
+  }
+  return 0;
+}
+
+static void set_cloexec_on_store(int on) {
+  for (uint32_t i = 0; i < store_count; i++) fcntl(store[i].fd, F_SETFD, on ? FD_CLOEXEC : 0);
+}
+
+static void reexecute(void) {
+  const int state = (int)syscall(SYS_memfd_create, "pidvisor-keeper-state", 0u);
+  struct state_header header = {STATE_MAGIC, sizeof(struct stored_fd), sizeof(struct exit_record), store_count, exits_count, arena_used, next_exit_id, {0}};
+  memcpy(header.inherited_signals, env_signals, sizeof env_signals);
+  if (state < 0 || write_all(state, &header, sizeof header) < 0 || write_all(state, store, store_count * sizeof store[0]) < 0 ||
+      write_all(state, exits, exits_count * sizeof exits[0]) < 0 || write_all(state, record_arena, arena_used) < 0 || lseek(state, 0, SEEK_SET) < 0) {
+    log_line(50, "cannot serialise the keeper's state: not re-executing", ",\"errno\":%d", errno);
+    if (state >= 0) close(state);
+    return;
+  }
+  static char state_arg[16];
+  static char *argv[ARGV_MAX + 3];
+  snprintf(state_arg, sizeof state_arg, "%d", state);
+  int n = 0;
+  argv[n++] = self_path;
+  argv[n++] = "--restore";
+  argv[n++] = state_arg;
+  for (char **a = original_argv + 1; *a != NULL && n < ARGV_MAX + 2; a++) argv[n++] = *a;
+  argv[n] = NULL;
+  set_cloexec_on_store(0);
+  log_line(40, "re-executing the keeper from disk", ",\"path\":\"%s\",\"fds\":%u,\"exits\":%u", self_path, store_count, exits_count);
+  execve(self_path, argv, environ);
+  const int err = errno;
+  set_cloexec_on_store(1);
+  close(state);
+  log_line(50, "cannot re-execute the keeper: this one goes on", ",\"errno\":%d", err);
+}
+
+/* In the new keeper, before its first daemon: takes over the tables a previous one wrote. */
+static void restore_state(void) {
+  struct state_header header;
+  if (read(restore_fd, &header, sizeof header) != (ssize_t)sizeof header || header.magic != STATE_MAGIC ||
+      header.entry_size != sizeof(struct stored_fd) || header.exit_size != sizeof(struct exit_record) || header.store_count > PVK_STORE_MAX ||
+      header.exits_count > PVK_EXITS_MAX || header.arena_used > sizeof record_arena) {
+    /* The fds are still open here: without the table they cannot be named, so they are kept
+     * (leaked) rather than guessed at. The children are still ours and are reaped. */
+    log_line(50, "cannot read the previous keeper's state: starting with an empty store", ",\"fd\":%d", restore_fd);
+    close(restore_fd);
+    return;
+  }
+  const size_t sizes[3] = {header.store_count * sizeof store[0], header.exits_count * sizeof exits[0], header.arena_used};
+  void *const into[3] = {store, exits, record_arena};
+  for (int k = 0; k < 3; k++) {
+    if (sizes[k] > 0 && read(restore_fd, into[k], sizes[k]) != (ssize_t)sizes[k]) {
+      log_line(50, "the previous keeper's state is cut short: starting with an empty store", ",\"fd\":%d", restore_fd);
+      close(restore_fd);
+      return;
+    }
+  }
+  close(restore_fd);
+  store_count = header.store_count;
+  exits_count = header.exits_count;
+  arena_used = header.arena_used;
+  next_exit_id = header.next_exit_id;
+  header.inherited_signals[sizeof header.inherited_signals - 1] = '\0';
+  memcpy(env_signals, header.inherited_signals, sizeof env_signals); /* daemon_env points here */
+  for (uint32_t i = 0; i < store_count; i++) store[i].sent_generation = 0;
+  for (uint32_t i = 0; i < exits_count; i++) exits[i].sent_generation = 0;
+  set_cloexec_on_store(1);
+  log_line(40, "took over the previous keeper's state", ",\"fds\":%u,\"exits\":%u", store_count, exits_count);
+}
+
 static void on_daemon_exit(const siginfo_t *info) {
   const int64_t now = monotonic_ms();
   const int status = shell_status(info);
@@ -770,11 +874,17 @@ static void on_daemon_exit(const siginfo_t *info) {
    * exit, and SIGCHLD may be read first): act on it before deciding. */
   for (int batches = 0; batches < (int)(PVK_STORE_MAX / RECEIVE_BATCH) && current.channel >= 0; batches++)
     if (receive_messages(1) == 0) break;
-  const int ready = current.ready, stopping = current.stopping;
+  const int ready = current.ready, stopping = current.stopping, reexec = current.reexec;
   close_channel();
   current.pid = 0;
   held_signals = 0;
   if (stopping) finish(status);
+  if (reexec) {
+    reexecute(); /* returns only if the exec failed: this keeper goes on */
+    restart_delay_ms = RESTART_FIRST_MS;
+    schedule_restart(0);
+    return;
+  }
   /* A new daemon can take over only what the keeper holds for it (fds, exits). A daemon that
    * deposited nothing (one that failed to start: bad option, bad config, socket in use, node
    * missing; or one that does not use the store) is not restarted: a new one would start its
@@ -945,6 +1055,8 @@ int main(int argc, char **argv) {
   }
   const int signal_fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) fail_setup("signalfd", errno);
+  if (realpath("/proc/self/exe", self_path) == NULL) fail_setup("realpath(/proc/self/exe)", errno);
+  if (restore_fd >= 0) restore_state();
 
   start_daemon();
   for (;;) {

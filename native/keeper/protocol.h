@@ -31,6 +31,8 @@
 #define PVK_READY 3u     /* body: empty: this daemon has started (taken everything over) */
 #define PVK_EXIT_ACK 4u  /* body: u64 exit_id: this exit is recorded, forget it */
 #define PVK_STOPPING 5u  /* body: empty: this daemon exits on purpose; do not restart it */
+#define PVK_REEXEC 6u    /* body: empty: once this daemon has exited, re-execute the keeper from disk
+                          * (keeping its fd store, exits and children) and start a new daemon */
 
 /* Keeper -> daemon. */
 #define PVK_INVENTORY_ITEM 16u /* body: fd entry + its fd (a dup: the keeper keeps its own) */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType, PROTOCOL, encodeDeposit, encodeKeyed, encodeEmpty } from '../../native/keeper-protocol.js';
 import { KEEPER_BIN, KEEPER_FIXTURE, cleanUp, startKeeper, type Event, type KeeperUnderTest } from '../helpers/keeper.js';
-import { isRunning, openFds, pollUntil, zombieChildren } from '../helpers/proc.js';
+import { isRunning, openFds, pollUntil, procStatus, zombieChildren } from '../helpers/proc.js';
 
 const CLD_EXITED = 1;
 const CLD_KILLED = 2;
@@ -99,6 +99,42 @@ describe('pidvisor-keeper', () => {
     await keeper.waitFor((e) => e.event === 'acked');
     const third = await killDaemon(keeper, second.pid);
     expect(third.exits.map((e) => e.id).sort()).toEqual(unacked.map((e) => e.id).sort());
+    expect(await stopCleanly(keeper)).toBe(0);
+  });
+
+  it('on REEXEC re-executes itself from disk in the same process, keeping its fds, unacknowledged exits and children', async () => {
+    // A copy of the keeper, replaced on disk (a new inode) before the REEXEC, as an upgrade would.
+    const binary = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-upgrade-')), 'pidvisor-keeper');
+    fs.copyFileSync(KEEPER_BIN, binary);
+    keeper = startKeeper({ command: binary, keeperArgs: ['--node', process.execPath, '--script', KEEPER_FIXTURE, 'daemon'] });
+    const keeperPid = keeper.process.pid!;
+    const first = await started(keeper);
+    keeper.send({ op: 'deposit-pipe', key: 1, text: 'read by the second daemon', record: 'svc/stdout' });
+    await keeper.waitFor((e) => e.event === 'deposited');
+    keeper.send({ op: 'spawn', key: 20, command: ['sh', '-c', 'read x; exit 3'] }); // exits as the first daemon dies
+    keeper.send({ op: 'spawn', key: 30, command: ['sleep', '60'] }); // runs on, a child of the keeper
+    await pollUntil(() => keeper!.events.filter((e) => e.event === 'spawned').length === 2, 15_000);
+    const [exiting, sleeper] = keeper.events.filter((e) => e.event === 'spawned').map((e) => (e.children as Array<{ pid: number }>)[0]!);
+    leftovers = [exiting!.pid, sleeper!.pid];
+    const second = await killDaemon(keeper, first.pid);
+    await pollUntil(() => [...second.exits, ...keeper!.events.filter((e) => e.event === 'exit').map((e) => e.exit as Record<string, unknown>)].length === 1, 15_000);
+
+    // Deposited by the second daemon and not yet read by anyone: its content proves it is the same pipe.
+    keeper.send({ op: 'deposit-pipe', key: 2, text: 'kept across the exec', record: 'svc/stderr' });
+    await keeper.waitFor((e) => e.event === 'deposited' && e.key === 2);
+    fs.copyFileSync(KEEPER_BIN, `${binary}.new`);
+    fs.renameSync(`${binary}.new`, binary);
+    expect(fs.readlinkSync(`/proc/${keeperPid}/exe`)).toBe(`${binary} (deleted)`);
+    const from = keeper.events.length;
+    keeper.send({ op: 'reexec' });
+    const third = await started(keeper, from);
+    await keeper.waitForLog((r) => r.msg === 'took over the previous keeper\'s state');
+    expect(keeper.process.exitCode).toBe(null);
+    expect(isRunning(keeperPid)).toBe(true);
+    // Pipe 1 was drained by the second daemon; 20's process is reaped (fdinfo Pid: -1); 30 runs.
+    expect(third.items.map((i) => [i.key, i.content ?? i.pid]).sort()).toEqual([['1', ''], ['2', 'kept across the exec'], ['20', -1], ['30', sleeper!.pid]]);
+    expect(third.exits.map((e) => [e.pid, e.siCode, e.siStatus])).toEqual([[exiting!.pid, CLD_EXITED, 3]]);
+    expect(procStatus(sleeper!.pid).get('PPid')).toBe(String(keeperPid));
     expect(await stopCleanly(keeper)).toBe(0);
   });
 
