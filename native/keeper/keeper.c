@@ -15,6 +15,8 @@
  *   - It restarts a daemon that died while the keeper holds something for the next one (20 ms,
  *     then doubling up to 5 s), and exits with the daemon's status when the daemon says it
  *     stops on purpose (STOPPING) or left nothing to take over.
+ *   - On REEXEC (an upgrade) it re-executes the binary at its path in the same process once the
+ *     daemon has exited, its tables passed through a memfd, its fds and children kept.
  *
  * It is the trusted base (like PID 1): one file, no allocation after start-up (every table is
  * static and bounded), one thread, and every message from the daemon is validated; a message
