@@ -78,7 +78,8 @@ beforeEach(() => {
 afterEach(async () => {
   // A daemon that did not exit: note its children (they outlive it), kill it, then them.
   if (daemon !== undefined && daemon.process.exitCode === null && daemon.process.signalCode === null) {
-    const orphans = liveChildren(daemon.process.pid!);
+    const supervisor = daemon.supervisorPid();
+    const orphans = supervisor === 0 ? [] : [supervisor, ...liveChildren(supervisor)];
     await daemon.stop('SIGKILL');
     for (const pid of orphans) process.kill(pid, 'SIGKILL');
   }
@@ -98,7 +99,7 @@ afterEach(async () => {
 describe.skipIf(unsupported !== null)(`pidvisor daemon: restart racing DELETE${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
   it('leaves no child behind in either kill mode, and SIGTERM then ends the daemon', async () => {
     daemon = await startDaemon();
-    const daemonPid = daemon.process.pid!;
+    const daemonPid = daemon.supervisorPid();
     for (const killMode of ['cgroup', 'group', 'cgroup', 'group']) {
       const launched = await request('POST', '/v1/processes', { ...SERVICE, killMode });
       expect(launched.status, JSON.stringify(launched.body)).toBe(201);
@@ -141,7 +142,7 @@ describe.skipIf(unsupported !== null)(`pidvisor daemon: restart racing DELETE${u
     expect(second).toMatchObject({ status: 409, body: { code: 'PIDVISOR_ERR_REMOVING' } });
     expect(await removal).toMatchObject({ status: 200, body: { state: 'removed', pid: null } });
     expect(await first).toMatchObject({ status: 404, body: { code: 'PIDVISOR_ERR_NOT_FOUND' } });
-    expect(liveChildren(daemon.process.pid!)).toEqual([]);
+    expect(liveChildren(daemon.supervisorPid())).toEqual([]);
     expect(await exitOf(daemon, 'SIGTERM', 20_000)).toBe(0);
     daemon = undefined;
   }, 60_000);

@@ -1,6 +1,7 @@
 // The real `pidvisor daemon` (compiled, in dist/) as a child process of the test, with its
 // JSON log parsed as it arrives.
 import { spawn as spawnWithLibuv, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,12 @@ export interface DaemonProcess {
   exited: Promise<number | string>;
   /** Sends `signal` and resolves with the exit code (or the signal). */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
+  /**
+   * The pid of the Node daemon, the parent of the services: the process started here is
+   * pidvisor-keeper (the CLI execs into it), whose child the daemon is; without a keeper
+   * (PIDVISOR_KEEPER=off) the process itself. 0 while the keeper has not started it yet.
+   */
+  supervisorPid(): number;
 }
 
 /** `nodeArgs` go to node itself, before the script (--inspect-port=0, --import ...). */
@@ -45,6 +52,18 @@ export function startDaemonProcess(args: string[], options: { nodeArgs?: string[
     async waitForLog(predicate, timeoutMs = 10_000) {
       await pollUntil(() => logs.some(predicate), timeoutMs);
       return logs.find(predicate)!;
+    },
+    supervisorPid() {
+      const pid = child.pid!;
+      let executable = '';
+      try {
+        executable = fs.readlinkSync(`/proc/${pid}/exe`);
+      } catch {
+        return 0;
+      }
+      if (!executable.endsWith('/pidvisor-keeper')) return pid;
+      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+      return children === '' ? 0 : Number(children.split(' ')[0]);
     },
     stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
