@@ -1,6 +1,8 @@
 // Commands on processes: run, ps, status, start, stop, restart, rm, signal, wait.
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
 import { processDetails, processTable } from '../format.js';
+import { addressOf, BULK_CONCURRENCY, report, runBulk, selectTargets } from '../bulk.js';
+import { ApiError } from '../client.js';
 import type { ExitRecord, ServiceInfo } from '../../supervisor-api.js';
 import { signalNumber, type SignalName } from '../../../native/signals.js';
 
@@ -127,21 +129,27 @@ const status: Command = {
   },
 };
 
+const SELECT_HELP = `  --all               every process the daemon supervises
+  --label KEY=VALUE   every process with this label (repeat: with all of them)`;
+const SELECT_OPTIONS = { label: { type: 'string', multiple: true }, all: { type: 'boolean' } } as const;
+const BULK_HELP = `Several processes are acted on concurrently (${BULK_CONCURRENCY} at a time), with a line each
+(failures on stderr); the exit code is 0 only if every one succeeded. With --json: an array
+of {target, ok, result | error}, except for a single named process (its answer, as before).`;
+
 function lifecycle(name: 'start' | 'stop' | 'restart', summary: string, withTimeout: boolean): Command {
   return {
     name,
     summary,
-    usage: `${name} ID|NAME${withTimeout ? ' [--timeout MS]' : ''} [--json]`,
-    options: withTimeout ? { timeout: { type: 'string' } } : {},
+    usage: `${name} ID|NAME... | --all | --label KEY=VALUE...${withTimeout ? ' [--timeout MS]' : ''} [--json]`,
+    details: `${SELECT_HELP}${withTimeout ? '\n  --timeout MS        before SIGKILL, for each' : ''}\n\n${BULK_HELP}`,
+    options: { ...SELECT_OPTIONS, ...(withTimeout ? { timeout: { type: 'string' } } : {}) },
     client: true,
     async run(context) {
-      const target = requireTarget(context);
       const timeoutMs = integer(context.values.timeout as string | undefined, '--timeout');
+      const selection = await selectTargets(context, context.positionals);
       const body = timeoutMs === undefined ? {} : { timeoutMs };
-      const response = await context.client.json<ServiceInfo>('POST', path(target, `/${name}`), body);
-      if (context.json) print(context, response.body);
-      else context.out(`${response.body.name ?? response.body.id}: ${response.body.state}`);
-      return EXIT.ok;
+      const results = await runBulk(selection.targets, async (target) => (await context.client.json<ServiceInfo>('POST', path(addressOf(target), `/${name}`), body)).body);
+      return report(context, name, selection, results, (info) => `${(info as ServiceInfo).name ?? (info as ServiceInfo).id}: ${(info as ServiceInfo).state}`);
     },
   };
 }
@@ -180,21 +188,36 @@ const rm: Command = {
 const signal: Command = {
   name: 'signal',
   summary: 'Send a signal to the current instance, through its pidfd.',
-  usage: 'signal ID|NAME SIGNAL [--instance INSTANCE] [--group]',
-  details: `  --instance INSTANCE   only if this is still the current instance (else nothing is sent)
-  --group               to the process group the instance leads`,
-  options: { instance: { type: 'string' }, group: { type: 'boolean' } },
+  usage: 'signal ID|NAME... SIGNAL | signal --all|--label KEY=VALUE... SIGNAL  [--instance INSTANCE] [--group] [--json]',
+  details: `  --instance INSTANCE   only if this is still the current instance (else nothing is sent);
+                        with one named process only
+  --group               to the process group the instance leads
+${SELECT_HELP}
+                      each is signalled only if the instance seen when selecting is still
+                      current (else PIDVISOR_ERR_INSTANCE_MISMATCH, and nothing is sent)
+
+${BULK_HELP}`,
+  options: { instance: { type: 'string' }, group: { type: 'boolean' }, ...SELECT_OPTIONS },
   client: true,
   async run(context) {
-    const [target, signalName, ...extra] = context.positionals;
-    if (target === undefined || signalName === undefined) throw new UsageError('needs a process and a signal, e.g. `pidvisor signal web HUP`');
-    if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-    const body: Record<string, unknown> = { signal: /^\d+$/.test(signalName) ? Number(signalName) : signalName.toUpperCase() };
-    if (context.values.instance !== undefined) body.instance = context.values.instance;
-    if (context.values.group === true) body.target = 'group';
-    const { body: result } = await context.client.json<Record<string, unknown>>('POST', path(target, '/signal'), body);
-    context.out(context.json ? JSON.stringify(result, null, 2) : `sent ${signalName} to ${target}`);
-    return EXIT.ok;
+    const signalName = context.positionals.at(-1);
+    const names = context.positionals.slice(0, -1);
+    const selecting = context.values.all === true || context.values.label !== undefined;
+    if (signalName === undefined || (names.length === 0 && !selecting)) throw new UsageError('needs a process and a signal, e.g. `pidvisor signal web HUP`');
+    if (context.values.instance !== undefined && (selecting || names.length > 1)) throw new UsageError('--instance goes with one named process');
+    const selection = await selectTargets(context, names);
+    const base: Record<string, unknown> = { signal: /^\d+$/.test(signalName) ? Number(signalName) : signalName.toUpperCase() };
+    if (context.values.group === true) base.target = 'group';
+    const results = await runBulk(selection.targets, async (target) => {
+      // A selected process is signalled only while the instance the selection saw still runs:
+      // a restart in between must not make a process nobody selected receive the signal.
+      const instance = target.selected === null ? (context.values.instance as string | undefined) : target.selected.instance;
+      if (instance === null) throw new ApiError(409, { code: 'PIDVISOR_ERR_NOT_RUNNING', detail: `${target.ref} was not running when selected; nothing was signalled` });
+      const body = instance === undefined ? base : { ...base, instance };
+      const { body: sent } = await context.client.json<{ pid: number; instance: string }>('POST', path(addressOf(target), '/signal'), body);
+      return { target: target.ref, ...sent };
+    });
+    return report(context, 'signal', selection, results, (sent) => `sent ${signalName} to ${(sent as { target: string }).target}`);
   },
 };
 

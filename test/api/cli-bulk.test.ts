@@ -1,0 +1,203 @@
+// `pidvisor stop|start|restart|signal` on several processes (names, --all, --label), end to
+// end against a real daemon on a temporary socket.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pidfdUnsupportedReason } from '../../native/index.js';
+import { PIDVISOR_BIN, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
+import { pollUntil } from '../helpers/proc.js';
+
+const unsupported = pidfdUnsupportedReason();
+let dir = '';
+let socket = '';
+let daemon: DaemonProcess;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface Listed {
+  id: string;
+  name: string;
+  state: string;
+  pid: number | null;
+  instance: string | null;
+}
+
+function cli(...args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [PIDVISOR_BIN, ...args], { env: { ...process.env, PIDVISOR_SOCKET: socket }, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
+    });
+  });
+}
+
+async function listed(): Promise<Map<string, Listed>> {
+  const list = JSON.parse((await cli('ps', '--json')).stdout) as Listed[];
+  return new Map(list.map((p) => [p.name, p]));
+}
+
+async function launch(name: string, labels: string[] = [], command = ['sleep', '1000']): Promise<void> {
+  const result = await cli('run', '--name', name, ...labels.flatMap((label) => ['--label', label]), '--', ...command);
+  expect(result).toMatchObject({ code: 0, stderr: '' });
+}
+
+/** Until the process's captured stdout contains `text` (each look is a `pidvisor logs`), bounded. */
+async function logsInclude(name: string, text: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cli('logs', name)).stdout.includes(text)) {
+    if (Date.now() > deadline) throw new Error(`${name}'s output did not show ${JSON.stringify(text)} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const alive = (pid: number | null): boolean => pid !== null && fs.existsSync(`/proc/${pid}`);
+const lines = (text: string): string[] => text.split('\n').filter(Boolean);
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-cli-bulk-'));
+  socket = path.join(dir, 'run', 'pidvisor.sock');
+  daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', `pidvisor-test-cli-bulk-${process.pid}`]);
+  await pollUntil(() => fs.existsSync(socket), 10_000);
+});
+
+afterEach(async () => {
+  expect((await cli('rm', '--all')).code).toBe(0);
+});
+
+afterAll(async () => {
+  expect(await daemon.stop('SIGTERM')).toBe(0);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(unsupported !== null)(`pidvisor bulk commands${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  it('stops and starts several named processes, a line each, and leaves the others alone', async () => {
+    for (const name of ['a', 'b', 'c']) await launch(name);
+    const before = await listed();
+    expect(await cli('stop', 'a', 'b')).toMatchObject({ code: 0, stdout: 'a: stopped\nb: stopped\n', stderr: '' });
+    expect(alive(before.get('a')!.pid) || alive(before.get('b')!.pid)).toBe(false);
+    expect(alive(before.get('c')!.pid)).toBe(true);
+
+    const started = await cli('start', 'a', 'b');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toMatch(/^a: (starting|running)\nb: (starting|running)\n$/);
+    const after = await listed();
+    expect(alive(after.get('a')!.pid) && alive(after.get('b')!.pid)).toBe(true);
+  });
+
+  it('reports each failure with its code on stderr, the successes on stdout, and exits 1', async () => {
+    await launch('a');
+    await launch('b');
+    await cli('stop', 'b');
+    const result = await cli('start', 'a', 'nope', 'b');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^b: (starting|running)\n$/);
+    expect(lines(result.stderr)).toEqual([
+      expect.stringMatching(/^pidvisor start: a: .* \(PIDVISOR_ERR_ALREADY_RUNNING\)$/),
+      'pidvisor start: nope: no service "nope" (PIDVISOR_ERR_NOT_FOUND)',
+    ]);
+    expect((await listed()).get('b')!.state).not.toBe('stopped');
+    // One unknown name alone: the single-process error, exit 1.
+    expect(await cli('stop', 'nope')).toMatchObject({ code: 1, stdout: '', stderr: 'pidvisor stop: no service "nope" (PIDVISOR_ERR_NOT_FOUND)\n' });
+  });
+
+  it('--json prints one result per process for several, and the answer itself for one', async () => {
+    await launch('a');
+    const several = await cli('stop', 'a', 'nope', '--json');
+    expect(several.code).toBe(1);
+    expect(JSON.parse(several.stdout)).toEqual([
+      { target: 'a', ok: true, result: expect.objectContaining({ name: 'a', state: 'stopped' }) },
+      { target: 'nope', ok: false, error: { status: 404, code: 'PIDVISOR_ERR_NOT_FOUND', detail: 'no service "nope"' } },
+    ]);
+    const one = await cli('start', 'a', '--json');
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toMatchObject({ name: 'a', state: expect.stringMatching(/starting|running/) });
+  });
+
+  it('--label acts on the processes with every label given; --all on every process', async () => {
+    await launch('front1', ['tier=front', 'zone=1']);
+    await launch('front2', ['tier=front', 'zone=2']);
+    await launch('back1', ['tier=back', 'zone=1']);
+    const before = await listed();
+
+    const restarted = await cli('restart', '--label', 'tier=front', '--label', 'zone=1', '--json');
+    expect(restarted.code).toBe(0);
+    expect((JSON.parse(restarted.stdout) as Array<{ target: string }>).map((r) => r.target)).toEqual(['front1']);
+    const after = await listed();
+    expect(after.get('front1')!.instance).not.toBe(before.get('front1')!.instance);
+    expect(after.get('front2')!.instance).toBe(before.get('front2')!.instance);
+    expect(after.get('back1')!.instance).toBe(before.get('back1')!.instance);
+
+    const stopped = await cli('stop', '--label', 'tier=front');
+    expect(stopped).toMatchObject({ code: 0, stderr: '' });
+    expect(lines(stopped.stdout).sort()).toEqual(['front1: stopped', 'front2: stopped']);
+    expect(alive(after.get('back1')!.pid)).toBe(true);
+    expect(await cli('stop', '--label', 'tier=none')).toMatchObject({ code: 0, stdout: 'nothing matched\n' });
+
+    const all = await cli('stop', '--all');
+    expect(all).toMatchObject({ code: 0, stderr: '' });
+    expect(lines(all.stdout).sort()).toEqual(['back1: stopped', 'front1: stopped', 'front2: stopped']);
+    expect(alive(after.get('back1')!.pid)).toBe(false);
+  });
+
+  it('acts on more processes than run at once, each exactly once', async () => {
+    const names = Array.from({ length: 11 }, (_, i) => `n${i}`);
+    for (const name of names) await launch(name, ['set=big']);
+    const result = await cli('stop', '--label', 'set=big', '--json');
+    expect(result.code).toBe(0);
+    const results = JSON.parse(result.stdout) as Array<{ target: string; ok: boolean }>;
+    expect(results.map((r) => r.target).sort()).toEqual([...names].sort());
+    expect(results.every((r) => r.ok)).toBe(true);
+    for (const p of (await listed()).values()) expect(p.state).toBe('stopped');
+  });
+
+  it('signals several processes; a selected process that is not running is a failure and nothing is sent to it', async () => {
+    const trap = ['sh', '-c', 'trap "echo got-usr1" USR1; echo ready; while :; do sleep 0.05; done'];
+    for (const name of ['s1', 's2', 's3']) await launch(name, ['sig=yes'], trap);
+    await launch('other', [], trap);
+    for (const name of ['s1', 's2', 's3', 'other']) await logsInclude(name, 'ready');
+
+    expect(await cli('signal', 's1', 's2', 'USR1')).toMatchObject({ code: 0, stdout: 'sent USR1 to s1\nsent USR1 to s2\n', stderr: '' });
+    for (const name of ['s1', 's2']) await logsInclude(name, 'got-usr1');
+
+    await cli('stop', 's1');
+    const selected = await cli('signal', '--label', 'sig=yes', 'USR1', '--json');
+    expect(selected.code).toBe(1);
+    const results = JSON.parse(selected.stdout) as Array<{ target: string; ok: boolean; error?: { code: string } }>;
+    expect(results.map((r) => [r.target, r.ok, r.error?.code])).toEqual([
+      ['s1', false, 'PIDVISOR_ERR_NOT_RUNNING'],
+      ['s2', true, undefined],
+      ['s3', true, undefined],
+    ]);
+    await logsInclude('s3', 'got-usr1');
+    expect((await cli('logs', 'other')).stdout).not.toContain('got-usr1');
+  });
+
+  it('refuses bad combinations as usage errors (exit 2), before acting', async () => {
+    await launch('a');
+    const pid = (await listed()).get('a')!.pid;
+    for (const args of [
+      ['stop'],
+      ['stop', 'a', '--all'],
+      ['stop', '--all', '--label', 'x=1'],
+      ['stop', '--label', 'novalue'],
+      ['stop', '--label', 'k=1', '--label', 'k=2'],
+      ['restart', '--bogus'],
+      ['signal', 'a'],
+      ['signal', '--all'],
+      ['signal', 'a', 'b', 'HUP', '--instance', 'x'],
+      ['signal', '--all', 'HUP', '--instance', 'x'],
+      ['signal', 'a', '--label', 'x=1', 'HUP'],
+    ]) {
+      const result = await cli(...args);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toMatch(new RegExp(`^pidvisor ${args[0]}: `));
+    }
+    expect(alive(pid)).toBe(true);
+    expect((await listed()).get('a')!.state).toBe('running');
+  });
+});
