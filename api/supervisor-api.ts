@@ -11,8 +11,8 @@ export interface SupervisorApi {
   list(): ServiceInfo[];
   /** By id or name; throws SupervisorError SERVICE_NOT_FOUND. */
   get(ref: string): ServiceInfo;
-  /** The service itself, for its logs; throws SERVICE_NOT_FOUND. */
-  service(ref: string): Pick<Service, 'logs' | 'exits'>;
+  /** The service itself, for its logs, definition, cgroup and exits; throws SERVICE_NOT_FOUND. */
+  service(ref: string): Pick<Service, 'logs' | 'exits' | 'info' | 'definition' | 'cgroup'>;
   launch(spec: unknown, options?: { origin?: 'api' | 'config'; start?: boolean }): Promise<ServiceInfo>;
   /** All or nothing; an entry's error carries its `index` in the details. */
   launchMany(specs: readonly unknown[]): Promise<ServiceInfo[]>;

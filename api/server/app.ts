@@ -28,6 +28,7 @@ import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, writeClientErr
 import { collectRoute } from './openapi.js';
 import { configRoutes } from './routes/config.js';
 import { eventRoutes } from './routes/events.js';
+import { inspectRoutes } from './routes/inspect.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { processRoutes } from './routes/processes.js';
@@ -104,6 +105,7 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
 
   app.register(systemRoutes, { ctx });
   app.register(processRoutes, { ctx });
+  app.register(inspectRoutes, { ctx });
   app.register(waitRoutes, { ctx });
   app.register(logRoutes, { ctx });
   app.register(eventRoutes, { ctx });

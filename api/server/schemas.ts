@@ -293,6 +293,24 @@ export const LogLine = Type.Object(
   strict,
 );
 
+export const ProcessInspection = Type.Object(
+  {
+    process: ProcessInfo,
+    spec: Type.Union([LaunchBody], {
+      description: 'The spec as given (from the API or the config file), with every env value replaced by "(hidden)": the names show what is set, the values may be secrets.',
+    }),
+    tree: Type.Array(
+      Type.Object({ pid: Type.Integer(), ppid: Type.Integer(), command: Type.Array(Type.String(), { description: 'From /proc/PID/cmdline; `[comm]` when the argv is gone (a zombie).' }) }, strict),
+      {
+        description:
+          "The processes of the tree now, as /proc shows them: the instance's cgroup (cgroup kill mode), the process group the main process leads (group), or the main process and its descendants (process). A snapshot: a pid may be gone by the time it is read.",
+      },
+    ),
+    exits: Type.Array(ExitRecord, { description: 'The last exits, oldest first (the daemon keeps 20 per process).' }),
+  },
+  strict,
+);
+
 /** Schemas named in the OpenAPI components, by name. */
 export const COMPONENTS: Readonly<Record<string, TSchema>> = {
   ServiceSpec: LaunchBody,

@@ -327,6 +327,7 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
       '/v1/processes',
       '/v1/processes/batch',
       '/v1/processes/{id}',
+      '/v1/processes/{id}/inspect',
       '/v1/processes/{id}/logs',
       '/v1/processes/{id}/restart',
       '/v1/processes/{id}/signal',

@@ -1,10 +1,13 @@
-// `pidvisor stop|start|restart|signal` on several processes (names, --all, --label), end to
-// end against a real daemon on a temporary socket.
+// The operator's commands end to end against a real daemon on a temporary socket:
+// `stop|start|restart|signal` on several processes (names, --all, --label), and `show`.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Value } from '@sinclair/typebox/value';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessInspection } from '../../api/server/schemas.js';
+import './support.js'; // the date-time format, for checking responses against their schemas
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { PIDVISOR_BIN, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { pollUntil } from '../helpers/proc.js';
@@ -199,5 +202,148 @@ describe.skipIf(unsupported !== null)(`pidvisor bulk commands${unsupported ? ` (
     }
     expect(alive(pid)).toBe(true);
     expect((await listed()).get('a')!.state).toBe('running');
+  });
+});
+
+interface Inspection {
+  process: Listed;
+  spec: Record<string, unknown>;
+  tree: Array<{ pid: number; ppid: number; command: string[] }>;
+  exits: Array<{ instance: string; code: number | null; signal: string | null; reason: string }>;
+}
+
+async function inspect(name: string): Promise<Inspection> {
+  const result = await cli('show', name, '--json');
+  expect(result).toMatchObject({ code: 0, stderr: '' });
+  const body = JSON.parse(result.stdout) as Inspection;
+  expect([...Value.Errors(ProcessInspection, body)].map((e) => `${e.path}: ${e.message}`)).toEqual([]);
+  return body;
+}
+
+/** Until the tree's commands are `commands` (in any order: children fork and exec when they will), bounded; returns it. */
+async function treeOf(name: string, commands: string[]): Promise<Inspection['tree']> {
+  const deadline = Date.now() + 10_000;
+  const wanted = JSON.stringify([...commands].sort());
+  for (;;) {
+    const { tree } = await inspect(name);
+    if (JSON.stringify(tree.map((p) => p.command.join(' ')).sort()) === wanted) return tree;
+    if (Date.now() > deadline) throw new Error(`${name}'s tree is ${JSON.stringify(tree)}, not ${wanted}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// A child, a child that leaves the process group, and an orphan (its parent, a subshell, exits).
+const FAMILY = ['sh', '-c', 'sleep 1001 & setsid sleep 1002 & (sleep 1003 &); wait'];
+const MAIN = FAMILY.join(' ');
+
+/** The `sleep 1002` that left the group `group` with setsid (a child of its leader still), once it has exec'd. */
+async function escapedFrom(group: number): Promise<number> {
+  let found: number | undefined;
+  await pollUntil(() => {
+    found = fs
+      .readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .find((pid) => {
+        try {
+          const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          return fields[1] === String(group) && fields[2] !== String(group) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\x001002\x00';
+        } catch {
+          return false;
+        }
+      });
+    return found !== undefined;
+  }, 10_000);
+  return found!;
+}
+
+describe.skipIf(unsupported !== null)(`pidvisor show${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  it('shows the definition as YAML with env values hidden, the tree from the cgroup, and the last exits', async () => {
+    const secret = `s3cret-${process.pid}`;
+    expect((await cli('run', '--name', 'fam', '--kill-mode', 'cgroup', '--env', `TOKEN=${secret}`, '--label', 'tier=back', '--', ...FAMILY)).code).toBe(0);
+    const first = (await inspect('fam')).process;
+    // The cgroup holds them all, the orphan too.
+    const tree = await treeOf('fam', [MAIN, 'sleep 1001', 'sleep 1002', 'sleep 1003']);
+    const main = tree.find((p) => p.command[0] === 'sh')!;
+    expect(main.pid).toBe(first.pid);
+    for (const p of tree.filter((q) => q.command[1] !== '1003' && q !== main)) expect(p.ppid).toBe(main.pid);
+
+    expect((await cli('restart', 'fam')).code).toBe(0);
+    const after = await inspect('fam');
+    expect(after.exits).toEqual([expect.objectContaining({ instance: first.instance, reason: 'stopped', code: null, signal: 'SIGTERM' })]);
+    expect(after.spec).toMatchObject({ name: 'fam', command: FAMILY, env: { TOKEN: '(hidden)' }, labels: { tier: 'back' } });
+
+    await treeOf('fam', [MAIN, 'sleep 1001', 'sleep 1002', 'sleep 1003']);
+    const text = await cli('show', 'fam');
+    expect(text).toMatchObject({ code: 0, stderr: '' });
+    expect(text.stdout).not.toContain(secret);
+    expect(text.stdout).toMatch(/^state\s+(starting|running) \(\S.*\)$/m);
+    expect(text.stdout).toMatch(/^definition:\n {2}command:\n {4}- sh\n {4}- -c\n/m);
+    expect(text.stdout).toMatch(/^ {4}TOKEN: \(hidden\)$/m);
+    const pidNow = after.process.pid;
+    expect(text.stdout).toMatch(new RegExp(`^processes \\(cgroup mode\\):\n  ${pidNow}  sh -c .*\n {4}\\d+  sleep 100[12]\n {4}\\d+  sleep 100[12]\n  \\d+  sleep 1003\n`, 'm'));
+    expect(text.stdout).toMatch(new RegExp(`^last exits \\(1\\):\n  ENDED\\s+INSTANCE\\s+PID\\s+EXIT\\s+REASON\\s+UPTIME\n  \\S+ \\(\\S+ ago\\)\\s+${first.instance!.replace('.', '\\.')}\\s+${first.pid}\\s+SIGTERM\\s+stopped\\s+\\S+$`, 'm'));
+  });
+
+  it('in group mode lists the process group, without what left it', async () => {
+    expect((await cli('run', '--name', 'grp', '--kill-mode', 'group', '--', ...FAMILY)).code).toBe(0);
+    const leader = (await inspect('grp')).process.pid!;
+    const escaped = await escapedFrom(leader);
+    try {
+      const tree = await treeOf('grp', [MAIN, 'sleep 1001', 'sleep 1003']);
+      expect(tree.map((p) => p.pid)).not.toContain(escaped);
+      expect(tree.find((p) => p.command[0] === 'sh')!.pid).toBe(leader);
+      expect((await cli('rm', 'grp')).code).toBe(0);
+    } finally {
+      process.kill(escaped, 'SIGKILL'); // it left the group, so a stop does not reach it
+    }
+  });
+
+  it('in process mode lists the main process and its descendants, not an orphan', async () => {
+    expect((await cli('run', '--name', 'proc', '--kill-mode', 'process', '--', ...FAMILY)).code).toBe(0);
+    const leader = (await inspect('proc')).process.pid!;
+    try {
+      const tree = await treeOf('proc', [MAIN, 'sleep 1001', 'sleep 1002']);
+      expect(tree.every((p) => p.pid === leader || p.ppid === leader)).toBe(true);
+      // Listed once the orphan exists too: it is left out, not merely not started yet.
+      await pollUntil(() => fs.readdirSync('/proc').some((n) => {
+        try {
+          return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8') === 'sleep\x001003\x00';
+        } catch {
+          return false;
+        }
+      }), 10_000);
+      expect((await inspect('proc')).tree.map((p) => p.command.join(' ')).sort()).toEqual([MAIN, 'sleep 1001', 'sleep 1002']);
+    } finally {
+      // Process mode stops only the main process: what it started is this test's to end, found
+      // before the stop (its children by parent, the orphan by the group it stays in, as sh has no job control).
+      const started = fs
+        .readdirSync('/proc')
+        .filter((n) => /^\d+$/.test(n) && Number(n) !== leader)
+        .filter((n) => {
+          try {
+            const fields = fs.readFileSync(`/proc/${n}/stat`, 'utf8').split(') ')[1]!.split(' ');
+            return fields[1] === String(leader) || fields[2] === String(leader);
+          } catch {
+            return false;
+          }
+        });
+      expect((await cli('rm', 'proc')).code).toBe(0);
+      for (const pid of started) process.kill(Number(pid), 'SIGKILL');
+    }
+  });
+
+  it('shows a stopped process with no tree; an unknown name is exit 1, bad usage exit 2', async () => {
+    expect((await cli('run', '--name', 'quiet', '--restart', 'no', '--', 'sh', '-c', 'exit 3')).code).toBe(0);
+    expect((await cli('wait', 'quiet')).code).toBe(3);
+    const shown = await inspect('quiet');
+    expect(shown.tree).toEqual([]);
+    expect(shown.exits).toEqual([expect.objectContaining({ code: 3, signal: null, reason: 'exited' })]);
+    expect((await cli('show', 'quiet')).stdout).toMatch(/^processes \(\w+ mode\):\n {2}none$/m);
+    expect(await cli('show', 'nope')).toMatchObject({ code: 1, stdout: '', stderr: 'pidvisor show: no service "nope" (PIDVISOR_ERR_NOT_FOUND)\n' });
+    expect((await cli('show')).code).toBe(2);
+    expect((await cli('show', 'a', 'b')).code).toBe(2);
+    expect((await cli('show', '--help')).stdout).toMatch(/^Usage: pidvisor show ID\|NAME/);
+    expect((await cli('--help')).stdout).toMatch(/^ {2}show {2,}Show one process in full/m);
   });
 });
