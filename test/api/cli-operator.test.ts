@@ -1,6 +1,6 @@
 // The operator's commands end to end against a real daemon on a temporary socket:
 // `stop|start|restart|signal` on several processes (names, --all, --label), and `show`.
-import { execFile } from 'node:child_process';
+import { execFile, spawn as spawnWithLibuv } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -345,5 +345,25 @@ describe.skipIf(unsupported !== null)(`pidvisor show${unsupported ? ` (skipped: 
     expect((await cli('show', 'a', 'b')).code).toBe(2);
     expect((await cli('show', '--help')).stdout).toMatch(/^Usage: pidvisor show ID\|NAME/);
     expect((await cli('--help')).stdout).toMatch(/^ {2}show {2,}Show one process in full/m);
+  });
+});
+
+describe.skipIf(unsupported !== null)(`pidvisor events${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  it('says how each instance ended: code or signal, and why', async () => {
+    const events = spawnWithLibuv(process.execPath, [PIDVISOR_BIN, 'events', '--after', '0'], { env: { ...process.env, PIDVISOR_SOCKET: socket } });
+    let text = '';
+    events.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    try {
+      // --after 0 replays what happened before the stream opened: nothing is missed.
+      expect((await cli('run', '--name', 'coded', '--restart', 'no', '--', 'sh', '-c', 'exit 3')).code).toBe(0);
+      await launch('slept');
+      const slept = (await listed()).get('slept')!;
+      await cli('stop', 'slept');
+      await pollUntil(() => / exit slept /.test(text) && / exit coded /.test(text), 10_000);
+      expect(text).toMatch(/ exit coded pid \d+ instance \S+ code 3 \(exited\)\n/);
+      expect(text).toContain(` exit slept pid ${slept.pid} instance ${slept.instance} signal SIGTERM (stopped)\n`);
+    } finally {
+      events.kill('SIGTERM');
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Commands that read streams from the daemon: logs (NDJSON records) and events (SSE).
 import type { IncomingMessage } from 'node:http';
 import { ApiError, readAll } from '../client.js';
+import type { ExitRecord } from '../../supervisor-api.js';
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
 
 interface WireRecord {
@@ -137,7 +138,18 @@ function describeEvent(type: string, event: Record<string, unknown>): string {
   const who = service === undefined ? '' : (service.name ?? service.id);
   const change = event.from !== undefined ? `${String(event.from)} -> ${String(event.to)}` : '';
   const why = event.reason === undefined ? '' : `: ${String(event.reason)}`;
-  return [event.seq, event.time, type || event.type, who, change].filter((part) => part !== '' && part !== undefined).join(' ') + why;
+  const ended = (type || event.type) === 'exit' ? describeEnd(event) : '';
+  return [event.seq, event.time, type || event.type, who, change, ended].filter((part) => part !== '' && part !== undefined).join(' ') + why;
+}
+
+/** An exit event's pid and instance, and how it ended: code or signal, and why (exited, stopped, killed). */
+function describeEnd(event: Record<string, unknown>): string {
+  const exit = event.exit as Pick<ExitRecord, 'code' | 'signal' | 'coreDumped' | 'reason'> | undefined;
+  const pid = event.pid === undefined || event.pid === null ? '' : `pid ${String(event.pid)} `;
+  const instance = typeof event.instance === 'string' ? `instance ${event.instance} ` : '';
+  if (exit === undefined) return `${pid}${instance}`.trimEnd();
+  const how = exit.signal !== null ? `signal ${exit.signal}${exit.coreDumped ? ' (core dumped)' : ''}` : `code ${String(exit.code)}`;
+  return `${pid}${instance}${how} (${exit.reason})`;
 }
 
 export const streamCommands: Command[] = [logs, events];
