@@ -367,3 +367,29 @@ describe.skipIf(unsupported !== null)(`pidvisor events${unsupported ? ` (skipped
     }
   });
 });
+
+describe.skipIf(unsupported !== null)(`pidvisor logs${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  it('filters by stream and by time, and marks each line with its stream and time on request', async () => {
+    expect((await cli('run', '--name', 'talk', '--restart', 'no', '--', 'sh', '-c', 'echo out1; echo err1 >&2; echo out2')).code).toBe(0);
+    await cli('wait', 'talk');
+    expect(await cli('logs', 'talk')).toMatchObject({ code: 0, stdout: 'out1\nout2\n', stderr: 'err1\n' });
+    expect(await cli('logs', 'talk', '--stdout')).toMatchObject({ code: 0, stdout: 'out1\nout2\n', stderr: '' });
+    expect(await cli('logs', 'talk', '--stderr')).toMatchObject({ code: 0, stdout: '', stderr: 'err1\n' });
+    expect(await cli('logs', 'talk', '--prefix')).toMatchObject({ code: 0, stdout: 'stdout out1\nstdout out2\n', stderr: 'stderr err1\n' });
+    expect((await cli('logs', 'talk', '--stdout', '--timestamps', '--prefix')).stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z stdout out1\n\S+ stdout out2\n$/);
+
+    expect(await cli('logs', 'talk', '--since', '1h')).toMatchObject({ code: 0, stdout: 'out1\nout2\n', stderr: 'err1\n' });
+    const records = lines((await cli('logs', 'talk', '--json')).stdout).map((line) => JSON.parse(line) as { time: string; data: string });
+    const last = records.at(-1)!;
+    // From the last record's own time: only the records captured at or after it.
+    const fromLast = await cli('logs', 'talk', '--since', last.time, '--json');
+    expect(lines(fromLast.stdout).map((line) => (JSON.parse(line) as { time: string }).time).every((time) => time >= last.time)).toBe(true);
+    expect(lines(fromLast.stdout).length).toBe(records.filter((r) => r.time >= last.time).length);
+    expect(await cli('logs', 'talk', '--since', new Date(Date.parse(last.time) + 1).toISOString())).toMatchObject({ code: 0, stdout: '', stderr: '' });
+
+    for (const args of [['--stdout', '--stderr'], ['--stream', 'stdout', '--stderr'], ['--since', 'yesterday'], ['--since', '10x'], ['--stream', 'both']]) {
+      const result = await cli('logs', 'talk', ...args);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+    }
+  });
+});

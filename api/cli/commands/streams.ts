@@ -48,44 +48,73 @@ async function checked(response: IncomingMessage): Promise<IncomingMessage> {
   throw new ApiError(response.statusCode ?? 500, text === '' ? {} : (JSON.parse(text) as Record<string, unknown>));
 }
 
+/** `--since`: an ISO time, or a duration back from now (90s, 10m, 2h, 1d); the time as ms since the epoch. */
+export function sinceTime(text: string, now = Date.now()): number {
+  const ago = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (ago !== null) return now - Number(ago[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[ago[2] as 's' | 'm' | 'h' | 'd'];
+  const time = /^\d{4}-\d\d-\d\d/.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(time)) throw new UsageError(`--since takes a time (2026-01-31T12:00:00Z) or a duration (90s, 10m, 2h, 1d), not ${JSON.stringify(text)}`);
+  return time;
+}
+
+/** The one stream asked for by --stream, --stdout or --stderr (undefined: both). */
+function chosenStream(values: CommandContext['values']): 'stdout' | 'stderr' | undefined {
+  const asked = [values.stream as string | undefined, values.stdout === true ? 'stdout' : undefined, values.stderr === true ? 'stderr' : undefined].filter((s) => s !== undefined);
+  if (asked.length > 1) throw new UsageError('give one of --stream, --stdout, --stderr (without any: both streams)');
+  const stream = asked[0];
+  if (stream !== undefined && stream !== 'stdout' && stream !== 'stderr') throw new UsageError('--stream takes stdout or stderr');
+  return stream;
+}
+
 const logs: Command = {
   name: 'logs',
   summary: "Print a process's captured output: stdout to stdout, stderr to stderr.",
-  usage: 'logs ID|NAME [-f] [--stream stdout|stderr] [--tail N] [--timestamps] [--json]',
+  usage: 'logs ID|NAME [-f] [--stdout|--stderr] [--tail N] [--since TIME] [--timestamps] [--prefix] [--json]',
   details: `  -f, --follow        keep printing output as it is captured
-  --stream STREAM     only stdout or only stderr
+  --stdout, --stderr  only that stream (also: --stream stdout|stderr)
   --tail N            only the last N records kept in memory
+  --since TIME        only records captured since TIME: an ISO time, or a duration back
+                      from now (90s, 10m, 2h, 1d)
   --timestamps        prefix each line with the time it was captured
+  --prefix            prefix each line with its stream (stdout or stderr), e.g. when both
+                      are sent to one file
   --json              one JSON record per line (data base64-encoded)`,
   options: {
     follow: { type: 'boolean', short: 'f' },
     stream: { type: 'string' },
+    stdout: { type: 'boolean' },
+    stderr: { type: 'boolean' },
     tail: { type: 'string' },
+    since: { type: 'string' },
     timestamps: { type: 'boolean' },
+    prefix: { type: 'boolean' },
   },
   client: true,
   async run(context: CommandContext) {
     const target = requireTarget(context);
     const query = new URLSearchParams();
-    const stream = context.values.stream as string | undefined;
-    if (stream !== undefined && stream !== 'stdout' && stream !== 'stderr') throw new UsageError('--stream takes stdout or stderr');
+    const stream = chosenStream(context.values);
     if (stream !== undefined) query.set('stream', stream);
     const tail = context.values.tail as string | undefined;
     if (tail !== undefined && !/^\d+$/.test(tail)) throw new UsageError('--tail takes a number of records');
     if (tail !== undefined) query.set('tail', tail);
+    const since = context.values.since === undefined ? undefined : sinceTime(context.values.since as string);
     if (context.values.follow === true) query.set('follow', 'true');
     const response = await checked(await context.client.open('GET', `/v1/processes/${encodeURIComponent(target)}/logs?${query}`));
     const stamps = context.values.timestamps === true;
+    const prefix = context.values.prefix === true;
     await eachLine(response, (line) => {
       if (line === '') return;
       const record = JSON.parse(line) as WireRecord | StreamEnd;
       if ('code' in record) throw streamEnded(record);
+      // The daemon has no time filter; each record carries the time it was captured.
+      if (since !== undefined && Date.parse(record.time) < since) return;
       if (context.json) {
         context.out(line);
         return;
       }
-      const bytes = Buffer.from(record.data, 'base64');
-      const text = Buffer.concat([stamps ? Buffer.from(`${record.time} `) : Buffer.alloc(0), bytes, record.partial ? Buffer.alloc(0) : Buffer.from('\n')]);
+      const head = `${stamps ? `${record.time} ` : ''}${prefix ? `${record.stream} ` : ''}`;
+      const text = Buffer.concat([Buffer.from(head), Buffer.from(record.data, 'base64'), record.partial ? Buffer.alloc(0) : Buffer.from('\n')]);
       (record.stream === 'stderr' ? process.stderr : process.stdout).write(text);
     });
     return EXIT.ok;
