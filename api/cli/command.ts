@@ -29,7 +29,7 @@ export interface Command {
   run(context: CommandContext): Promise<number>;
 }
 
-const CLIENT_OPTIONS: Options = {
+export const CLIENT_OPTIONS: Options = {
   socket: { type: 'string' },
   url: { type: 'string' },
   'token-file': { type: 'string' },

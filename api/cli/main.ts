@@ -2,7 +2,7 @@
 // only when run: a client command must not pay for loading the daemon, fastify and the addon.
 import { favourSmallHeap, keepYoungGenerationSmall, interpretJavaScriptOnly } from '../../daemon/heap.js';
 import { VERSION } from '../../daemon/version.js';
-import { EXIT, runCommand, type Command } from './command.js';
+import { CLIENT_OPTIONS, EXIT, runCommand, type Command } from './command.js';
 
 interface Entry {
   name: string;
@@ -34,7 +34,20 @@ const COMMANDS: Entry[] = [
   { name: 'events', summary: 'Follow state changes of every process', load: fromList(streams, 'events') },
   { name: 'reload', summary: 'Re-read the daemon\'s config file; print what changed or why it was refused', load: fromList(configs, 'reload') },
   { name: 'check', summary: 'Validate a config file without loading it (exit 0, or 1 with each problem)', load: fromList(configs, 'check') },
+  { name: 'version', summary: 'Print the version', load: () => import('./commands/version.js').then((m) => m.versionCommand) },
+  { name: 'completion', summary: 'Print a completion script for bash, zsh or fish', load: () => import('./commands/completion.js').then((m) => m.completionCommand(completionEntries)) },
 ];
+
+/** Every command with its long options, for the completion scripts. */
+async function completionEntries(): Promise<Array<{ name: string; summary: string; options: string[] }>> {
+  return Promise.all(
+    COMMANDS.map(async (entry) => {
+      const command = await entry.load();
+      const options = [...Object.keys(command.options), ...(command.client ? Object.keys(CLIENT_OPTIONS) : []), 'help'];
+      return { name: entry.name, summary: entry.summary, options };
+    }),
+  );
+}
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -393,3 +393,44 @@ describe.skipIf(unsupported !== null)(`pidvisor logs${unsupported ? ` (skipped: 
     }
   });
 });
+
+describe('pidvisor version and completion', () => {
+  it('prints the version, alone or as JSON', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(path.dirname(PIDVISOR_BIN), '../../package.json'), 'utf8')) as { version: string };
+    expect(await cli('version')).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+    expect(JSON.parse((await cli('version', '--json')).stdout)).toEqual({ version: pkg.version });
+    expect((await cli('version', 'extra')).code).toBe(2);
+  });
+
+  it('prints a bash script that parses, and completes commands and their options in a real bash', async () => {
+    const script = await cli('completion', 'bash');
+    expect(script).toMatchObject({ code: 0, stderr: '' });
+    const file = path.join(dir, 'completion.bash');
+    fs.writeFileSync(file, script.stdout);
+    const complete = (...words: string[]): Promise<string[]> =>
+      new Promise((resolve, reject) => {
+        const program = `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _pidvisor; printf '%s\\n' "\${COMPREPLY[@]}"`;
+        execFile('bash', ['--norc', '-c', program], { timeout: 10_000 }, (error, stdout) => (error === null ? resolve(lines(stdout)) : reject(error)));
+      });
+    expect(await new Promise((resolve) => execFile('bash', ['-n', file], (error) => resolve(error)))).toBeNull();
+    expect(await complete('pidvisor', 'st')).toEqual(['status', 'start', 'stop']);
+    const all = await complete('pidvisor', '');
+    for (const name of ['run', 'ps', 'show', 'stop', 'signal', 'logs', 'events', 'version', 'completion']) expect(all).toContain(name);
+    expect(await complete('pidvisor', 'stop', '--a')).toEqual(['--all']);
+    expect(await complete('pidvisor', 'logs', '--std')).toEqual(['--stdout', '--stderr']);
+    expect(await complete('pidvisor', 'ps', '--so')).toEqual(['--socket']); // the connection options of client commands
+    expect(await complete('pidvisor', 'completion', '--so')).toEqual([]);
+  });
+
+  it('prints zsh and fish scripts that name every command and its options; another shell is a usage error', async () => {
+    const zsh = await cli('completion', 'zsh');
+    expect(zsh.stdout).toMatch(/^#compdef pidvisor\n/);
+    expect(zsh.stdout).toMatch(/^ {4}'show:Show one process in full/m);
+    expect(zsh.stdout).toMatch(/^ {6}stop\) _arguments '--label' '--all' '--timeout' /m);
+    const fish = await cli('completion', 'fish');
+    expect(fish.stdout).toContain("complete -c pidvisor -n __fish_use_subcommand -a signal -d 'Send a signal");
+    expect(fish.stdout).toContain("complete -c pidvisor -n '__fish_seen_subcommand_from logs' -l since");
+    expect((await cli('completion', 'tcsh')).code).toBe(2);
+    expect((await cli('completion')).code).toBe(2);
+  });
+});
