@@ -106,6 +106,8 @@ export type RawSpawnArgs = [
   pdeathsig: RawSpawnRequest['pdeathsig'],
   noNewPrivs: RawSpawnRequest['noNewPrivs'],
   method: RawSpawnRequest['method'],
+  ignoredSignals: RawSpawnRequest['ignoredSignals'],
+  blockedSignals: RawSpawnRequest['blockedSignals'],
 ];
 
 declare const clonedChild: unique symbol;
@@ -143,6 +145,10 @@ export interface RawSpawnRequest {
   noNewPrivs: boolean;
   /** 0 auto, 1 clone3, 2 legacy clone(CLONE_PIDFD). */
   method: 0 | 1 | 2;
+  /** Signals that start ignored in the program, bit n-1 for signal n; 0n: none. */
+  ignoredSignals: bigint;
+  /** The program's signal mask at execve, bit n-1 for signal n; 0n: none blocked. */
+  blockedSignals: bigint;
 }
 
 export interface RawProbeEntry {

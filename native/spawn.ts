@@ -59,6 +59,13 @@ export interface SpawnOptions {
   /** Signal the child gets when the daemon's thread that spawned it dies. */
   parentDeathSignal?: SignalLike;
   noNewPrivileges?: boolean;
+  /**
+   * The signal configuration the program starts with. By default every signal has its default
+   * action and none is blocked, as a shell starts a command (whatever the daemon itself ignores
+   * or handles). `pidvisor init` passes on what it inherited, as tini does. SIGKILL and SIGSTOP
+   * can be neither ignored nor blocked.
+   */
+  signals?: { ignored?: readonly SignalLike[]; blocked?: readonly SignalLike[] };
   /** Which clone to use; 'auto' takes clone3 unless seccomp blocks it. For tests and diagnosis. */
   method?: 'auto' | 'clone3' | 'clone';
   /**
@@ -87,7 +94,8 @@ export class ChildProcess extends ProcessRef {
       // far less than 16 property lookups through Node-API. Spelled out rather than spread
       // from spawnArgs(): this is the path of every single spawn.
       super(OP_SPAWN, r.execPaths, r.argv, r.envp, r.cwd, r.uid, r.gid, r.groups, r.umask, r.rlimits,
-        r.session, r.foregroundTty, r.fds, r.cgroupFd, r.pdeathsig, r.noNewPrivs, r.method);
+        r.session, r.foregroundTty, r.fds, r.cgroupFd, r.pdeathsig, r.noNewPrivs, r.method,
+        r.ignoredSignals, r.blockedSignals);
     }
     try {
       this[START_WATCH](beforeReap);
@@ -157,7 +165,7 @@ export function spawn(options: SpawnOptions): ChildProcess {
 /** @internal A request as spawnMany's entries carry it: RawSpawnArgs, in ChildProcess's order. */
 export function spawnArgs(r: RawSpawnRequest): RawSpawnArgs {
   return [r.execPaths, r.argv, r.envp, r.cwd, r.uid, r.gid, r.groups, r.umask, r.rlimits,
-    r.session, r.foregroundTty, r.fds, r.cgroupFd, r.pdeathsig, r.noNewPrivs, r.method];
+    r.session, r.foregroundTty, r.fds, r.cgroupFd, r.pdeathsig, r.noNewPrivs, r.method, r.ignoredSignals, r.blockedSignals];
 }
 
 /**
@@ -214,6 +222,8 @@ export function buildRequest(options: SpawnOptions, inherited?: string): RawSpaw
       fail((error as Error).message);
     }
   }
+  const ignoredSignals = signalSet(options.signals?.ignored, 'signals.ignored', fail);
+  const blockedSignals = signalSet(options.signals?.blocked, 'signals.blocked', fail);
   return {
     execPaths: resolveExecutable(command, env),
     argv,
@@ -231,7 +241,25 @@ export function buildRequest(options: SpawnOptions, inherited?: string): RawSpaw
     pdeathsig,
     noNewPrivs: options.noNewPrivileges === true,
     method: METHODS[method],
+    ignoredSignals,
+    blockedSignals,
   };
+}
+
+/** A list of signals as the kernel's 64-bit set (bit n-1 for signal n). */
+function signalSet(signals: readonly SignalLike[] | undefined, what: string, fail: (message: string) => never): bigint {
+  let set = 0n;
+  for (const signal of signals ?? []) {
+    let number: number;
+    try {
+      number = signalNumber(signal);
+    } catch (error) {
+      fail(`${what}: ${(error as Error).message}`);
+    }
+    if (number === 9 || number === 19) fail(`${what}: SIGKILL and SIGSTOP can be neither ignored nor blocked`);
+    set |= 1n << BigInt(number - 1);
+  }
+  return set;
 }
 
 // Candidates for execve in order, as execvp(3) searches: the child tries each and skips

@@ -74,14 +74,19 @@ void TakePrivateFdTable(SpawnPlan* plan) {
 }
 
 // Node ignores SIGPIPE and SIGXFSZ and installs handlers for others; ignored dispositions
-// survive execve, so a child would not behave as one started by a shell. Reset them all.
-// The mask stays fully blocked (inherited from the parent) until just before execve.
-void ResetSignalDispositions() {
+// survive execve, so a child would not behave as one started by a shell. Reset them all,
+// except the ones the caller asks to start ignored (init passes on what it inherited, as
+// tini does). The mask stays fully blocked (inherited from the parent) until just before
+// execve, where it becomes the caller's.
+void ResetSignalDispositions(const SpawnPlan* plan) {
   pidvisor_kernel_sigaction dfl = {};
   dfl.handler = SIG_DFL;
+  pidvisor_kernel_sigaction ign = {};
+  ign.handler = SIG_IGN;
   for (int sig = 1; sig < _NSIG; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(dfl.mask));
+    const bool ignored = (plan->ignored_signals >> (sig - 1)) & 1;
+    syscall(SYS_rt_sigaction, sig, ignored ? &ign : &dfl, nullptr, sizeof(dfl.mask));
   }
 }
 
@@ -200,9 +205,9 @@ void ApplySecurityBits(SpawnPlan* plan) {
 
 // Tries each candidate like execvp(3): skip the ones that do not exist, remember EACCES.
 [[noreturn]] void Exec(SpawnPlan* plan) {
-  sigset_t empty;
-  sigemptyset(&empty);
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof(uint64_t));
+  // The kernel's sigset is the 64-bit word the plan holds (rt_sigprocmask with size 8).
+  const uint64_t mask = plan->blocked_signals;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, sizeof(mask));
   int result = ENOENT;
   bool saw_eacces = false;
   for (size_t i = 0; i < plan->exec_path_count; i++) {
@@ -235,7 +240,7 @@ const char* SpawnSyscallName(int call) {
 int RunSpawnChild(void* arg) {
   SpawnPlan* plan = static_cast<SpawnPlan*>(arg);
   TakePrivateFdTable(plan);
-  ResetSignalDispositions();
+  ResetSignalDispositions(plan);
   JoinCgroup(plan);
   SetSession(plan);
   InstallFds(plan);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 namespace pidvisor {
@@ -85,6 +86,10 @@ struct SpawnPlan {
   int pdeathsig;         // 0: none
   pid_t parent_pid;
   bool no_new_privs;
+  // The signal configuration the program starts with; bit n-1 stands for signal n. Every
+  // other disposition is reset to SIG_DFL and every other signal unblocked (spawn_child.cc).
+  uint64_t ignored_signals;  // start with SIG_IGN
+  uint64_t blocked_signals;  // the mask at execve
   int close_fallback_limit;  // highest fd + 1 to close when close_range(2) is missing
   int unshare_fds_below;     // > 0: cloned with CLONE_FILES; first keep a private copy of
                              // fds [0, unshare_fds_below) only (fd_layout.h)

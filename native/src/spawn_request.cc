@@ -33,6 +33,12 @@ long LongField(const RequestFields& fields, RequestField field) {
   return static_cast<long>(fields[field].As<Napi::Number>().Int64Value());
 }
 
+// A signal set as a BigInt, bit n-1 for signal n (native/spawn.ts checks the range).
+uint64_t SignalSetField(const RequestFields& fields, RequestField field) {
+  bool lossless = true;
+  return fields[field].As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
 // rlimits arrive as flat triples [resource, soft, hard]; -1 means unlimited.
 std::vector<RlimitSpec> ReadRlimits(Napi::Array flat) {
   std::vector<RlimitSpec> limits;
@@ -142,6 +148,8 @@ SpawnRequest::SpawnRequest(Napi::Env env, EnvState* state, const RequestFields& 
   plan_.pdeathsig = static_cast<int>(LongField(fields, kPdeathsig));
   plan_.parent_pid = plan_.pdeathsig > 0 ? getpid() : 0;
   plan_.no_new_privs = fields[kNoNewPrivs].ToBoolean().Value();
+  plan_.ignored_signals = SignalSetField(fields, kIgnoredSignals);
+  plan_.blocked_signals = SignalSetField(fields, kBlockedSignals);
   plan_.close_fallback_limit = state->CloseFallbackLimit();
 }
 

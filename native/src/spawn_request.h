@@ -45,7 +45,8 @@ void DiscardChild(int pidfd, pid_t pid);
 // outside the clone.
 enum RequestField : size_t {
   kExecPaths, kArgv, kEnvp, kCwd, kUid, kGid, kGroups, kUmask, kRlimits, kSession,
-  kForegroundTty, kFds, kCgroupFd, kPdeathsig, kNoNewPrivs, kMethod, kRequestFieldCount,
+  kForegroundTty, kFds, kCgroupFd, kPdeathsig, kNoNewPrivs, kMethod, kIgnoredSignals, kBlockedSignals,
+  kRequestFieldCount,
 };
 using RequestFields = std::array<Napi::Value, kRequestFieldCount>;
 

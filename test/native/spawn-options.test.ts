@@ -42,6 +42,22 @@ describe.skipIf(unsupported !== null)(`spawn options${unsupported ? ` (skipped: 
       expect(status.get('SigCgt')).toBe('0000000000000000');
     });
 
+    it('starts the program with the signals it is asked to ignore and block, and only those', () => {
+      // tini's sigconf set: SIGINT, SIGSEGV, SIGTTOU ignored; SIGILL, SIGTERM, SIGTTIN blocked.
+      const status = procStatus(
+        startSleeper({ method, signals: { ignored: ['SIGINT', 'SIGSEGV', 'SIGTTOU'], blocked: ['SIGILL', 'SIGTERM', 21] } }).pid,
+      );
+      const set = (...numbers: number[]): string => numbers.reduce((mask, n) => mask | (1n << BigInt(n - 1)), 0n).toString(16).padStart(16, '0');
+      expect(status.get('SigIgn')).toBe(set(2, 11, 22));
+      expect(status.get('SigBlk')).toBe(set(4, 15, 21));
+    });
+
+    it('refuses to ignore or block SIGKILL and SIGSTOP, and an unknown signal, before anything starts', () => {
+      expect(() => spawn({ command: 'true', method, signals: { ignored: ['SIGKILL'] } })).toThrow(/signals\.ignored: SIGKILL and SIGSTOP/);
+      expect(() => spawn({ command: 'true', method, signals: { blocked: ['SIGSTOP'] } })).toThrow(/signals\.blocked: SIGKILL and SIGSTOP/);
+      expect(() => spawn({ command: 'true', method, signals: { blocked: ['SIGNOPE'] } })).toThrow(/signals\.blocked: unknown signal/);
+    });
+
     it('gives the child exactly the planned fd table', () => {
       const extra = fs.openSync(os.tmpdir(), 'r');
       const [dupSource] = [fs.openSync('/dev/zero', 'r')];
