@@ -14,15 +14,17 @@ import {
   setChildSubreaper,
   setParentDeathSignal,
   signalNumber,
+  signalsInSet,
   spawn,
   type ChildProcess,
   type ProcessExit,
   type ReapedOrphan,
   type SignalName,
+  type SpawnOptions,
 } from '../native/index.js';
 import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
 import { keepInspectorClosed } from './inspector-signals.js';
-import { daemonStarted } from './keeper.js';
+import { daemonStarted, inheritedSignals } from './keeper.js';
 import { lockStateDir, type StateDirLock } from './state-dir-lock.js';
 import { SupervisorError } from './errors.js';
 import type { ConfigChanges, Supervisor } from './supervisor.js';
@@ -278,6 +280,7 @@ function startMain(options: InitOptions): MainProcess {
       foregroundTerminal: inForegroundOfTerminal(),
       stdio: ['inherit', 'inherit', 'inherit'],
       ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
+      ...inheritedSignalConfiguration(),
     });
     options.logger.info({ pid: child.pid, command: options.command, spawnMethod: child.spawnMethod }, 'main command started');
     return { child, cgroup };
@@ -285,6 +288,20 @@ function startMain(options: InitOptions): MainProcess {
     cgroup?.tryRemove();
     throw error;
   }
+}
+
+/**
+ * The main command starts with the signal configuration pidvisor itself was started with, as
+ * under tini: a signal its parent ignored or blocked (`nohup`, a shell's `&`, a runtime's
+ * setting) is ignored or blocked in the command too. Node resets both before any JavaScript
+ * runs, so only pidvisor-keeper, the process that was started, can record them; without it
+ * the command starts with every signal at its default and none blocked.
+ * SIGKILL and SIGSTOP are in neither set (the kernel refuses to ignore or block them).
+ */
+function inheritedSignalConfiguration(): Pick<SpawnOptions, 'signals'> {
+  const inherited = inheritedSignals();
+  if (inherited === null) return {};
+  return { signals: { ignored: signalsInSet(inherited.ignored), blocked: signalsInSet(inherited.blocked) } };
 }
 
 /**

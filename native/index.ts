@@ -13,7 +13,7 @@ export { capabilities, assertPidfdSupport, pidfdUnsupportedReason, findCgroup2Mo
 export type { Capabilities, Feature } from './capabilities.js';
 export { exitFromRaw, shellStatus } from './exit.js';
 export type { ProcessExit, ResourceUsage } from './exit.js';
-export { signalNumber, signalName } from './signals.js';
+export { signalNumber, signalName, signalsInSet } from './signals.js';
 export type { SignalLike, SignalName } from './signals.js';
 export { SystemError, SpawnError, ProcessExitedError, ProcessIdentityError, UnsupportedKernelError } from './errors.js';
 export type { SpawnStage } from './errors.js';

@@ -27,6 +27,13 @@ export function signalNumber(signal: SignalLike): number {
   return number;
 }
 
+/** The signals of a kernel signal set (bit n-1 for signal n), in ascending order. */
+export function signalsInSet(set: bigint): number[] {
+  const signals: number[] = [];
+  for (let n = 1; n <= MAX_SIGNAL; n++) if ((set >> BigInt(n - 1)) & 1n) signals.push(n);
+  return signals;
+}
+
 /** The canonical name of a signal number, or "SIG<n>" for one without a name (real-time signals). */
 export function signalName(number: number): string {
   return byNumber.get(number) ?? `SIG${number}`;

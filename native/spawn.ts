@@ -256,6 +256,7 @@ function signalSet(signals: readonly SignalLike[] | undefined, what: string, fai
     } catch (error) {
       fail(`${what}: ${(error as Error).message}`);
     }
+    if (number === 0) fail(`${what}: 0 is not a signal`);
     if (number === 9 || number === 19) fail(`${what}: SIGKILL and SIGSTOP can be neither ignored nor blocked`);
     set |= 1n << BigInt(number - 1);
   }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
+import { KEEPER_BIN } from '../helpers/keeper.js';
 import { descendants, isRoot, killTree, pollUntil, procStat } from '../helpers/proc.js';
 
 function skipReason(): string | null {
@@ -309,5 +310,43 @@ describe.skipIf(unsupported !== null)(`pidvisor init as a subreaper${unsupported
     const run = initStderr(['--', 'true']);
     expect(run.status).toBe(0);
     expect(run.stderr).not.toMatch(/zombie reaping/);
+  });
+});
+
+// tini's sigconf test: the command starts with the signal configuration the init was started
+// with (here SIGINT, SIGSEGV, SIGTTOU ignored and SIGILL, SIGTERM, SIGTTIN blocked, set by a
+// python3 wrapper that then execs the init; python3 also ignores SIGPIPE and SIGXFSZ).
+const SIGCONF_WRAPPER = [
+  'import os, signal, sys',
+  'for s in (signal.SIGINT, signal.SIGSEGV, signal.SIGTTOU): signal.signal(s, signal.SIG_IGN)',
+  'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGILL, signal.SIGTERM, signal.SIGTTIN])',
+  'os.execvp(sys.argv[1], sys.argv[1:])',
+].join('\n');
+const hasPython = spawnSync('python3', ['--version']).status === 0;
+const sigconfSkip = unsupported ?? (hasPython ? null : 'needs python3 (Debian package python3) to start the init with a signal configuration');
+
+/** The SigBlk and SigIgn lines of the main command under `init`, started with the sigconf set. */
+function mainCommandSignals(init: string[], env: NodeJS.ProcessEnv = {}): string {
+  // cat, not grep: GNU grep installs its own SIGSEGV handler (stack-overflow detection).
+  const result = spawnSync('python3', ['-c', SIGCONF_WRAPPER, ...init, '--', 'cat', '/proc/self/status'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, PIDVISOR_NODE: process.execPath, ...env },
+  });
+  expect(result.status, result.stderr).toBe(0);
+  return result.stdout.split('\n').filter((line) => /^Sig(Ign|Blk):/.test(line)).join('\n');
+}
+
+describe.skipIf(sigconfSkip !== null)(`pidvisor init and the signals it inherited${sigconfSkip === null ? '' : ` (skipped: ${sigconfSkip})`}`, () => {
+  const set = (...signals: number[]): string => signals.reduce((mask, n) => mask | (1n << BigInt(n - 1)), 0n).toString(16).padStart(16, '0');
+
+  it(`passes on what it was started with ignored and blocked, as tini does${hasTini ? '' : ' (tini not installed: not compared)'}`, () => {
+    const pidvisor = mainCommandSignals([KEEPER_BIN, 'init']);
+    expect(pidvisor).toBe(`SigBlk:\t${set(4, 15, 21)}\nSigIgn:\t${set(2, 11, 13, 22, 25)}`);
+    if (hasTini) expect(pidvisor).toBe(mainCommandSignals(['tini', '-s']));
+  });
+
+  it('cannot without the keeper (Node resets both before any JavaScript runs): the command starts clean', () => {
+    expect(mainCommandSignals([process.execPath, PIDVISOR_BIN, 'init'], { PIDVISOR_KEEPER: 'off' })).toBe(`SigBlk:\t${set()}\nSigIgn:\t${set()}`);
   });
 });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason, spawn, type ChildProcess, type SpawnOptions } from '../../native/index.js';
+import { capabilities, pidfdUnsupportedReason, spawn, type ChildProcess, type SignalName, type SpawnOptions } from '../../native/index.js';
 import { echoThroughPipes, fdFlags, isRoot, O_CLOEXEC, O_NONBLOCK, openFds, procStat, procStatus, waitUntilAsleep } from '../helpers/proc.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -55,7 +55,7 @@ describe.skipIf(unsupported !== null)(`spawn options${unsupported ? ` (skipped: 
     it('refuses to ignore or block SIGKILL and SIGSTOP, and an unknown signal, before anything starts', () => {
       expect(() => spawn({ command: 'true', method, signals: { ignored: ['SIGKILL'] } })).toThrow(/signals\.ignored: SIGKILL and SIGSTOP/);
       expect(() => spawn({ command: 'true', method, signals: { blocked: ['SIGSTOP'] } })).toThrow(/signals\.blocked: SIGKILL and SIGSTOP/);
-      expect(() => spawn({ command: 'true', method, signals: { blocked: ['SIGNOPE'] } })).toThrow(/signals\.blocked: unknown signal/);
+      expect(() => spawn({ command: 'true', method, signals: { blocked: ['SIGNOPE' as SignalName] } })).toThrow(/signals\.blocked: unknown signal/);
     });
 
     it('gives the child exactly the planned fd table', () => {
