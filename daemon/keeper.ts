@@ -35,7 +35,9 @@ export function runUnderKeeper(command: 'daemon' | 'init', args: string[]): void
   if (executable.path === null) {
     throw new Error(`pidvisor-keeper is missing (run \`npm install\` to build it, or set PIDVISOR_KEEPER=off). Tried:\n  ${executable.tried.join('\n  ')}`);
   }
-  const argv = [executable.path, '--node', process.execPath, ...process.execArgv.flatMap((option) => ['--node-option', option]), '--script', process.argv[1]!, command, ...args];
+  // Node reset every disposition as it started and execKeeper blocks every signal for the
+  // exec: what the keeper would find is not what the user started pidvisor with.
+  const argv = [executable.path, '--no-inherited-signals', '--node', process.execPath, ...process.execArgv.flatMap((option) => ['--node-option', option]), '--script', process.argv[1]!, command, ...args];
   execKeeper(executable.path, argv, process.env);
 }
 

@@ -23,7 +23,7 @@
  * that is wrong in any way is counted, logged and dropped, never fatal.
  *
  * Usage (see usage()):
- *   pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... daemon|init [ARGS...]
+ *   pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... [--no-inherited-signals] daemon|init [ARGS...]
  * starts `PATH [OPT...] SCRIPT daemon|init ARGS...` as its daemon, with its end of the channel
  * as fd 3 (PIDVISOR_KEEPER_FD=3). Signals for the daemon are held until it says READY: Node
  * clears its signal mask as it starts, so nothing may reach it before its handlers exist.
@@ -187,7 +187,7 @@ static void put64(unsigned char *p, uint64_t v) { put32(p, (uint32_t)v); put32(p
 /* ---- Start-up: arguments, paths, environment ---- */
 
 static void usage(FILE *to) {
-  fputs("Usage: pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... daemon|init [ARGS...]\n"
+  fputs("Usage: pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... [--no-inherited-signals] daemon|init [ARGS...]\n"
         "\n"
         "Starts `PATH [OPT...] SCRIPT daemon|init ARGS...` (pidvisor's Node daemon) as its child and\n"
         "keeps it: signals are blocked from the first instruction and forwarded once it runs, its fds\n"
@@ -197,7 +197,10 @@ static void usage(FILE *to) {
         "\n"
         "  --node PATH         the node executable (default: $PIDVISOR_NODE, else `node` in $PATH)\n"
         "  --script PATH       pidvisor's CLI (default: dist/bin/pidvisor.js of this installation)\n"
-        "  --node-option OPT   an option for node itself (repeatable)\n",
+        "  --node-option OPT   an option for node itself (repeatable)\n"
+        "  --no-inherited-signals\n"
+        "                      do not pass on the ignored and blocked signals found at start (set\n"
+        "                      by `pidvisor daemon|init`, whose Node has already changed them)\n",
         to);
 }
 
@@ -289,6 +292,12 @@ static void parse_arguments(int argc, char **argv) {
       usage(stdout);
       exit(0);
     }
+    if (strcmp(argv[i], "--no-inherited-signals") == 0) {
+      /* Exec'd by pidvisor's Node CLI, which reset every disposition and blocked every signal
+       * for the exec: what the keeper found is Node's, not what the user started it with. */
+      env_signals[0] = '\0';
+      continue;
+    }
     if (i + 1 >= argc) break;
     if (strcmp(argv[i], "--node") == 0) {
       copy_path(node_path, argv[++i], "--node");
@@ -368,7 +377,7 @@ static void build_environment(void) {
   }
   snprintf(env_fd, sizeof env_fd, "%s=%d", PVK_ENV_FD, PVK_DAEMON_FD);
   daemon_env[n++] = env_fd;
-  daemon_env[n++] = env_signals;
+  if (env_signals[0] != '\0') daemon_env[n++] = env_signals;
   daemon_env[n] = NULL;
   const char *level = getenv("PIDVISOR_LOG_LEVEL");
   if (level != NULL && (strcmp(level, "info") == 0 || strcmp(level, "debug") == 0 || strcmp(level, "trace") == 0)) log_threshold = 30;

@@ -346,7 +346,9 @@ describe.skipIf(sigconfSkip !== null)(`pidvisor init and the signals it inherite
     if (hasTini) expect(pidvisor).toBe(mainCommandSignals(['tini', '-s']));
   });
 
-  it('cannot without the keeper (Node resets both before any JavaScript runs): the command starts clean', () => {
+  it('cannot when started through node (Node resets both before any JavaScript runs): the command starts clean', () => {
+    // With the keeper exec'd by the CLI (it is told that what it finds is Node's), and without.
+    expect(mainCommandSignals([process.execPath, PIDVISOR_BIN, 'init'])).toBe(`SigBlk:\t${set()}\nSigIgn:\t${set()}`);
     expect(mainCommandSignals([process.execPath, PIDVISOR_BIN, 'init'], { PIDVISOR_KEEPER: 'off' })).toBe(`SigBlk:\t${set()}\nSigIgn:\t${set()}`);
   });
 });
