@@ -17,6 +17,7 @@
         "native/src/orphans.cc",
         "native/src/owned_children.cc",
         "native/src/peer.cc",
+        "native/src/pidfs_handle.cc",
         "native/src/pipes.cc",
         "native/src/probe.cc",
         "native/src/process_handle.cc",

@@ -3,6 +3,7 @@
 import type {
   OP_CLONED,
   OP_OPEN,
+  OP_PIDFD,
   OP_PEER,
   OP_SPAWN,
   RAW_CLONE_METHOD,
@@ -82,7 +83,8 @@ export type RawHandleArgs =
   | [op: typeof OP_SPAWN, ...request: RawSpawnArgs]
   | [op: typeof OP_CLONED, child: RawClonedChild]
   | [op: typeof OP_OPEN, pid: number]
-  | [op: typeof OP_PEER, socketFd: number, pid: number];
+  | [op: typeof OP_PEER, socketFd: number, pid: number]
+  | [op: typeof OP_PIDFD, pidfd: number, pid: number];
 
 /**
  * A RawSpawnRequest as the constructor takes it (its fields in this order, as arguments) and
@@ -178,6 +180,10 @@ export interface RawBinding {
   /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
   setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;
   peerCredentials(socketFd: number): { pid: number; uid: number; gid: number };
+  /** name_to_handle_at(pidfd, "", AT_EMPTY_PATH): the pidfs file handle (Linux 6.13). */
+  pidfsHandle(pidfd: number): { type: number; bytes: Buffer };
+  /** open_by_handle_at on pidfs: a new pidfd (CLOEXEC, owned by the caller) and its pid; ESTALE once reaped. */
+  openPidfsHandle(type: number, bytes: Buffer): [pidfd: number, pid: number];
   reapOrphans(): RawOrphanSweep;
   setChildSubreaper(on: boolean): void;
   getChildSubreaper(): boolean;

@@ -5,6 +5,8 @@ export type { SpawnOptions, StdioOption, RlimitName, Rlimit, RlimitValue } from 
 export { ProcessRef } from './process-ref.js';
 export type { SignalOptions } from './process-ref.js';
 export { adopt, openProcess } from './adopt.js';
+export { pidfsHandleOf, openByPidfsHandle } from './pidfs-handle.js';
+export type { PidfsHandle } from './pidfs-handle.js';
 export { OrphanReaper, setChildSubreaper, isChildSubreaper, setParentDeathSignal, ignoreSignal } from './orphan-reaper.js';
 export type { ReapedOrphan, OrphanReaperOptions } from './orphan-reaper.js';
 export { peerCredentials } from './peer.js';

@@ -13,3 +13,4 @@ export const OP_SPAWN = 0;
 export const OP_OPEN = 1;
 export const OP_PEER = 2;
 export const OP_CLONED = 3;
+export const OP_PIDFD = 4;

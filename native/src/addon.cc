@@ -7,6 +7,7 @@
 #include "keeper_channel.h"
 #include "limits.h"
 #include "peer.h"
+#include "pidfs_handle.h"
 #include "orphans.h"
 #include "pipes.h"
 #include "probe.h"
@@ -35,6 +36,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
+  exports.Set("pidfsHandle", Napi::Function::New<PidfsHandle>(env, "pidfsHandle"));
+  exports.Set("openPidfsHandle", Napi::Function::New<OpenPidfsHandle>(env, "openPidfsHandle"));
   exports.Set("reapOrphans", Napi::Function::New<ReapOrphans>(env, "reapOrphans"));
   exports.Set("setChildSubreaper", Napi::Function::New<SetChildSubreaper>(env, "setChildSubreaper"));
   exports.Set("setParentDeathSignal", Napi::Function::New<SetParentDeathSignal>(env, "setParentDeathSignal"));

@@ -82,6 +82,11 @@ ProcessHandle::ProcessHandle(const Napi::CallbackInfo& info)
     if (pidfd < 0) throw ErrnoError(env, errno, "pidfd_open");
     origin_ = Origin::kOpened;
     Attach(pidfd, pid);
+  } else if (op == kOpPidfd && info[1].IsNumber() && info[2].IsNumber()) {
+    // A pidfd from openPidfsHandle (or a keeper): it names the process already, whatever
+    // the pid has come to mean since; the pid is what the kernel reported for it.
+    origin_ = Origin::kOpened;
+    Attach(info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value());
   } else if (op == kOpPeer && info[1].IsNumber() && info[2].IsNumber()) {
     // SO_PEERPIDFD (Linux 6.5) names the peer process itself, immune to pid reuse; older
     // kernels answer ENOPROTOOPT.

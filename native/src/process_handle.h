@@ -50,6 +50,7 @@ class ProcessHandle : public Napi::ObjectWrap<ProcessHandle> {
     kOpOpen = 1,   // (op, pid): pidfd_open
     kOpPeer = 2,   // (op, socketFd, pid): SO_PEERPIDFD of a unix socket's peer
     kOpCloned = 3,  // (op, child): take a child spawnMany cloned (TakeClonedChild)
+    kOpPidfd = 4,  // (op, pidfd, pid): take ownership of a pidfd opened elsewhere (pidfs handle)
   };
   // setExitHandler(fn): the one function every handle of this environment reports its exit
   // to, as fn.call(handle, error, siCode, siStatus, source, userCpuMicros, systemCpuMicros,

@@ -1,0 +1,59 @@
+// pidfs file handles: how a process is named on disk so that a daemon started later can hold
+// it again, and never a different process that got the same pid meanwhile (the handle is the
+// pidfs inode, unique for the boot; a reaped process's handle opens nothing: ESTALE).
+import type { RawErrnoError } from './binding.js';
+import { ProcessIdentityError, SystemError } from './errors.js';
+import { binding } from './load.js';
+import { ProcessRef, START_WATCH } from './process-ref.js';
+import { OP_PIDFD } from './raw-keys.js';
+
+/** A pidfs file handle as stored: the kernel's handle type and its bytes in hex. */
+export interface PidfsHandle {
+  type: number;
+  bytes: string;
+}
+
+/**
+ * The pidfs file handle of a process we hold (name_to_handle_at; pidfs, Linux 6.9, file
+ * handles 6.13). Throws SystemError (EOPNOTSUPP or EINVAL on older kernels).
+ */
+export function pidfsHandleOf(ref: ProcessRef): PidfsHandle {
+  if (ref.pidfd < 0) throw new SystemError(`process ${ref.pid} is no longer held`, { code: 'ESRCH', errno: 3, syscall: 'name_to_handle_at' });
+  try {
+    const { type, bytes } = binding.pidfsHandle(ref.pidfd);
+    return { type, bytes: bytes.toString('hex') };
+  } catch (error) {
+    throw SystemError.from(error as RawErrnoError);
+  }
+}
+
+/**
+ * Holds again the process a stored handle names (open_by_handle_at) and checks that it is
+ * `expectedInstance` (pid and pidfs inode as spawn recorded them). Throws SystemError ESTALE
+ * once the process has been reaped, whatever now runs under its pid; ProcessIdentityError if
+ * the handle opened a process with another identity (a handle and instance that do not
+ * belong together). Watches the exit unless told not to, as adopt() does.
+ */
+export function openByPidfsHandle(handle: PidfsHandle, expectedInstance: string, options: { watch?: boolean } = {}): ProcessRef {
+  let pidfd: number;
+  let pid: number;
+  try {
+    [pidfd, pid] = binding.openPidfsHandle(handle.type, Buffer.from(handle.bytes, 'hex'));
+  } catch (error) {
+    throw SystemError.from(error as RawErrnoError);
+  }
+  const ref = new ProcessRef(OP_PIDFD, pidfd, pid);
+  if (ref.instance !== expectedInstance) {
+    ref.close();
+    throw new ProcessIdentityError(pid, expectedInstance, ref.instance);
+  }
+  if (options.watch ?? true) {
+    try {
+      ref[START_WATCH]();
+    } catch (error) {
+      ref.close();
+      throw SystemError.from(error as RawErrnoError);
+    }
+  }
+  return ref;
+}
