@@ -10,6 +10,7 @@ import { SupervisorError } from './errors.js';
 import { keepInspectorClosed } from './inspector-signals.js';
 import { createLogger } from './logger.js';
 import { lockStateDir } from './state-dir-lock.js';
+import { openState, resumeState, type StatePersistence } from './state-persistence.js';
 import { Supervisor, type ConfigChanges } from './supervisor.js';
 
 export interface DaemonOptions {
@@ -48,20 +49,32 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   assertPidfdSupport();
   const nofile = raiseSoftLimitToHard('nofile');
   // Before anything else is touched: a daemon refused here (another holds the state dir)
-  // has made, changed and removed nothing.
+  // has made, changed and removed nothing, and has not read the journal: a second daemon that
+  // read a live one's journal would take its services over beside it.
   const lock = lockStateDir(options.stateDir);
   let supervisor: Supervisor;
+  let persistence: StatePersistence;
   try {
-    supervisor = new Supervisor({
-      stateDir: options.stateDir,
-      logger,
-      ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
-    });
+    // A corrupt journal stops the start here, before anything runs (StateFileError).
+    const { store, events } = openState(options.stateDir, logger);
+    try {
+      supervisor = new Supervisor({
+        stateDir: options.stateDir,
+        logger,
+        events,
+        ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
+      });
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+    logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
+    // Before the API serves: it must never answer with a list the dead daemon's services are missing from.
+    persistence = resumeState(supervisor, store, logger, options.configFile ?? null);
   } catch (error) {
     lock.release();
     throw error;
   }
-  logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
 
   // One reload at a time is the supervisor's business (applyConfig queues); this reads the
   // file, applies it, and logs the same summary for SIGHUP and for the API.
@@ -99,11 +112,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       logger.info({ file: initial.file, changes }, 'config applied');
     }
   } catch (error) {
-    // A start that fails leaves nothing behind: the supervisor made its cgroup root.
+    // A start that fails leaves nothing behind: the supervisor made its cgroup root. The
+    // services it took over keep running, for the next daemon.
     process.off('SIGHUP', onHangup);
     process.off('SIGUSR1', onUserSignal);
     process.off('SIGUSR2', onUserSignal);
     await server?.close();
+    persistence.abandon();
     await supervisor.shutdown();
     lock.release();
     throw error;
@@ -118,6 +133,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       process.off('SIGUSR2', onUserSignal);
       await server?.close();
       await supervisor.shutdown();
+      persistence.close();
       lock.release();
     },
   };

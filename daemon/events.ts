@@ -35,8 +35,10 @@ export class EventLog {
   readonly #listeners = new Set<(event: SupervisorEvent) => void>();
   #seq = 0;
 
-  constructor(capacity = 10_000) {
+  /** `afterSeq`: the first event is numbered after it (a daemon continuing a dead one's sequence). */
+  constructor(capacity = 10_000, afterSeq = 0) {
     this.#capacity = capacity;
+    this.#seq = afterSeq;
   }
 
   /** Sequence number of the newest event (0 before any). */

@@ -2,7 +2,7 @@
 //   process: the main process only (what it started is left alone);
 //   group:   the process group the main process leads (each service runs in its own session);
 //   cgroup:  the service's own cgroup v2 directory, which nothing started inside can leave.
-import type { ChildProcess } from '../native/index.js';
+import type { ProcessRef } from '../native/index.js';
 import type { ServiceCgroup } from './cgroup.js';
 import type { KillMode } from './definition.js';
 import { waitGroupEmpty } from './group-watch.js';
@@ -22,7 +22,7 @@ export class ProcessTree {
    * The polite signal of a stop: to the main process, to the group it leads, or to every
    * process in the cgroup (as systemd does), whatever session they made for themselves.
    */
-  signal(child: ChildProcess | null, signal: number): void {
+  signal(child: ProcessRef | null, signal: number): void {
     if (this.#mode === 'cgroup' && this.#cgroup !== null) {
       this.#cgroup.signalEach(signal, child);
       return;
@@ -32,7 +32,7 @@ export class ProcessTree {
   }
 
   /** SIGKILL to everything in the tree. */
-  kill(child: ChildProcess | null): void {
+  kill(child: ProcessRef | null): void {
     if (this.#mode === 'cgroup') this.#cgroup?.kill();
     else if (child !== null && child.exitStatus === undefined) signalQuietly(child, SIGKILL, this.#mode === 'group');
   }
@@ -42,7 +42,7 @@ export class ProcessTree {
    * group it led is pinned. The rest of a group is killed with it (a service's main process
    * is the service); a cgroup is killed through cgroup.kill, which needs no pinning.
    */
-  onMainExited(child: ChildProcess): void {
+  onMainExited(child: ProcessRef): void {
     if (this.#mode === 'group') signalQuietly(child, SIGKILL, true);
   }
 
@@ -61,7 +61,7 @@ export class ProcessTree {
   }
 }
 
-function signalQuietly(child: ChildProcess, signal: number, processGroup: boolean): void {
+function signalQuietly(child: ProcessRef, signal: number, processGroup: boolean): void {
   try {
     child.signal(signal, { processGroup });
   } catch {

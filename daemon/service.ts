@@ -1,7 +1,7 @@
 // One supervised service at run time: its definition, its current instance, its recent
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
 import type { Logger } from 'pino';
-import { ProcessExitedError, spawn, type ChildProcess, type ProcessExit, type SpawnOptions } from '../native/index.js';
+import { ProcessExitedError, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
 import type { ServiceDefinition } from './definition.js';
@@ -15,7 +15,8 @@ import { RestartTracker, wantsRestart, type EndedInstance } from './restart-poli
 import { transition, type Action, type Event, type State } from './state-machine.js';
 
 /** Why an instance ended. */
-export type ExitReason = 'exited' | 'stopped' | 'killed' | 'spawn-failed';
+// unobserved: the instance ended while no daemon ran, and nothing recorded how.
+export type ExitReason = 'exited' | 'stopped' | 'killed' | 'spawn-failed' | 'unobserved';
 
 export interface ExitRecord {
   instance: string | null;
@@ -71,6 +72,20 @@ export interface ServiceContext {
   logs: ServiceLogs | null;
 }
 
+/** A service as a dead daemon left it (see Service.restore). */
+export interface RestoredService {
+  spawns: number;
+  /** The state the dead daemon last recorded. */
+  state: State;
+  reason: string;
+  lastExit: ExitRecord | null;
+  /** The instance still running, held again through a pidfd. */
+  running: { process: ProcessRef; startedAt: number; cgroupDir: string | null } | null;
+  /** How the instance that ran ended while no daemon ran, and its cgroup. */
+  endedAway: ExitRecord | null;
+  cgroupDir: string | null;
+}
+
 const EXIT_HISTORY = 20;
 const SIGKILL = 9;
 // After SIGKILL to the whole tree, how long to wait for the kernel to finish it off.
@@ -91,7 +106,8 @@ export class Service {
   #definition: ServiceDefinition;
   #state: State = 'stopped';
   #reason = 'created';
-  #child: ChildProcess | null = null;
+  // A ProcessRef, not always our ChildProcess: an instance re-adopted after a daemon restart.
+  #child: ProcessRef | null = null;
   #startedAt = 0;
   /** Spawn attempts, failed ones included: `restarts` counts the retries of a command that cannot start. */
   #spawns = 0;
@@ -236,6 +252,81 @@ export class Service {
   redefine(definition: ServiceDefinition, logs: ServiceLogs | null): void {
     this.#definition = definition;
     if (logs !== null) this.#context.logs = logs;
+  }
+
+  /** Instances started so far, in this daemon's life and the lives before it. */
+  get spawns(): number {
+    return this.#spawns;
+  }
+
+  /** The process of the current instance, or null when none runs. */
+  get process(): ProcessRef | null {
+    return this.#child;
+  }
+
+  /**
+   * Lets the current instance run on unsupervised: the service becomes `removed` without a
+   * stop, no timer of it fires, its pidfd is closed (Supervisor.release: a start that failed
+   * after a take-over leaves the instances to the next daemon).
+   */
+  release(): void {
+    this.#clearTimers();
+    this.#state = 'removed';
+    const child = this.#child;
+    this.#child = null;
+    child?.close();
+  }
+
+  /**
+   * Takes the service over from a daemon that died (daemon/take-over.ts): its counters and
+   * last exit, then either its running instance, held again, or how that instance ended
+   * while no daemon ran, to which the restart policy then applies. Once, on a new service.
+   */
+  restore(restored: RestoredService): void {
+    if (this.#state !== 'stopped' || this.#spawns !== 0) {
+      throw new Error(`restore: service ${this.#label()} is not a new service`);
+    }
+    this.#spawns = restored.spawns;
+    if (restored.lastExit !== null) this.#record(restored.lastExit);
+    const wasStopping = restored.state === 'stopping';
+    const running = restored.running;
+    if (running !== null) {
+      const child = running.process;
+      this.#cgroup = running.cgroupDir === null ? null : new ServiceCgroup(running.cgroupDir);
+      this.#tree = new ProcessTree(this.#definition.killMode, this.#cgroup);
+      this.#child = child;
+      this.#startedAt = running.startedAt;
+      const graceLeft = this.#definition.startGraceMs - (Date.now() - running.startedAt);
+      if (restored.state === 'starting' && graceLeft > 0) {
+        this.#setState('starting', 're-adopted after a daemon restart');
+        this.#stableTimer = setTimeout(() => this.#dispatch('stable'), graceLeft);
+      } else {
+        this.#setState('running', 're-adopted after a daemon restart');
+      }
+      const daemonPeakKiB = daemonPeakRssKiB();
+      child.wait().then(
+        (exit) => this.#onMainExit(child, exit, daemonPeakKiB),
+        (error: unknown) => this.#logger.error({ err: error, pid: child.pid }, 'waiting for the exit failed'),
+      );
+      // A stop the dead daemon had begun is finished by this one.
+      if (wasStopping) this.stop().catch((error: unknown) => this.#logger.error({ err: error }, 'finishing the stop failed'));
+      return;
+    }
+    const ended = restored.endedAway;
+    if (ended !== null) {
+      this.#record(ended);
+      this.#context.events.append({ type: 'exit', service: this.#ref(), pid: ended.pid, instance: ended.instance, exit: ended });
+      if (restored.cgroupDir !== null) {
+        const cgroup = new ServiceCgroup(restored.cgroupDir);
+        this.#endRemains(new ProcessTree(this.#definition.killMode, cgroup), cgroup, ended.pid ?? 0).catch((error: unknown) =>
+          this.#logger.error({ err: error }, 'releasing the cgroup failed'),
+        );
+      }
+    }
+    const last = this.#exits.at(-1);
+    if (wasStopping) this.#setState('stopped', 'stopped while no daemon ran');
+    else if ((ended !== null || restored.state === 'backoff') && last !== undefined) this.#decideAfterEnd(last);
+    else this.#setState(restored.state === 'exited' || restored.state === 'failed' ? restored.state : 'stopped', restored.reason);
   }
 
   #label(): string {
@@ -444,7 +535,7 @@ export class Service {
     throw new SupervisorError('SPAWN_FAILED', failure.message, { errno: failure.code, stage: failure.stage, ...path, state: this.#state }, error);
   }
 
-  #onMainExit(child: ChildProcess, exit: ProcessExit, daemonPeakKiB: number): void {
+  #onMainExit(child: ProcessRef, exit: ProcessExit, daemonPeakKiB: number): void {
     if (child !== this.#child) return; // an instance that is no longer current
     this.#child = null;
     clearTimeout(this.#stableTimer);
@@ -621,6 +712,7 @@ export class Service {
 
 function describeEnd(record: ExitRecord): string {
   if (record.reason === 'spawn-failed') return `could not start: ${record.error?.message ?? 'unknown error'}`;
+  if (record.reason === 'unobserved') return 'ended while no daemon ran; how is unknown';
   if (record.signal !== null) return `killed by ${record.signal}${record.coreDumped ? ' (core dumped)' : ''}`;
   return `exited with code ${record.code}`;
 }

@@ -237,8 +237,21 @@ export class Supervisor {
     return null;
   }
 
-  #create(definition: ServiceDefinition, origin: 'api' | 'config'): Service {
-    const id = randomBytes(6).toString('hex');
+  /**
+   * Re-creates, under its id, a service a daemon that died had (daemon/take-over.ts restores
+   * its instance and state next). No 'created' event: the service is not new. Throws
+   * INVALID_SPEC (or another definition error) and NAME_TAKEN as launch does.
+   */
+  restoreService(id: string, spec: unknown, origin: 'api' | 'config'): Service {
+    const definition = defineService(spec, this.#context);
+    if (definition.name !== null && this.#byName.has(definition.name)) {
+      throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(definition.name)} exists`, { name: definition.name });
+    }
+    return this.#create(definition, origin, id);
+  }
+
+  #create(definition: ServiceDefinition, origin: 'api' | 'config', restoredId?: string): Service {
+    const id = restoredId ?? randomBytes(6).toString('hex');
     const label = definition.name ?? id;
     const logger = this.#logger.child({ service: label, id });
     const service = new Service(id, definition, origin, {
@@ -250,7 +263,7 @@ export class Supervisor {
     });
     this.#services.set(id, service);
     if (definition.name !== null) this.#byName.set(definition.name, service);
-    this.events.append({ type: 'created', service: { id, name: definition.name } });
+    if (restoredId === undefined) this.events.append({ type: 'created', service: { id, name: definition.name } });
     return service;
   }
 
@@ -383,6 +396,17 @@ export class Supervisor {
       ...this.#logLimits,
       ...reportWriteFailures({ logger, events: this.events, service: { id, name: definition.name }, file: logFilePath(this.#logDir, file) }),
     });
+  }
+
+  /**
+   * Lets go of every service without stopping any: their processes run on, their pidfds are
+   * closed. For a start that failed after taking services over from a dead daemon: they
+   * stay for the next one.
+   */
+  release(): void {
+    for (const service of this.#services.values()) service.release();
+    this.#services.clear();
+    this.#byName.clear();
   }
 
   /** Stops every service in parallel, each with its own timeout, and releases everything. Idempotent. */

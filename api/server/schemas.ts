@@ -143,7 +143,7 @@ export const ExitRecord = Type.Object(
     signal: Nullable(Type.String()),
     coreDumped: Type.Boolean(),
     rusage: Nullable(ResourceUsage),
-    reason: Literals(['exited', 'stopped', 'killed', 'spawn-failed'] as const),
+    reason: Literals(['exited', 'stopped', 'killed', 'spawn-failed', 'unobserved'] as const),
     startedAt: Nullable(DateTime),
     endedAt: DateTime,
     uptimeMs: Type.Number(),

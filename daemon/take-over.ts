@@ -1,0 +1,125 @@
+// A daemon starting on a state dir a dead daemon left behind rebuilds what that daemon had:
+// the same services under the same ids, their restart counters, and their running
+// instances, held again. An instance is held again only through the pidfs file handle
+// recorded at its spawn (open_by_handle_at: the handle is the process's pidfs inode, unique
+// for the boot, so a pid recycled meanwhile can never match it) and checked against the
+// recorded instance token; never by pid, name or start time. An instance that cannot be
+// found any more ended while no daemon ran: it is recorded as such and the restart policy
+// applies to it.
+import type { Logger } from 'pino';
+import { openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
+import type { ExitRecord, RestoredService } from './service.js';
+import { STATES, type State } from './state-machine.js';
+import type { PersistedInstance, PersistedService, PersistedState } from './state-store.js';
+import type { Supervisor } from './supervisor.js';
+
+export interface TakeOverReport {
+  /** Services restored under their ids. */
+  restored: number;
+  /** Instances found running and held again. */
+  adopted: number;
+  /** Instances that ended while no daemon ran. */
+  endedAway: number;
+  /** Services that could not be restored (dropped), or whose instance could not be held again (failed). */
+  problems: Array<{ id: string; name: string | null; problem: string }>;
+}
+
+/** Restores every service of `state` into `supervisor`, which has none yet. */
+export function takeOver(supervisor: Supervisor, state: PersistedState, logger: Logger): TakeOverReport {
+  const report: TakeOverReport = { restored: 0, adopted: 0, endedAway: 0, problems: [] };
+  // A copy: restoring a service records its state into the same map.
+  for (const persisted of [...state.services.values()]) {
+    const name = nameOf(persisted.spec);
+    let service;
+    try {
+      service = supervisor.restoreService(persisted.id, persisted.spec, persisted.origin);
+    } catch (error) {
+      // The spec no longer defines a service here (a user that is gone, a kill mode this
+      // start cannot offer). Its instance, if one runs, is left alone and named.
+      const problem = `not restored: ${(error as Error).message}${persisted.instance === null ? '' : `; pid ${persisted.instance.pid} (instance ${persisted.instance.instance}) is left running unsupervised`}`;
+      logger.error({ service: name ?? persisted.id, id: persisted.id }, problem);
+      report.problems.push({ id: persisted.id, name, problem });
+      continue;
+    }
+    report.restored++;
+    const restored = restoredFrom(persisted, logger);
+    if (restored.running !== null) report.adopted++;
+    if (restored.endedAway !== null) report.endedAway++;
+    if (restored.problem !== null) report.problems.push({ id: persisted.id, name, problem: restored.problem });
+    service.restore(restored.service);
+  }
+  return report;
+}
+
+function restoredFrom(persisted: PersistedService, logger: Logger): { service: RestoredService; running: ProcessRef | null; endedAway: ExitRecord | null; problem: string | null } {
+  const base = {
+    spawns: persisted.spawns,
+    state: asState(persisted.state),
+    reason: persisted.reason,
+    lastExit: persisted.exit,
+    cgroupDir: persisted.instance?.cgroup ?? null,
+  };
+  const instance = persisted.instance;
+  if (instance === null) return { service: { ...base, running: null, endedAway: null }, running: null, endedAway: null, problem: null };
+  const found = holdAgain(instance);
+  if (found.process !== null) {
+    logger.info({ id: persisted.id, pid: instance.pid, instance: instance.instance }, 're-adopted');
+    const running = { process: found.process, startedAt: Date.parse(instance.startedAt), cgroupDir: instance.cgroup };
+    return { service: { ...base, running, endedAway: null }, running: found.process, endedAway: null, problem: null };
+  }
+  if (found.gone) {
+    const ended = endedWhileAway(instance);
+    logger.warn({ id: persisted.id, pid: instance.pid, instance: instance.instance }, 'the instance ended while no daemon ran');
+    return { service: { ...base, running: null, endedAway: ended }, running: null, endedAway: ended, problem: null };
+  }
+  // The process may still run, but we cannot hold it: starting another copy could run two,
+  // so the service is failed until someone looks (and starts it).
+  const problem = `instance ${instance.instance} (pid ${instance.pid}) could not be held again: ${found.why}; not restarted`;
+  logger.error({ id: persisted.id }, problem);
+  return {
+    service: { ...base, state: 'failed', reason: problem, running: null, endedAway: null },
+    running: null,
+    endedAway: null,
+    problem,
+  };
+}
+
+/** The process a recorded instance names, if it still exists; `gone` when it surely does not. */
+function holdAgain(instance: PersistedInstance): { process: ProcessRef | null; gone: boolean; why: string } {
+  if (instance.handle === null) return { process: null, gone: false, why: 'no pidfs file handle was recorded (kernel before 6.13)' };
+  try {
+    return { process: openByPidfsHandle(instance.handle, instance.instance), gone: false, why: '' };
+  } catch (error) {
+    // ESTALE: the process has been reaped; its handle opens nothing, whoever has its pid now.
+    if (error instanceof SystemError && error.code === 'ESTALE') return { process: null, gone: true, why: '' };
+    if (error instanceof ProcessIdentityError) return { process: null, gone: false, why: error.message };
+    return { process: null, gone: false, why: (error as Error).message };
+  }
+}
+
+function endedWhileAway(instance: PersistedInstance): ExitRecord {
+  const startedAt = Date.parse(instance.startedAt);
+  return {
+    instance: instance.instance,
+    pid: instance.pid,
+    code: null,
+    signal: null,
+    coreDumped: false,
+    rusage: null,
+    reason: 'unobserved',
+    startedAt: instance.startedAt,
+    // The moment it was found gone: the exit itself happened at some time before.
+    endedAt: new Date().toISOString(),
+    uptimeMs: Number.isNaN(startedAt) ? 0 : Math.max(0, Date.now() - startedAt),
+    error: null,
+  };
+}
+
+function asState(state: string): State {
+  return (STATES as readonly string[]).includes(state) ? (state as State) : 'stopped';
+}
+
+function nameOf(spec: unknown): string | null {
+  const name = (spec as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : null;
+}
