@@ -1,0 +1,204 @@
+// A daemon SIGKILLed with services running, and a new daemon on the same state dir: it must
+// take every service over (same id, pid, instance, restart counter), start no second copy
+// (a config service that holds a port must not crash-loop on EADDRINUSE), record what ended
+// while no daemon ran, and continue the event sequence. A clean SIGTERM, by contrast, stops
+// every service, and the next daemon restores none of those launched through the API.
+//
+// Without the keeper, the services of a SIGKILLed daemon are re-parented to the nearest
+// subreaper: this test process is one (with an orphan reaper), as the keeper will be, so that
+// their exits are reaped and a later daemon learns their status (PIDFD_INFO_EXIT, Linux 6.15).
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, type ReapedOrphan } from '../../native/index.js';
+import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
+import { isRunning, pollUntil } from '../helpers/proc.js';
+
+function skipReason(): string | null {
+  const pidfd = pidfdUnsupportedReason();
+  if (pidfd !== null) return pidfd;
+  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): instances cannot be named on disk';
+  return null;
+}
+const reason = skipReason();
+
+let dir = '';
+const daemons: DaemonProcess[] = [];
+const reaped: ReapedOrphan[] = [];
+const reaper = new OrphanReaper({ onReap: (orphan) => reaped.push(orphan) });
+const cgroupName = `pidvisor-test-takeover-${process.pid}`;
+
+beforeAll(() => {
+  if (reason !== null) return;
+  setChildSubreaper(true);
+  reaper.start();
+});
+afterAll(() => {
+  reaper.stop();
+});
+afterEach(async () => {
+  // A test that failed midway: a clean stop of the live daemon stops its services.
+  for (const daemon of daemons.splice(0)) await daemon.stop('SIGTERM');
+  if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface Info {
+  id: string;
+  name: string | null;
+  state: string;
+  pid: number | null;
+  instance: string | null;
+  restarts: number;
+  origin: string;
+  exit: { reason: string; code: number | null; signal: string | null; pid: number | null; instance: string | null } | null;
+}
+
+function request<T>(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path: url, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: (res.headers['content-type']?.includes('json') ? JSON.parse(text) : text) as T }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** Polls an async condition: true ends the wait. */
+async function pollAsync(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function start(args: string[]): Promise<{ daemon: DaemonProcess; socket: string }> {
+  const socket = path.join(dir, 'api.sock');
+  const daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName, ...args]);
+  daemons.push(daemon);
+  await pollAsync(async () => {
+    if (daemon.process.exitCode !== null) throw new Error(`the daemon exited: ${JSON.stringify(daemon.logs)}`);
+    return (await request(socket, 'GET', '/healthz')).status === 200;
+  }, 20_000);
+  return { daemon, socket };
+}
+
+async function sigkill(daemon: DaemonProcess): Promise<void> {
+  await daemon.stop('SIGKILL');
+  daemons.splice(daemons.indexOf(daemon), 1);
+}
+
+const list = async (socket: string): Promise<Map<string, Info>> =>
+  new Map((await request<{ processes: Info[] }>(socket, 'GET', '/v1/processes')).body.processes.map((p) => [p.name ?? p.id, p]));
+
+async function lastSeq(socket: string): Promise<number> {
+  const text = (await request<string>(socket, 'GET', '/metrics')).body;
+  return Number(/^pidvisor_events_last_seq (\d+)$/m.exec(text)?.[1]);
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const launch = async (socket: string, spec: Record<string, unknown>): Promise<Info> => {
+  const { status, body } = await request<Info>(socket, 'POST', '/v1/processes', { startGraceMs: 0, stdout: 'null', stderr: 'null', ...spec });
+  expect(status, JSON.stringify(body)).toBe(201);
+  return body;
+};
+
+describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === null ? '' : ` (skipped: ${reason})`}`, () => {
+  it('re-adopts every running service after a SIGKILL: same ids, pids, instances and counters, no second copy', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const port = await freePort();
+    const config = path.join(dir, 'pidvisor.yaml');
+    // A config service that holds a port: a second copy would die of EADDRINUSE, again and again.
+    const listener = `require('net').createServer().listen(${port}, '127.0.0.1')`;
+    fs.writeFileSync(config, `services:\n  web:\n    command: ${JSON.stringify([process.execPath, '-e', listener])}\n    startGraceMs: 0\n    stdout: 'null'\n`);
+    const first = await start(['--config', config]);
+    await pollUntil(() => first.daemon.logs.some((r) => r.msg === 'started' && r.service === 'web'), 10_000);
+
+    await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'] });
+    await launch(first.socket, { name: 'grouped', command: ['sh', '-c', 'sleep 1000 & wait'], killMode: 'group' });
+    // Fails three times in a row, then is failed: its counter is the state to keep.
+    await launch(first.socket, { name: 'counted', command: ['sh', '-c', 'exit 3'], restart: { policy: 'on-failure', initialDelayMs: 0, maxRestarts: 2 } });
+    // Ends by itself, with code 7, once the file appears: while no daemon runs.
+    const endNow = path.join(dir, 'end-now');
+    const waitThenExit = `while [ ! -e ${endNow} ]; do sleep 0.02; done; exit 7`;
+    const ender = await launch(first.socket, { name: 'ender', command: ['sh', '-c', waitThenExit], restart: { policy: 'no' } });
+    // Restarted on any exit: while no daemon runs it is killed, and the new daemon restarts it.
+    const phoenix = await launch(first.socket, { name: 'phoenix', command: ['sleep', '1000'], restart: { policy: 'always', initialDelayMs: 0 } });
+    await pollAsync(async () => (await list(first.socket)).get('counted')?.state === 'failed');
+
+    const before = await list(first.socket);
+    const seqBefore = await lastSeq(first.socket);
+    await sigkill(first.daemon);
+
+    // While no daemon runs: phoenix is killed from outside (we are its reaper now: its pid
+    // cannot be reused before we reap it), and ender ends by itself.
+    process.kill(phoenix.pid!, 'SIGKILL');
+    fs.writeFileSync(endNow, '');
+    await pollUntil(() => reaped.some((o) => o.pid === phoenix.pid) && reaped.some((o) => o.pid === ender.pid), 10_000);
+    // We saw its status as its reaper; without the keeper, no daemon can know it.
+    expect(reaped.find((o) => o.pid === ender.pid)?.exit.code).toBe(7);
+
+    const second = await start(['--config', config]);
+    const after = await list(second.socket);
+    for (const name of ['web', 'quiet', 'grouped']) {
+      const [was, is] = [before.get(name)!, after.get(name)!];
+      expect(is, name).toMatchObject({ id: was.id, pid: was.pid, instance: was.instance, restarts: was.restarts, state: 'running', origin: was.origin });
+      expect(isRunning(was.pid!)).toBe(true);
+    }
+    // No second copy of anything: the new daemon spawned only phoenix's replacement.
+    const spawned = second.daemon.logs.filter((r) => r.msg === 'started').map((r) => r.service);
+    expect(spawned).toEqual(['phoenix']);
+    expect(after.get('counted')).toMatchObject({ id: before.get('counted')!.id, state: 'failed', restarts: 2, exit: { code: 3, reason: 'exited' } });
+    // What ended while no daemon ran is recorded with what is known, and the policy applied.
+    expect(after.get('ender')).toMatchObject({ state: 'exited', pid: null, exit: { reason: 'unobserved', pid: ender.pid, instance: ender.instance } });
+    let phoenixNow: Info | undefined;
+    await pollAsync(async () => (phoenixNow = (await list(second.socket)).get('phoenix'))?.state === 'running');
+    expect(phoenixNow).toMatchObject({ id: phoenix.id, restarts: 1, exit: { reason: 'unobserved', pid: phoenix.pid } });
+    expect(phoenixNow!.pid).not.toBe(phoenix.pid);
+    // The event sequence continues after the dead daemon's, never repeating a number.
+    expect(await lastSeq(second.socket)).toBeGreaterThan(seqBefore);
+
+    // The re-adopted processes are supervised: a stop goes through the held pidfd, and the
+    // exit is recorded exactly (we reap it as their reaper; the daemon reads PIDFD_INFO_EXIT).
+    const stopped = await request<Info>(second.socket, 'POST', '/v1/processes/quiet/stop', {});
+    expect(stopped.body).toMatchObject({ state: 'stopped', exit: { reason: 'stopped', signal: 'SIGTERM', pid: before.get('quiet')!.pid } });
+    const grouped = before.get('grouped')!;
+    await request(second.socket, 'DELETE', '/v1/processes/grouped');
+    await pollUntil(() => !isRunning(grouped.pid!), 10_000);
+
+    // A clean stop of the daemon that took over still stops everything, re-adopted or not.
+    expect(await second.daemon.stop('SIGTERM')).toBe(0);
+    daemons.splice(daemons.indexOf(second.daemon), 1);
+    for (const pid of [before.get('web')!.pid!, phoenixNow!.pid!]) await pollUntil(() => !isRunning(pid), 10_000);
+  });
+
+  it('after a clean SIGTERM stop, the next daemon restores none of the services launched through the API', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const first = await start([]);
+    const quiet = await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'] });
+    const seqBefore = await lastSeq(first.socket);
+    expect(await first.daemon.stop('SIGTERM')).toBe(0);
+    daemons.splice(daemons.indexOf(first.daemon), 1);
+    expect(isRunning(quiet.pid!)).toBe(false);
+
+    const second = await start([]);
+    expect([...(await list(second.socket)).keys()]).toEqual([]);
+    // The name is free again, and the event numbering still continues (SSE clients never see
+    // a number twice).
+    const again = await launch(second.socket, { name: 'quiet', command: ['sleep', '1000'] });
+    expect(again.id).not.toBe(quiet.id);
+    expect(await lastSeq(second.socket)).toBeGreaterThan(seqBefore);
+  });
+});
