@@ -13,7 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, type ReapedOrphan } from '../../native/index.js';
+import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, type ReapedOrphan } from '../../native/index.js';
 import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning, pollUntil } from '../helpers/proc.js';
 
@@ -39,9 +39,22 @@ beforeAll(() => {
 afterAll(() => {
   reaper.stop();
 });
+// Every instance the tests saw, to kill in case a failure left one without a daemon.
+const seen: Array<{ pid: number; instance: string }> = [];
+
 afterEach(async () => {
   // A test that failed midway: a clean stop of the live daemon stops its services.
   for (const daemon of daemons.splice(0)) await daemon.stop('SIGTERM');
+  for (const { pid, instance } of seen.splice(0)) {
+    try {
+      // Through a pidfd, and only if the pid still names that instance.
+      const ref = adopt(pid, instance, { watch: false });
+      ref.signal('SIGKILL', { processGroup: true });
+      ref.close();
+    } catch {
+      // gone, as it should be
+    }
+  }
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -93,8 +106,11 @@ async function sigkill(daemon: DaemonProcess): Promise<void> {
   daemons.splice(daemons.indexOf(daemon), 1);
 }
 
-const list = async (socket: string): Promise<Map<string, Info>> =>
-  new Map((await request<{ processes: Info[] }>(socket, 'GET', '/v1/processes')).body.processes.map((p) => [p.name ?? p.id, p]));
+async function list(socket: string): Promise<Map<string, Info>> {
+  const { processes } = (await request<{ processes: Info[] }>(socket, 'GET', '/v1/processes')).body;
+  for (const p of processes) if (p.pid !== null && p.instance !== null) seen.push({ pid: p.pid, instance: p.instance });
+  return new Map(processes.map((p) => [p.name ?? p.id, p]));
+}
 
 async function lastSeq(socket: string): Promise<number> {
   const text = (await request<string>(socket, 'GET', '/metrics')).body;
@@ -112,6 +128,7 @@ async function freePort(): Promise<number> {
 const launch = async (socket: string, spec: Record<string, unknown>): Promise<Info> => {
   const { status, body } = await request<Info>(socket, 'POST', '/v1/processes', { startGraceMs: 0, stdout: 'null', stderr: 'null', ...spec });
   expect(status, JSON.stringify(body)).toBe(201);
+  if (body.pid !== null && body.instance !== null) seen.push({ pid: body.pid, instance: body.instance });
   return body;
 };
 
