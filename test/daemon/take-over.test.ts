@@ -154,6 +154,11 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     // Restarted on any exit: while no daemon runs it is killed, and the new daemon restarts it.
     const phoenix = await launch(first.socket, { name: 'phoenix', command: ['sleep', '1000'], restart: { policy: 'always', initialDelayMs: 0 } });
     await pollAsync(async () => (await list(first.socket)).get('counted')?.state === 'failed');
+    // Ignores SIGTERM: the crash comes in the middle of its stop, which the next daemon finishes.
+    const stubborn = await launch(first.socket, { name: 'stubborn', command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'], stopTimeoutMs: 1000 });
+    await pollUntil(() => fs.readFileSync(`/proc/${stubborn.pid}/status`, 'utf8').includes('SigIgn:\t0000000000004000'), 10_000);
+    void request(first.socket, 'POST', '/v1/processes/stubborn/stop', { timeoutMs: 60_000 }).catch(() => {});
+    await pollAsync(async () => (await list(first.socket)).get('stubborn')?.state === 'stopping');
 
     const before = await list(first.socket);
     const seqBefore = await lastSeq(first.socket);
@@ -184,6 +189,9 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     await pollAsync(async () => (phoenixNow = (await list(second.socket)).get('phoenix'))?.state === 'running');
     expect(phoenixNow).toMatchObject({ id: phoenix.id, restarts: 1, exit: { reason: 'unobserved', pid: phoenix.pid } });
     expect(phoenixNow!.pid).not.toBe(phoenix.pid);
+    // The stop that was under way is finished by the new daemon (with its own timeout: SIGKILL).
+    await pollAsync(async () => (await list(second.socket)).get('stubborn')?.state === 'stopped');
+    expect((await list(second.socket)).get('stubborn')).toMatchObject({ id: stubborn.id, exit: { pid: stubborn.pid, signal: 'SIGKILL', reason: 'killed' } });
     // The event sequence continues after the dead daemon's, never repeating a number.
     expect(await lastSeq(second.socket)).toBeGreaterThan(seqBefore);
 
@@ -199,6 +207,24 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     expect(await second.daemon.stop('SIGTERM')).toBe(0);
     daemons.splice(daemons.indexOf(second.daemon), 1);
     for (const pid of [before.get('web')!.pid!, phoenixNow!.pid!]) await pollUntil(() => !isRunning(pid), 10_000);
+  });
+
+  it('refuses to start on a corrupt journal, naming the file and the line, and changes nothing', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const first = await start([]);
+    await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'] });
+    await sigkill(first.daemon);
+    const journal = path.join(dir, 'state', 'state.journal');
+    const lines = fs.readFileSync(journal, 'utf8').split('\n');
+    const damaged = lines.findIndex((l) => l.includes('"quiet"'));
+    lines[damaged] = lines[damaged]!.replace('"quiet"', '"qu1et"');
+    fs.writeFileSync(journal, lines.join('\n'));
+    const second = startDaemonProcess(['--socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
+    daemons.push(second);
+    expect(await second.stop('SIGCONT')).toBe(1); // SIGCONT changes nothing: this awaits the exit
+    daemons.splice(daemons.indexOf(second), 1);
+    expect(second.logs.find((r) => r.msg === 'daemon failed to start')?.err).toMatchObject({ code: 'STATE_CORRUPT', line: damaged + 1 });
+    expect(fs.readFileSync(journal, 'utf8')).toBe(lines.join('\n'));
   });
 
   it('after a clean SIGTERM stop, the next daemon restores none of the services launched through the API', async () => {
