@@ -6,7 +6,10 @@
 // recorded instance token; never by pid, name or start time. An instance that cannot be
 // found any more ended while no daemon ran: it is recorded as such and the restart policy
 // applies to it.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from 'pino';
+import { ServiceCgroup } from './cgroup.js';
 import { openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
 import type { ExitRecord, RestoredService } from './service.js';
 import { STATES, type State } from './state-machine.js';
@@ -20,13 +23,16 @@ export interface TakeOverReport {
   adopted: number;
   /** Instances that ended while no daemon ran. */
   endedAway: number;
+  /** Cgroups no restored instance owned whose processes were killed (see killUnownedCgroups). */
+  cgroupsKilled: number;
   /** Services that could not be restored (dropped), or whose instance could not be held again (failed). */
   problems: Array<{ id: string; name: string | null; problem: string }>;
 }
 
 /** Restores every service of `state` into `supervisor`, which has none yet. */
 export function takeOver(supervisor: Supervisor, state: PersistedState, logger: Logger): TakeOverReport {
-  const report: TakeOverReport = { restored: 0, adopted: 0, endedAway: 0, problems: [] };
+  const report: TakeOverReport = { restored: 0, adopted: 0, endedAway: 0, cgroupsKilled: 0, problems: [] };
+  const owned = new Set<string>();
   // A copy: restoring a service records its state into the same map.
   for (const persisted of [...state.services.values()]) {
     const name = nameOf(persisted.spec);
@@ -39,6 +45,7 @@ export function takeOver(supervisor: Supervisor, state: PersistedState, logger: 
       const problem = `not restored: ${(error as Error).message}${persisted.instance === null ? '' : `; pid ${persisted.instance.pid} (instance ${persisted.instance.instance}) is left running unsupervised`}`;
       logger.error({ service: name ?? persisted.id, id: persisted.id }, problem);
       report.problems.push({ id: persisted.id, name, problem });
+      if (persisted.instance?.cgroup != null) owned.add(persisted.instance.cgroup);
       continue;
     }
     report.restored++;
@@ -47,8 +54,47 @@ export function takeOver(supervisor: Supervisor, state: PersistedState, logger: 
     if (restored.endedAway !== null) report.endedAway++;
     if (restored.problem !== null) report.problems.push({ id: persisted.id, name, problem: restored.problem });
     service.restore(restored.service);
+    // Left alone: a re-adopted instance's cgroup, and one whose process may run but could not
+    // be held again (the service is failed and says so).
+    if ((restored.running !== null || restored.problem !== null) && persisted.instance?.cgroup != null) owned.add(persisted.instance.cgroup);
   }
+  const cgroupRoot = supervisor.system().cgroupRoot;
+  if (cgroupRoot !== null) report.cgroupsKilled = killUnownedCgroups(cgroupRoot, owned, logger);
   return report;
+}
+
+/**
+ * Kills, and removes once empty, every instance cgroup under `root` that no re-adopted
+ * instance owns. The root belongs to this state dir's daemon, so each such cgroup is what a
+ * dead daemon left: the remains of an instance that ended while no daemon ran, or a spawn the
+ * journal never recorded (the daemon died between the clone and the write), whose process
+ * would otherwise run on unsupervised.
+ */
+function killUnownedCgroups(root: string, owned: ReadonlySet<string>, logger: Logger): number {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(root, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  let killed = 0;
+  for (const entry of entries) {
+    const dir = path.join(root, entry.name);
+    if (!entry.isDirectory() || owned.has(dir)) continue;
+    const cgroup = new ServiceCgroup(dir);
+    if (cgroup.tryRemove() === null) continue; // empty: removed at once
+    killed++;
+    logger.warn({ cgroup: dir }, 'killing what a dead daemon left running in a cgroup no service owns');
+    cgroup.kill();
+    cgroup.waitEmpty(10_000).then(
+      (empty) => {
+        const error = empty ? cgroup.tryRemove() : new Error('still populated 10 s after cgroup.kill');
+        if (error !== null) logger.error({ err: error, cgroup: dir }, 'cgroup left in place');
+      },
+      (error: unknown) => logger.error({ err: error, cgroup: dir }, 'cgroup left in place'),
+    );
+  }
+  return killed;
 }
 
 function restoredFrom(persisted: PersistedService, logger: Logger): { service: RestoredService; running: ProcessRef | null; endedAway: ExitRecord | null; problem: string | null } {

@@ -13,7 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, type ReapedOrphan } from '../../native/index.js';
+import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, spawn, type ReapedOrphan } from '../../native/index.js';
 import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning, pollUntil } from '../helpers/proc.js';
 
@@ -172,7 +172,17 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     // We saw its status as its reaper; without the keeper, no daemon can know it.
     expect(reaped.find((o) => o.pid === ender.pid)?.exit.code).toBe(7);
 
+    // A spawn the journal never recorded (the daemon died between the clone and the write):
+    // a process in a cgroup of this daemon's subtree that no service owns.
+    const strayCgroup = path.join(capabilities().cgroup2Mount!, cgroupName, 'stray.000000000000.1');
+    fs.mkdirSync(strayCgroup);
+    const stray = spawn({ command: 'sleep', args: ['1000'], cgroup: strayCgroup });
+    seen.push({ pid: stray.pid, instance: stray.instance });
+
     const second = await start(['--config', config]);
+    // The new daemon killed it: nothing a dead daemon started runs on unsupervised.
+    expect(await stray.wait()).toMatchObject({ signal: 'SIGKILL' });
+    await pollUntil(() => !fs.existsSync(strayCgroup), 10_000);
     const after = await list(second.socket);
     for (const name of ['web', 'quiet', 'grouped']) {
       const [was, is] = [before.get(name)!, after.get(name)!];
