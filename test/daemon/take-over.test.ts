@@ -30,6 +30,8 @@ const daemons: DaemonProcess[] = [];
 const reaped: ReapedOrphan[] = [];
 const reaper = new OrphanReaper({ onReap: (orphan) => reaped.push(orphan) });
 const cgroupName = `pidvisor-test-takeover-${process.pid}`;
+// Each test starts two or three daemons (node, fastify): seconds each when the machine is busy.
+const DAEMONS_TEST_TIMEOUT_MS = 120_000;
 
 beforeAll(() => {
   if (reason !== null) return;
@@ -77,6 +79,8 @@ function request<T>(socketPath: string, method: string, url: string, body?: unkn
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: (res.headers['content-type']?.includes('json') ? JSON.parse(text) : text) as T }));
     });
     req.on('error', reject);
+    // A daemon that stops answering fails the test with a message, not a test timeout.
+    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${url}: no answer in 30 s`)));
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
@@ -97,7 +101,7 @@ async function start(args: string[]): Promise<{ daemon: DaemonProcess; socket: s
   await pollAsync(async () => {
     if (daemon.process.exitCode !== null) throw new Error(`the daemon exited: ${JSON.stringify(daemon.logs)}`);
     return (await request(socket, 'GET', '/healthz')).status === 200;
-  }, 20_000);
+  }, 60_000);
   return { daemon, socket };
 }
 
@@ -217,7 +221,7 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     expect(await second.daemon.stop('SIGTERM')).toBe(0);
     daemons.splice(daemons.indexOf(second.daemon), 1);
     for (const pid of [before.get('web')!.pid!, phoenixNow!.pid!]) await pollUntil(() => !isRunning(pid), 10_000);
-  });
+  }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('refuses to start on a corrupt journal, naming the file and the line, and changes nothing', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
@@ -231,11 +235,14 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     fs.writeFileSync(journal, lines.join('\n'));
     const second = startDaemonProcess(['--socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
     daemons.push(second);
-    expect(await second.stop('SIGCONT')).toBe(1); // SIGCONT changes nothing: this awaits the exit
+    await pollUntil(() => second.process.exitCode !== null, 20_000).catch(() => {
+      throw new Error(`the daemon did not refuse the corrupt journal: ${JSON.stringify(second.logs)}`);
+    });
+    expect(second.process.exitCode).toBe(1);
     daemons.splice(daemons.indexOf(second), 1);
     expect(second.logs.find((r) => r.msg === 'daemon failed to start')?.err).toMatchObject({ code: 'STATE_CORRUPT', line: damaged + 1 });
     expect(fs.readFileSync(journal, 'utf8')).toBe(lines.join('\n'));
-  });
+  }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('after a clean SIGTERM stop, the next daemon restores none of the services launched through the API', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
@@ -253,5 +260,5 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     const again = await launch(second.socket, { name: 'quiet', command: ['sleep', '1000'] });
     expect(again.id).not.toBe(quiet.id);
     expect(await lastSeq(second.socket)).toBeGreaterThan(seqBefore);
-  });
+  }, DAEMONS_TEST_TIMEOUT_MS);
 });
