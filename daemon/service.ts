@@ -81,9 +81,8 @@ export interface RestoredService {
   lastExit: ExitRecord | null;
   /** The instance still running, held again through a pidfd. */
   running: { process: ProcessRef; startedAt: number; cgroupDir: string | null } | null;
-  /** How the instance that ran ended while no daemon ran, and its cgroup. */
+  /** How the instance that ran ended while no daemon ran. */
   endedAway: ExitRecord | null;
-  cgroupDir: string | null;
 }
 
 const EXIT_HISTORY = 20;
@@ -315,13 +314,8 @@ export class Service {
     const ended = restored.endedAway;
     if (ended !== null) {
       this.#record(ended);
+      // What it left in its cgroup is killed by the take-over's sweep of unowned cgroups.
       this.#context.events.append({ type: 'exit', service: this.#ref(), pid: ended.pid, instance: ended.instance, exit: ended });
-      if (restored.cgroupDir !== null) {
-        const cgroup = new ServiceCgroup(restored.cgroupDir);
-        this.#endRemains(new ProcessTree(this.#definition.killMode, cgroup), cgroup, ended.pid ?? 0).catch((error: unknown) =>
-          this.#logger.error({ err: error }, 'releasing the cgroup failed'),
-        );
-      }
     }
     const last = this.#exits.at(-1);
     if (wasStopping) this.#setState('stopped', 'stopped while no daemon ran');

@@ -103,7 +103,6 @@ function restoredFrom(persisted: PersistedService, logger: Logger): { service: R
     state: asState(persisted.state),
     reason: persisted.reason,
     lastExit: persisted.exit,
-    cgroupDir: persisted.instance?.cgroup ?? null,
   };
   const instance = persisted.instance;
   if (instance === null) return { service: { ...base, running: null, endedAway: null }, running: null, endedAway: null, problem: null };
