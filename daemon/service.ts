@@ -1,5 +1,6 @@
 // One supervised service at run time: its definition, its current instance, its recent
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
+import type net from 'node:net';
 import type { Logger } from 'pino';
 import { ProcessExitedError, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
 import path from 'node:path';
@@ -79,8 +80,8 @@ export interface RestoredService {
   state: State;
   reason: string;
   lastExit: ExitRecord | null;
-  /** The instance still running, held again through a pidfd. */
-  running: { process: ProcessRef; startedAt: number; cgroupDir: string | null } | null;
+  /** The instance still running, held again through a pidfd, and new read ends of its captured output. */
+  running: { process: ProcessRef; startedAt: number; cgroupDir: string | null; stdout: net.Socket | null; stderr: net.Socket | null } | null;
   /** How the instance that ran ended while no daemon ran. */
   endedAway: ExitRecord | null;
 }
@@ -295,6 +296,9 @@ export class Service {
       this.#tree = new ProcessTree(this.#definition.killMode, this.#cgroup);
       this.#child = child;
       this.#startedAt = running.startedAt;
+      const logs = this.#context.logs;
+      if (logs !== null && running.stdout !== null) logs.attach('stdout', running.stdout);
+      if (logs !== null && running.stderr !== null) logs.attach('stderr', running.stderr);
       const graceLeft = this.#definition.startGraceMs - (Date.now() - running.startedAt);
       if (restored.state === 'starting' && graceLeft > 0) {
         this.#setState('starting', 're-adopted after a daemon restart');

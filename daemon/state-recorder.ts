@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import { pidfsHandleOf, type PidfsHandle, type ProcessRef } from '../native/index.js';
 import type { SupervisorEvent } from './events.js';
+import { outputPipeOf } from './output-reopen.js';
+import type { Service } from './service.js';
 import type { ExitRecord } from './service.js';
 import type { PersistedInstance, StateStore } from './state-store.js';
 import type { Supervisor } from './supervisor.js';
@@ -67,7 +69,7 @@ export class StateRecorder {
       }
       case 'state': {
         const service = this.#supervisor.service(id);
-        const instance = this.#instance(id, service.process, service.cgroup?.dir ?? null, event.time);
+        const instance = this.#instance(service, event.time);
         store.append({ t: 'state', id, state: event.to!, reason: event.reason ?? '', spawns: service.spawns, instance });
         return;
       }
@@ -83,11 +85,15 @@ export class StateRecorder {
 
   // The recorded instance while it stays current (its handle is taken once, at its first
   // state change), a new record for a new one.
-  #instance(id: string, process: ProcessRef | null, cgroup: string | null, time: string): PersistedInstance | null {
+  #instance(service: Service, time: string): PersistedInstance | null {
+    const process = service.process;
     if (process === null) return null;
-    const recorded = this.#store.state.services.get(id)?.instance ?? null;
+    const recorded = this.#store.state.services.get(service.id)?.instance ?? null;
     if (recorded !== null && recorded.instance === process.instance) return recorded;
-    return { pid: process.pid, instance: process.instance, handle: handleOf(process), cgroup, startedAt: time };
+    const instance: PersistedInstance = { pid: process.pid, instance: process.instance, handle: handleOf(process), cgroup: service.cgroup?.dir ?? null, startedAt: time };
+    const outputs = capturedOutputs(service, process);
+    if (outputs !== null) instance.outputs = outputs;
+    return instance;
   }
 }
 
@@ -99,4 +105,16 @@ function handleOf(process: ProcessRef): PidfsHandle | null {
   } catch {
     return null;
   }
+}
+
+// The pipes a capturing instance writes to, read while the new child is surely unreaped.
+function capturedOutputs(service: Service, process: ProcessRef): PersistedInstance['outputs'] | null {
+  if (service.logs === null) return null;
+  const outputs: NonNullable<PersistedInstance['outputs']> = {};
+  for (const stream of ['stdout', 'stderr'] as const) {
+    if (service.definition[stream] !== 'capture') continue;
+    const pipe = outputPipeOf(process, stream);
+    if (pipe !== null) outputs[stream] = pipe;
+  }
+  return outputs;
 }

@@ -41,6 +41,8 @@ export interface PersistedInstance {
   /** The instance's own cgroup (cgroup kill mode). */
   cgroup: string | null;
   startedAt: string;
+  /** Its captured stdout and stderr pipes ("pipe:[inode]"), to be read again after a take-over. */
+  outputs?: { stdout?: string; stderr?: string };
 }
 
 export interface PersistedService {

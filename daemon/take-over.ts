@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ServiceCgroup } from './cgroup.js';
+import { reopenOutputPipe } from './output-reopen.js';
 import { openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
 import type { ExitRecord, RestoredService } from './service.js';
 import { STATES, type State } from './state-machine.js';
@@ -109,7 +110,9 @@ function restoredFrom(persisted: PersistedService, logger: Logger): { service: R
   const found = holdAgain(instance);
   if (found.process !== null) {
     logger.info({ id: persisted.id, pid: instance.pid, instance: instance.instance }, 're-adopted');
-    const running = { process: found.process, startedAt: Date.parse(instance.startedAt), cgroupDir: instance.cgroup };
+    const outputs = instance.outputs ?? {};
+    const reopen = (stream: 'stdout' | 'stderr') => (outputs[stream] === undefined ? null : reopenOutputPipe(found.process!, stream, outputs[stream]!));
+    const running = { process: found.process, startedAt: Date.parse(instance.startedAt), cgroupDir: instance.cgroup, stdout: reopen('stdout'), stderr: reopen('stderr') };
     return { service: { ...base, running, endedAway: null }, running: found.process, endedAway: null, problem: null };
   }
   if (found.gone) {

@@ -155,6 +155,10 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     const endNow = path.join(dir, 'end-now');
     const waitThenExit = `while [ ! -e ${endNow} ]; do sleep 0.02; done; exit 7`;
     const ender = await launch(first.socket, { name: 'ender', command: ['sh', '-c', waitThenExit], restart: { policy: 'no' } });
+    // Captured output: says hello, and pong on each SIGUSR1 (its write needs a reader, or SIGPIPE).
+    const talker = await launch(first.socket, { name: 'talker', command: ['sh', '-c', 'trap "echo pong" USR1; echo hello; while :; do sleep 0.05; done'], stdout: 'capture' });
+    const output = async (socket: string): Promise<string> => (await request<string>(socket, 'GET', '/v1/processes/talker/logs?format=text&stream=stdout')).body;
+    await pollAsync(async () => (await output(first.socket)).includes('hello'));
     // Restarted on any exit: while no daemon runs it is killed, and the new daemon restarts it.
     const phoenix = await launch(first.socket, { name: 'phoenix', command: ['sleep', '1000'], restart: { policy: 'always', initialDelayMs: 0 } });
     await pollAsync(async () => (await list(first.socket)).get('counted')?.state === 'failed');
@@ -188,7 +192,7 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     expect(await stray.wait()).toMatchObject({ signal: 'SIGKILL' });
     await pollUntil(() => !fs.existsSync(strayCgroup), 10_000);
     const after = await list(second.socket);
-    for (const name of ['web', 'quiet', 'grouped']) {
+    for (const name of ['web', 'quiet', 'grouped', 'talker']) {
       const [was, is] = [before.get(name)!, after.get(name)!];
       expect(is, name).toMatchObject({ id: was.id, pid: was.pid, instance: was.instance, restarts: was.restarts, state: 'running', origin: was.origin });
       expect(isRunning(was.pid!)).toBe(true);
@@ -203,6 +207,10 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     await pollAsync(async () => (phoenixNow = (await list(second.socket)).get('phoenix'))?.state === 'running');
     expect(phoenixNow).toMatchObject({ id: phoenix.id, restarts: 1, exit: { reason: 'unobserved', pid: phoenix.pid } });
     expect(phoenixNow!.pid).not.toBe(phoenix.pid);
+    // Its output is read again: what it writes now reaches the new daemon's log.
+    await request(second.socket, 'POST', '/v1/processes/talker/signal', { signal: 'SIGUSR1', instance: talker.instance });
+    await pollAsync(async () => (await output(second.socket)).includes('pong'));
+    expect((await list(second.socket)).get('talker')).toMatchObject({ pid: talker.pid, instance: talker.instance, state: 'running' });
     // The stop that was under way is finished by the new daemon (with its own timeout: SIGKILL).
     await pollAsync(async () => (await list(second.socket)).get('stubborn')?.state === 'stopped');
     expect((await list(second.socket)).get('stubborn')).toMatchObject({ id: stubborn.id, exit: { pid: stubborn.pid, signal: 'SIGKILL', reason: 'killed' } });

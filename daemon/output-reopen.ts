@@ -1,0 +1,47 @@
+// The output pipes of a re-adopted instance, opened again for reading. A dead daemon took
+// the read ends of its services' stdout and stderr pipes with it; the pipes themselves live
+// on in the services. Opening /proc/<pid>/fd/1 O_RDONLY gives a new read end of that same pipe
+// (pipes open like FIFOs), so captured output resumes. A service that wrote while no reader
+// existed has died of SIGPIPE already (then there is nothing to reopen): only the keeper,
+// holding the read ends across the crash, closes that gap.
+//
+// Identity: the pipe is named by its inode ("pipe:[123]"), read at spawn and kept in the
+// journal; the fd is used only if it is still that pipe and the process is still the one the
+// pidfd holds, so neither a recycled pid nor a service that replaced its stdout gets read.
+import fs from 'node:fs';
+import net from 'node:net';
+import type { ProcessRef } from '../native/index.js';
+
+export type OutputStream = 'stdout' | 'stderr';
+const FD_OF: Record<OutputStream, number> = { stdout: 1, stderr: 2 };
+
+/** What fd 1 or 2 of `process` is ("pipe:[123]"), or null when it is not a pipe or cannot be read. */
+export function outputPipeOf(process: ProcessRef, stream: OutputStream): string | null {
+  try {
+    const link = fs.readlinkSync(`/proc/${process.pid}/fd/${FD_OF[stream]}`);
+    // The pid named `process` while we read only if the process still exists now.
+    process.signal(0);
+    return link.startsWith('pipe:[') ? link : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A new read end of the pipe `expected` that `process` still has as its stdout or stderr, or null. */
+export function reopenOutputPipe(process: ProcessRef, stream: OutputStream, expected: string): net.Socket | null {
+  let fd = -1;
+  try {
+    const path = `/proc/${process.pid}/fd/${FD_OF[stream]}`;
+    if (fs.readlinkSync(path) !== expected) return null;
+    // libuv adds O_CLOEXEC to every open: no service inherits this read end.
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    // The open went through the pid: it reached our process only if the pidfd's process
+    // still exists (then the pid was not recycled) and the pipe is still the recorded one.
+    process.signal(0);
+    if (`pipe:[${fs.fstatSync(fd).ino}]` !== expected) throw new Error('another pipe');
+  } catch {
+    if (fd >= 0) fs.closeSync(fd);
+    return null;
+  }
+  return new net.Socket({ fd, readable: true, writable: false });
+}
