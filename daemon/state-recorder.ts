@@ -3,6 +3,7 @@
 // answered. Nothing in the supervisor knows about persistence.
 import type { Logger } from 'pino';
 import { pidfsHandleOf, type PidfsHandle, type ProcessRef } from '../native/index.js';
+import { bootId } from './boot-id.js';
 import type { SupervisorEvent } from './events.js';
 import { outputPipeOf } from './output-reopen.js';
 import type { Service } from './service.js';
@@ -90,7 +91,14 @@ export class StateRecorder {
     if (process === null) return null;
     const recorded = this.#store.state.services.get(service.id)?.instance ?? null;
     if (recorded !== null && recorded.instance === process.instance) return recorded;
-    const instance: PersistedInstance = { pid: process.pid, instance: process.instance, handle: handleOf(process), cgroup: service.cgroup?.dir ?? null, startedAt: time };
+    const instance: PersistedInstance = {
+      pid: process.pid,
+      instance: process.instance,
+      boot: bootId(),
+      handle: handleOf(process),
+      cgroup: service.cgroup?.dir ?? null,
+      startedAt: time,
+    };
     const outputs = capturedOutputs(service, process);
     if (outputs !== null) instance.outputs = outputs;
     return instance;

@@ -36,6 +36,8 @@ export interface PersistedInstance {
   pid: number;
   /** The identity token the API shows (pid and pidfs inode). */
   instance: string;
+  /** The boot it ran in (boot-id.ts): neither token nor handle means anything in another. */
+  boot: string;
   /** The pidfs file handle recorded at spawn: how a later daemon holds this process again. */
   handle: PidfsHandle | null;
   /** The instance's own cgroup (cgroup kill mode). */

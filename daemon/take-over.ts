@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { bootId } from './boot-id.js';
 import { ServiceCgroup } from './cgroup.js';
 import { reopenOutputPipe } from './output-reopen.js';
 import { openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
@@ -134,6 +135,9 @@ function restoredFrom(persisted: PersistedService, logger: Logger): { service: R
 
 /** The process a recorded instance names, if it still exists; `gone` when it surely does not. */
 function holdAgain(instance: PersistedInstance): { process: ProcessRef | null; gone: boolean; why: string } {
+  // The machine restarted since: every process of that boot is gone, and its handle could
+  // name some process of this one.
+  if (instance.boot !== bootId()) return { process: null, gone: true, why: '' };
   if (instance.handle === null) return { process: null, gone: false, why: 'no pidfs file handle was recorded (kernel before 6.13)' };
   try {
     return { process: openByPidfsHandle(instance.handle, instance.instance), gone: false, why: '' };

@@ -21,6 +21,7 @@ afterEach(() => {
 const instance: PersistedInstance = {
   pid: 4242,
   instance: '4242.abc',
+  boot: '00000000-0000-0000-0000-000000000000',
   handle: { type: 254, bytes: '0102030405060708' },
   cgroup: null,
   startedAt: '2026-01-01T00:00:00.000Z',

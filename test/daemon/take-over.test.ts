@@ -7,6 +7,7 @@
 // Without the keeper, the services of a SIGKILLed daemon are re-parented to the nearest
 // subreaper: this test process is one (with an orphan reaper), as the keeper will be, so that
 // their exits are reaped and a later daemon learns their status (PIDFD_INFO_EXIT, Linux 6.15).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -229,6 +230,30 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     expect(await second.daemon.stop('SIGTERM')).toBe(0);
     daemons.splice(daemons.indexOf(second.daemon), 1);
     for (const pid of [before.get('web')!.pid!, phoenixNow!.pid!]) await pollUntil(() => !isRunning(pid), 10_000);
+  }, DAEMONS_TEST_TIMEOUT_MS);
+
+  it('after a reboot (another boot id in the journal) adopts nothing: every instance ended, none is signalled', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const first = await start([]);
+    // Group kill mode: no cgroup, which the take-over's sweep would (rightly) empty.
+    const quiet = await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'], restart: { policy: 'no' }, killMode: 'group' });
+    await sigkill(first.daemon);
+    // Rewrite the journal as if these records came from the boot before this one. The process
+    // still runs here: a pidfs handle or instance token from another boot could match it.
+    const journal = path.join(dir, 'state', 'state.journal');
+    const ourBoot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const rewritten = fs
+      .readFileSync(journal, 'utf8')
+      .split('\n')
+      .map((line) => {
+        if (!line.includes(ourBoot)) return line;
+        const json = line.slice(17).replaceAll(ourBoot, '00000000-0000-0000-0000-000000000000');
+        return `${createHash('sha256').update(json).digest('hex').slice(0, 16)} ${json}`;
+      });
+    fs.writeFileSync(journal, rewritten.join('\n'));
+    const second = await start([]);
+    expect((await list(second.socket)).get('quiet')).toMatchObject({ state: 'exited', pid: null, exit: { reason: 'unobserved', pid: quiet.pid } });
+    expect(isRunning(quiet.pid!)).toBe(true); // neither adopted nor killed
   }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('refuses to start on a corrupt journal, naming the file and the line, and changes nothing', async () => {
