@@ -1,5 +1,5 @@
 // What persisting the daemon's state costs a launch (daemon/state-store.ts), in one run:
-//   1. launch time of N services (`sleep`) through a Supervisor, with and without the state
+//   1. launch time of N services (`sleep`, output captured) through a Supervisor, with and without the state
 //      journal recording every change, rounds interleaved so machine load hits both alike;
 //   2. one change recorded three ways, with N services in the state: the journal's append
 //      (what the daemon does: write(2), fdatasync deferred), the same append with an
@@ -30,7 +30,7 @@ async function launchRound(persist: boolean): Promise<number> {
   const recorder = store === null ? null : new StateRecorder(store, supervisor, logger);
   recorder?.start();
   const t0 = performance.now();
-  for (let i = 0; i < SERVICES; i++) await supervisor.launch({ name: `s-${i}`, command: ['sleep', '3600'], startGraceMs: 0, stdout: 'null', stderr: 'null' });
+  for (let i = 0; i < SERVICES; i++) await supervisor.launch({ name: `s-${i}`, command: ['sleep', '3600'], startGraceMs: 0 });
   const perLaunchUs = ((performance.now() - t0) * 1000) / SERVICES;
   await supervisor.shutdown();
   recorder?.stop();
@@ -44,7 +44,7 @@ function fill(store: StateStore, n: number): void {
   for (let i = 0; i < n; i++) {
     const id = `svc${i.toString(16).padStart(9, '0')}`;
     store.append({ t: 'service', id, origin: 'api', spec: { name: `s-${i}`, command: ['sleep', '3600'], startGraceMs: 0 } });
-    store.append({ t: 'state', id, state: 'running', reason: 'started', spawns: 1, instance: { pid: 1000 + i, instance: `${1000 + i}.abc`, handle: { type: 254, bytes: '0102030405060708' }, cgroup: `/sys/fs/cgroup/pidvisor/s-${i}.${id}.1`, startedAt: new Date().toISOString() } });
+    store.append({ t: 'state', id, state: 'running', reason: 'started', spawns: 1, instance: { pid: 1000 + i, instance: `${1000 + i}.abc`, boot: 'bench', handle: { type: 254, bytes: '0102030405060708' }, cgroup: `/sys/fs/cgroup/pidvisor/s-${i}.${id}.1`, startedAt: new Date().toISOString() } });
   }
 }
 
@@ -85,13 +85,14 @@ async function main(): Promise<void> {
   const without: number[] = [];
   const withJournal: number[] = [];
   await launchRound(false); // warm-up
+  // Which goes first alternates: a round runs on what the previous one's shutdown left busy.
   for (let round = 0; round < ROUNDS; round++) {
-    without.push(await launchRound(false));
-    withJournal.push(await launchRound(true));
+    for (const persist of round % 2 === 0 ? [false, true] : [true, false]) (persist ? withJournal : without).push(await launchRound(persist));
   }
   const launch = { withoutUs: median(without), withJournalUs: median(withJournal) };
   console.log(`launch of ${SERVICES} services, median of ${ROUNDS} rounds (us per launch):`);
   console.log(`  no state recorded ${launch.withoutUs.toFixed(0)}   journal ${launch.withJournalUs.toFixed(0)}   ratio ${(launch.withJournalUs / launch.withoutUs).toFixed(2)}`);
+  console.log(`  rounds: without ${without.map((v) => v.toFixed(0)).join(' ')}; journal ${withJournal.map((v) => v.toFixed(0)).join(' ')}`);
   console.log(`one recorded change (us, mean of ${CHANGES}), by services in the state:`);
   for (const n of [10, 100, 1000]) {
     const c = perChangeUs(n);
