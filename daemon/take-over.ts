@@ -55,10 +55,17 @@ export function takeOver(supervisor: Supervisor, state: PersistedState, logger: 
     if (restored.running !== null) report.adopted++;
     if (restored.endedAway !== null) report.endedAway++;
     if (restored.problem !== null) report.problems.push({ id: persisted.id, name, problem: restored.problem });
+    // Read before restore(): its state changes are recorded into this same entry.
+    const wasRemoving = persisted.state === 'removing';
+    const cgroup = persisted.instance?.cgroup ?? null;
     service.restore(restored.service);
+    // A removal the dead daemon had begun is finished: stopped (with the definition's timeout) and forgotten.
+    if (wasRemoving) {
+      supervisor.remove(persisted.id).catch((error: unknown) => logger.error({ err: error, id: persisted.id }, 'finishing the removal failed'));
+    }
     // Left alone: a re-adopted instance's cgroup, and one whose process may run but could not
     // be held again (the service is failed and says so).
-    if ((restored.running !== null || restored.problem !== null) && persisted.instance?.cgroup != null) owned.add(persisted.instance.cgroup);
+    if ((restored.running !== null || restored.problem !== null) && cgroup !== null) owned.add(cgroup);
   }
   const cgroupRoot = supervisor.system().cgroupRoot;
   if (cgroupRoot !== null) report.cgroupsKilled = killUnownedCgroups(cgroupRoot, owned, logger);

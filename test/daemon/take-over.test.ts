@@ -168,6 +168,11 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     await pollUntil(() => fs.readFileSync(`/proc/${stubborn.pid}/status`, 'utf8').includes('SigIgn:\t0000000000004000'), 10_000);
     void request(first.socket, 'POST', '/v1/processes/stubborn/stop', { timeoutMs: 60_000 }).catch(() => {});
     await pollAsync(async () => (await list(first.socket)).get('stubborn')?.state === 'stopping');
+    // The same in the middle of a removal, which the next daemon finishes too.
+    const doomed = await launch(first.socket, { name: 'doomed', command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'], stopTimeoutMs: 1000 });
+    await pollUntil(() => fs.readFileSync(`/proc/${doomed.pid}/status`, 'utf8').includes('SigIgn:\t0000000000004000'), 10_000);
+    void request(first.socket, 'DELETE', '/v1/processes/doomed?timeoutMs=60000').catch(() => {});
+    await pollAsync(async () => (await list(first.socket)).get('doomed')?.state === 'removing');
 
     const before = await list(first.socket);
     const seqBefore = await lastSeq(first.socket);
@@ -215,6 +220,8 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     // The stop that was under way is finished by the new daemon (with its own timeout: SIGKILL).
     await pollAsync(async () => (await list(second.socket)).get('stubborn')?.state === 'stopped');
     expect((await list(second.socket)).get('stubborn')).toMatchObject({ id: stubborn.id, exit: { pid: stubborn.pid, signal: 'SIGKILL', reason: 'killed' } });
+    await pollAsync(async () => !(await list(second.socket)).has('doomed'));
+    await pollUntil(() => !isRunning(doomed.pid!), 10_000);
     // The event sequence continues after the dead daemon's, never repeating a number.
     expect(await lastSeq(second.socket)).toBeGreaterThan(seqBefore);
 
