@@ -263,6 +263,37 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     expect(isRunning(quiet.pid!)).toBe(true); // neither adopted nor killed
   }, DAEMONS_TEST_TIMEOUT_MS);
 
+  it('a second daemon refused on a live daemon\'s state dir neither reads its journal nor touches its services', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const first = await start([]);
+    const quiet = await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'] });
+    const journal = path.join(dir, 'state', 'state.journal');
+    const journalBefore = { ino: fs.statSync(journal).ino, text: fs.readFileSync(journal, 'utf8') };
+    const seqBefore = await lastSeq(first.socket);
+
+    // Refused by the state-dir lock. Had it opened the journal first, it would have compacted
+    // it (a new file renamed over the live daemon's) and held the live daemon's services.
+    const refused = startDaemonProcess(['--socket', path.join(dir, 'second.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
+    daemons.push(refused);
+    expect(await refused.exited).toBe(1);
+    daemons.splice(daemons.indexOf(refused), 1);
+    expect(refused.logs.find((r) => r.msg === 'daemon failed to start')?.err).toMatchObject({ type: 'StateDirBusyError' });
+    expect(refused.logs.some((r) => r.msg === 'took over from the previous daemon')).toBe(false);
+    expect({ ino: fs.statSync(journal).ino, text: fs.readFileSync(journal, 'utf8') }).toEqual(journalBefore);
+
+    // The live daemon still has its service, and the journal it writes is the one on disk: a
+    // launch after the refusal is taken over by the next daemon.
+    expect((await list(first.socket)).get('quiet')).toMatchObject({ id: quiet.id, pid: quiet.pid, instance: quiet.instance, state: 'running' });
+    expect(await lastSeq(first.socket)).toBe(seqBefore);
+    const later = await launch(first.socket, { name: 'later', command: ['sleep', '1000'] });
+    await sigkill(first.daemon);
+    const next = await start([]);
+    const after = await list(next.socket);
+    for (const was of [quiet, later]) {
+      expect(after.get(was.name!), was.name!).toMatchObject({ id: was.id, pid: was.pid, instance: was.instance, state: 'running' });
+    }
+  }, DAEMONS_TEST_TIMEOUT_MS);
+
   it('refuses to start on a corrupt journal, naming the file and the line, and changes nothing', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
     const first = await start([]);
