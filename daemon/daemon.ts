@@ -8,6 +8,8 @@ import { assertPidfdSupport, raiseSoftLimitToHard } from '../native/index.js';
 import type { ConfigFile } from './config.js';
 import { SupervisorError } from './errors.js';
 import { keepInspectorClosed } from './inspector-signals.js';
+import { keeperChannel } from './keeper.js';
+import { KeeperLink } from './keeper-link.js';
 import { createLogger } from './logger.js';
 import { lockStateDir } from './state-dir-lock.js';
 import { openState, resumeState, type StatePersistence } from './state-persistence.js';
@@ -70,7 +72,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     logger.info({ stateDir: options.stateDir, nofile, defaultKillMode: supervisor.system().defaultKillMode }, 'daemon starting');
     // Before the API serves: it must never answer with a list the dead daemon's services are missing from.
-    persistence = resumeState(supervisor, store, logger, options.configFile ?? null);
+    // Under the keeper: what it held for this daemon (pidfds of running instances, exits).
+    const channel = keeperChannel();
+    const keeper = channel === null ? null : await KeeperLink.open(channel, logger);
+    persistence = resumeState(supervisor, store, logger, options.configFile ?? null, keeper);
   } catch (error) {
     lock.release();
     throw error;

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { EventLog } from './events.js';
+import type { KeeperLink } from './keeper-link.js';
 import { StateRecorder } from './state-recorder.js';
 import { StateStore } from './state-store.js';
 import type { Supervisor } from './supervisor.js';
@@ -36,21 +37,25 @@ export function openState(stateDir: string, logger: Logger): { store: StateStore
 }
 
 /** Takes over what the journal holds into `supervisor` (which has no service yet) and records from here on. */
-export function resumeState(supervisor: Supervisor, store: StateStore, logger: Logger, configFile: string | null): StatePersistence {
+export function resumeState(supervisor: Supervisor, store: StateStore, logger: Logger, configFile: string | null, keeper: KeeperLink | null = null): StatePersistence {
   const recorder = new StateRecorder(store, supervisor, logger);
   // Recording starts first: the take-over's own state changes belong in the journal.
   recorder.start();
-  const report = takeOver(supervisor, store.state, logger);
+  const report = takeOver(supervisor, store.state, logger, keeper);
   if (report.restored > 0 || report.problems.length > 0) logger.info({ ...report }, 'took over from the previous daemon');
   if (store.state.configFile !== configFile) store.append({ t: 'config', path: configFile });
+  // After the take-over's records: the keeper's exits it used are journaled, so acknowledged.
+  keeper?.start(supervisor);
   return {
     store,
     report,
     close() {
+      keeper?.stop();
       recorder.stop();
       store.close();
     },
     abandon() {
+      keeper?.stop();
       recorder.stop();
       supervisor.release();
       store.close();

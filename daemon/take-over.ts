@@ -12,7 +12,9 @@ import type { Logger } from 'pino';
 import { bootId } from './boot-id.js';
 import { ServiceCgroup } from './cgroup.js';
 import { reopenOutputPipe } from './output-reopen.js';
-import { openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
+import { exitFromFields, holdPidfd, openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
+import type { KeeperExit } from '../native/keeper-protocol.js';
+import type { KeeperLink } from './keeper-link.js';
 import type { ExitRecord, RestoredService } from './service.js';
 import { STATES, type State } from './state-machine.js';
 import type { PersistedInstance, PersistedService, PersistedState } from './state-store.js';
@@ -32,7 +34,7 @@ export interface TakeOverReport {
 }
 
 /** Restores every service of `state` into `supervisor`, which has none yet. */
-export function takeOver(supervisor: Supervisor, state: PersistedState, logger: Logger): TakeOverReport {
+export function takeOver(supervisor: Supervisor, state: PersistedState, logger: Logger, keeper: KeeperLink | null = null): TakeOverReport {
   const report: TakeOverReport = { restored: 0, adopted: 0, endedAway: 0, cgroupsKilled: 0, problems: [] };
   const owned = new Set<string>();
   // A copy: restoring a service records its state into the same map.
@@ -51,7 +53,7 @@ export function takeOver(supervisor: Supervisor, state: PersistedState, logger: 
       continue;
     }
     report.restored++;
-    const restored = restoredFrom(persisted, logger);
+    const restored = restoredFrom(persisted, logger, keeper);
     if (restored.running !== null) report.adopted++;
     if (restored.endedAway !== null) report.endedAway++;
     if (restored.problem !== null) report.problems.push({ id: persisted.id, name, problem: restored.problem });
@@ -106,7 +108,7 @@ function killUnownedCgroups(root: string, owned: ReadonlySet<string>, logger: Lo
   return killed;
 }
 
-function restoredFrom(persisted: PersistedService, logger: Logger): { service: RestoredService; running: ProcessRef | null; endedAway: ExitRecord | null; problem: string | null } {
+function restoredFrom(persisted: PersistedService, logger: Logger, keeper: KeeperLink | null): { service: RestoredService; running: ProcessRef | null; endedAway: ExitRecord | null; problem: string | null } {
   const base = {
     spawns: persisted.spawns,
     state: asState(persisted.state),
@@ -115,17 +117,18 @@ function restoredFrom(persisted: PersistedService, logger: Logger): { service: R
   };
   const instance = persisted.instance;
   if (instance === null) return { service: { ...base, running: null, endedAway: null }, running: null, endedAway: null, problem: null };
-  const found = holdAgain(instance);
+  const found = holdAgain(persisted.id, instance, keeper);
   if (found.process !== null) {
-    logger.info({ id: persisted.id, pid: instance.pid, instance: instance.instance }, 're-adopted');
+    logger.info({ id: persisted.id, pid: instance.pid, instance: instance.instance, through: found.through }, 're-adopted');
     const outputs = instance.outputs ?? {};
     const reopen = (stream: 'stdout' | 'stderr') => (outputs[stream] === undefined ? null : reopenOutputPipe(found.process!, stream, outputs[stream]!));
     const running = { process: found.process, startedAt: Date.parse(instance.startedAt), cgroupDir: instance.cgroup, stdout: reopen('stdout'), stderr: reopen('stderr') };
     return { service: { ...base, running, endedAway: null }, running: found.process, endedAway: null, problem: null };
   }
   if (found.gone) {
-    const ended = endedWhileAway(instance);
-    logger.warn({ id: persisted.id, pid: instance.pid, instance: instance.instance }, 'the instance ended while no daemon ran');
+    const reported = keeper?.exitOf(instance.instance) ?? null;
+    const ended = reported === null ? endedWhileAway(instance) : endedUnderKeeper(instance, reported, persisted.state === 'stopping' || persisted.state === 'removing');
+    logger.warn({ id: persisted.id, pid: instance.pid, instance: instance.instance, code: ended.code, signal: ended.signal }, 'the instance ended while no daemon ran');
     return { service: { ...base, running: null, endedAway: ended }, running: null, endedAway: ended, problem: null };
   }
   // The process may still run, but we cannot hold it: starting another copy could run two,
@@ -140,19 +143,33 @@ function restoredFrom(persisted: PersistedService, logger: Logger): { service: R
   };
 }
 
-/** The process a recorded instance names, if it still exists; `gone` when it surely does not. */
-function holdAgain(instance: PersistedInstance): { process: ProcessRef | null; gone: boolean; why: string } {
+/**
+ * The process a recorded instance names, if it still exists; `gone` when it surely does not.
+ * First through the pidfd the keeper held for it (any kernel with pidfds; checked against the
+ * instance token), then through the pidfs file handle recorded at spawn.
+ */
+function holdAgain(serviceId: string, instance: PersistedInstance, keeper: KeeperLink | null): { process: ProcessRef | null; gone: boolean; why: string; through: 'keeper' | 'handle' | null } {
   // The machine restarted since: every process of that boot is gone, and its handle could
   // name some process of this one.
-  if (instance.boot !== bootId()) return { process: null, gone: true, why: '' };
-  if (instance.handle === null) return { process: null, gone: false, why: 'no pidfs file handle was recorded (kernel before 6.13)' };
+  if (instance.boot !== bootId()) return { process: null, gone: true, why: '', through: null };
+  const pidfd = keeper?.takePidfd(serviceId, instance.instance) ?? null;
+  if (pidfd !== null) {
+    try {
+      const process = holdPidfd(pidfd, instance.instance);
+      // null: the keeper reaped it while no daemon ran (its EXIT says how it ended).
+      return { process, gone: process === null, why: '', through: 'keeper' };
+    } catch (error) {
+      return { process: null, gone: false, why: (error as Error).message, through: null };
+    }
+  }
+  if (instance.handle === null) return { process: null, gone: false, why: 'no pidfs file handle was recorded (kernel before 6.13)', through: null };
   try {
-    return { process: openByPidfsHandle(instance.handle, instance.instance), gone: false, why: '' };
+    return { process: openByPidfsHandle(instance.handle, instance.instance), gone: false, why: '', through: 'handle' };
   } catch (error) {
     // ESTALE: the process has been reaped; its handle opens nothing, whoever has its pid now.
-    if (error instanceof SystemError && error.code === 'ESTALE') return { process: null, gone: true, why: '' };
-    if (error instanceof ProcessIdentityError) return { process: null, gone: false, why: error.message };
-    return { process: null, gone: false, why: (error as Error).message };
+    if (error instanceof SystemError && error.code === 'ESTALE') return { process: null, gone: true, why: '', through: null };
+    if (error instanceof ProcessIdentityError) return { process: null, gone: false, why: error.message, through: null };
+    return { process: null, gone: false, why: (error as Error).message, through: null };
   }
 }
 
@@ -170,6 +187,30 @@ function endedWhileAway(instance: PersistedInstance): ExitRecord {
     // The moment it was found gone: the exit itself happened at some time before.
     endedAt: new Date().toISOString(),
     uptimeMs: Number.isNaN(startedAt) ? 0 : Math.max(0, Date.now() - startedAt),
+    error: null,
+  };
+}
+
+/** An instance the keeper reaped while no daemon ran: its exact status and CPU times. */
+function endedUnderKeeper(instance: PersistedInstance, reported: KeeperExit, stopping: boolean): ExitRecord {
+  const exit = exitFromFields(reported.siCode, reported.siStatus, Number(reported.userCpuMicros), Number(reported.systemCpuMicros), undefined);
+  const startedAt = Date.parse(instance.startedAt);
+  const endedAt = Number(reported.reapedAtNs / 1_000_000n);
+  return {
+    instance: instance.instance,
+    pid: instance.pid,
+    code: exit.code,
+    signal: exit.signal,
+    coreDumped: exit.coreDumped,
+    rusage:
+      exit.rusage === null
+        ? null
+        : { userCpuMicros: exit.rusage.userCpuMicros, systemCpuMicros: exit.rusage.systemCpuMicros, maxRssKiB: null, maxRssSource: null, maxRssUnavailable: 'reaped by the keeper while no daemon ran: no peak memory was read' },
+    // A stop the dead daemon had begun ended it; otherwise it ended by itself.
+    reason: stopping ? 'stopped' : 'exited',
+    startedAt: instance.startedAt,
+    endedAt: new Date(endedAt).toISOString(),
+    uptimeMs: Number.isNaN(startedAt) ? 0 : Math.max(0, endedAt - startedAt),
     error: null,
   };
 }

@@ -5,7 +5,7 @@ export type { SpawnOptions, StdioOption, RlimitName, Rlimit, RlimitValue } from 
 export { ProcessRef } from './process-ref.js';
 export type { SignalOptions } from './process-ref.js';
 export { adopt, openProcess } from './adopt.js';
-export { pidfsHandleOf, openByPidfsHandle } from './pidfs-handle.js';
+export { pidfsHandleOf, openByPidfsHandle, holdPidfd } from './pidfs-handle.js';
 export type { PidfsHandle } from './pidfs-handle.js';
 export { OrphanReaper, setChildSubreaper, isChildSubreaper, setParentDeathSignal, ignoreSignal } from './orphan-reaper.js';
 export type { ReapedOrphan, OrphanReaperOptions } from './orphan-reaper.js';
@@ -13,7 +13,7 @@ export { peerCredentials } from './peer.js';
 export type { PeerCredentials } from './peer.js';
 export { capabilities, assertPidfdSupport, pidfdUnsupportedReason, findCgroup2Mount } from './capabilities.js';
 export type { Capabilities, Feature } from './capabilities.js';
-export { exitFromRaw, shellStatus } from './exit.js';
+export { exitFromRaw, exitFromFields, shellStatus } from './exit.js';
 export type { ProcessExit, ResourceUsage } from './exit.js';
 export { signalNumber, signalName, signalsInSet } from './signals.js';
 export type { SignalLike, SignalName } from './signals.js';

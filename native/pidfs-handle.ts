@@ -1,6 +1,7 @@
 // pidfs file handles: how a process is named on disk so that a daemon started later can hold
 // it again, and never a different process that got the same pid meanwhile (the handle is the
 // pidfs inode, unique for the boot; a reaped process's handle opens nothing: ESTALE).
+import fs from 'node:fs';
 import type { RawErrnoError } from './binding.js';
 import { ProcessIdentityError, SystemError } from './errors.js';
 import { binding } from './load.js';
@@ -54,6 +55,39 @@ export function openByPidfsHandle(handle: PidfsHandle, expectedInstance: string,
       ref.close();
       throw SystemError.from(error as RawErrnoError);
     }
+  }
+  return ref;
+}
+
+/**
+ * Takes ownership of `pidfd` (one the keeper held for a dead daemon) and checks that it is
+ * `expectedInstance`. Returns null (fd closed) when the process has been reaped already: its
+ * pidfd then names no pid (fdinfo `Pid: -1`), and how it ended is the keeper's EXIT record.
+ * Throws ProcessIdentityError (fd closed) for a pidfd of another process.
+ */
+export function holdPidfd(pidfd: number, expectedInstance: string): ProcessRef | null {
+  // The pid of a pidfd's process, as the kernel reports it (-1 once reaped, Linux 5.x on).
+  let pid = -1;
+  try {
+    const match = /^Pid:\s*(-?\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8'));
+    pid = match === null ? -1 : Number(match[1]);
+  } catch {
+    pid = -1;
+  }
+  if (pid <= 0) {
+    fs.closeSync(pidfd);
+    return null;
+  }
+  const ref = new ProcessRef(OP_PIDFD, pidfd, pid);
+  if (ref.instance !== expectedInstance) {
+    ref.close();
+    throw new ProcessIdentityError(pid, expectedInstance, ref.instance);
+  }
+  try {
+    ref[START_WATCH]();
+  } catch (error) {
+    ref.close();
+    throw SystemError.from(error as RawErrnoError);
   }
   return ref;
 }

@@ -1,0 +1,207 @@
+// The daemon's use of pidvisor-keeper's fd store (daemon/keeper.ts, native/keeper/keeper.c).
+// Each running instance's pidfd is deposited when the instance appears and withdrawn once its
+// exit is recorded. So when this Node process dies, the keeper (then the services' reaper)
+// holds every instance, reaps those that end and keeps how each ended (EXIT, exact), and,
+// since it holds something, starts a new daemon. That daemon reads the inventory here first:
+// the take-over (take-over.ts) holds an instance again through the keeper's pidfd before its
+// pidfs file handle, and records an instance that ended with the keeper's status instead of
+// `unobserved`. Exits are acknowledged only once recorded in the journal.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import type { KeeperChannel } from '../native/keeper-channel.js';
+import type { KeeperExit } from '../native/keeper-protocol.js';
+import type { SupervisorEvent } from './events.js';
+import type { Supervisor } from './supervisor.js';
+
+/** The store key of an instance's pidfd: the same in every daemon that knows the instance. */
+export function instanceKey(serviceId: string, instance: string): bigint {
+  return createHash('sha256').update(`${serviceId}/${instance}`).digest().readBigUInt64LE(0);
+}
+
+/** The instance token (native/process-ref.ts) of the process an EXIT reports; null before pidfs. */
+function instanceOfExit(exit: KeeperExit): string | null {
+  return exit.pidfsInode === 0n ? null : `${exit.pid}.${exit.pidfsInode.toString(36)}`;
+}
+
+// The keeper sends the inventory at once; a daemon that waited longer would only be stuck.
+const INVENTORY_TIMEOUT_MS = 10_000;
+
+export class KeeperLink {
+  readonly #channel: KeeperChannel;
+  readonly #logger: Logger;
+  /** Inventory pidfds not yet taken, by instance token. */
+  readonly #held = new Map<string, { key: bigint; fd: number }>();
+  /** Exits the keeper reported and that are not yet acknowledged, by instance token. */
+  readonly #exits = new Map<string, KeeperExit>();
+  /** Instances whose pidfd the keeper holds now, by token: the key to withdraw at their exit. */
+  readonly #deposited = new Map<string, bigint>();
+  #inventoryDone = false;
+  #unsubscribe: (() => void) | null = null;
+  #closed = false;
+
+  private constructor(channel: KeeperChannel, logger: Logger) {
+    this.#channel = channel;
+    this.#logger = logger;
+  }
+
+  /** Starts listening and resolves once the inventory is complete (or the keeper is gone). */
+  static async open(channel: KeeperChannel, logger: Logger): Promise<KeeperLink> {
+    const link = new KeeperLink(channel, logger);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        logger.error('the keeper sent no complete inventory within 10 s; taking over without it');
+        resolve();
+      }, INVENTORY_TIMEOUT_MS);
+      channel.listen({
+        onItem: (entry, fd) => link.#onItem(entry.key, entry.kind, entry.record, fd),
+        onExit: (exit) => link.#onExit(exit),
+        onInventoryEnd: (items, exits) => {
+          clearTimeout(timer);
+          link.#inventoryDone = true;
+          logger.info({ items, exits }, 'keeper inventory received');
+          resolve();
+        },
+        onRefused: (refusal) => logger.warn({ ...refusal, key: refusal.key.toString() }, 'the keeper refused a message'),
+        onClosed: (reason) => {
+          clearTimeout(timer);
+          link.#closed = true;
+          if (reason !== null) logger.error({ err: reason }, 'the channel to the keeper closed');
+          resolve();
+        },
+      });
+    });
+    link.#inventoryDone = true;
+    return link;
+  }
+
+  #onItem(key: bigint, kind: string, record: Uint8Array, fd: number): void {
+    let named: { s?: unknown; i?: unknown } | null = null;
+    try {
+      named = JSON.parse(Buffer.from(record).toString('utf8')) as { s?: unknown; i?: unknown };
+    } catch {
+      named = null;
+    }
+    const service = typeof named?.s === 'string' ? named.s : null;
+    const instance = typeof named?.i === 'string' ? named.i : null;
+    // Only instance pidfds are deposited, under the key their record names.
+    if (kind !== 'PIDFD' || service === null || instance === null || instanceKey(service, instance) !== key || this.#inventoryDone) {
+      this.#logger.warn({ key: key.toString(), kind }, 'keeper item not understood; withdrawn');
+      fs.closeSync(fd);
+      this.#withdraw(key);
+      return;
+    }
+    this.#held.set(instance, { key, fd });
+  }
+
+  #onExit(exit: KeeperExit): void {
+    const instance = instanceOfExit(exit);
+    if (instance === null) {
+      // Before Linux 6.9 no token to match: the take-over records such an instance `unobserved`.
+      this.#acknowledge(exit);
+      return;
+    }
+    this.#exits.set(instance, exit);
+    // After the take-over: a re-adopted instance (the keeper's child) ended. The service sees
+    // it through its pidfd; the record is acknowledged once the exit is journaled (#onEvent),
+    // or now if it already is.
+    if (this.#inventoryDone && !this.#deposited.has(instance)) this.#acknowledge(exit);
+  }
+
+  /**
+   * The pidfd the keeper held for `instance` of `serviceId`, now owned by the caller; null if
+   * it holds none. The keeper keeps its own copy (the deposit stays, for the next daemon).
+   */
+  takePidfd(serviceId: string, instance: string): number | null {
+    const held = this.#held.get(instance);
+    if (held === undefined || held.key !== instanceKey(serviceId, instance)) return null;
+    this.#held.delete(instance);
+    this.#deposited.set(instance, held.key);
+    return held.fd;
+  }
+
+  /** How the keeper saw `instance` end, if it reaped it while no daemon ran. */
+  exitOf(instance: string): KeeperExit | null {
+    return this.#exits.get(instance) ?? null;
+  }
+
+  /**
+   * After the take-over (whose records are journaled): acknowledges every exit it recorded,
+   * withdraws the pidfds of ended instances, and from now on deposits each new instance and
+   * withdraws it when its exit is recorded.
+   */
+  start(supervisor: Supervisor): void {
+    for (const [instance, held] of this.#held) {
+      // An instance the journal does not name (or not as current): nobody will take it over.
+      this.#logger.warn({ instance }, 'the keeper held an instance no service has; withdrawn');
+      fs.closeSync(held.fd);
+      this.#withdraw(held.key);
+    }
+    this.#held.clear();
+    for (const [instance, exit] of this.#exits) {
+      if (this.#deposited.has(instance)) continue; // re-adopted, ended since: at its exit event
+      this.#acknowledge(exit);
+    }
+    const events = supervisor.events;
+    const subscription = events.subscribe(events.lastSeq, (event) => this.#onEvent(supervisor, event));
+    this.#unsubscribe = subscription.unsubscribe;
+    for (const { id } of supervisor.list()) this.#depositCurrent(id, supervisor.service(id).process);
+  }
+
+  /** Stops depositing (a clean stop: the keeper is told STOPPING next). */
+  stop(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+  }
+
+  #onEvent(supervisor: Supervisor, event: SupervisorEvent): void {
+    if (event.type === 'state') {
+      let process;
+      try {
+        process = supervisor.service(event.service.id).process;
+      } catch {
+        return; // removed
+      }
+      this.#depositCurrent(event.service.id, process);
+    } else if (event.type === 'exit' && typeof event.instance === 'string') {
+      const key = this.#deposited.get(event.instance);
+      if (key === undefined) return;
+      this.#deposited.delete(event.instance);
+      this.#withdraw(key);
+      const exit = this.#exits.get(event.instance);
+      if (exit !== undefined) this.#acknowledge(exit);
+    }
+  }
+
+  #depositCurrent(serviceId: string, process: { pidfd: number; instance: string } | null): void {
+    if (process === null || process.pidfd < 0 || this.#deposited.has(process.instance) || this.#closed) return;
+    const key = instanceKey(serviceId, process.instance);
+    // A new open file of the same pidfd (same pidfs inode), ours until the deposit is in the
+    // socket: the service may close its own pidfd before a deposit that had to wait is sent.
+    let fd: number;
+    try {
+      fd = fs.openSync(`/proc/self/fd/${process.pidfd}`, fs.constants.O_RDONLY);
+    } catch (error) {
+      this.#logger.error({ err: error, service: serviceId, instance: process.instance }, 'pidfd not deposited with the keeper');
+      return;
+    }
+    this.#deposited.set(process.instance, key);
+    const record = Buffer.from(JSON.stringify({ s: serviceId, i: process.instance }));
+    this.#channel.deposit({ key, kind: 'PIDFD', record }, fd).then(
+      () => fs.closeSync(fd),
+      () => fs.closeSync(fd),
+    );
+  }
+
+  #withdraw(key: bigint): void {
+    if (this.#closed) return;
+    this.#channel.withdraw(key).catch(() => {});
+  }
+
+  #acknowledge(exit: KeeperExit): void {
+    const instance = instanceOfExit(exit);
+    if (instance !== null) this.#exits.delete(instance);
+    if (this.#closed) return;
+    this.#channel.acknowledgeExit(exit.id).catch(() => {});
+  }
+}
