@@ -19,8 +19,8 @@ let leftovers: string[] = [];
 
 const socketOf = (name: string): string => path.join(dir, 'run', `${name}.sock`);
 
-function startDaemon(name: string, stateDir: string): DaemonProcess {
-  const daemon = startDaemonProcess(['--socket', socketOf(name), '--state-dir', stateDir]);
+function startDaemon(name: string, stateDir: string, env?: Record<string, string>): DaemonProcess {
+  const daemon = startDaemonProcess(['--socket', socketOf(name), '--state-dir', stateDir], env === undefined ? {} : { env });
   daemons.push(daemon);
   return daemon;
 }
@@ -162,14 +162,15 @@ describe.skipIf(unsupported !== null)(`one daemon per state dir, one cgroup subt
 
   it('finds its cgroup subtree again when restarted on the same state dir after a SIGKILL, and leaves what it did not make', async () => {
     const state = path.join(dir, 'state');
-    const crashed = startDaemon('d', state);
+    // Without the keeper, which would start the next daemon itself (it holds the survivor).
+    const crashed = startDaemon('d', state, { PIDVISOR_KEEPER: 'off' });
     await ready(crashed, socketOf('d'));
     const root = await cgroupRoot(socketOf('d'));
     const orphan = await launchSleep(socketOf('d'), 'survivor');
     const orphanCgroup = path.join(path.dirname(root), orphan.cgroup);
     leftovers.push(orphanCgroup);
     // The kernel drops the flock with the process: the next daemon is not refused. The Node
-    // daemon is what crashes (under pidvisor-keeper, which then exits with its status).
+    // daemon is what crashes.
     process.kill(crashed.supervisorPid(), 'SIGKILL');
     expect([137, 'SIGKILL']).toContain(await crashed.exited);
     expect(isRunning(orphan.pid)).toBe(true);

@@ -150,7 +150,8 @@ describe.skipIf(reason !== null)(`take-over chaos${reason === null ? '' : ` (ski
     let maxSeq = -1;
 
     const startDaemon = async (): Promise<void> => {
-      daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
+      // Without the keeper (which would restart the daemon itself): the journal and pidfs handles alone.
+      daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName], { env: { PIDVISOR_KEEPER: 'off' } });
       const current = daemon;
       await pollAsync('the daemon to answer', async () => {
         if (current.process.exitCode !== null) throw new Error(`the daemon exited: ${JSON.stringify(current.logs.slice(-5))}`);
@@ -220,7 +221,6 @@ describe.skipIf(reason !== null)(`take-over chaos${reason === null ? '' : ` (ski
       };
       const ops = Array.from({ length: OPS_PER_ROUND }, (_, n) => op(n).catch(() => {})); // refused when the daemon dies
       await new Promise((resolve) => setTimeout(resolve, rand() * 500));
-      // The Node daemon, the keeper's child: the keeper holds nothing for it, so it exits too.
       const pid = daemon!.supervisorPid();
       if (pid <= 0) throw new Error('the Node daemon is not running');
       process.kill(pid, 'SIGKILL');

@@ -97,7 +97,7 @@ async function pollAsync(condition: () => Promise<boolean>, timeoutMs = 10_000):
 
 async function start(args: string[]): Promise<{ daemon: DaemonProcess; socket: string }> {
   const socket = path.join(dir, 'api.sock');
-  const daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName, ...args]);
+  const daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName, ...args], { env: { PIDVISOR_KEEPER: 'off' } });
   daemons.push(daemon);
   await pollAsync(async () => {
     if (daemon.process.exitCode !== null) throw new Error(`the daemon exited: ${JSON.stringify(daemon.logs)}`);
@@ -106,10 +106,9 @@ async function start(args: string[]): Promise<{ daemon: DaemonProcess; socket: s
   return { daemon, socket };
 }
 
-// The crash is the Node daemon's (the keeper's child; the process started here is the keeper).
-// It deposited nothing with the keeper, which therefore starts no new daemon and exits with
-// its status (137): the services go on, and the next daemon, started by the test, takes them
-// over through the pidfs handles in the journal.
+// The daemon runs without the keeper here (PIDVISOR_KEEPER=off): these tests are about the
+// journal and the pidfs file handles, the path a daemon takes when no keeper held anything for
+// it (started by systemd or by hand after a crash). Under the keeper, see keeper-take-over.test.ts.
 async function sigkill(daemon: DaemonProcess): Promise<void> {
   const pid = daemon.supervisorPid();
   if (pid <= 0) throw new Error('the Node daemon is not running');

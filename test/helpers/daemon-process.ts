@@ -28,8 +28,12 @@ export interface DaemonProcess {
 }
 
 /** `nodeArgs` go to node itself, before the script (--inspect-port=0, --import ...). */
-export function startDaemonProcess(args: string[], options: { nodeArgs?: string[] } = {}): DaemonProcess {
-  const child = spawnWithLibuv(process.execPath, [...(options.nodeArgs ?? []), PIDVISOR_BIN, 'daemon', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** `env`: added to the test's environment (PIDVISOR_KEEPER: 'off' runs the daemon without the keeper). */
+export function startDaemonProcess(args: string[], options: { nodeArgs?: string[]; env?: Record<string, string> } = {}): DaemonProcess {
+  const child = spawnWithLibuv(process.execPath, [...(options.nodeArgs ?? []), PIDVISOR_BIN, 'daemon', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
+  });
   const logs: Array<Record<string, unknown>> = [];
   let pending = '';
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -62,8 +66,17 @@ export function startDaemonProcess(args: string[], options: { nodeArgs?: string[
         return 0;
       }
       if (!executable.endsWith('/pidvisor-keeper')) return pid;
-      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-      return children === '' ? 0 : Number(children.split(' ')[0]);
+      // Services the keeper took over after a daemon died are its children too: the daemon is
+      // the one running pidvisor.js.
+      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean);
+      const daemon = children.find((child) => {
+        try {
+          return fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').includes(PIDVISOR_BIN);
+        } catch {
+          return false;
+        }
+      });
+      return daemon === undefined ? 0 : Number(daemon);
     },
     stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
