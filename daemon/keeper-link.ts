@@ -138,6 +138,14 @@ export class KeeperLink {
       this.#withdraw(held.key);
     }
     this.#held.clear();
+    // Taken, but the instance had ended (reaped by the keeper, or by the dead daemon before it
+    // could withdraw it): nothing is left to hold for the next daemon.
+    const current = new Set(supervisor.list().map((info) => info.instance));
+    for (const [instance, key] of this.#deposited) {
+      if (current.has(instance)) continue;
+      this.#deposited.delete(instance);
+      this.#withdraw(key);
+    }
     for (const [instance, exit] of this.#exits) {
       if (this.#deposited.has(instance)) continue; // re-adopted, ended since: at its exit event
       this.#acknowledge(exit);

@@ -54,6 +54,19 @@ interface Info {
   exit: { reason: string; code: number | null; signal: string | null; pid: number | null; instance: string | null } | null;
 }
 
+/** The pidfds the keeper holds open (its store keeps one per deposited instance). */
+function keeperPidfds(keeper: number): number {
+  let count = 0;
+  for (const fd of fs.readdirSync(`/proc/${keeper}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${keeper}/fd/${fd}`) === 'anon_inode:[pidfd]') count++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return count;
+}
+
 const isZombie = (pid: number): boolean => {
   try {
     return procStat(pid)[0] === 'Z';
@@ -69,6 +82,7 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', `pidvisor-test-keeper-takeover-${process.pid}`]);
     const keeper = daemon.process.pid!;
     await daemon.waitForLog((r) => r.msg === 'api listening', 30_000);
+    const pidfdsAtStart = keeperPidfds(keeper);
     const launch = async (spec: Record<string, unknown>): Promise<Info> => {
       const { status, body } = await requestJson(socket, 'POST', '/v1/processes', { startGraceMs: 0, stdout: 'null', stderr: 'null', ...spec });
       expect(status, JSON.stringify(body)).toBe(201);
@@ -117,6 +131,10 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     const stopped = await requestJson(socket, 'POST', '/v1/processes/quiet/stop', {});
     expect(stopped.body).toMatchObject({ state: 'stopped', exit: { reason: 'stopped', signal: 'SIGTERM', pid: quiet.pid } });
     await pollUntil(() => !isRunning(quiet.pid!), 10_000);
+    // Every ended instance was withdrawn: ender (ended while no daemon ran) and quiet; grouped
+    // is still deposited, by the new daemon's take-over.
+    expect(await requestJson(socket, 'DELETE', '/v1/processes/grouped')).toMatchObject({ status: 200 });
+    await pollUntil(() => keeperPidfds(keeper) === pidfdsAtStart, 10_000);
 
     // A clean stop ends the keeper too, and nothing is left running.
     expect(await daemon.stop('SIGTERM')).toBe(0);
