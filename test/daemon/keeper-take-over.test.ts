@@ -28,7 +28,9 @@ const seen: Array<{ pid: number; instance: string }> = [];
 
 afterEach(async () => {
   if (daemon !== null) {
-    if (daemon.process.pid !== undefined) process.kill(daemon.process.pid, 'SIGCONT');
+    // A test that failed with the keeper stopped: continue it (it may have exited already, and
+    // the instances below must still be killed).
+    if (daemon.process.exitCode === null && daemon.process.signalCode === null) daemon.process.kill('SIGCONT');
     await daemon.stop('SIGTERM');
     daemon = null;
   }
