@@ -6,7 +6,8 @@ import { spawn as spawnWithLibuv, spawnSync, type ChildProcess } from 'node:chil
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { capabilities } from '../../native/index.js';
 import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
 import { childrenOf, KEEPER_BIN } from '../helpers/keeper.js';
 import { isRoot, isRunning, pollUntil, procStatus } from '../helpers/proc.js';
@@ -81,14 +82,23 @@ async function keeperPid(pid: number, viaUnshare: boolean): Promise<number> {
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-// From the keeper's first instruction on: at 0 ms Node has not even started.
+// From the keeper's first statement on (SIGTERM blocked): at 0 ms Node has not even started.
+// Before it, between the exec and main() (the dynamic loader, about a millisecond), SIGTERM is
+// still SIG_DFL, and the kernel drops such a signal to the init of a PID namespace, as it does
+// for tini: no process can hold a signal before its first instruction.
 const DELAYS_MS = [0, 1, 5, 20, 50, 100, 200];
+
+/** Waits until `pid` blocks SIGTERM: the keeper's first statement has run. */
+async function blocksSigterm(pid: number): Promise<void> {
+  await pollUntil(() => (BigInt(`0x${procStatus(pid).get('SigBlk') ?? '0'}`) & (1n << 14n)) !== 0n, 15_000, 1);
+}
 
 describe.skipIf(noUnshare !== null)('pidvisor-keeper init as PID 1 of a PID namespace', () => {
   for (const delay of DELAYS_MS) {
     it(`ends with 143 on a SIGTERM sent ${delay} ms after it starts`, async () => {
       const init = run('unshare', ['--pid', '--fork', '--mount-proc', KEEPER_BIN, 'init', '--', 'sleep', '60'], { PIDVISOR_NODE: process.execPath });
       const keeper = await keeperPid(init.child.pid!, true);
+      await blocksSigterm(keeper);
       await pause(delay);
       process.kill(keeper, 'SIGTERM');
       expect(await init.exit).toBe(143);
@@ -145,7 +155,15 @@ describe('pidvisor init options that concern the keeper', () => {
 });
 
 describe('pidvisor daemon under the keeper', () => {
-  const daemonArgs = (dir: string): string[] => [PIDVISOR_BIN, 'daemon', '--socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', `pidvisor-keeper-test-${process.pid}`];
+  const cgroupName = `pidvisor-keeper-test-${process.pid}`;
+  const daemonArgs = (dir: string): string[] => [PIDVISOR_BIN, 'daemon', '--socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName];
+  // A daemon killed on purpose leaves its (empty) cgroup subtree for the next one to find: the
+  // tests' own name, removed here (rmdir fails, and says so, if anything is still in it).
+  afterAll(() => {
+    const mount = capabilities().cgroup2Mount;
+    const root = mount === null ? null : path.join(mount, cgroupName);
+    if (root !== null && fs.existsSync(root)) fs.rmdirSync(root);
+  });
   const bit = (pid: number, field: string, signal: number): boolean => (BigInt(`0x${procStatus(pid).get(field)}`) & (1n << BigInt(signal - 1))) !== 0n;
 
   it('stops cleanly (0, not 143) on a SIGTERM sent before the daemon has its handlers: the keeper holds it until READY', async () => {
