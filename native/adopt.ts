@@ -21,14 +21,22 @@ export function openProcess(pid: number, options: { watch?: boolean } = {}): Pro
  * PIDFD_INFO_EXIT after its parent reaps it (Linux 6.15; before, `known` is false).
  */
 export function adopt(pid: number, expectedInstance: string, options: { watch?: boolean } = {}): ProcessRef {
-  const ref = open(pid);
-  // The pidfd pins the process: whatever it names now, it names for good, so one check suffices.
+  return heldIfInstance(open(pid), expectedInstance, options.watch ?? true);
+}
+
+/**
+ * `ref` if it is `expectedInstance`, watched when asked; otherwise it is closed and
+ * ProcessIdentityError thrown. Its pidfd pins the process: whatever it names now, it names
+ * for good, so one check suffices. Shared by every way of taking hold of a process again
+ * (by pid here, by pidfs handle or a keeper's pidfd in pidfs-handle.ts).
+ */
+export function heldIfInstance(ref: ProcessRef, expectedInstance: string, watch: boolean): ProcessRef {
   const found = ref.instance;
   if (found !== expectedInstance) {
     ref.close();
-    throw new ProcessIdentityError(pid, expectedInstance, found);
+    throw new ProcessIdentityError(ref.pid, expectedInstance, found);
   }
-  return watched(ref, options.watch ?? true);
+  return watched(ref, watch);
 }
 
 function open(pid: number): ProcessRef {

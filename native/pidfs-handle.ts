@@ -3,9 +3,10 @@
 // pidfs inode, unique for the boot; a reaped process's handle opens nothing: ESTALE).
 import fs from 'node:fs';
 import type { RawErrnoError } from './binding.js';
-import { ProcessIdentityError, SystemError } from './errors.js';
+import { heldIfInstance } from './adopt.js';
+import { SystemError } from './errors.js';
 import { binding } from './load.js';
-import { ProcessRef, START_WATCH } from './process-ref.js';
+import { ProcessRef } from './process-ref.js';
 import { OP_PIDFD } from './raw-keys.js';
 
 /** A pidfs file handle as stored: the kernel's handle type and its bytes in hex. */
@@ -43,20 +44,7 @@ export function openByPidfsHandle(handle: PidfsHandle, expectedInstance: string,
   } catch (error) {
     throw SystemError.from(error as RawErrnoError);
   }
-  const ref = new ProcessRef(OP_PIDFD, pidfd, pid);
-  if (ref.instance !== expectedInstance) {
-    ref.close();
-    throw new ProcessIdentityError(pid, expectedInstance, ref.instance);
-  }
-  if (options.watch ?? true) {
-    try {
-      ref[START_WATCH]();
-    } catch (error) {
-      ref.close();
-      throw SystemError.from(error as RawErrnoError);
-    }
-  }
-  return ref;
+  return heldIfInstance(new ProcessRef(OP_PIDFD, pidfd, pid), expectedInstance, options.watch ?? true);
 }
 
 /**
@@ -78,16 +66,5 @@ export function holdPidfd(pidfd: number, expectedInstance: string): ProcessRef |
     fs.closeSync(pidfd);
     return null;
   }
-  const ref = new ProcessRef(OP_PIDFD, pidfd, pid);
-  if (ref.instance !== expectedInstance) {
-    ref.close();
-    throw new ProcessIdentityError(pid, expectedInstance, ref.instance);
-  }
-  try {
-    ref[START_WATCH]();
-  } catch (error) {
-    ref.close();
-    throw SystemError.from(error as RawErrnoError);
-  }
-  return ref;
+  return heldIfInstance(new ProcessRef(OP_PIDFD, pidfd, pid), expectedInstance, true);
 }
