@@ -19,8 +19,9 @@ export interface SupervisorApi {
   /** Every service whose labels include all of these (every one with 'all'), stopped and forgotten. */
   removeMatching(labels: Readonly<Record<string, string>> | 'all', timeoutMs?: number): Promise<ServiceInfo[]>;
   start(ref: string): Promise<ServiceInfo>;
-  stop(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
-  restart(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
+  /** With `instance`: only while that instance is the current one (NOT_RUNNING, INSTANCE_MISMATCH). */
+  stop(ref: string, timeoutMs?: number, options?: { instance?: string }): Promise<ServiceInfo>;
+  restart(ref: string, timeoutMs?: number, options?: { instance?: string }): Promise<ServiceInfo>;
   remove(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
   signal(ref: string, signal: SignalLike, options?: { instance?: string; processGroup?: boolean }): { pid: number; instance: string; signal: number };
   wait(ref: string): Promise<ExitRecord | null>;

@@ -186,8 +186,12 @@ export class Service {
     this.#dispatch('start');
   }
 
-  /** Resolves once the whole tree is gone (at once when already stopped). */
-  async stop(timeoutMs?: number): Promise<void> {
+  /**
+   * Resolves once the whole tree is gone (at once when already stopped). With `instance`,
+   * only if that is still the current one (see #expectInstance).
+   */
+  async stop(timeoutMs?: number, instance?: string): Promise<void> {
+    if (instance !== undefined) this.#expectInstance(instance, 'stopped');
     const action = this.#dispatch('stop', timeoutMs);
     if (action.kind === 'beginStop' || action.kind === 'joinStop') await this.#stopped();
   }
@@ -196,7 +200,8 @@ export class Service {
    * Stops the current instance (if any) and starts a new one; concurrent calls share one
    * restart. A removal that begins meanwhile wins: nothing starts, and SERVICE_NOT_FOUND says so.
    */
-  async restart(timeoutMs?: number): Promise<void> {
+  async restart(timeoutMs?: number, instance?: string): Promise<void> {
+    if (instance !== undefined) this.#expectInstance(instance, 'restarted');
     this.#tracker.reset();
     const action = this.#dispatch('restart', timeoutMs);
     if (action.kind === 'beginStop' || action.kind === 'queueRestart') await this.#stopped();
@@ -223,11 +228,7 @@ export class Service {
   signal(signal: number, options: { instance?: string; processGroup?: boolean } = {}): { pid: number; instance: string } {
     const child = this.#child;
     if (child === null) throw new SupervisorError('NOT_RUNNING', `service ${this.#label()} has no running instance`, { state: this.#state });
-    if (options.instance !== undefined && options.instance !== child.instance) {
-      throw new SupervisorError('INSTANCE_MISMATCH', `instance ${options.instance} is not the current one (${child.instance}); nothing was signalled`, {
-        current: child.instance,
-      });
-    }
+    if (options.instance !== undefined) this.#expectInstance(options.instance, 'signalled');
     try {
       child.signal(signal, { processGroup: options.processGroup === true });
     } catch (error) {
@@ -235,6 +236,19 @@ export class Service {
       throw error;
     }
     return { pid: child.pid, instance: child.instance };
+  }
+
+  /**
+   * The precondition of a request made about one instance (a dashboard button, a script
+   * that read `instance` first): it goes ahead only while that instance is the current one,
+   * so a request that crossed a restart never reaches the instance that replaced it.
+   */
+  #expectInstance(instance: string, what: string): void {
+    const child = this.#child;
+    if (child === null) throw new SupervisorError('NOT_RUNNING', `service ${this.#label()} has no running instance; nothing was ${what}`, { state: this.#state });
+    if (instance !== child.instance) {
+      throw new SupervisorError('INSTANCE_MISMATCH', `instance ${instance} is not the current one (${child.instance}); nothing was ${what}`, { current: child.instance });
+    }
   }
 
   /** The exit of the current instance, or the last exit when nothing runs (null if none yet). */

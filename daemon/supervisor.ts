@@ -273,15 +273,15 @@ export class Supervisor {
     return service.info();
   }
 
-  async stop(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
+  async stop(ref: string, timeoutMs?: number, options: { instance?: string } = {}): Promise<ServiceInfo> {
     const service = this.#find(ref);
-    await service.stop(timeoutMs);
+    await service.stop(timeoutMs, options.instance);
     return service.info();
   }
 
-  async restart(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
+  async restart(ref: string, timeoutMs?: number, options: { instance?: string } = {}): Promise<ServiceInfo> {
     const service = this.#find(ref);
-    await service.restart(timeoutMs);
+    await service.restart(timeoutMs, options.instance);
     return service.info();
   }
 

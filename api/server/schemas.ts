@@ -73,10 +73,12 @@ export const LaunchHeaders = Type.Object(
   { additionalProperties: true },
 );
 
+const InstancePrecondition = (what: string) => Type.String({ pattern: '^[^\\u0000]{1,128}$', description: `${what} only if this instance is still the current one.` });
+
 export const SignalBody = Type.Object(
   {
     signal: SignalSpec,
-    instance: Type.Optional(Type.String({ pattern: '^[^\\u0000]{1,128}$', description: 'Signal only if this instance is still the current one.' })),
+    instance: Type.Optional(InstancePrecondition('Signal')),
     target: Type.Optional(Literals(['process', 'group'] as const)),
   },
   strict,
@@ -85,7 +87,7 @@ export const SignalBody = Type.Object(
 const TimeoutMs = Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'Before SIGKILL; default: the process stopTimeoutMs.' });
 
 /** Stop and restart: a body is optional (no body, or `null`, means the defaults). */
-export const StopBody = Nullable(Type.Object({ timeoutMs: Type.Optional(TimeoutMs) }, strict));
+export const StopBody = Nullable(Type.Object({ timeoutMs: Type.Optional(TimeoutMs), instance: Type.Optional(InstancePrecondition('Act')) }, strict));
 
 export const StopQuery = Type.Object({ timeoutMs: Type.Optional(Digits(7, 'Before SIGKILL; at most 3600000.')) }, strict);
 

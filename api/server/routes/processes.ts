@@ -34,6 +34,9 @@ const LAUNCH_ERRORS: ErrorCode[] = [
   'PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED',
   'PIDVISOR_ERR_TOO_MANY_LAUNCHES',
 ];
+/** What `instance` in a stop or restart body means. */
+const PRECONDITION =
+  'With `instance` (from a process object read earlier), only while that instance is still the current one: 409 NOT_RUNNING when nothing runs, 409 INSTANCE_MISMATCH when another instance has replaced it; nothing is stopped then. A click on a stale page never stops the instance that replaced the one it showed.';
 const StartBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
 
 export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
@@ -200,12 +203,17 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
         openapi: {
           operationId: 'stopProcess',
           summary: 'Stop the process and everything it started; answers once they are gone',
+          description: PRECONDITION,
           tags,
-          errors: ['PIDVISOR_ERR_NOT_FOUND'],
+          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_NOT_RUNNING', 'PIDVISOR_ERR_INSTANCE_MISMATCH'],
         },
       },
     },
-    async (request) => supervisor.stop(request.params.id, request.body?.timeoutMs),
+    async (request) => {
+      const instance = request.body?.instance;
+      if (instance !== undefined) request.auditDetail = { instance };
+      return supervisor.stop(request.params.id, request.body?.timeoutMs, instance === undefined ? {} : { instance });
+    },
   );
 
   app.post(
@@ -232,13 +240,17 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
         openapi: {
           operationId: 'restartProcess',
           summary: 'Stop the current instance (if any) and start a new one',
-          description: 'A removal that begins during the restart wins: nothing starts again, and the answer is 404.',
+          description: `A removal that begins during the restart wins: nothing starts again, and the answer is 404. ${PRECONDITION}`,
           tags,
-          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_REMOVING', 'PIDVISOR_ERR_SPAWN_FAILED'],
+          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_REMOVING', 'PIDVISOR_ERR_SPAWN_FAILED', 'PIDVISOR_ERR_NOT_RUNNING', 'PIDVISOR_ERR_INSTANCE_MISMATCH'],
         },
       },
     },
-    async (request) => supervisor.restart(request.params.id, request.body?.timeoutMs),
+    async (request) => {
+      const instance = request.body?.instance;
+      if (instance !== undefined) request.auditDetail = { instance };
+      return supervisor.restart(request.params.id, request.body?.timeoutMs, instance === undefined ? {} : { instance });
+    },
   );
 
   app.delete(
