@@ -33,6 +33,7 @@ import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { processRoutes } from './routes/processes.js';
 import { systemRoutes } from './routes/system.js';
+import { uiRoutes } from './routes/ui.js';
 import { waitRoutes } from './routes/wait.js';
 import { NoQuery } from './schemas.js';
 
@@ -73,6 +74,7 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
   app.decorateRequest('auditTarget', null);
   app.decorateRequest('auditDetail', null);
   app.decorateRequest('startedAt', 0);
+  app.decorateRequest('authMethod', null);
   app.addHook('onRequest', async (request) => {
     request.startedAt = performance.now();
   });
@@ -111,6 +113,7 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
   app.register(eventRoutes, { ctx });
   app.register(metricsRoutes, { ctx });
   app.register(configRoutes, { ctx, reload: options.reloadConfig ?? null });
+  app.register(uiRoutes, { ctx });
   return app;
 }
 
@@ -132,7 +135,7 @@ function installGuards(app: PidvisorApp, ctx: AppContext): void {
     checkOrigin(request, ctx.allowedOrigins);
     const rateKey = rateKeyOf(peerOf(request));
     try {
-      checkAuth(request);
+      request.authMethod = checkAuth(request, ctx.uiSessions, request.routeOptions.config.public === true);
     } catch (error) {
       if (ctx.authFailureLimiter !== null) throwIfLimited(ctx.authFailureLimiter, rateKey, 'failed authentications');
       throw error;
@@ -172,6 +175,7 @@ function installAccounting(app: PidvisorApp, ctx: AppContext): void {
       status,
       code: request.problemCode,
       peer: peerOf(request),
+      auth: request.authMethod,
       durationMs: Math.round(performance.now() - request.startedAt),
       target: request.auditTarget ?? (request.params as { id?: string } | undefined)?.id ?? null,
       detail: request.auditDetail,

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import type { Peer } from './auth.js';
+import type { AuthMethod, Peer } from './auth.js';
 
 /** false: no audit; a logger: a child of it; { file }: a file of its own. */
 export type AuditOptions = false | Logger | { file: string };
@@ -19,6 +19,8 @@ export interface AuditEntry {
   /** The problem code of a refused request. */
   code: string | null;
   peer: Peer;
+  /** How the caller was let in (a dashboard session, the token, the socket); null if refused first. */
+  auth: AuthMethod | null;
   durationMs: number;
   /** The process the request was about, when known. */
   target: string | null;

@@ -1,13 +1,16 @@
 // Who is calling, and may they. A unix-socket caller is known by its credentials
 // (SO_PEERCRED, read by the transport when the connection is accepted: a uid that is not
-// allowed never gets past the first byte). A TCP caller must present the bearer token, and
-// name a loopback Host (or one configured), so a web page cannot drive the daemon through a
-// browser (DNS rebinding). A request with a foreign Origin is refused on every transport.
+// allowed never gets past the first byte). A TCP caller must present the bearer token (or
+// the dashboard's session cookie, which only the token or a ticket buys: ui-session.ts),
+// and name a loopback Host (or one configured), so a web page cannot drive the daemon
+// through a browser (DNS rebinding). A request with a foreign Origin is refused on every
+// transport; the daemon's own origin is foreign everywhere but on its TCP listener.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from './errors.js';
+import { isSameOrigin, type UiSessions } from './ui-session.js';
 
 /** What the transport learnt about a connection when it accepted it. */
 export type ConnectionInfo =
@@ -75,7 +78,7 @@ export function principalOf(peer: Peer): string {
  */
 export function checkOrigin(request: FastifyRequest, allowedOrigins: ReadonlySet<string>): void {
   const origin = request.headers.origin;
-  if (origin !== undefined && !allowedOrigins.has(origin)) {
+  if (origin !== undefined && !allowedOrigins.has(origin) && origin !== ownOrigin(request)) {
     throw new ApiError('PIDVISOR_ERR_CROSS_ORIGIN', `requests from origin ${JSON.stringify(clip(origin))} are refused`);
   }
   const site = request.headers['sec-fetch-site'];
@@ -84,11 +87,23 @@ export function checkOrigin(request: FastifyRequest, allowedOrigins: ReadonlySet
   }
 }
 
-/** Lets through unix and inject callers (the transport vetted them) and TCP callers with the token. */
-export function checkAuth(request: FastifyRequest): void {
+/**
+ * How a request was let through: the transport vetted it (unix, inject), it showed the
+ * token, a dashboard session cookie, or nothing (a public route: the dashboard's files).
+ */
+export type AuthMethod = 'unix' | 'inject' | 'token' | 'session' | 'none';
+
+/**
+ * Lets through unix and inject callers (the transport vetted them) and TCP callers with
+ * the token or a session; others only on a public route. A session's request that changes
+ * something must come from a page of the daemon's own origin (CSRF: SameSite=Strict
+ * already keeps other sites' requests from carrying the cookie; this is the second lock).
+ */
+export function checkAuth(request: FastifyRequest, sessions: UiSessions, publicRoute: boolean): AuthMethod {
   const connection = connectionOf(request);
   if (connection === null) throw new ApiError('PIDVISOR_ERR_FORBIDDEN', 'the connection did not come through the pidvisor transport');
-  if (connection === 'inject' || connection.transport === 'unix') return;
+  if (connection === 'inject') return 'inject';
+  if (connection.transport === 'unix') return 'unix';
   const host = hostName(request.headers.host);
   if (host === null || !connection.allowedHosts.has(host)) {
     throw new ApiError(
@@ -96,13 +111,35 @@ export function checkAuth(request: FastifyRequest): void {
       `Host ${JSON.stringify(clip(request.headers.host ?? ''))} is not one this daemon answers to (the daemon accepts more names with --allow-host)`,
     );
   }
-  const token = bearerToken(request.headers.authorization);
+  const header = request.headers.authorization;
+  if (header === undefined && sessions.hasSession(request.headers.cookie)) {
+    if (!isSafeMethod(request.method) && !isSameOrigin(request.headers, ownOrigin(request) ?? '')) {
+      throw new ApiError('PIDVISOR_ERR_CROSS_ORIGIN', 'a dashboard session may change things only from a page of this daemon (no Origin or Sec-Fetch-Site: same-origin)');
+    }
+    connection.authenticated();
+    return 'session';
+  }
+  if (header === undefined && publicRoute) return 'none';
+  const token = bearerToken(header);
   if (token === null || !timingSafeEqual(digest(token), connection.tokenDigest)) {
     throw new ApiError('PIDVISOR_ERR_UNAUTHORIZED', token === null ? 'an Authorization: Bearer token is required' : 'the bearer token is not valid', {}, {
       headers: { 'www-authenticate': 'Bearer realm="pidvisor"' },
     });
   }
   connection.authenticated();
+  return 'token';
+}
+
+/** The origin of the daemon's TCP listener as the request names it; null on other transports. */
+export function ownOrigin(request: FastifyRequest): string | null {
+  const connection = connectionOf(request);
+  if (connection === null || connection === 'inject' || connection.transport !== 'tcp') return null;
+  const host = hostName(request.headers.host);
+  return host === null ? null : `${request.protocol}://${host}`;
+}
+
+function isSafeMethod(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
 }
 
 export const MIN_TOKEN_BYTES = 16;

@@ -4,12 +4,14 @@
 import type { Logger } from 'pino';
 import type { ConfigChanges, SupervisorApi } from '../supervisor-api.js';
 import { AuditLog, type AuditOptions } from './audit.js';
+import type { AuthMethod } from './auth.js';
 import type { ErrorCode } from './errors.js';
 import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
 import { RateLimiter, Semaphore, type RateLimitOptions } from './limits.js';
 import { ApiMetrics } from './metrics.js';
 import type { RouteRecord } from './openapi.js';
 import { LiveStreams } from './stream.js';
+import { UiSessions, type UiSessionOptions } from './ui-session.js';
 
 export interface AppOptions {
   /** The daemon's logger (pino); default: silent. */
@@ -42,6 +44,8 @@ export interface AppOptions {
   allowedOrigins?: string[];
   /** HTTP server timeouts, in ms. */
   timeouts?: Partial<ServerTimeouts>;
+  /** Lifetimes of the dashboard's tickets and sessions (ui-session.ts). */
+  uiSessions?: Partial<UiSessionOptions>;
   /** The daemon's config reload (POST /v1/config/reload); without it that route answers NO_CONFIG. */
   reloadConfig?: () => Promise<ConfigChanges>;
 }
@@ -65,6 +69,8 @@ export interface AppContext {
   launches: Semaphore;
   idempotency: IdempotencyCache;
   streams: LiveStreams;
+  /** The dashboard's tickets and browser sessions. */
+  uiSessions: UiSessions;
   heartbeatMs: number;
   allowedOrigins: ReadonlySet<string>;
   timeouts: ServerTimeouts;
@@ -95,6 +101,7 @@ export function createContext(supervisor: SupervisorApi, options: AppOptions, lo
       maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
       maxStreamsPerCaller: options.maxStreamsPerCaller ?? 32,
     }),
+    uiSessions: new UiSessions(options.uiSessions),
     heartbeatMs: options.heartbeatMs ?? 15_000,
     allowedOrigins: new Set(options.allowedOrigins ?? []),
     timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, ...options.timeouts },
@@ -104,6 +111,10 @@ export function createContext(supervisor: SupervisorApi, options: AppOptions, lo
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without authentication: the dashboard's own files and its sign-in (routes/ui.ts). */
+    public?: true;
+  }
   interface FastifyInstance {
     pidvisor: AppContext;
   }
@@ -116,5 +127,7 @@ declare module 'fastify' {
     auditDetail: Record<string, unknown> | null;
     /** performance.now() when the request arrived. */
     startedAt: number;
+    /** How the guards let the request in; null before they ran, or when they refused it. */
+    authMethod: AuthMethod | null;
   }
 }

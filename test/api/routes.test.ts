@@ -322,6 +322,10 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
       '/healthz',
       '/metrics',
       '/openapi.json',
+      '/ui',
+      '/ui/',
+      '/ui/session',
+      '/ui/{file}',
       '/v1/config/reload',
       '/v1/events',
       '/v1/processes',
@@ -335,6 +339,7 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
       '/v1/processes/{id}/stop',
       '/v1/processes/{id}/wait',
       '/v1/system',
+      '/v1/ui/tickets',
     ]);
     expect(doc.paths['/v1/processes'].post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ServiceSpec' });
     expect(doc.paths['/v1/processes'].post.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ProcessInfo' });
