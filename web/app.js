@@ -40,15 +40,17 @@ function say(text, isError) {
   notice.hidden = false;
 }
 
+/** Spends a ticket in the URL fragment, if there is one; returns why it failed, or null. */
 async function signInFromFragment() {
   const match = /^#ticket=([A-Za-z0-9_-]+)$/.exec(location.hash);
-  if (match === null) return;
+  if (match === null) return null;
   // The ticket leaves the address bar (and this history entry) before it is even spent.
   history.replaceState(null, '', `${location.pathname}#/`);
   try {
     await api.signInWithTicket(match[1]);
+    return null;
   } catch (error) {
-    showSignIn(`That link no longer works (${error.message}).`);
+    return `That link no longer works (${error.message}).`;
   }
 }
 
@@ -62,12 +64,13 @@ function showSignIn(message) {
   error.hidden = message === undefined;
 }
 
-async function start() {
+/** Shows the services if the browser is signed in, else the sign-in form (with `failure`, why a link did not work). */
+async function start(failure = null) {
   let system;
   try {
     system = await api.system();
   } catch (error) {
-    if (error.status === 401) return showSignIn();
+    if (error.status === 401) return showSignIn(failure ?? undefined);
     return say(`cannot reach the daemon: ${error.message}`, true);
   }
   byId('daemon').textContent = `v${system.version} · pid ${system.pid} · ${system.kernel}`;
@@ -177,8 +180,6 @@ byId('sign-out').addEventListener('click', async () => {
 
 window.addEventListener('hashchange', async () => {
   if (!location.hash.startsWith('#ticket=')) return route();
-  await signInFromFragment();
-  await start();
+  await start(await signInFromFragment());
 });
-await signInFromFragment();
-await start();
+await start(await signInFromFragment());
