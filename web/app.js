@@ -34,10 +34,15 @@ let usageTimer = null;
 let refreshTimer = null;
 let openServiceId = null;
 
+let noticeTimer = null;
+
+/** A line above the page: a success fades after a few seconds, an error stays until the next. */
 function say(text, isError) {
+  clearTimeout(noticeTimer);
   notice.textContent = text;
   notice.classList.toggle('error', isError);
   notice.hidden = false;
+  if (!isError) noticeTimer = setTimeout(() => (notice.hidden = true), 4000);
 }
 
 /** Spends a ticket in the URL fragment, if there is one; returns why it failed, or null. */

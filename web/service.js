@@ -53,9 +53,9 @@ export function servicePage(section, report) {
       ...fact('Kill mode', process.killMode),
     );
     definition.textContent = JSON.stringify(spec, null, 2);
-    tree.replaceChildren(...processes.map((p) => h('tr', {}, h('td', { class: 'num' }, p.pid), h('td', { class: 'num' }, p.ppid), h('td', {}, p.command.join(' ')))));
+    tree.replaceChildren(...processes.map((p) => h('tr', {}, h('td', { class: 'num' }, p.pid), h('td', { class: 'num' }, p.ppid), h('td', { class: 'wrap' }, p.command.join(' ')))));
     exits.replaceChildren(
-      ...history.map((exit) => h('tr', {}, h('td', {}, dateTime(exit.endedAt)), h('td', { class: 'num' }, exit.pid ?? NONE), h('td', {}, exitText(exit)), h('td', { class: 'num' }, duration(exit.uptimeMs)))),
+      ...history.map((exit) => h('tr', {}, h('td', {}, dateTime(exit.endedAt)), h('td', { class: 'num' }, exit.pid ?? NONE), h('td', { class: 'wrap' }, exitText(exit)), h('td', { class: 'num' }, duration(exit.uptimeMs)))),
     );
   }
 
