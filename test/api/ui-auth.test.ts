@@ -2,6 +2,7 @@
 // session cookie (the token, a ticket, once), what the cookie then opens, and what it
 // does not (a change asked by a page of another origin, or by no page at all; another
 // Host); the files' headers.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, listen, type ListenHandle } from '../../api/server/index.js';
 import { pidfdUnsupportedReason } from '../../native/index.js';
-import { requestJson } from '../helpers/daemon-process.js';
+import { PIDVISOR_BIN, requestJson } from '../helpers/daemon-process.js';
 import { pollUntil } from '../helpers/proc.js';
 import { createTestSupervisor, type TestSupervisor } from '../helpers/supervisor.js';
 
@@ -152,6 +153,20 @@ describe.skipIf(unsupported !== null)('dashboard sign-in on the TCP listener', (
     expect((await send('POST', '/ui/session', { origin }, { ticket: late })).status).toBe(401);
     // A ticket is minted only for a caller that is in already.
     expect((await send('POST', '/v1/ui/tickets', { origin })).status).toBe(401);
+  });
+
+  it('`pidvisor ui --url` prints a link to the daemon\'s own listener whose ticket signs in once', async () => {
+    const printed = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [PIDVISOR_BIN, 'ui', '--url', origin, '--token-file', path.join(dir, 'token'), '--json'], { timeout: 20_000 }, (error, stdout, stderr) =>
+        error === null ? resolve(stdout) : reject(new Error(`${error.message}\n${stderr}`)),
+      );
+    });
+    const url = new URL((JSON.parse(printed) as { url: string }).url);
+    expect(url.origin).toBe(origin);
+    expect(url.pathname).toBe('/ui/');
+    const ticketText = /^#ticket=([A-Za-z0-9_-]{43})$/.exec(url.hash)![1]!;
+    expect((await send('POST', '/ui/session', { origin }, { ticket: ticketText })).status).toBe(204);
+    expect((await send('POST', '/ui/session', { origin }, { ticket: ticketText })).status).toBe(401);
   });
 
   it('serves the files with a strict CSP, their types and ETags; nothing else under /ui/', async () => {
