@@ -1,8 +1,10 @@
 // Problems of config entries that the schema cannot see: a user or group this host does not
-// have, an unknown signal name, a kill mode this host cannot give. Found by defining each
+// have, an unknown signal name, a kill mode this host cannot give, a dependsOn that names no
+// entry of the file or closes a cycle. Found by defining each
 // service (defineService) before anything is applied, by a reload and by `pidvisor check`.
 // Kept apart from config.ts, which loads the YAML parser: the supervisor needs only this.
 import { defineService, type DefinitionContext, type ServiceDefinition } from './definition.js';
+import { graphProblems } from './dependency-graph.js';
 import { SupervisorError } from './errors.js';
 import type { ServiceSpec } from './spec.js';
 
@@ -25,7 +27,24 @@ export function defineEntries(services: Readonly<Record<string, ServiceSpec>>, c
       problems.push(...entryProblemsOf(name, error));
     }
   }
+  problems.push(...dependencyProblems(services));
   return { definitions, problems };
+}
+
+/**
+ * A config's entries may depend only on entries of the same file: the file then means the
+ * same on every daemon, and `pidvisor check` can tell without one. The problem sits on the
+ * dependsOn key that names the missing entry, or the next service of the cycle.
+ */
+function dependencyProblems(services: Readonly<Record<string, ServiceSpec>>): EntryProblem[] {
+  // An entry the schema refused may have anything there: its own problem says so.
+  const namesIn = (dependsOn: unknown): string[] => (typeof dependsOn === 'object' && dependsOn !== null && !Array.isArray(dependsOn) ? Object.keys(dependsOn) : []);
+  const graph = new Map(Object.entries(services).map(([name, spec]) => [name, namesIn(spec.dependsOn)]));
+  return graphProblems(graph, (name) => graph.has(name)).map((problem) => ({
+    service: problem.service,
+    field: `/dependsOn/${problem.dependency.replaceAll('~', '~0').replaceAll('/', '~1')}`,
+    message: problem.kind === 'unknown' ? `${problem.message} in this file` : problem.message,
+  }));
 }
 
 /** The CONFIG_INVALID error of entry problems (the daemon locates them in the file). */

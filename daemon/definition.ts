@@ -1,5 +1,6 @@
 // A validated service spec turned into everything needed to run it, defaults filled in.
 import { inheritedEnv, signalName, signalNumber, type Rlimit, type RlimitName } from '../native/index.js';
+import type { Dependency } from './dependencies.js';
 import { SupervisorError } from './errors.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
 import { schemaProblems, ServiceSpec } from './spec.js';
@@ -29,6 +30,8 @@ export interface ServiceDefinition {
   killMode: KillMode;
   labels: Record<string, string>;
   autostart: boolean;
+  /** dependsOn, in the order given, defaults filled in. */
+  dependsOn: Dependency[];
 }
 
 export interface DefinitionContext {
@@ -97,6 +100,7 @@ export function defineService(input: unknown, context: DefinitionContext): Servi
     killMode,
     labels: { ...spec.labels },
     autostart: spec.autostart ?? true,
+    dependsOn: Object.entries(spec.dependsOn ?? {}).map(([name, dependency]) => ({ name, condition: dependency.condition, restart: dependency.restart ?? 'none' })),
   };
 }
 

@@ -16,7 +16,10 @@ export type SupervisorErrorCode =
   | 'CGROUP_UNAVAILABLE'
   | 'CONFIG_INVALID'
   | 'NO_CONFIG'
-  | 'SHUTTING_DOWN';
+  | 'SHUTTING_DOWN'
+  | 'DEPENDENCY_UNKNOWN'
+  | 'DEPENDENCY_CYCLE'
+  | 'DEPENDENCY_UNAVAILABLE';
 
 export class SupervisorError extends Error {
   override name = 'SupervisorError';

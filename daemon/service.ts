@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ProcessExitedError, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
+import type { DependencyState, Gate } from './dependencies.js';
 import type { ServiceDefinition } from './definition.js';
 import { SupervisorError } from './errors.js';
 import type { EventLog } from './events.js';
@@ -52,6 +53,8 @@ export interface ServiceInfo {
   command: string[];
   labels: Record<string, string>;
   origin: 'api' | 'config';
+  /** Each dependsOn entry with whether its condition holds now, and why not. */
+  dependencies: DependencyState[];
 }
 
 /** One spawn of a service, made ready before the clone (see Service.prepareFirstSpawn). */
@@ -71,6 +74,10 @@ export interface ServiceContext {
   cgroupParent: string | null;
   /** Captured output when stdout or stderr is 'capture'. */
   logs: ServiceLogs | null;
+  /** The state of each of this service's dependencies now (dependencies.ts), for its gate and info. */
+  dependencies: (service: Service) => DependencyState[];
+  /** Whether every dependency meets its condition: asked before every spawn. */
+  gate: (service: Service) => Gate;
 }
 
 /** A service as a dead daemon left it (see Service.restore). */
@@ -177,6 +184,7 @@ export class Service {
       command: this.#definition.command,
       labels: this.#definition.labels,
       origin: this.origin,
+      dependencies: this.#definition.dependsOn.length === 0 ? [] : this.#context.dependencies(this),
     };
   }
 
@@ -184,6 +192,11 @@ export class Service {
   start(): void {
     this.#tracker.reset(); // asked for by someone: "failed until asked again"
     this.#dispatch('start');
+  }
+
+  /** A dependency changed: a waiting or blocked service checks its gate again (and may spawn: SPAWN_FAILED). */
+  wake(): void {
+    this.#dispatch('dependencies');
   }
 
   /**
@@ -236,6 +249,11 @@ export class Service {
       throw error;
     }
     return { pid: child.pid, instance: child.instance };
+  }
+
+  /** The precondition below, for the supervisor to check before a stop or restart reaches dependents. */
+  expectInstance(instance: string, what: 'stopped' | 'restarted'): void {
+    this.#expectInstance(instance, what);
   }
 
   /**
@@ -338,6 +356,9 @@ export class Service {
     const last = this.#exits.at(-1);
     if (wasStopping) this.#setState('stopped', 'stopped while no daemon ran');
     else if ((ended !== null || restored.state === 'backoff') && last !== undefined) this.#decideAfterEnd(last);
+    // Parked as it was: the supervisor checks the gate once every service is back (a
+    // dependency may be restored after it).
+    else if (restored.state === 'waiting' || restored.state === 'blocked') this.#setState(restored.state, restored.reason);
     else this.#setState(restored.state === 'exited' || restored.state === 'failed' ? restored.state : 'stopped', restored.reason);
   }
 
@@ -353,7 +374,7 @@ export class Service {
     const action = transition(this.#state, event);
     switch (action.kind) {
       case 'spawn':
-        this.#spawn();
+        this.#spawnWhenMet();
         break;
       case 'beginStop':
         this.#beginStop(action.thenStart ? 'restart' : 'stop', stopTimeoutMs ?? this.#definition.stopTimeoutMs);
@@ -390,7 +411,7 @@ export class Service {
         break;
       case 'cancelBackoff':
         clearTimeout(this.#backoffTimer);
-        if (action.thenStart) this.#spawn();
+        if (action.thenStart) this.#spawnWhenMet();
         else this.#setState('stopped', 'stopped during backoff');
         break;
       case 'settle':
@@ -435,6 +456,22 @@ export class Service {
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     }
+  }
+
+  /**
+   * Every spawn but a batch's first (whose services have no dependencies) comes here: a new
+   * instance if every dependency meets its condition, else waiting or blocked with the
+   * reason, until the `dependencies` event brings the service back. A parked service whose
+   * reason is unchanged records nothing: a dependency's every change must not make events.
+   */
+  #spawnWhenMet(): void {
+    const gate = this.#context.gate(this);
+    if (gate.status === 'met') {
+      this.#spawn();
+      return;
+    }
+    this.#clearTimers();
+    if (this.#state !== gate.status || this.#reason !== gate.reason) this.#setState(gate.status, gate.reason);
   }
 
   #spawn(): void {
@@ -671,7 +708,7 @@ export class Service {
     if (this.#queuedRestart) {
       this.#queuedRestart = false;
       try {
-        this.#spawn();
+        this.#spawnWhenMet();
       } catch (spawnError) {
         error = spawnError as Error;
       }

@@ -42,6 +42,25 @@ export const RestartSpec = Type.Object(
   strict,
 );
 
+export const DEPENDENCY_CONDITIONS = ['started', 'ready', 'healthy', 'completed', 'completedSuccessfully'] as const;
+export type DependencyCondition = (typeof DEPENDENCY_CONDITIONS)[number];
+
+// The descriptions sit on the object, not on the unions: the API quotes a union's
+// description as what a wrong value must be (errors.ts, explainUnions).
+export const DependencySpec = Type.Object(
+  {
+    condition: Type.Union(DEPENDENCY_CONDITIONS.map((condition) => Type.Literal(condition))),
+    restart: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('propagate')])),
+  },
+  {
+    ...strict,
+    description:
+      '`condition`: what the dependency must be before this service starts. `started`: an instance of it has been spawned (starting or running); `ready`: it is running (past its start grace period, or ready by its readiness probe); `healthy`: running and healthy by its liveness probe (with no liveness probe, as ready); `completed`: its last instance exited by itself, whatever the code; `completedSuccessfully`: exited by itself with code 0. ' +
+      '`restart`: what a stop or restart of the dependency asked for by a request or a reload does to this service. `none` (default): nothing. `propagate`: this service is stopped first, and after a restart started again once the condition holds again (as systemd PartOf=). Exits and restarts by the restart policy are never propagated.',
+  },
+);
+export type DependencySpec = Static<typeof DependencySpec>;
+
 export const ServiceSpec = Type.Object(
   {
     name: Type.Optional(ServiceName),
@@ -73,6 +92,14 @@ export const ServiceSpec = Type.Object(
     killMode: Type.Optional(Type.Union([Type.Literal('process'), Type.Literal('group'), Type.Literal('cgroup')])),
     labels: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\u0000]{1,63}$' }), Text({ maxLength: 1024 }), { additionalProperties: false, maxProperties: 256 })),
     autostart: Type.Optional(Type.Boolean({ description: 'Config services: start when loaded (default true).' })),
+    dependsOn: Type.Optional(
+      Type.Record(Type.String({ pattern: NAME_PATTERN }), DependencySpec, {
+        additionalProperties: false,
+        maxProperties: 256,
+        description:
+          'Services (by name) that must meet a condition before this one starts, every time it starts: by request, at launch, by autostart or by its restart policy. Until then it is `waiting`, or `blocked` when a dependency cannot meet its condition without someone acting (it failed, exited, was stopped or removed); its `reason` names the dependency and why. Starting it by request first starts the dependencies it needs that are not running. A dependency on a name that does not exist, or a cycle, is refused.',
+      }),
+    ),
   },
   strict,
 );

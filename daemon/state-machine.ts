@@ -6,8 +6,15 @@
 // every command that would start it again, and `removed` is terminal. A restart that was
 // waiting for a stop when a removal began is dropped, so a removed service can never start
 // again and no child outlives the service that made it.
+//
+// Dependencies (dependencies.ts) are part of the table too: every `spawn` goes through the
+// service's dependency gate, which either spawns or parks the service in `waiting` (a
+// dependency has not met its condition yet) or `blocked` (a dependency cannot meet it until
+// someone acts: it failed, exited, was stopped or removed). Both hold no process; the
+// `dependencies` event (a dependency changed) runs the gate again. The gate decides between
+// the three outcomes as the restart policy decides after an exit (handleExit).
 
-export const STATES = ['stopped', 'starting', 'running', 'stopping', 'exited', 'backoff', 'failed', 'removing', 'removed'] as const;
+export const STATES = ['stopped', 'waiting', 'blocked', 'starting', 'running', 'stopping', 'exited', 'backoff', 'failed', 'removing', 'removed'] as const;
 export type State = (typeof STATES)[number];
 
 export const EVENTS = [
@@ -20,11 +27,12 @@ export const EVENTS = [
   'backoffElapsed', // the restart delay is over
   'stopTimeout', // the stop signal did not end the tree in time
   'treeGone', // during a stop: the main process and everything it started are gone
+  'dependencies', // a dependency changed (state, health, created, removed): check the gate again
 ] as const;
 export type Event = (typeof EVENTS)[number];
 
 export type Action =
-  | { kind: 'spawn' } // start a new instance (from stopped, exited, backoff, failed)
+  | { kind: 'spawn' } // through the dependency gate: a new instance, or waiting/blocked with the reason
   | { kind: 'beginStop'; thenStart: boolean } // send the stop signal, arm the stop timeout
   | { kind: 'beginRemoval' } // as beginStop, in state removing: nothing starts again
   | { kind: 'queueRestart' } // already stopping: start again once stopped
@@ -61,6 +69,7 @@ const whileRunning: Row = {
   backoffElapsed: stale,
   stopTimeout: stale,
   treeGone: stale,
+  dependencies: nop('running: a dependency that changes later does not stop it (see dependsOn restart: propagate)'),
 };
 
 const notRunning = (state: 'exited' | 'failed'): Row => ({
@@ -73,6 +82,21 @@ const notRunning = (state: 'exited' | 'failed'): Row => ({
   backoffElapsed: stale,
   stopTimeout: stale,
   treeGone: nop(`already ${state}`),
+  dependencies: nop(`${state}: nothing waits to start`),
+});
+
+// Waiting for the dependencies, or blocked by one: no process, nothing armed but the gate.
+const parked = (state: 'waiting' | 'blocked'): Row => ({
+  start: { kind: 'spawn' }, // the gate again, at once (a request may have started the dependency)
+  stop: { kind: 'settle' },
+  restart: { kind: 'spawn' },
+  remove: { kind: 'forget' },
+  exit: stale,
+  stable: stale,
+  backoffElapsed: stale,
+  stopTimeout: stale,
+  treeGone: nop(`nothing runs while ${state}`),
+  dependencies: { kind: 'spawn' },
 });
 
 export const TRANSITIONS: Readonly<Record<State, Row>> = {
@@ -86,7 +110,10 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     backoffElapsed: stale,
     stopTimeout: stale,
     treeGone: nop('already stopped'),
+    dependencies: nop('stopped: nothing waits to start'),
   },
+  waiting: parked('waiting'),
+  blocked: parked('blocked'),
   starting: { ...whileRunning, stable: { kind: 'markRunning' } },
   running: whileRunning,
   stopping: {
@@ -99,6 +126,8 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     backoffElapsed: stale,
     stopTimeout: { kind: 'escalate' },
     treeGone: { kind: 'finishStop' },
+    // A queued restart meets the gate when the stop ends (finishStop).
+    dependencies: nop('stopping: the gate is checked if it starts again'),
   },
   exited: notRunning('exited'),
   backoff: {
@@ -111,6 +140,8 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     backoffElapsed: { kind: 'spawn' },
     stopTimeout: stale,
     treeGone: nop('nothing runs during a backoff'),
+    // The delay runs on; the gate is checked when it is over.
+    dependencies: nop('backing off: the gate is checked when the delay is over'),
   },
   failed: notRunning('failed'),
   removing: {
@@ -124,6 +155,7 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     backoffElapsed: stale,
     stopTimeout: { kind: 'escalate' },
     treeGone: { kind: 'finishRemoval' },
+    dependencies: nop('being removed: it will not start again'),
   },
   removed: {
     start: gone,
@@ -135,6 +167,7 @@ export const TRANSITIONS: Readonly<Record<State, Row>> = {
     backoffElapsed: stale,
     stopTimeout: stale,
     treeGone: nop('already removed'),
+    dependencies: nop('removed: it will not start again'),
   },
 };
 

@@ -9,6 +9,8 @@ import { capabilities, signalNumber, spawnMany, type Capabilities, type ChildPro
 import { claimCgroupRoot, type CgroupRootClaim } from './cgroup.js';
 import { defineEntries, entriesRefused } from './config-problems.js';
 import { defineService, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
+import type { GraphProblem } from './dependency-graph.js';
+import { DependencyTracker, type DependencyGraph } from './dependency-tracker.js';
 import { SupervisorError } from './errors.js';
 import { EventLog } from './events.js';
 import { listLogFiles, logFilePath, ServiceLogs, type ServiceLogsOptions } from './logs/service-logs.js';
@@ -81,6 +83,7 @@ export class Supervisor {
   #shutdown: Promise<void> | null = null;
   /** The config being applied: reloads run one after the other. */
   #configQueue: Promise<unknown> = Promise.resolve();
+  readonly #dependencies: DependencyTracker;
 
   constructor(options: SupervisorOptions) {
     this.#logger = options.logger;
@@ -88,6 +91,13 @@ export class Supervisor {
     this.#logDir = path.join(options.stateDir, 'logs');
     this.#logLimits = options.logLimits;
     this.events = options.events ?? new EventLog();
+    this.#dependencies = new DependencyTracker({
+      services: () => this.#services.values(),
+      byName: (name) => this.#byName.get(name),
+      byId: (id) => this.#services.get(id),
+      events: this.events,
+      logger: this.#logger,
+    });
     fs.mkdirSync(this.#logDir, { recursive: true, mode: 0o700 });
     const mount = options.cgroupMount === undefined ? capabilities().cgroup2Mount : options.cgroupMount;
     const cgroups = claimCgroupRoot(mount, options.cgroupName ?? cgroupNameFor(options.stateDir));
@@ -148,10 +158,11 @@ export class Supervisor {
     if (definition.name !== null && this.#byName.has(definition.name)) {
       throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(definition.name)} exists`, { name: definition.name });
     }
+    this.#refuseBadDependencies([definition]);
     const service = this.#create(definition, origin);
     if (options.start ?? definition.autostart) {
       try {
-        service.start();
+        this.#startWithDependencies(service);
       } catch (error) {
         if (origin === 'api') await this.#remove(service, { keepLogs: false });
         throw error;
@@ -183,8 +194,13 @@ export class Supervisor {
       if (this.#byName.has(name)) throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(name)} exists`, { name, index });
       names.add(name);
     });
+    this.#refuseBadDependencies(definitions);
     const services = definitions.map((definition) => this.#create(definition, 'api'));
-    const failure = await this.#startInChunks(services.filter((service) => service.definition.autostart));
+    // Services with dependencies start through their gate, after the batch's spawns.
+    const autostarted = services.filter((service) => service.definition.autostart);
+    const failure =
+      (await this.#startInChunks(autostarted.filter((service) => service.definition.dependsOn.length === 0))) ??
+      this.#startEachWithDependencies(autostarted.filter((service) => service.definition.dependsOn.length > 0));
     if (failure !== null) {
       // The services a concurrent request removed are gone already.
       await Promise.all(services.filter((service) => this.#services.get(service.id) === service).map((service) => this.remove(service.id)));
@@ -202,7 +218,60 @@ export class Supervisor {
     const matched = [...this.#services.values()].filter(
       (service) => labels === 'all' || Object.entries(labels).every(([key, value]) => service.definition.labels[key] === value),
     );
-    return Promise.all(matched.map((service) => this.remove(service.id, timeoutMs)));
+    // Dependents first, as at shutdown.
+    const results = await this.#dependencies.stopInOrder(matched, (service) => this.remove(service.id, timeoutMs));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return results.map((result) => (result as PromiseFulfilledResult<ServiceInfo>).value);
+  }
+
+  /**
+   * Refuses specs (being launched together) whose dependsOn names a service that exists
+   * neither here nor among them (DEPENDENCY_UNKNOWN), or closes a cycle (DEPENDENCY_CYCLE);
+   * the error names the name or the cycle, and the entry (`index`) of a batch.
+   */
+  #refuseBadDependencies(definitions: readonly ServiceDefinition[]): void {
+    const keyOf = (definition: ServiceDefinition, index: number): string => definition.name ?? `(unnamed entry ${index})`;
+    const added = new Map(definitions.map((definition, index) => [keyOf(definition, index), definition.dependsOn.map((d) => d.name)]));
+    const problem: GraphProblem | undefined = this.#dependencies.problems(added)[0];
+    if (problem === undefined) return;
+    const index = definitions.findIndex((definition, i) => keyOf(definition, i) === problem.service);
+    const at = definitions.length > 1 && index >= 0 ? { index } : {};
+    const where = definitions.length > 1 && index >= 0 ? `entry ${index}: ` : '';
+    if (problem.kind === 'unknown') {
+      throw new SupervisorError('DEPENDENCY_UNKNOWN', `${where}dependsOn: ${problem.service} ${problem.message}`, { service: problem.service, dependency: problem.dependency, ...at });
+    }
+    throw new SupervisorError('DEPENDENCY_CYCLE', `${where}dependsOn: ${problem.message}`, { cycle: problem.cycle, ...at });
+  }
+
+  /**
+   * A start by request (or at launch, or by autostart): first the dependencies it needs
+   * that are at rest, dependencies first, each through its own gate; then the service
+   * itself, which spawns or waits for them. Throws DEPENDENCY_UNAVAILABLE (nothing started)
+   * when one it needs is missing or being removed, and SPAWN_FAILED as start() does. A
+   * dependency that fails to spawn backs off or fails by its policy, and the service says so.
+   */
+  #startWithDependencies(service: Service): void {
+    for (const dependency of this.#dependencies.needed(service)) {
+      try {
+        dependency.start();
+      } catch (error) {
+        ignoreSpawnFailure(error);
+      }
+    }
+    service.start();
+  }
+
+  /** New services of a batch that have dependencies, in start order; the first failure, as #startInChunks. */
+  #startEachWithDependencies(services: readonly Service[]): { service: Service; error: unknown } | null {
+    for (const service of this.#dependencies.startOrder(services)) {
+      try {
+        this.#startWithDependencies(service);
+      } catch (error) {
+        return { service, error };
+      }
+    }
+    return null;
   }
 
   /**
@@ -247,7 +316,10 @@ export class Supervisor {
     if (definition.name !== null && this.#byName.has(definition.name)) {
       throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(definition.name)} exists`, { name: definition.name });
     }
-    return this.#create(definition, origin, id);
+    const service = this.#create(definition, origin, id);
+    // Restored parked, it checks its gate once the whole take-over has run (synchronously).
+    this.#dependencies.recheck(service);
+    return service;
   }
 
   #create(definition: ServiceDefinition, origin: 'api' | 'config', restoredId?: string): Service {
@@ -260,29 +332,79 @@ export class Supervisor {
       // Also for other kill modes: a reload may change the mode to cgroup.
       cgroupParent: this.#cgroupRoot,
       logs: this.#captureFor(definition, id, logger),
+      dependencies: (s) => this.#dependencies.states(s),
+      gate: (s) => this.#dependencies.gate(s),
     });
     this.#services.set(id, service);
     if (definition.name !== null) this.#byName.set(definition.name, service);
+    this.#dependencies.invalidate();
     if (restoredId === undefined) this.events.append({ type: 'created', service: { id, name: definition.name } });
     return service;
   }
 
+  /** Starts the service, after the dependencies it needs (see #startWithDependencies). */
   async start(ref: string): Promise<ServiceInfo> {
     const service = this.#find(ref);
-    service.start();
+    this.#startWithDependencies(service);
     return service.info();
   }
 
+  /**
+   * Stops the service; first, the dependents that follow it (`restart: propagate`). With
+   * `instance`, only if that is still the current one: checked before any dependent stops.
+   */
   async stop(ref: string, timeoutMs?: number, options: { instance?: string } = {}): Promise<ServiceInfo> {
     const service = this.#find(ref);
-    await service.stop(timeoutMs, options.instance);
+    if (options.instance !== undefined) service.expectInstance(options.instance, 'stopped');
+    await this.#stopWithFollowers(service, (s) => s.stop(timeoutMs, options.instance));
     return service.info();
   }
 
+  /**
+   * Restarts the service (after starting the dependencies it needs). The dependents that
+   * follow it (`restart: propagate`) are stopped first and started again after, each
+   * through its gate: they wait until the service meets their condition again. With
+   * `instance`, only if that is still the current one: checked before anything stops.
+   */
   async restart(ref: string, timeoutMs?: number, options: { instance?: string } = {}): Promise<ServiceInfo> {
     const service = this.#find(ref);
-    await service.restart(timeoutMs, options.instance);
+    if (options.instance !== undefined) service.expectInstance(options.instance, 'restarted');
+    const needed = this.#dependencies.needed(service); // refuses before anything stops
+    const followers = this.#dependencies.followers(service);
+    await this.#dependencies.stopInOrder(followers, (s) => s.stop());
+    for (const dependency of needed) {
+      try {
+        dependency.start();
+      } catch (error) {
+        ignoreLostRace(error);
+      }
+    }
+    try {
+      await service.restart(timeoutMs, options.instance);
+    } finally {
+      for (const follower of this.#dependencies.startOrder(followers)) {
+        try {
+          follower.start();
+        } catch (error) {
+          ignoreLostRace(error);
+        }
+      }
+    }
     return service.info();
+  }
+
+  /** Runs `stop` on the service once its followers (`restart: propagate`, transitively) have stopped, dependents first. */
+  async #stopWithFollowers(service: Service, stop: (service: Service) => Promise<void>): Promise<void> {
+    const followers = this.#dependencies.followers(service);
+    if (followers.length === 0) return stop(service);
+    const results = await this.#dependencies.stopInOrder([...followers, service], (s) => (s === service ? stop(s) : s.stop()));
+    const own = results[followers.length]!;
+    if (own.status === 'rejected') throw own.reason;
+  }
+
+  /** Every service with its state, and every dependsOn edge with whether it holds and why not. */
+  graph(): DependencyGraph {
+    return this.#dependencies.graph();
   }
 
   signal(ref: string, signal: SignalLike, options: { instance?: string; processGroup?: boolean } = {}): { pid: number; instance: string; signal: number } {
@@ -300,9 +422,18 @@ export class Supervisor {
     return this.#find(ref).wait();
   }
 
-  /** Stops the service (its whole tree) and forgets it, with its log files and cgroup. */
+  /**
+   * Stops the service (its whole tree) and forgets it, with its log files and cgroup. Its
+   * followers (`restart: propagate`) are stopped first; other dependents are left as they
+   * are (a parked one is then blocked, naming it).
+   */
   async remove(ref: string, timeoutMs?: number): Promise<ServiceInfo> {
-    return this.#remove(this.#find(ref), { keepLogs: false, timeoutMs });
+    const service = this.#find(ref);
+    let info: ServiceInfo | undefined;
+    await this.#stopWithFollowers(service, async (s) => {
+      info = await this.#remove(s, { keepLogs: false, timeoutMs });
+    });
+    return info!;
   }
 
   /**
@@ -334,12 +465,14 @@ export class Supervisor {
     // between the checks above and the services they allow.
     const removed = [...this.#services.values()].filter((s) => s.origin === 'config' && (s.name === null || !definitions.has(s.name)));
     const changes: ConfigChanges = { added: [], changed: [], removed: removed.map((s) => s.name ?? s.id), unchanged: [] };
-    const work: Array<Promise<unknown>> = removed.map((s) => this.remove(s.id).catch(ignoreNotFound));
+    // Dependents first, as at shutdown.
+    const work: Array<Promise<unknown>> = [this.#dependencies.stopInOrder(removed, (s) => this.remove(s.id).catch(ignoreNotFound))];
+    const added: Service[] = [];
     for (const [name, definition] of definitions) {
       const existing = this.#byName.get(name);
       if (existing === undefined) {
         changes.added.push(name);
-        work.push(this.#startConfigService(this.#create(definition, 'config')));
+        added.push(this.#create(definition, 'config'));
         continue;
       }
       const fields = changedFields(existing.definition.spec, definition.spec);
@@ -350,6 +483,8 @@ export class Supervisor {
         work.push(this.#redefine(existing, definition, fields));
       }
     }
+    // Once all exist, dependencies first: a dependent never sees its dependency missing.
+    for (const service of this.#dependencies.startOrder(added)) work.push(this.#startConfigService(service));
     await Promise.all(work);
     return changes;
   }
@@ -363,12 +498,14 @@ export class Supervisor {
    */
   async #redefine(service: Service, definition: ServiceDefinition, fields: string[]): Promise<void> {
     const active = ACTIVE.has(service.state);
-    const start = active || (definition.autostart && (service.state === 'exited' || service.state === 'failed'));
+    const parked = service.state === 'waiting' || service.state === 'blocked';
+    const start = active || parked || (definition.autostart && (service.state === 'exited' || service.state === 'failed'));
     if (active) await service.stop();
     // Removed meanwhile (a DELETE, a shutdown): it never starts again, so nothing to redefine.
     if (service.state === 'removing' || service.state === 'removed' || this.#services.get(service.id) !== service) return;
     const logs = service.logs === null ? this.#captureFor(definition, service.id, this.#logger.child({ service: service.name ?? service.id, id: service.id })) : null;
     service.redefine(definition, logs);
+    this.#dependencies.invalidate();
     this.events.append({ type: 'reloaded', service: { id: service.id, name: service.name }, changed: fields });
     if (!start || this.#shuttingDown) return;
     // Started again by a request during the stop: restart it, so it runs the new definition.
@@ -376,13 +513,15 @@ export class Supervisor {
     else await this.#startConfigService(service);
   }
 
-  // A config service whose spawn fails stays, backing off or failed, with the reason.
+  // A config service whose spawn fails stays, backing off or failed, with the reason; one
+  // whose dependency cannot be started is blocked, naming it.
   async #startConfigService(service: Service): Promise<void> {
     if (!service.definition.autostart) return;
     try {
-      service.start();
+      this.#startWithDependencies(service);
     } catch (error) {
-      ignoreSpawnFailure(error);
+      if (!(error instanceof SupervisorError && error.code === 'DEPENDENCY_UNAVAILABLE')) ignoreSpawnFailure(error);
+      else service.start();
     }
   }
 
@@ -417,10 +556,13 @@ export class Supervisor {
 
   async #stopEverything(): Promise<void> {
     this.#shuttingDown = true;
-    // The services are not removed by anyone: their log files stay for the next daemon to show.
-    await Promise.all([...this.#services.values()].map((service) => this.#remove(service, { keepLogs: true }).catch((error: unknown) => {
-      this.#logger.error({ err: error, service: service.name ?? service.id }, 'stop at shutdown failed');
-    })));
+    // The services are not removed by anyone: their log files stay for the next daemon to
+    // show. Dependents first: no service sees a dependency stop under it.
+    await this.#dependencies.stopInOrder([...this.#services.values()], (service) =>
+      this.#remove(service, { keepLogs: true }).catch((error: unknown) => {
+        this.#logger.error({ err: error, service: service.name ?? service.id }, 'stop at shutdown failed');
+      }),
+    );
     const left = this.#cgroupClaim.release(this.#ownsCgroupRoot);
     if (left !== null) this.#logger.warn({ err: left, cgroupRoot: this.#cgroupRoot }, 'cgroup root left in place');
   }
@@ -448,6 +590,7 @@ export class Supervisor {
     if (this.#services.get(service.id) !== service) return;
     this.#services.delete(service.id);
     if (service.name !== null && this.#byName.get(service.name) === service) this.#byName.delete(service.name);
+    this.#dependencies.invalidate();
     const left = await disposeResources(service);
     if (left !== null) this.#logger.warn({ err: left, service: service.name ?? service.id }, 'cgroup left in place');
     if (service.logs !== null && !keepLogs) await this.#removeLogFiles(service);
