@@ -1,6 +1,7 @@
 // The seam between the HTTP API and the daemon: routes depend on this interface only, so
 // they can be built around the real Supervisor (daemon/supervisor.ts) or any other.
 import type { ConfigChanges, SystemInfo } from '../daemon/supervisor.js';
+import type { DependencyGraph } from '../daemon/dependency-tracker.js';
 import type { EventLog } from '../daemon/events.js';
 import type { ExitRecord, Service, ServiceInfo } from '../daemon/service.js';
 import type { SignalLike } from '../native/index.js';
@@ -25,6 +26,8 @@ export interface SupervisorApi {
   remove(ref: string, timeoutMs?: number): Promise<ServiceInfo>;
   signal(ref: string, signal: SignalLike, options?: { instance?: string; processGroup?: boolean }): { pid: number; instance: string; signal: number };
   wait(ref: string): Promise<ExitRecord | null>;
+  /** Every service, every dependsOn edge with its status now, and the start order. */
+  graph(): DependencyGraph;
 }
 
 export type { ConfigChanges, SystemInfo, ExitRecord, ServiceInfo };

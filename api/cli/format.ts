@@ -1,5 +1,6 @@
 // Human-readable output: aligned tables and short durations.
 import type { ExitRecord, ServiceInfo } from '../supervisor-api.js';
+import { describeDependencies } from './format-dependencies.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
@@ -85,6 +86,8 @@ export function processDetails(p: ServiceInfo, now = Date.now()): string {
     ['kill mode', p.killMode],
     ['command', p.command.join(' ')],
   ];
+  // Older daemons send no dependencies.
+  if ((p.dependencies ?? []).length > 0) rows.push(['needs', describeDependencies(p.dependencies)]);
   for (const [key, value] of Object.entries(p.labels)) rows.push([`label ${key}`, value]);
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');

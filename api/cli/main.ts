@@ -23,6 +23,7 @@ const COMMANDS: Entry[] = [
   { name: 'run', summary: 'Start a command under the daemon', load: fromList(processes, 'run') },
   { name: 'ps', summary: 'List the processes the daemon supervises', load: fromList(processes, 'ps') },
   { name: 'status', summary: 'Show one process: state and why, pid, instance, restarts, last exit, peak memory, logs written and dropped', load: fromList(processes, 'status') },
+  { name: 'graph', summary: 'Show the dependency graph: start order, what each process needs, why it waits', load: () => import('./commands/graph.js').then((m) => m.graphCommand) },
   { name: 'show', summary: 'Show one process in full: definition (YAML), process tree, last exits', load: () => import('./commands/show.js').then((m) => m.showCommand) },
   { name: 'start', summary: 'Start stopped, exited or failed processes (by name, --all or --label)', load: fromList(processes, 'start') },
   { name: 'stop', summary: 'Stop processes and everything they started (by name, --all or --label)', load: fromList(processes, 'stop') },

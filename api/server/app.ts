@@ -28,6 +28,7 @@ import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, writeClientErr
 import { collectRoute } from './openapi.js';
 import { configRoutes } from './routes/config.js';
 import { eventRoutes } from './routes/events.js';
+import { graphRoutes } from './routes/graph.js';
 import { inspectRoutes } from './routes/inspect.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -108,6 +109,7 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
   app.register(systemRoutes, { ctx });
   app.register(processRoutes, { ctx });
   app.register(inspectRoutes, { ctx });
+  app.register(graphRoutes, { ctx });
   app.register(waitRoutes, { ctx });
   app.register(logRoutes, { ctx });
   app.register(eventRoutes, { ctx });

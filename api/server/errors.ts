@@ -32,6 +32,7 @@ export const ERRORS = {
   PIDVISOR_ERR_INSTANCE_MISMATCH: { status: 409, title: 'The instance is not the current one; nothing was signalled' },
   PIDVISOR_ERR_LOGS_NOT_CAPTURED: { status: 409, title: 'The output of this process is not captured' },
   PIDVISOR_ERR_NO_CONFIG: { status: 409, title: 'The daemon was started without a config file' },
+  PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE: { status: 409, title: 'A dependency the process needs is missing or being removed; nothing was started' },
   PIDVISOR_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The body is too large' },
   PIDVISOR_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Only application/json bodies are accepted' },
   PIDVISOR_ERR_SPAWN_FAILED: { status: 422, title: 'The process could not be started' },
@@ -40,6 +41,8 @@ export const ERRORS = {
   PIDVISOR_ERR_CGROUP_UNAVAILABLE: { status: 422, title: 'Kill mode cgroup is unavailable on this host' },
   PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'The Idempotency-Key was used with a different body' },
   PIDVISOR_ERR_CONFIG_INVALID: { status: 422, title: 'The config file was refused; nothing was changed' },
+  PIDVISOR_ERR_DEPENDENCY_UNKNOWN: { status: 422, title: 'dependsOn names a process that does not exist' },
+  PIDVISOR_ERR_DEPENDENCY_CYCLE: { status: 422, title: 'dependsOn would close a dependency cycle' },
   PIDVISOR_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   PIDVISOR_ERR_TOO_MANY_STREAMS: { status: 429, title: 'Too many open event or log streams' },
   PIDVISOR_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
@@ -78,6 +81,9 @@ export const SUPERVISOR_ERRORS: Readonly<Record<SupervisorErrorCode, ErrorCode>>
   CONFIG_INVALID: 'PIDVISOR_ERR_CONFIG_INVALID',
   NO_CONFIG: 'PIDVISOR_ERR_NO_CONFIG',
   SHUTTING_DOWN: 'PIDVISOR_ERR_SHUTTING_DOWN',
+  DEPENDENCY_UNKNOWN: 'PIDVISOR_ERR_DEPENDENCY_UNKNOWN',
+  DEPENDENCY_CYCLE: 'PIDVISOR_ERR_DEPENDENCY_CYCLE',
+  DEPENDENCY_UNAVAILABLE: 'PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE',
 };
 
 /** fastify's own client errors, by their code. Any other fastify 4xx is BAD_REQUEST. */

@@ -5,13 +5,14 @@
 // Every object is closed (additionalProperties: false), except header objects: a request
 // carries many standard headers besides the ones a route reads.
 import { Type, type Static, type TLiteral, type TSchema } from '@sinclair/typebox';
-import { NAME_PATTERN, ServiceSpec, SignalSpec } from '../../daemon/spec.js';
+import { DEPENDENCY_CONDITIONS, NAME_PATTERN, ServiceSpec, SignalSpec } from '../../daemon/spec.js';
 import { STATES } from '../../daemon/state-machine.js';
 import { ERROR_CODES } from './errors.js';
 
 const strict = { additionalProperties: false } as const;
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const Literals = <const T extends readonly string[]>(values: T) => Type.Union(values.map((value) => Type.Literal(value)) as Array<TLiteral<T[number]>>);
+const Literals = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
+  Type.Union(values.map((value) => Type.Literal(value)) as Array<TLiteral<T[number]>>, options);
 /** A query value: the query string has only strings, and nothing is coerced. */
 const Digits = (maxDigits: number, description: string) => Type.String({ pattern: `^[0-9]{1,${maxDigits}}$`, description });
 
@@ -178,6 +179,20 @@ export const LogStatus = Type.Object(
   strict,
 );
 
+const DependencyStatus = Type.Object(
+  {
+    name: Type.String({ description: 'The dependency, by name.' }),
+    condition: Literals(DEPENDENCY_CONDITIONS),
+    restart: Literals(['none', 'propagate'] as const),
+    status: Literals(['met', 'waiting', 'blocked'] as const, {
+      description:
+        '`met`: the condition holds now. `waiting`: not yet, but it may without anyone acting (the dependency is starting, backing off, or waiting itself). `blocked`: not until someone acts (it failed, exited, was stopped or removed, or is blocked itself).',
+    }),
+    reason: Type.String({ description: 'Why the condition does not hold, in words; empty when met.' }),
+  },
+  strict,
+);
+
 export const ProcessInfo = Type.Object(
   {
     id: Type.String(),
@@ -194,6 +209,23 @@ export const ProcessInfo = Type.Object(
     command: Type.Array(Type.String()),
     labels: Type.Record(Type.String(), Type.String()),
     origin: Literals(['api', 'config'] as const),
+    dependencies: Type.Array(DependencyStatus, { description: 'Each dependsOn entry, with whether its condition holds now and why not (empty: no dependsOn).' }),
+  },
+  strict,
+);
+
+export const DependencyGraph = Type.Object(
+  {
+    nodes: Type.Array(Type.Object({ id: Type.String(), name: Nullable(Type.String()), state: Literals(STATES), reason: Type.String() }, strict), {
+      description: 'Every process, with its state and why.',
+    }),
+    edges: Type.Array(
+      Type.Composite([Type.Object({ from: Type.String({ description: 'The dependent: its name, or its id when it has none.' }) }), DependencyStatus], strict),
+      { description: 'Every dependsOn entry of every process: `from` needs `name` to meet `condition`; `status` and `reason` say whether it does now.' },
+    ),
+    startOrder: Type.Array(Type.Array(Type.String()), {
+      description: 'Named processes in layers: each layer depends only on earlier ones, and the processes of a layer start in parallel. Stops go in the reverse order.',
+    }),
   },
   strict,
 );

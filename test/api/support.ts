@@ -62,6 +62,7 @@ export function delegate(target: SupervisorApi, overrides: Partial<SupervisorApi
     remove: (ref, timeoutMs) => target.remove(ref, timeoutMs),
     signal: (ref, signal, options) => target.signal(ref, signal, options),
     wait: (ref) => target.wait(ref),
+    graph: () => target.graph(),
     ...overrides,
   };
 }

@@ -57,7 +57,8 @@ const check: Command = {
   summary: 'Validate a config file without loading it: exit 0 when a daemon would take it, 1 with every problem.',
   usage: 'check --config FILE [--json]',
   details: `Checks the YAML, the schema of every service, and what this host must have: the users
-and groups named, signal names, the cgroup v2 mount for killMode cgroup. Each problem names
+and groups named, signal names, the cgroup v2 mount for killMode cgroup; and that every
+dependsOn names an entry of the file and no dependencies form a cycle. Each problem names
 its line and column, its field (services.web.restart.policy) and what is allowed there.
 No daemon is needed and nothing is started.
 

@@ -1,6 +1,7 @@
 // Commands on processes: run, ps, status, start, stop, restart, rm, signal, wait.
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
 import { processDetails, processTable } from '../format.js';
+import { parkedLines } from '../format-dependencies.js';
 import { addressOf, BULK_CONCURRENCY, report, runBulk, selectTargets } from '../bulk.js';
 import { ApiError } from '../client.js';
 import type { ExitRecord, ServiceInfo } from '../../supervisor-api.js';
@@ -111,7 +112,9 @@ const ps: Command = {
   async run(context) {
     const { body } = await context.client.json<ServiceInfo[]>('GET', '/v1/processes');
     const list = Array.isArray(body) ? body : ((body as unknown as { processes: ServiceInfo[] }).processes ?? []);
-    context.out(context.json ? JSON.stringify(list, null, 2) : processTable(list));
+    // Why each waiting or blocked process waits, under the table.
+    const parked = context.json ? [] : parkedLines(list);
+    context.out(context.json ? JSON.stringify(list, null, 2) : [processTable(list), ...(parked.length > 0 ? ['', ...parked] : [])].join('\n'));
     return EXIT.ok;
   },
 };

@@ -33,6 +33,9 @@ const LAUNCH_ERRORS: ErrorCode[] = [
   'PIDVISOR_ERR_CGROUP_UNAVAILABLE',
   'PIDVISOR_ERR_IDEMPOTENCY_KEY_REUSED',
   'PIDVISOR_ERR_TOO_MANY_LAUNCHES',
+  'PIDVISOR_ERR_DEPENDENCY_UNKNOWN',
+  'PIDVISOR_ERR_DEPENDENCY_CYCLE',
+  'PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE',
 ];
 /** What `instance` in a stop or restart body means. */
 const PRECONDITION =
@@ -51,7 +54,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           operationId: 'launchProcess',
           summary: 'Create a process from a spec and start it',
           description:
-            'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour.',
+            'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With `dependsOn`, the dependencies it needs that are at rest (stopped, exited, failed) are started first, and the process answers `waiting` (or `blocked`, with the `reason`) until each meets its condition; a dependency on a name no process has is 422 DEPENDENCY_UNKNOWN, a cycle 422 DEPENDENCY_CYCLE (`cycle` lists it), one being removed 409 DEPENDENCY_UNAVAILABLE: nothing is left behind. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour.',
           tags,
           errors: LAUNCH_ERRORS,
         },
@@ -72,7 +75,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           operationId: 'launchProcesses',
           summary: 'Create and start several processes at once, all or nothing',
           description:
-            `Every spec and name is checked before anything starts (a problem names the entry in \`index\`, or in the validation path); the children are then spawned together, 64 at a time with other requests served between, and 201 answers with them in order once all have exec'd. If any cannot start, the others are stopped and removed, and 422 SPAWN_FAILED names the first that failed (\`index\`). Takes one launch slot; \`Idempotency-Key\` works as for a single launch. At most ${MAX_BATCH} per request.`,
+            `Every spec and name is checked before anything starts (a problem names the entry in \`index\`, or in the validation path); entries may depend on each other. The children without dependencies are then spawned together, 64 at a time with other requests served between, then those with dependencies through their gate (they may answer \`waiting\` and start later, outside the all-or-nothing), and 201 answers with them in order once all have exec'd. If any cannot start, the others are stopped and removed, and 422 SPAWN_FAILED names the first that failed (\`index\`). Takes one launch slot; \`Idempotency-Key\` works as for a single launch. At most ${MAX_BATCH} per request.`,
           tags,
           errors: LAUNCH_ERRORS,
         },
@@ -203,7 +206,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
         openapi: {
           operationId: 'stopProcess',
           summary: 'Stop the process and everything it started; answers once they are gone',
-          description: PRECONDITION,
+          description: `${PRECONDITION} Dependents with \`restart: propagate\` on this process are stopped first, dependents first; other dependents are left alone (one waiting for it is then \`blocked\`).`,
           tags,
           errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_NOT_RUNNING', 'PIDVISOR_ERR_INSTANCE_MISMATCH'],
         },
@@ -224,8 +227,10 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
         openapi: {
           operationId: 'startProcess',
           summary: 'Start a process that is not running',
+          description:
+            'First starts the dependencies it needs (`dependsOn`) that are stopped, exited or failed, dependencies first; the process then starts once each meets its condition, answering `waiting` or `blocked` with the `reason` until then. 409 DEPENDENCY_UNAVAILABLE (nothing started) when one it needs no longer exists or is being removed.',
           tags,
-          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_ALREADY_RUNNING', 'PIDVISOR_ERR_STOPPING', 'PIDVISOR_ERR_REMOVING', 'PIDVISOR_ERR_SPAWN_FAILED'],
+          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_ALREADY_RUNNING', 'PIDVISOR_ERR_STOPPING', 'PIDVISOR_ERR_REMOVING', 'PIDVISOR_ERR_SPAWN_FAILED', 'PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE'],
         },
       },
     },
@@ -240,9 +245,9 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
         openapi: {
           operationId: 'restartProcess',
           summary: 'Stop the current instance (if any) and start a new one',
-          description: `A removal that begins during the restart wins: nothing starts again, and the answer is 404. ${PRECONDITION}`,
+          description: `A removal that begins during the restart wins: nothing starts again, and the answer is 404. ${PRECONDITION} Dependencies it needs are started first, as for start. Dependents with \`restart: propagate\` on this process are stopped first (dependents first) and started again after it, once their condition holds; other dependents are left alone.`,
           tags,
-          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_REMOVING', 'PIDVISOR_ERR_SPAWN_FAILED', 'PIDVISOR_ERR_NOT_RUNNING', 'PIDVISOR_ERR_INSTANCE_MISMATCH'],
+          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_REMOVING', 'PIDVISOR_ERR_SPAWN_FAILED', 'PIDVISOR_ERR_NOT_RUNNING', 'PIDVISOR_ERR_INSTANCE_MISMATCH', 'PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE'],
         },
       },
     },
