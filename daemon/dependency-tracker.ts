@@ -78,11 +78,6 @@ export class DependencyTracker {
     this.#dependents = null;
   }
 
-  /** Runs the gate of `service` again soon (a service restored parked). */
-  recheck(service: Service): void {
-    this.#schedule(service.id);
-  }
-
   /**
    * The problems of new specs against the services there are: names that exist nowhere
    * (neither among the services nor among `added`) and cycles through an added service.

@@ -356,8 +356,8 @@ export class Service {
     const last = this.#exits.at(-1);
     if (wasStopping) this.#setState('stopped', 'stopped while no daemon ran');
     else if ((ended !== null || restored.state === 'backoff') && last !== undefined) this.#decideAfterEnd(last);
-    // Parked as it was: the supervisor checks the gate once every service is back (a
-    // dependency may be restored after it).
+    // Parked as it was: its own state event wakes it a microtask later, once the whole
+    // (synchronous) take-over has run, so a dependency restored after it is there.
     else if (restored.state === 'waiting' || restored.state === 'blocked') this.#setState(restored.state, restored.reason);
     else this.#setState(restored.state === 'exited' || restored.state === 'failed' ? restored.state : 'stopped', restored.reason);
   }

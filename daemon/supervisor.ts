@@ -316,10 +316,7 @@ export class Supervisor {
     if (definition.name !== null && this.#byName.has(definition.name)) {
       throw new SupervisorError('NAME_TAKEN', `a service named ${JSON.stringify(definition.name)} exists`, { name: definition.name });
     }
-    const service = this.#create(definition, origin, id);
-    // Restored parked, it checks its gate once the whole take-over has run (synchronously).
-    this.#dependencies.recheck(service);
-    return service;
+    return this.#create(definition, origin, id);
   }
 
   #create(definition: ServiceDefinition, origin: 'api' | 'config', restoredId?: string): Service {
