@@ -379,15 +379,23 @@ export class Supervisor {
     try {
       await service.restart(timeoutMs, options.instance);
     } finally {
-      for (const follower of this.#dependencies.startOrder(followers)) {
-        try {
-          follower.start();
-        } catch (error) {
-          ignoreLostRace(error);
-        }
-      }
+      this.#startFollowers(followers);
     }
     return service.info();
+  }
+
+  /**
+   * Starts again, each through its gate, the followers a propagated stop stopped. One that a
+   * concurrent request started, stopped or removed meanwhile is left to that request.
+   */
+  #startFollowers(followers: readonly Service[]): void {
+    for (const follower of this.#dependencies.startOrder(followers)) {
+      try {
+        follower.start();
+      } catch (error) {
+        if (!(error instanceof SupervisorError && FOLLOWER_RACES.has(error.code))) throw error;
+      }
+    }
   }
 
   /** Runs `stop` on the service once its followers (`restart: propagate`, transitively) have stopped, dependents first. */
@@ -497,7 +505,17 @@ export class Supervisor {
     const active = ACTIVE.has(service.state);
     const parked = service.state === 'waiting' || service.state === 'blocked';
     const start = active || parked || (definition.autostart && (service.state === 'exited' || service.state === 'failed'));
-    if (active) await service.stop();
+    // A restart by reload is one by request: its followers (restart: propagate) go first, and come back after.
+    const followers = active ? this.#dependencies.followers(service) : [];
+    if (active) await this.#stopWithFollowers(service, (s) => s.stop());
+    try {
+      await this.#restartRedefined(service, definition, fields, start);
+    } finally {
+      if (!this.#shuttingDown) this.#startFollowers(followers);
+    }
+  }
+
+  async #restartRedefined(service: Service, definition: ServiceDefinition, fields: string[], start: boolean): Promise<void> {
     // Removed meanwhile (a DELETE, a shutdown): it never starts again, so nothing to redefine.
     if (service.state === 'removing' || service.state === 'removed' || this.#services.get(service.id) !== service) return;
     const logs = service.logs === null ? this.#captureFor(definition, service.id, this.#logger.child({ service: service.name ?? service.id, id: service.id })) : null;
@@ -625,6 +643,9 @@ function ignoreSpawnFailure(error: unknown): void {
 function ignoreLostRace(error: unknown): void {
   if (!(error instanceof SupervisorError && (error.code === 'SPAWN_FAILED' || error.code === 'SERVICE_NOT_FOUND'))) throw error;
 }
+
+/** What a follower's start may meet when another request acted on it meanwhile (or its spawn failed: it backs off). */
+const FOLLOWER_RACES: ReadonlySet<string> = new Set(['SPAWN_FAILED', 'SERVICE_NOT_FOUND', 'ALREADY_RUNNING', 'STOPPING', 'REMOVING']);
 
 /** Services whose first spawns are cloned together; the event loop runs between chunks. */
 const BATCH_CHUNK = 64;

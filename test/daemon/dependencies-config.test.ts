@@ -38,6 +38,35 @@ describe.skipIf(unsupported !== null)(`dependsOn in config and journal${unsuppor
     expect(t.supervisor.list().map((p) => p.name)).toEqual(['db']);
   });
 
+  it('a reload that restarts db restarts web (restart: propagate) around it, dependents first, and leaves cron (no propagate) alone', async () => {
+    const t: TestSupervisor = createTestSupervisor();
+    cleanups.push(() => t.close());
+    const file = (mode: string) =>
+      parseConfig(
+        `services:
+  db: { command: [sleep, "1000"], startGraceMs: 100, env: { MODE: ${mode} } }
+  web: { command: [sleep, "1000"], startGraceMs: 0, dependsOn: { db: { condition: ready, restart: propagate } } }
+  cron: { command: [sleep, "1000"], startGraceMs: 0, dependsOn: { db: { condition: ready } } }
+`,
+        'app.yaml',
+      );
+    await applyConfigFile(t.supervisor, file('a'));
+    await waitForState(t.supervisor, 'web', 'running', 10_000);
+    await waitForState(t.supervisor, 'cron', 'running', 10_000);
+    const [web, cron] = [t.supervisor.get('web'), t.supervisor.get('cron')];
+    const from = t.supervisor.events.lastSeq;
+
+    expect(await applyConfigFile(t.supervisor, file('b'))).toMatchObject({ changed: [{ name: 'db', fields: ['env.MODE'] }] });
+    await waitForState(t.supervisor, 'web', 'running', 10_000);
+    const seqOf = (name: string, predicate: (e: (typeof t.events)[number]) => boolean) => t.events.find((e) => e.seq > from && e.service.name === name && predicate(e))?.seq ?? -1;
+    const webGone = seqOf('web', (e) => e.type === 'exit');
+    expect(webGone).toBeGreaterThan(0);
+    expect(webGone).toBeLessThan(seqOf('db', (e) => e.type === 'state' && e.to === 'stopping'));
+    expect(seqOf('web', (e) => e.type === 'state' && e.to === 'running')).toBeGreaterThan(seqOf('db', (e) => e.type === 'state' && e.to === 'running'));
+    expect(t.supervisor.get('web').pid).not.toBe(web.pid);
+    expect(t.supervisor.get('cron').pid).toBe(cron.pid);
+  });
+
   it('takes a waiting service over still waiting, with its dependsOn, and starts it, its dependency having become ready while no daemon ran', async () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-deps-journal-'));
     const logger = pino({ level: 'silent' });
