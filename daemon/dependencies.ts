@@ -24,7 +24,7 @@ export type DependencyStatus = 'met' | 'waiting' | 'blocked';
 export interface DependencyView {
   readonly state: State;
   readonly exits: readonly ExitRecord[];
-  readonly info: () => { reason: string };
+  readonly reason: string;
   readonly definition: { readonly spec: object };
 }
 
@@ -72,7 +72,7 @@ type Verdict = readonly [DependencyStatus, string];
 function evaluate(dependency: Dependency, target: DependencyView): Verdict {
   const { name } = dependency;
   const state = target.state;
-  const as = (status: DependencyStatus, why?: string): Verdict => [status, why ?? `${name} is ${state} (${target.info().reason})`];
+  const as = (status: DependencyStatus, why?: string): Verdict => [status, why ?? `${name} is ${state} (${target.reason})`];
   if (state === 'removing' || state === 'removed') return as('blocked', `${name} is being removed`);
   switch (dependency.condition) {
     case 'started':

@@ -191,7 +191,7 @@ export class DependencyTracker {
 
   graph(): DependencyGraph {
     const services = [...this.#services()];
-    const nodes = services.map((service) => ({ id: service.id, name: service.name, state: service.state, reason: service.info().reason }));
+    const nodes = services.map((service) => ({ id: service.id, name: service.name, state: service.state, reason: service.reason }));
     const edges = services.flatMap((service) => this.states(service).map((state) => ({ from: service.name ?? service.id, ...state })));
     const named = new Map(services.filter((s) => s.name !== null).map((s) => [s.name!, s.definition.dependsOn.map((d) => d.name)]));
     return { nodes, edges, startOrder: startLayers(named) };

@@ -154,6 +154,11 @@ export class Service {
     return this.#definition;
   }
 
+  /** Why the service is in its state, in words (as info().reason, without building the rest). */
+  get reason(): string {
+    return this.#reason;
+  }
+
   get logs(): ServiceLogs | null {
     return this.#context.logs;
   }

@@ -368,7 +368,9 @@ export class Supervisor {
     if (options.instance !== undefined) service.expectInstance(options.instance, 'restarted');
     const needed = this.#dependencies.needed(service); // refuses before anything stops
     const followers = this.#dependencies.followers(service);
-    await this.#dependencies.stopInOrder(followers, (s) => s.stop());
+    // Without followers the restart is asked at once, in this turn: a removal asked right
+    // after it still finds the restart begun, and wins over it (as without dependencies).
+    if (followers.length > 0) await this.#dependencies.stopInOrder(followers, (s) => s.stop());
     for (const dependency of needed) {
       try {
         dependency.start();

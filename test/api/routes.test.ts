@@ -328,6 +328,7 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
       '/ui/{file}',
       '/v1/config/reload',
       '/v1/events',
+      '/v1/graph',
       '/v1/processes',
       '/v1/processes/batch',
       '/v1/processes/{id}',
