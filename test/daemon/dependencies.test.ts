@@ -170,6 +170,12 @@ describe.skipIf(unsupported !== null)(`dependencies${unsupported ? ` (skipped: $
     expect(t.supervisor.get('cron').pid).toBe(cronPid);
     expect(isRunning(cronPid)).toBe(true);
 
+    // A stop about an instance that is no longer db's is refused before any dependent is touched.
+    const webPid = t.supervisor.get('web').pid;
+    await expect(t.supervisor.stop('db', undefined, { instance: `${t.supervisor.get('db').pid}.0` })).rejects.toMatchObject({ code: 'INSTANCE_MISMATCH' });
+    await expect(t.supervisor.restart('db', undefined, { instance: `${t.supervisor.get('db').pid}.0` })).rejects.toMatchObject({ code: 'INSTANCE_MISMATCH' });
+    expect(t.supervisor.get('web')).toMatchObject({ state: 'running', pid: webPid });
+
     await t.supervisor.stop('db');
     expect(t.supervisor.get('web').state).toBe('stopped');
     expect(position('web', 'stop', 2)).toBeLessThan(position('db', 'stop', 2));
