@@ -5,6 +5,8 @@ import { h } from './dom.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT', 'SIGKILL', 'SIGSTOP', 'SIGCONT'];
 const HAS_INSTANCE = new Set(['starting', 'running', 'stopping']);
+// No process, but a stop means something: it cancels the restart delay or the wait for dependencies.
+const STOPPABLE_WITHOUT_INSTANCE = new Set(['backoff', 'waiting', 'blocked']);
 
 /** A set of controls bound to one service; `update(process)` keeps them in step with it. */
 export function actionControls(report) {
@@ -36,7 +38,7 @@ export function actionControls(report) {
       current = process;
       const running = process.pid !== null && HAS_INSTANCE.has(process.state);
       start.disabled = running || process.state === 'stopping' || process.state === 'removing';
-      stop.disabled = !running && process.state !== 'backoff';
+      stop.disabled = !running && !STOPPABLE_WITHOUT_INSTANCE.has(process.state);
       restart.disabled = process.state === 'removing';
       picker.disabled = send.disabled = !running;
     },

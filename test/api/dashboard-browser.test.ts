@@ -156,6 +156,24 @@ describe.skipIf(unsupported !== null)('web dashboard in headless Chromium', { ti
     }
   });
 
+  it('a service waiting for a dependency can be stopped from the page: the stop cancels its wait', async () => {
+    // db stays `starting` (not ready) for an hour, so app waits for it with no process of its own.
+    await launch({ name: 'slow-db', command: ['sleep', '1000'], startGraceMs: 3_600_000, stopTimeoutMs: 2000 });
+    await launch({ name: 'app', command: ['sleep', '1000'], dependsOn: { 'slow-db': { condition: 'ready' } }, stopTimeoutMs: 2000 });
+    const { context, page, problems } = await newPage();
+    try {
+      await page.goto(`${origin}${await ticketPath()}`);
+      const stop = page.locator('tr[data-service="app"][data-state="waiting"] button[data-action="stop"]');
+      await stop.waitFor();
+      expect(await stop.isEnabled()).toBe(true);
+      await stop.click({ timeout: 10_000 });
+      await page.locator('tr[data-service="app"][data-state="stopped"]').waitFor();
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('without the token or a ticket the page gets nothing: 401s and the sign-in form, no service data', async () => {
     const secret = await launch({ name: 'secret-service', command: ['sleep', '1000'], stopTimeoutMs: 2000 });
     const { context, page, responses } = await newPage();
