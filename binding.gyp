@@ -45,6 +45,14 @@
       "sources": ["native/keeper/keeper.c"],
       "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wpedantic", "-fstack-protector-strong"],
       "ldflags": ["-Wl,-z,relro", "-Wl,-z,now"]
+    },
+    {
+      "target_name": "pidvisor-init",
+      "type": "executable",
+      "sources": ["native/keeper/keeper.c"],
+      "defines": ["PVK_INIT_ENTRY"],
+      "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wpedantic", "-fstack-protector-strong"],
+      "ldflags": ["-Wl,-z,relro", "-Wl,-z,now"]
     }
   ]
 }

@@ -84,6 +84,8 @@ static char *daemon_argv[ARGV_MAX];
 static char *daemon_env[ENV_MAX];
 static char env_fd[64];
 static char env_signals[96];
+static uint64_t inherited_blocked, inherited_ignored; /* bit n-1 for signal n: what the runtime started us with */
+static int native_init;                   /* init that needs no Node: the keeper runs the main command itself */
 static int log_threshold = 40;            /* pino levels: 30 info, 40 warn, 50 error */
 
 /* ---- The fd store ---- */
@@ -186,6 +188,7 @@ static void put64(unsigned char *p, uint64_t v) { put32(p, (uint32_t)v); put32(p
 
 /* ---- Start-up: arguments, paths, environment ---- */
 
+#ifndef PVK_INIT_ENTRY
 static void usage(FILE *to) {
   fputs("Usage: pidvisor-keeper [--node PATH] [--script PATH] [--node-option OPT]... [--no-inherited-signals] daemon|init [ARGS...]\n"
         "\n"
@@ -203,6 +206,7 @@ static void usage(FILE *to) {
         "                      by `pidvisor daemon|init`, whose Node has already changed them)\n",
         to);
 }
+#endif
 
 static void fail_setup(const char *what, int err) {
   fprintf(stderr, "pidvisor-keeper: %s: %s\n", what, strerror(err));
@@ -277,6 +281,8 @@ static void read_init_options(int argc, char **argv, int first) {
   }
 }
 
+static int parse_native_init(int argc, char **argv, int first);
+
 static void parse_arguments(int argc, char **argv) {
   const char *node_options[NODE_OPTIONS_MAX];
   int node_option_count = 0;
@@ -287,6 +293,11 @@ static void parse_arguments(int argc, char **argv) {
     original_argv = argv + 2; /* argv[2] stands for argv[0]: the options follow it */
     i += 2;
   }
+#ifdef PVK_INIT_ENTRY
+  /* pidvisor-init ARGS is `pidvisor-keeper init ARGS`; it takes no keeper option (they would
+   * shadow init's own): node comes from $PIDVISOR_NODE or $PATH, the script from beside it. */
+  init_mode = 1;
+#else
   for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
     if (strcmp(argv[i], "--help") == 0) {
       usage(stdout);
@@ -296,6 +307,7 @@ static void parse_arguments(int argc, char **argv) {
       /* Exec'd by pidvisor's Node CLI, which reset every disposition and blocked every signal
        * for the exec: what the keeper found is Node's, not what the user started it with. */
       env_signals[0] = '\0';
+      inherited_blocked = inherited_ignored = 0;
       continue;
     }
     if (i + 1 >= argc) break;
@@ -314,8 +326,14 @@ static void parse_arguments(int argc, char **argv) {
     usage(stderr);
     exit(2);
   }
-  init_mode = strcmp(argv[i], "init") == 0;
-  if (init_mode) read_init_options(argc, argv, i + 1);
+  init_mode = strcmp(argv[i++], "init") == 0;
+#endif
+  if (init_mode) {
+    read_init_options(argc, argv, i);
+    /* Nothing asks for Node (no service, no API): the keeper is the whole init, as tini is. */
+    native_init = parse_native_init(argc, argv, i);
+    if (native_init) return;
+  }
   if (node_path[0] == '\0') {
     const char *from_env = getenv("PIDVISOR_NODE");
     if (from_env != NULL && from_env[0] != '\0') copy_path(node_path, from_env, "$PIDVISOR_NODE");
@@ -329,13 +347,14 @@ static void parse_arguments(int argc, char **argv) {
     exit(1);
   }
   int n = 0;
-  if (1 + node_option_count + 1 + (argc - i) + 1 > ARGV_MAX) {
+  if (1 + node_option_count + 2 + (argc - i) + 1 > ARGV_MAX) {
     fputs("pidvisor-keeper: too many arguments\n", stderr);
     exit(2);
   }
   daemon_argv[n++] = node_path;
   for (int k = 0; k < node_option_count; k++) daemon_argv[n++] = (char *)node_options[k];
   daemon_argv[n++] = script_path;
+  daemon_argv[n++] = init_mode ? "init" : "daemon";
   for (; i < argc; i++) daemon_argv[n++] = argv[i];
   daemon_argv[n] = NULL;
 }
@@ -349,6 +368,8 @@ static void remember_inherited_signals(const sigset_t *blocked) {
     if (sigismember(blocked, sig) == 1) blocked_bits |= 1ull << (sig - 1);
     if (sigaction(sig, NULL, &action) == 0 && action.sa_handler == SIG_IGN) ignored_bits |= 1ull << (sig - 1);
   }
+  inherited_blocked = blocked_bits;
+  inherited_ignored = ignored_bits;
   snprintf(env_signals, sizeof env_signals, "%s=blocked:%016llx,ignored:%016llx", PVK_ENV_INHERITED_SIGNALS,
            (unsigned long long)blocked_bits, (unsigned long long)ignored_bits);
 }
@@ -379,8 +400,14 @@ static void build_environment(void) {
   daemon_env[n++] = env_fd;
   if (env_signals[0] != '\0') daemon_env[n++] = env_signals;
   daemon_env[n] = NULL;
+}
+
+/* pino's level names, as the daemon reads PIDVISOR_LOG_LEVEL (init -v, read later, lowers it to debug). */
+static void read_log_level(void) {
   const char *level = getenv("PIDVISOR_LOG_LEVEL");
-  if (level != NULL && (strcmp(level, "info") == 0 || strcmp(level, "debug") == 0 || strcmp(level, "trace") == 0)) log_threshold = 30;
+  if (level == NULL) return;
+  if (strcmp(level, "info") == 0) log_threshold = 30;
+  else if (strcmp(level, "debug") == 0 || strcmp(level, "trace") == 0) log_threshold = 20;
 }
 
 /* Thousands of stored fds: the soft RLIMIT_NOFILE is often 1024. */
@@ -1040,23 +1067,299 @@ static void read_signals(int signal_fd) {
   }
 }
 
+/* ---- Native init: tini's whole job, without Node ----
+ *
+ * `init -- COMMAND` that asks for no service and no API (no --config, --socket, cgroup
+ * forwarding) needs nothing of Node: starting it would cost ~60 ms and ~45 MiB for what tini
+ * does in a few hundred lines. The keeper then is the init (daemon/init.ts documents the
+ * behaviour; this is the same, option for option):
+ *   - it runs COMMAND in its own process group, with the terminal's foreground unless the
+ *     keeper is visibly in the background, and with the signal configuration the keeper was
+ *     started with (tini's "inherited signals");
+ *   - it reaps every child (orphans included), passes each forwarded signal to COMMAND (-g: to
+ *     its group); SIGTERM and SIGINT go to the whole group and start the grace period (--grace,
+ *     then SIGKILL to the group); SIGTTIN and SIGTTOU are dropped (held blocked, never acted on);
+ *   - it exits with COMMAND's code, or 128 + the signal that killed it, remapped by -e; 127/126
+ *     when COMMAND cannot be run (the child says why and exits so, as a shell would).
+ * Anything else in the arguments (an option it does not know, a bad value, --help, no COMMAND)
+ * goes to the Node init, which runs it or reports it exactly as before. */
+
+#define GRACE_DEFAULT_MS 10000
+
+static struct {
+  int group;              /* -g, --forward-to group: every forwarded signal goes to the process group */
+  int grace_ms;           /* --grace */
+  unsigned char success[256]; /* -e CODE: this status exits 0 */
+  char **command;         /* after `--` */
+  pid_t pid;              /* the main command; also its process group */
+  int64_t kill_at_ms;     /* -1, or when the grace after SIGTERM/SIGINT ends (SIGKILL then) */
+  int stopping;
+} init = {.grace_ms = GRACE_DEFAULT_MS, .kill_at_ms = -1};
+
+static int is_digits(const char *text, size_t max_length) {
+  const size_t n = strlen(text);
+  return n > 0 && n <= max_length && strspn(text, "0123456789") == n;
+}
+
+/* One option of `init` with its value (NULL for a flag); 0 if the native init cannot take it. */
+static int native_init_option(const char *name, const char *value) {
+  if (strcmp(name, "group") == 0) return value == NULL && (init.group = 1);
+  if (strcmp(name, "verbose") == 0) return value == NULL && (log_threshold = 20);
+  if (strcmp(name, "no-subreaper") == 0) return value == NULL; /* read_init_options has it */
+  if (value == NULL) return 0;
+  if (strcmp(name, "forward-to") == 0) {
+    /* cgroup forwarding makes and watches a cgroup: the Node init's. */
+    if (strcmp(value, "process") != 0 && strcmp(value, "group") != 0) return 0;
+    init.group = strcmp(value, "group") == 0;
+    return 1;
+  }
+  if (strcmp(name, "success-code") == 0) {
+    if (!is_digits(value, 3) || atoi(value) > 255) return 0;
+    init.success[atoi(value)] = 1;
+    return 1;
+  }
+  if (strcmp(name, "parent-death-signal") == 0) return !is_digits(value, 10) && signal_number(value) != 0;
+  if (strcmp(name, "grace") == 0) {
+    if (!is_digits(value, 9)) return 0;
+    init.grace_ms = atoi(value);
+    return 1;
+  }
+  return strcmp(name, "state-dir") == 0; /* used only with services */
+}
+
+/* Whether the native init can run `init ARGS` (from argv[first]) exactly as the Node init
+ * would: options as node:util parseArgs reads them (--name, --name=value, --name value, -x,
+ * -x value, -xyz flags with a value-taking last one), then `--` and a COMMAND. */
+static int parse_native_init(int argc, char **argv, int first) {
+  static const char *const takes_value[] = {"forward-to", "success-code", "parent-death-signal", "grace", "config", "socket", "state-dir"};
+  int i = first;
+  for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    const char *arg = argv[i];
+    if (arg[0] != '-' || arg[1] == '\0') return 0; /* a COMMAND without `--`: the Node init's rules */
+    if (arg[1] == '-') {
+      char name[32];
+      const char *equals = strchr(arg + 2, '=');
+      const size_t length = equals != NULL ? (size_t)(equals - arg - 2) : strlen(arg + 2);
+      if (length == 0 || length >= sizeof name) return 0;
+      memcpy(name, arg + 2, length);
+      name[length] = '\0';
+      const char *value = equals != NULL ? equals + 1 : NULL;
+      int needs_value = 0;
+      for (size_t k = 0; k < sizeof takes_value / sizeof takes_value[0]; k++) needs_value |= strcmp(name, takes_value[k]) == 0;
+      if (needs_value && value == NULL) {
+        if (i + 1 >= argc) return 0;
+        value = argv[++i];
+      }
+      if (!native_init_option(name, value)) return 0;
+      continue;
+    }
+    for (const char *c = arg + 1; *c != '\0'; c++) {
+      const char *name = *c == 'g' ? "group" : *c == 'v' ? "verbose" : *c == 'e' ? "success-code" : *c == 'p' ? "parent-death-signal" : NULL;
+      if (name == NULL) return 0; /* -h, or not an option of init */
+      if (*c == 'e' || *c == 'p') {
+        if (c[1] != '\0' || i + 1 >= argc) return 0; /* -e3: an inline value is the Node init's to read */
+        if (!native_init_option(name, argv[++i])) return 0;
+        break;
+      }
+      if (!native_init_option(name, NULL)) return 0;
+    }
+  }
+  if (i + 1 >= argc) return 0; /* no COMMAND: services only, the Node init's */
+  init.command = argv + i + 1;
+  return 1;
+}
+
+/* Whether pidvisor's group holds its terminal's foreground, so COMMAND may take it: tini takes
+ * it always, which lets `tini cmd &` steal the terminal from the shell that started it; here a
+ * group visibly in the background leaves it (pgrp and tpgid, /proc/self/stat; from inside a
+ * PID namespace a group made outside reads as 0: then do as tini). */
+static int in_foreground_of_terminal(void) {
+  char stat[1024];
+  const int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1;
+  const ssize_t n = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (n <= 0) return 1;
+  stat[n] = '\0';
+  const char *after_name = strrchr(stat, ')');
+  long pgrp = 0, foreground = 0;
+  /* After the command name: state ppid pgrp session tty_nr tpgid (proc(5)). */
+  if (after_name == NULL || sscanf(after_name + 1, " %*c %*d %ld %*d %*d %ld", &pgrp, &foreground) != 2) return 1;
+  return !(pgrp > 0 && foreground > 0 && pgrp != foreground);
+}
+
+/* The errno's name for the message (a shell's message has only the text; the Node init's had the name). */
+static const char *errno_name(int err) {
+  switch (err) {
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case ENOEXEC: return "ENOEXEC";
+    case ENOTDIR: return "ENOTDIR";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case E2BIG: return "E2BIG";
+    case ENOMEM: return "ENOMEM";
+    case ETXTBSY: return "ETXTBSY";
+    case EPERM: return "EPERM";
+    case EISDIR: return "EISDIR";
+    default: return "ERRNO";
+  }
+}
+
+/* execvp without its fallback to /bin/sh for a file with no #! line (ENOEXEC is an error here,
+ * as for the Node init's spawn). Returns the errno that explains the failure best. */
+static int exec_in_path(char **command) {
+  if (strchr(command[0], '/') != NULL) {
+    execve(command[0], command, environ);
+    return errno;
+  }
+  const char *path = getenv("PATH");
+  if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
+  int err = ENOENT, denied = 0;
+  static char file[PATH_MAX];
+  while (*path != '\0') {
+    const char *end = strchrnul(path, ':');
+    const int n = snprintf(file, sizeof file, "%.*s/%s", (int)(end - path), end == path ? "." : path, command[0]);
+    if (n > 0 && (size_t)n < sizeof file) {
+      execve(file, command, environ);
+      err = errno;
+      if (err == EACCES) denied = 1;
+      else if (err != ENOENT && err != ENOTDIR) return err;
+    }
+    path = *end == ':' ? end + 1 : end;
+  }
+  return denied ? EACCES : err;
+}
+
+/* In the child: its own group, maybe the terminal, the inherited signal configuration, exec. */
+static __attribute__((noreturn)) void exec_main_command(int take_terminal) {
+  setpgid(0, 0);
+  /* SIGTTOU is blocked here (inherited from the keeper), so a background group may take the
+   * terminal. No terminal (ENOTTY), no fd 0 (EBADF) or none of ours (ENXIO) is not an error. */
+  if (take_terminal && tcsetpgrp(STDIN_FILENO, getpgrp()) < 0 && errno != ENOTTY && errno != EBADF && errno != ENXIO) {
+    fprintf(stderr, "pidvisor init: cannot give the terminal to %s: %s\n", init.command[0], strerror(errno));
+    _exit(126);
+  }
+  struct sigaction ignore;
+  memset(&ignore, 0, sizeof ignore);
+  ignore.sa_handler = SIG_IGN;
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (int sig = 1; sig < 65 && sig < NSIG; sig++) {
+    if (inherited_ignored & (1ull << (sig - 1))) sigaction(sig, &ignore, NULL);
+    if (inherited_blocked & (1ull << (sig - 1))) sigaddset(&blocked, sig);
+  }
+  sigprocmask(SIG_SETMASK, &blocked, NULL);
+  const int err = exec_in_path(init.command);
+  fprintf(stderr, "pidvisor init: cannot run %s: %s (%s)\n", init.command[0], strerror(err), errno_name(err));
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+static __attribute__((noreturn)) void exit_as_init(int status) {
+  const int remapped = init.success[status & 255] ? 0 : status;
+  exit(remapped);
+}
+
+static void signal_main(int sig, int to_group) {
+  if (kill(to_group ? -init.pid : init.pid, sig) < 0 && errno != ESRCH)
+    log_line(40, "signal not forwarded", ",\"signal\":%d,\"errno\":%d", sig, errno);
+  else log_line(20, "signal forwarded", ",\"signal\":%d,\"group\":%s", sig, to_group ? "true" : "false");
+}
+
+/* Reaps what has ended, at most REAP_BATCH; returns 1 if more may be waiting. The main
+ * command's end ends the init, after the zombies reaped in the same batch. */
+static int reap_as_init(void) {
+  int main_status = -1;
+  int count = 0;
+  for (; count < REAP_BATCH; count++) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0) break;
+    const pid_t pid = info.si_pid;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG) < 0 || info.si_pid != pid) break; /* nobody else reaps here */
+    if (pid == init.pid) {
+      main_status = shell_status(&info);
+      log_line(30, "main command exited", ",\"main\":%d,\"code\":%d,\"signal\":%d,\"status\":%d", (int)pid, info.si_code == CLD_EXITED ? info.si_status : -1,
+               info.si_code == CLD_EXITED ? 0 : info.si_status, init.success[main_status & 255] ? 0 : main_status);
+    } else {
+      log_line(20, "reaped an orphan", ",\"orphan\":%d,\"code\":%d,\"status\":%d", (int)pid, info.si_code, info.si_status);
+    }
+  }
+  if (main_status >= 0) exit_as_init(main_status);
+  return count == REAP_BATCH;
+}
+
+static __attribute__((noreturn)) void run_native_init(int signal_fd) {
+  const int take_terminal = in_foreground_of_terminal();
+  init.pid = fork();
+  if (init.pid == 0) exec_main_command(take_terminal);
+  if (init.pid < 0) {
+    fprintf(stderr, "pidvisor init: cannot start %s: %s (%s)\n", init.command[0], strerror(errno), errno_name(errno));
+    exit_as_init(126);
+  }
+  setpgid(init.pid, init.pid); /* also here: a signal to the group may come before the child's own setpgid */
+  log_line(30, "main command started", ",\"main\":%d,\"spawnMethod\":\"fork\"", (int)init.pid);
+  int more_to_reap = 0;
+  for (;;) {
+    int timeout = more_to_reap ? 0 : -1;
+    if (init.kill_at_ms >= 0) {
+      const int64_t left = init.kill_at_ms - monotonic_ms();
+      timeout = left <= 0 ? 0 : more_to_reap ? 0 : (int)left;
+    }
+    struct pollfd fd = {.fd = signal_fd, .events = POLLIN};
+    if (poll(&fd, 1, timeout) < 0 && errno != EINTR) fail_setup("poll", errno);
+    if (init.kill_at_ms >= 0 && monotonic_ms() >= init.kill_at_ms) {
+      log_line(40, "the main command did not stop in time: SIGKILL", ",\"graceMs\":%d", init.grace_ms);
+      signal_main(SIGKILL, 1);
+      init.kill_at_ms = -1;
+    }
+    if (more_to_reap) more_to_reap = reap_as_init();
+    struct signalfd_siginfo info;
+    while (read(signal_fd, &info, sizeof info) == (ssize_t)sizeof info) {
+      const int sig = (int)info.ssi_signo;
+      if (sig == SIGCHLD) {
+        more_to_reap = reap_as_init();
+      } else if (sig == SIGTERM || sig == SIGINT) {
+        /* A stop: the whole group, whatever -g says, then SIGKILL after the grace period. */
+        if (!init.stopping) {
+          init.stopping = 1;
+          init.kill_at_ms = monotonic_ms() + init.grace_ms;
+          log_line(30, "stopping", ",\"signal\":%d,\"graceMs\":%d", sig, init.grace_ms);
+        }
+        signal_main(sig, 1);
+      } else if (is_forwarded(sig)) {
+        signal_main(sig, init.group);
+      }
+    }
+  }
+}
+
 /* ---- Main ---- */
 
 int main(int argc, char **argv) {
   /* First: every signal blocked, so none is lost or acted on by default until it can be
    * handled. What was blocked before is remembered for init's main command. */
   sigset_t all, inherited_blocked;
+  int is_subreaper = 0;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &inherited_blocked);
   remember_inherited_signals(&inherited_blocked);
   reset_dispositions();
 
+  read_log_level();
   parse_arguments(argc, argv);
-  build_environment();
-  raise_fd_limit();
+  if (!native_init) {
+    build_environment();
+    raise_fd_limit();
+  }
   /* As PID 1 (a PID namespace) orphans come to us anyway; elsewhere, ask for them (unless
    * init --no-subreaper: then a dead daemon's children go to the real init). */
-  if (getpid() != 1 && !no_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail_setup("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  if (getpid() != 1 && !no_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 && !native_init) fail_setup("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  /* As tini and the Node init do: say so when orphans cannot come here. */
+  if (native_init && getpid() != 1 && prctl(PR_GET_CHILD_SUBREAPER, &is_subreaper, 0, 0, 0) == 0 && !is_subreaper)
+    log_line(40, no_subreaper ? "pidvisor is neither PID 1 nor a child subreaper: orphans go to the real init, so zombie reaping won't work (drop --no-subreaper, or run pidvisor as PID 1)"
+                              : "pidvisor is neither PID 1 nor a child subreaper: orphans go to the real init, so zombie reaping won't work", "%s", "");
   if (parent_death_signal != 0) {
     const pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, parent_death_signal, 0, 0, 0) < 0) fail_setup("prctl(PR_SET_PDEATHSIG)", errno);
@@ -1067,6 +1370,7 @@ int main(int argc, char **argv) {
   const int signal_fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) fail_setup("signalfd", errno);
   if (realpath("/proc/self/exe", self_path) == NULL) fail_setup("realpath(/proc/self/exe)", errno);
+  if (native_init) run_native_init(signal_fd);
   if (restore_fd >= 0) restore_state();
 
   start_daemon();
