@@ -1,5 +1,8 @@
 // `pidvisor init` as PID 1 of a fresh PID namespace (unshare --pid --fork --mount-proc): it
 // reaps every orphan, forwards signals, stops gracefully, and exits with the main command.
+// Every behaviour is checked on each way init runs (VARIANTS): the native init of
+// pidvisor-keeper (no Node: `pidvisor-init`, and what `pidvisor init -- cmd` execs into), the
+// Node init under the keeper (what runs when services are asked for), and the Node init alone.
 import { execFileSync, spawn as spawnWithLibuv, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
-import { KEEPER_BIN } from '../helpers/keeper.js';
+import { INIT_BIN, KEEPER_BIN } from '../helpers/keeper.js';
 import { descendants, isRoot, killTree, pollUntil, procStat } from '../helpers/proc.js';
 
 function skipReason(): string | null {
@@ -30,15 +33,37 @@ interface InitRun {
   stderr: () => string;
 }
 
-const PIDVISOR_INIT = [process.execPath, PIDVISOR_BIN, 'init'];
 const TINI = ['tini'];
+const EMPTY_CONFIG = path.join(os.tmpdir(), `pidvisor-init-empty-${process.pid}.yaml`);
+fs.writeFileSync(EMPTY_CONFIG, 'services: {}\n');
 
-/** `init` (pidvisor's by default; tini as a reference) with `args`, as PID 1 of a new PID namespace. */
-function startInit(args: string[], options: { wrapper?: string[]; env?: NodeJS.ProcessEnv; init?: string[] } = {}): InitRun {
-  const command = [...(options.wrapper ?? []), ...(options.init ?? PIDVISOR_INIT), ...args];
+interface InitVariant {
+  name: string;
+  /** The init's command line, up to its own options. */
+  init(): string[];
+  env: NodeJS.ProcessEnv;
+  /** The main command is spawned by the addon (clone3, with its clone fallback), not fork(). */
+  addonSpawn: boolean;
+}
+
+const VARIANTS: InitVariant[] = [
+  { name: 'native init (pidvisor-init)', init: () => [INIT_BIN], env: {}, addonSpawn: false },
+  {
+    name: 'Node init with services, under the keeper',
+    // A config, even an empty one, asks for services: the keeper starts the Node init.
+    init: () => [process.execPath, PIDVISOR_BIN, 'init', '--config', EMPTY_CONFIG, '--state-dir', fs.mkdtempSync(path.join(dir, 'state-'))],
+    env: {},
+    addonSpawn: true,
+  },
+  { name: 'Node init alone (PIDVISOR_KEEPER=off)', init: () => [process.execPath, PIDVISOR_BIN, 'init'], env: { PIDVISOR_KEEPER: 'off' }, addonSpawn: true },
+];
+
+/** `init` (a variant, or tini as a reference) with `args`, as PID 1 of a new PID namespace. */
+function startInit(variant: InitVariant, args: string[], options: { wrapper?: string[]; env?: NodeJS.ProcessEnv; init?: string[] } = {}): InitRun {
+  const command = [...(options.wrapper ?? []), ...(options.init ?? variant.init()), ...args];
   const child = spawnWithLibuv('unshare', ['--pid', '--kill-child', '--mount-proc', ...command], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, PIDVISOR_LOG_LEVEL: 'info', ...options.env },
+    env: { ...process.env, PIDVISOR_LOG_LEVEL: 'info', ...variant.env, ...options.env },
   });
   running.add(child);
   let stderr = '';
@@ -87,18 +112,25 @@ afterAll(() => {
   // unshare --kill-child takes its child (PID 1 of the namespace, and so the namespace) along.
   for (const child of running) child.kill('SIGKILL');
   fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(EMPTY_CONFIG, { force: true });
 });
 
-describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: ${reason})` : ''}`, () => {
+describe.skipIf(reason !== null).each(VARIANTS)(`pidvisor init as PID 1: $name${reason ? ` (skipped: ${reason})` : ''}`, (variant) => {
+  // Each variant its own files: the tests wait for lines in them.
+  let vdir = '';
+  beforeAll(() => {
+    vdir = fs.mkdtempSync(path.join(dir, 'variant-'));
+  });
+
   it('reaps 1,000 orphaned grandchildren: no zombie within 2 s', async () => {
-    const out = path.join(dir, 'storm.txt');
-    const run = startInit(['--', 'sh', '-c', stormThenCountZombies(1000, out)]);
+    const out = path.join(vdir, 'storm.txt');
+    const run = startInit(variant, ['--', 'sh', '-c', stormThenCountZombies(1000, out)]);
     expect(await run.exit).toBe(0);
     expect(fs.readFileSync(out, 'utf8')).toMatch(/^zombies=0 /);
   }, 30_000);
 
   it('negative control: the same storm under a PID 1 that does not reap leaves zombies', async () => {
-    const out = path.join(dir, 'control.txt');
+    const out = path.join(vdir, 'control.txt');
     // Node as PID 1 waits only for the child it spawned itself (libuv), never for orphans.
     const script = `require('child_process').execFileSync('sh', ['-c', ${JSON.stringify(stormThenCountZombies(200, out))}], { stdio: 'inherit' })`;
     execFileSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script]);
@@ -107,15 +139,15 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
   }, 30_000);
 
   it.each([0, 1, 42, 255])('exits with the main command code %i', async (code) => {
-    expect(await startInit(['--', 'sh', '-c', `exit ${code}`]).exit).toBe(code);
+    expect(await startInit(variant, ['--', 'sh', '-c', `exit ${code}`]).exit).toBe(code);
   });
 
   it.each([['TERM', 143], ['KILL', 137]])('exits with 128+n when SIG%s kills the main command', async (signal, status) => {
-    expect(await startInit(['--', 'sh', '-c', `kill -${signal} $$`]).exit).toBe(status);
+    expect(await startInit(variant, ['--', 'sh', '-c', `kill -${signal} $$`]).exit).toBe(status);
   });
 
   it('exits 127 at once when the main command does not exist, as a shell would', async () => {
-    const run = startInit(['--', '/nonexistent/command']);
+    const run = startInit(variant, ['--', '/nonexistent/command']);
     expect(await run.exit).toBe(127);
     expect(run.stderr()).toMatch(/ENOENT/);
   });
@@ -128,18 +160,18 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
     [['-e', '127'], ['/nonexistent/command'], 0],
     [['-e', '143'], ['sh', '-c', 'kill -KILL $$'], 137],
   ])('with %j, `%s` exits %i (as tini)', async (flags, command, status) => {
-    expect(await startInit([...flags, '--', ...command]).exit).toBe(status);
+    expect(await startInit(variant, [...flags, '--', ...command]).exit).toBe(status);
     if (hasTini) expect(tiniStatusAsPid1([...flags, '--', ...command])).toBe(status);
   });
 
   it('forwards signals to the main command, and with -g to its whole group', async () => {
     const signals = ['HUP', 'USR1', 'USR2', 'WINCH', 'INT', 'TERM'];
     for (const group of [false, true]) {
-      const log = path.join(dir, `signals-${group}.log`);
+      const log = path.join(vdir, `signals-${group}.log`);
       const traps = (who: string): string => signals.map((s) => `trap "echo ${who}:${s} >> ${log}${s === 'TERM' || s === 'INT' ? '; exit 0' : ''}" ${s};`).join(' ');
       // The main shell and a child shell in the same process group both record what they get.
       const script = `${traps('main')} sh -c '${traps('child').replaceAll("'", '')} echo child:ready >> ${log}; while :; do sleep 0.05; done' & sleep 0.2; echo main:ready >> ${log}; while :; do sleep 0.05; done`;
-      const run = startInit([...(group ? ['-g'] : []), '--grace', '3000', '--', 'sh', '-c', script]);
+      const run = startInit(variant, [...(group ? ['-g'] : []), '--grace', '3000', '--', 'sh', '-c', script]);
       await waitForFile(log, /main:ready/);
       await waitForFile(log, /child:ready/);
       const pid = initHostPid(run);
@@ -157,10 +189,10 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
   }, 60_000);
 
   it(`ignores SIGTTIN and SIGTTOU: neither forwarded nor stopping it (as tini${hasTini ? '' : ', not run: no tini'})`, async () => {
-    for (const [name, init] of [['pidvisor', PIDVISOR_INIT], ...(hasTini ? [['tini', TINI]] : [])] as const) {
-      const log = path.join(dir, `ttin-${name}.log`);
+    for (const [name, init] of [['pidvisor', variant.init()], ...(hasTini ? [['tini', TINI]] : [])] as const) {
+      const log = path.join(vdir, `ttin-${name}.log`);
       const script = `for s in TTIN TTOU USR1; do trap "echo $s >> ${log}" $s; done; trap "exit 0" TERM; echo ready >> ${log}; while :; do sleep 0.05; done`;
-      const run = startInit(['--', 'sh', '-c', script], { init: [...init] });
+      const run = startInit(variant, ['--', 'sh', '-c', script], { init: [...init] });
       await waitForFile(log, /ready/);
       const pid = initHostPid(run);
       process.kill(pid, 'SIGTTIN');
@@ -178,8 +210,8 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
 
   it('stops a command that ignores SIGTERM with SIGKILL after the grace period, leaving nothing', async () => {
     const marker = `1000.${process.pid}${Date.now() % 100000}`;
-    const ready = path.join(dir, 'stubborn.ready');
-    const run = startInit(['--grace', '500', '--', 'sh', '-c', `trap "" TERM; sleep ${marker} & echo > ${ready}; wait`]);
+    const ready = path.join(vdir, 'stubborn.ready');
+    const run = startInit(variant, ['--grace', '500', '--', 'sh', '-c', `trap "" TERM; sleep ${marker} & echo > ${ready}; wait`]);
     await pollUntil(() => fs.existsSync(ready), 10_000);
     const started = Date.now();
     process.kill(initHostPid(run), 'SIGTERM');
@@ -197,20 +229,20 @@ describe.skipIf(reason !== null)(`pidvisor init as PID 1${reason ? ` (skipped: $
 
   it("keeps the main command's exit code right under an orphan storm", async () => {
     for (let round = 0; round < 3; round++) {
-      const run = startInit(['--', 'sh', '-c', 'i=0; while [ $i -lt 300 ]; do (sleep 0.1 &); i=$((i+1)); done; sleep 0.1; exit 42']);
+      const run = startInit(variant, ['--', 'sh', '-c', 'i=0; while [ $i -lt 300 ]; do (sleep 0.1 &); i=$((i+1)); done; sleep 0.1; exit 42']);
       expect(await run.exit).toBe(42);
     }
   }, 60_000);
 
-  it('works where seccomp blocks clone3, through the clone(CLONE_PIDFD) fallback', async () => {
-    const binary = path.join(dir, 'seccomp-enosys');
+  it(`works where seccomp blocks clone3${variant.addonSpawn ? ', through the clone(CLONE_PIDFD) fallback' : ' (fork uses clone)'}`, async () => {
+    const binary = path.join(vdir, 'seccomp-enosys');
     execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', binary, path.join(path.dirname(PIDVISOR_BIN), '../../test/fixtures/seccomp-enosys.c')]);
     const noClone3 = [binary, '435'];
-    const run = startInit(['--', 'sh', '-c', 'exit 7'], { wrapper: noClone3 });
+    const run = startInit(variant, ['--', 'sh', '-c', 'exit 7'], { wrapper: noClone3 });
     expect(await run.exit).toBe(7);
-    expect(run.stderr()).toMatch(/"spawnMethod":"clone"/);
-    const out = path.join(dir, 'storm-fallback.txt');
-    expect(await startInit(['--', 'sh', '-c', stormThenCountZombies(300, out)], { wrapper: noClone3 }).exit).toBe(0);
+    expect(run.stderr()).toMatch(variant.addonSpawn ? /"spawnMethod":"clone"/ : /"spawnMethod":"fork"/);
+    const out = path.join(vdir, 'storm-fallback.txt');
+    expect(await startInit(variant, ['--', 'sh', '-c', stormThenCountZombies(300, out)], { wrapper: noClone3 }).exit).toBe(0);
     expect(fs.readFileSync(out, 'utf8')).toMatch(/^zombies=0 /);
   }, 30_000);
 });
@@ -259,16 +291,21 @@ async function onTerminal(command: string[], input: string): Promise<number | st
 }
 
 const terminalSkip = reason ?? (hasScript ? null : 'no script(1), from bsdutils');
-describe.skipIf(terminalSkip !== null)(`pidvisor init on a terminal${terminalSkip === null ? '' : ` (skipped: ${terminalSkip})`}`, () => {
-  const pidvisorInit = [process.execPath, PIDVISOR_BIN, 'init', '--'];
+describe.skipIf(terminalSkip !== null).each(VARIANTS)(`pidvisor init on a terminal: $name${terminalSkip === null ? '' : ` (skipped: ${terminalSkip})`}`, (variant) => {
+  let vdir = '';
+  beforeAll(() => {
+    vdir = fs.mkdtempSync(path.join(dir, 'variant-'));
+  });
+  const withEnv = (command: string[]): string[] => ['env', ...Object.entries(variant.env).map(([name, value]) => `${name}=${value}`), ...command];
+  const pidvisorInit = (): string[] => withEnv([...variant.init(), '--']);
   const asPid1 = (command: string[]): string[] => ['unshare', '--pid', '--fork', '--mount-proc', ...command];
 
   // tini's own TTY test: an interactive shell under the init reads `exit 0` from the terminal.
   it.each([
-    ['pidvisor as PID 1', asPid1(pidvisorInit)],
-    ['pidvisor as a subreaper', pidvisorInit],
-  ])('gives the terminal to an interactive main command: %s', async (_, init) => {
-    expect(await onTerminal([...init, 'dash', '-i'], 'exit 0\n')).toBe(0);
+    ['pidvisor as PID 1', true],
+    ['pidvisor as a subreaper', false],
+  ])('gives the terminal to an interactive main command: %s', async (_, pid1) => {
+    expect(await onTerminal([...(pid1 ? asPid1(pidvisorInit()) : pidvisorInit()), 'dash', '-i'], 'exit 0\n')).toBe(0);
   });
 
   it.skipIf(!hasTini)(`reference: tini as PID 1 passes the same test${hasTini ? '' : ' (skipped: no tini; apt-get install tini)'}`, async () => {
@@ -278,14 +315,14 @@ describe.skipIf(terminalSkip !== null)(`pidvisor init on a terminal${terminalSki
   it('writes its own log from the background of a TOSTOP terminal without stopping (SIGTTOU ignored, as tini)', async () => {
     // Once `true` has taken the terminal and exited, init's "main command exited" line (-v)
     // is a write from a background group: with TOSTOP the terminal answers it with SIGTTOU.
-    const init = shellQuote([process.execPath, PIDVISOR_BIN, 'init', '-v', '--', 'true']);
+    const init = shellQuote(withEnv([...variant.init(), '-v', '--', 'true']));
     expect(await onTerminal(['sh', '-c', `stty tostop && exec ${init}`], '')).toBe(0);
   });
 
   it('started in the background by a job-control shell, leaves the terminal to that shell (tini takes it)', async () => {
-    const out = path.join(dir, 'background.stat');
+    const out = path.join(vdir, 'background.stat');
     const main = `cat /proc/self/stat > ${out}`;
-    expect(await onTerminal(['dash', '-c', `set -m; ${shellQuote([...pidvisorInit, 'sh', '-c', main])} & wait`], '')).toBe(0);
+    expect(await onTerminal(['dash', '-c', `set -m; ${shellQuote([...pidvisorInit(), 'sh', '-c', main])} & wait`], '')).toBe(0);
     const stat = fs.readFileSync(out, 'utf8');
     // After the command name: state ppid pgrp session tty_nr tpgid.
     const [, , pgrp, , , foreground] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -294,9 +331,10 @@ describe.skipIf(terminalSkip !== null)(`pidvisor init on a terminal${terminalSki
   });
 });
 
-describe.skipIf(unsupported !== null)(`pidvisor init as a subreaper${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+describe.skipIf(unsupported !== null).each(VARIANTS)(`pidvisor init as a subreaper: $name${unsupported ? ` (skipped: ${unsupported})` : ''}`, (variant) => {
   const initStderr = (args: string[]): { status: number | null; stderr: string } => {
-    const result = spawnSync(process.execPath, [PIDVISOR_BIN, 'init', ...args], { encoding: 'utf8', timeout: 20_000 });
+    const [command, ...initArgs] = variant.init();
+    const result = spawnSync(command!, [...initArgs, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...variant.env } });
     return { status: result.status, stderr: result.stderr };
   };
 
@@ -341,9 +379,17 @@ describe.skipIf(sigconfSkip !== null)(`pidvisor init and the signals it inherite
   const set = (...signals: number[]): string => signals.reduce((mask, n) => mask | (1n << BigInt(n - 1)), 0n).toString(16).padStart(16, '0');
 
   it(`passes on what it was started with ignored and blocked, as tini does${hasTini ? '' : ' (tini not installed: not compared)'}`, () => {
-    const pidvisor = mainCommandSignals([KEEPER_BIN, 'init']);
-    expect(pidvisor).toBe(`SigBlk:\t${set(4, 15, 21)}\nSigIgn:\t${set(2, 11, 13, 22, 25)}`);
-    if (hasTini) expect(pidvisor).toBe(mainCommandSignals(['tini', '-s']));
+    const expected = `SigBlk:\t${set(4, 15, 21)}\nSigIgn:\t${set(2, 11, 13, 22, 25)}`;
+    // The native init (both entries), and the Node init under the keeper (services asked for).
+    expect(mainCommandSignals([INIT_BIN])).toBe(expected);
+    expect(mainCommandSignals([KEEPER_BIN, 'init'])).toBe(expected);
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-sigconf-'));
+    try {
+      expect(mainCommandSignals([KEEPER_BIN, 'init', '--config', EMPTY_CONFIG, '--state-dir', state])).toBe(expected);
+    } finally {
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+    if (hasTini) expect(expected).toBe(mainCommandSignals(['tini', '-s']));
   });
 
   it('cannot when started through node (Node resets both before any JavaScript runs): the command starts clean', () => {

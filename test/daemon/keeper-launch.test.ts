@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { capabilities } from '../../native/index.js';
 import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
-import { childrenOf, KEEPER_BIN } from '../helpers/keeper.js';
+import { childrenOf, INIT_BIN, KEEPER_BIN } from '../helpers/keeper.js';
 import { isRoot, isRunning, pollUntil, procStatus } from '../helpers/proc.js';
 
 function unshareSkipReason(): string | null {
@@ -69,13 +69,13 @@ function executableOf(pid: number): string {
   }
 }
 
-/** Waits until `pid` (or its only child, for unshare) is the keeper, and returns that pid. */
+/** Waits until `pid` (or its only child, for unshare) is the keeper (or pidvisor-init), and returns that pid. */
 async function keeperPid(pid: number, viaUnshare: boolean): Promise<number> {
-  const keeper = fs.realpathSync(KEEPER_BIN);
+  const keepers = [fs.realpathSync(KEEPER_BIN), fs.realpathSync(INIT_BIN)];
   let found = 0;
   await pollUntil(() => {
     const candidates = viaUnshare ? childrenOf(pid) : [pid];
-    found = candidates.find((p) => executableOf(p) === keeper) ?? 0;
+    found = candidates.find((p) => keepers.includes(executableOf(p))) ?? 0;
     return found !== 0;
   }, 15_000, 1);
   return found;
@@ -129,14 +129,19 @@ describe('pidvisor init under the keeper as a subreaper', () => {
 });
 
 describe('pidvisor init options that concern the keeper', () => {
-  it('-p SIGNAL: the keeper (the process the runtime started) gets it when its parent dies, and stops everything', async () => {
-    const parent = run('sh', ['-c', `"${KEEPER_BIN}" init -p SIGTERM -- sleep 60 & wait`], { PIDVISOR_NODE: process.execPath });
+  // Native init (the keeper runs the main command) and the Node init (services asked for).
+  it.each([
+    ['the native init', [] as string[]],
+    ['the Node init', ['--config', EMPTY_CONFIG, '--state-dir', path.join(os.tmpdir(), `keeper-pdeath-${process.pid}`)]],
+  ])('-p SIGNAL: the keeper (the process the runtime started) gets it when its parent dies, and stops everything: %s', async (_, services) => {
+    const parent = run('sh', ['-c', `"${KEEPER_BIN}" init -p SIGTERM ${services.join(' ')} -- sleep 60 & wait`], { PIDVISOR_NODE: process.execPath });
     const keeper = await keeperPid(parent.child.pid!, true);
-    let node = 0;
-    await pollUntil(() => (node = childrenOf(keeper)[0] ?? 0) !== 0 && childrenOf(node).length === 1, 20_000);
-    const main = childrenOf(node)[0]!;
+    let tree: number[] = [];
+    // keeper -> sleep, or keeper -> node -> sleep
+    await pollUntil(() => (tree = descendantsOf(keeper)).some((pid) => commOf(pid) === 'sleep'), 20_000);
+    expect(tree.length).toBe(services.length === 0 ? 1 : 2);
     parent.child.kill('SIGKILL');
-    await pollUntil(() => !isRunning(keeper) && !isRunning(node) && !isRunning(main), 20_000);
+    await pollUntil(() => !isRunning(keeper) && tree.every((pid) => !isRunning(pid)), 20_000);
   });
 
   it('--no-subreaper: neither the keeper nor the daemon takes an orphan, which goes to the real init', async () => {
@@ -151,6 +156,56 @@ describe('pidvisor init options that concern the keeper', () => {
     } finally {
       process.kill(orphan, 'SIGKILL');
     }
+  });
+});
+
+const EMPTY_CONFIG = path.join(os.tmpdir(), `keeper-launch-empty-${process.pid}.yaml`);
+fs.writeFileSync(EMPTY_CONFIG, 'services: {}\n');
+afterAll(() => fs.rmSync(EMPTY_CONFIG, { force: true }));
+
+function commOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+// Issue 14: `init -- cmd` with no service and no API is the keeper's own job (no Node runs);
+// anything that asks for services, the API or an option only the Node init has starts it.
+describe('which init runs', () => {
+  const tree = async (command: string[]): Promise<string[]> => {
+    const init = run(command[0]!, command.slice(1), { PIDVISOR_NODE: process.execPath });
+    const keeper = await keeperPid(init.child.pid!, false);
+    let below: number[] = [];
+    await pollUntil(() => (below = descendantsOf(keeper)).some((pid) => commOf(pid) === 'sleep'), 20_000);
+    const names = below.map((pid) => (executableOf(pid) === process.execPath ? 'node' : commOf(pid)));
+    init.child.kill('SIGTERM');
+    expect(await init.exit).toBe(143);
+    return names;
+  };
+  const state = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'keeper-which-'));
+
+  it('`pidvisor init -- cmd` (through Node) execs into the native init: no Node process is left', async () => {
+    expect(await tree([process.execPath, PIDVISOR_BIN, 'init', '-g', '-e', '3', '--grace', '500', '--', 'sleep', '60'])).toEqual(['sleep']);
+  });
+
+  it('pidvisor-init -- cmd runs the command itself', async () => {
+    expect(await tree([INIT_BIN, '-v', '--forward-to', 'process', '--', 'sleep', '60'])).toEqual(['sleep']);
+  });
+
+  it.each([
+    ['--config', () => ['--config', EMPTY_CONFIG, '--state-dir', state()]],
+    ['--socket', () => { const dir = state(); return ['--socket', path.join(dir, 'api.sock'), '--state-dir', dir]; }],
+    ['--forward-to cgroup', () => ['--forward-to', 'cgroup']],
+  ])('pidvisor-init %s starts the Node init', async (_, args) => {
+    expect(await tree([INIT_BIN, ...args(), '--', 'sleep', '60'])).toEqual(['node', 'sleep']);
+  });
+
+  it('an option value the native init does not take goes to the Node init, which refuses it as before', () => {
+    const result = spawnSync(INIT_BIN, ['--grace', 'soon', '--', 'true'], { encoding: 'utf8', env: { ...process.env, PIDVISOR_NODE: process.execPath }, timeout: 20_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--grace takes milliseconds, not "soon"');
   });
 });
 

@@ -9,6 +9,8 @@ import { isRunning, pollUntil } from './proc.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const KEEPER_BIN = path.join(root, 'build/Release/pidvisor-keeper');
+/** The container entry point: `pidvisor-keeper init` native from its first instruction. */
+export const INIT_BIN = path.join(root, 'build/Release/pidvisor-init');
 export const KEEPER_FIXTURE = path.join(root, 'test/fixtures/keeper-daemon.mjs');
 
 export type Event = Record<string, unknown> & { event: string };
