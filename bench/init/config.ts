@@ -1,6 +1,7 @@
 // Settings of the init-mode benchmark (environment variables) and the paths it uses. The
 // compiled files run from dist/bench/init/; results go to bench/.out/init/ (gitignored).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +31,22 @@ export const resultsFile = path.join(outDir, 'results.json');
 /** The compiled bench/init directory (this file's), where native-init.js and the probes live. */
 export const benchDir = here;
 export const pidvisorCli = path.join(repoRoot, 'dist', 'bin', 'pidvisor.js');
+/** The native entry point (node-gyp builds it): `pidvisor-keeper init` from its first instruction. */
+export const pidvisorInitBin = path.join(repoRoot, 'build', 'Release', 'pidvisor-init');
+
+/**
+ * A config with no service: enough to make init run its services path (the Node init under
+ * the keeper, its supervisor and config loaded), which is what "with services" costs at start.
+ * Each run gets its own state dir (init locks it), under one directory removed at exit.
+ */
+export function servicesArgs(): string[] {
+  const dir = fs.mkdtempSync(path.join(scratchDir, 'run-'));
+  return ['--config', emptyConfig, '--state-dir', dir];
+}
+const scratchDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-bench-init-'));
+const emptyConfig = path.join(scratchDir, 'empty.yaml');
+fs.writeFileSync(emptyConfig, 'services: {}\n');
+process.on('exit', () => fs.rmSync(scratchDir, { recursive: true, force: true }));
 
 export type Part = 'time' | 'memory' | 'imports';
 const PARTS: readonly Part[] = ['time', 'memory', 'imports'];
@@ -61,6 +78,7 @@ export const settings = {
   timeoutMs: positiveInt('BENCH_INIT_TIMEOUT_SECONDS', 30) * 1000,
   parts: parts(),
   tini: process.env.TINI ?? '/usr/bin/tini',
+  dumbInit: process.env.DUMB_INIT ?? '/usr/bin/dumb-init',
   supervisord: process.env.SUPERVISORD ?? '/usr/bin/supervisord',
   unshare: process.env.UNSHARE ?? 'unshare',
 };

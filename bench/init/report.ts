@@ -22,11 +22,19 @@ export interface TimeReport {
 }
 
 export interface TimeRatios {
+  /** Issue 14 target 2: pidvisor-init at most 2x tini (start to exit). */
+  pidvisorInitVsTini: number | null;
+  pidvisorInitVsTiniNet: number | null;
+  pidvisorInitVsDumbInit: number | null;
+  /** `pidvisor init` through the Node CLI (Node's start-up, then the same native init). */
   pidvisorVsTini: number | null;
   pidvisorVsTiniNet: number | null;
+  /** Issue 14 target 2: with services, at most 1.1x Node + the addon alone. */
+  servicesVsNodeAddon: number | null;
   pidvisorVsSupervisord: number | null;
   pidvisorVsSupervisordNet: number | null;
   tiniNetMs: number | null;
+  pidvisorInitNetMs: number | null;
   pidvisorNetMs: number | null;
 }
 
@@ -34,15 +42,21 @@ export function timeRatios(report: TimeReport): TimeRatios {
   const medianOf = (id: string): number | null => report.targets.find((t) => t.id === id)?.summary.median ?? null;
   const base = medianOf('baseline');
   const net = (value: number | null): number | null => (value === null || base === null ? null : value - base);
+  const native = medianOf('pidvisor-init');
   const pidvisor = medianOf('pidvisor');
   const tini = medianOf('tini');
   const supervisord = report.supervisord?.summary.median ?? null;
   return {
+    pidvisorInitVsTini: ratio(native, tini),
+    pidvisorInitVsTiniNet: ratio(net(native), net(tini)),
+    pidvisorInitVsDumbInit: ratio(native, medianOf('dumb-init')),
     pidvisorVsTini: ratio(pidvisor, tini),
     pidvisorVsTiniNet: ratio(net(pidvisor), net(tini)),
-    pidvisorVsSupervisord: ratio(pidvisor, supervisord),
-    pidvisorVsSupervisordNet: ratio(net(pidvisor), net(supervisord)),
+    servicesVsNodeAddon: ratio(medianOf('pidvisor-services'), medianOf('native-init')),
+    pidvisorVsSupervisord: ratio(native, supervisord),
+    pidvisorVsSupervisordNet: ratio(net(native), net(supervisord)),
     tiniNetMs: net(tini),
+    pidvisorInitNetMs: net(native),
     pidvisorNetMs: net(pidvisor),
   };
 }
@@ -66,12 +80,18 @@ export function formatTimes(report: TimeReport, ratios: TimeRatios): string {
     'net = median minus the no-init median; * the supervisord figure compared)',
     table(['target', 'median', 'p90', 'min', 'net', 'n', 'fail'], rows),
     '',
-    `pidvisor init vs tini:        ${times(ratios.pidvisorVsTini)} (net of the no-init baseline: ${times(ratios.pidvisorVsTiniNet)}, ${ms(ratios.pidvisorNetMs)} ms vs ${ms(ratios.tiniNetMs)} ms${tiniInNoise ? "; tini's net is within the baseline's spread, so the net ratio is noise: read the raw one" : ''})`,
-    `pidvisor init vs supervisord: ${times(ratios.pidvisorVsSupervisord)} (net: ${times(ratios.pidvisorVsSupervisordNet)})`,
+    `pidvisor-init vs tini:            ${times(ratios.pidvisorInitVsTini)} (target <= 2x; net of the no-init baseline: ${times(ratios.pidvisorInitVsTiniNet)}, ${ms(ratios.pidvisorInitNetMs)} ms vs ${ms(ratios.tiniNetMs)} ms${tiniInNoise ? "; tini's net is within the baseline's spread, so the net ratio is noise: read the raw one" : ''})`,
+    `pidvisor-init vs dumb-init:       ${times(ratios.pidvisorInitVsDumbInit)}`,
+    `pidvisor init (node CLI) vs tini: ${times(ratios.pidvisorVsTini)} (net: ${times(ratios.pidvisorVsTiniNet)}, ${ms(ratios.pidvisorNetMs)} ms: Node's start-up, then the same native init)`,
+    `with services vs node + addon:    ${times(ratios.servicesVsNodeAddon)} (target <= 1.1x)`,
+    `pidvisor-init vs supervisord:     ${times(ratios.pidvisorVsSupervisord)} (net: ${times(ratios.pidvisorVsSupervisordNet)})`,
   ].join('\n');
 }
 
 export interface MemoryRatios {
+  /** Issue 14 target 2: at most 2 MiB. */
+  pidvisorInitRss: number | null;
+  rssVsDumbInit: number | null;
   rssVsTini: number | null;
   anonVsTini: number | null;
   anonVsSupervisord: number | null;
@@ -82,8 +102,10 @@ export interface MemoryRatios {
 
 export function memoryRatios(results: readonly MemoryResult[]): MemoryRatios {
   const of = (id: string) => results.find((r) => r.id === id);
-  const p = of('pidvisor');
+  const p = of('pidvisor-init');
   return {
+    pidvisorInitRss: p?.vmRss ?? null,
+    rssVsDumbInit: ratio(p?.vmRss, of('dumb-init')?.vmRss),
     rssVsTini: ratio(p?.vmRss, of('tini')?.vmRss),
     anonVsTini: ratio(p?.rssAnon, of('tini')?.rssAnon),
     anonVsSupervisord: ratio(p?.rssAnon, of('supervisord')?.rssAnon),
@@ -109,15 +131,17 @@ export function formatMemory(results: readonly MemoryResult[], ratios: MemoryRat
     'whose only Node process is the init, its Pss is close to its VmRSS)',
     table(['init process', 'VmRSS', 'Pss', 'RssAnon', 'RssFile', 'VmHWM', 'ok'], rows),
     '',
-    `pidvisor init vs tini:        VmRSS ${times(ratios.rssVsTini)}, Pss ${times(ratios.pssVsTini)}, RssAnon ${times(ratios.anonVsTini)}`,
-    `pidvisor init vs supervisord: VmRSS ${times(ratios.rssVsSupervisord)}, Pss ${times(ratios.pssVsSupervisord)}, RssAnon ${times(ratios.anonVsSupervisord)}`,
+    `pidvisor-init VmRSS:          ${mib(ratios.pidvisorInitRss)} MiB (target <= 2 MiB)`,
+    `pidvisor-init vs tini:        VmRSS ${times(ratios.rssVsTini)}, Pss ${times(ratios.pssVsTini)}, RssAnon ${times(ratios.anonVsTini)}`,
+    `pidvisor-init vs dumb-init:   VmRSS ${times(ratios.rssVsDumbInit)}`,
+    `pidvisor-init vs supervisord: VmRSS ${times(ratios.rssVsSupervisord)}, Pss ${times(ratios.pssVsSupervisord)}, RssAnon ${times(ratios.anonVsSupervisord)}`,
   ].join('\n');
 }
 
 export function formatImports(inventory: Inventory, timing: ImportTiming | null, profile: ProfileResult | null): string {
   const out: string[] = [];
   out.push(
-    `Modules loaded by \`pidvisor init -- /bin/true\`: ${inventory.totalFiles} files, ${(inventory.totalBytes / 1024).toFixed(0)} KiB of source, ${inventory.builtins} node: builtins imported from ESM${inventory.ok ? '' : ` (the run failed: ${inventory.detail})`}`,
+    `Modules loaded by the Node init with services (\`pidvisor init --config EMPTY -- /bin/true\`, no keeper): ${inventory.totalFiles} files, ${(inventory.totalBytes / 1024).toFixed(0)} KiB of source, ${inventory.builtins} node: builtins imported from ESM${inventory.ok ? '' : ` (the run failed: ${inventory.detail})`}`,
     table(
       ['package', 'files', 'KiB'],
       inventory.packages.slice(0, 15).map((p) => [p.name, String(p.files), (p.bytes / 1024).toFixed(0)]),

@@ -1,8 +1,10 @@
-// Init-mode benchmark (issue "Container init mode"): `pidvisor init` as PID 1 of a new PID
-// namespace, beside tini and supervisord in the same run.
-//   - start-to-exit wall time with /bin/true as the main command (start-to-exit.ts), against
-//     the command alone as PID 1, tini, supervisord with one program (supervisord.ts), and two
-//     Node floors: `node -e` with child_process, and Node + the addon only (native-init.ts);
+// Init-mode benchmark (issues "Container init mode", 14 target 2): `pidvisor init` as PID 1 of
+// a new PID namespace, beside tini, dumb-init and supervisord in the same run.
+//   - start-to-exit wall time with /bin/true as the main command (start-to-exit.ts): the native
+//     entry pidvisor-init, `pidvisor init` through the Node CLI (which execs into it), the
+//     services path (pidvisor-init --config: the Node init under the keeper), against the
+//     command alone as PID 1, tini, dumb-init, supervisord with one program (supervisord.ts),
+//     and two Node floors: `node -e` with child_process, and Node + the addon only (native-init.ts);
 //   - resident memory of the init while `sleep N` runs, read from the host (memory.ts);
 //   - what the init path loads and what that costs (imports/).
 // Needs root (unshare --pid), util-linux unshare, Debian's tini and supervisor packages.
@@ -43,6 +45,7 @@ function environment(): Record<string, unknown> {
     gitHead: commandOutput(['git', 'rev-parse', 'HEAD']),
     gitDirtyFiles: commandOutput(['git', 'status', '--porcelain'])?.split('\n').filter((l) => l !== '').length ?? null,
     tini: commandOutput([settings.tini, '--version']),
+    dumbInit: commandOutput([settings.dumbInit, '--version']),
     supervisord: commandOutput([settings.supervisord, '--version']),
     unshare: commandOutput([settings.unshare, '--version']),
   };
@@ -78,7 +81,8 @@ async function main(): Promise<void> {
     if (settings.parts.has('memory')) {
       log(`memory: ${settings.memoryRounds} rounds per target, sleep ${settings.sleepSeconds}`);
       const sleep = ['/bin/sleep', String(settings.sleepSeconds)];
-      const entries: MemoryEntry[] = targets.filter((t) => t.id !== 'baseline').map((t) => memoryEntry(t.id, t.label, t.argv(sleep)));
+      // Not the services path: its PID 1 is the keeper and the command is the Node init's child.
+      const entries: MemoryEntry[] = targets.filter((t) => t.id !== 'baseline' && t.id !== 'pidvisor-services').map((t) => memoryEntry(t.id, t.label, t.argv(sleep)));
       if (harness !== null) entries.push(memoryEntry('supervisord', 'supervisord', harness.memoryArgv(), true));
       memory = await measureMemory(entries, log);
     }

@@ -2,9 +2,9 @@
 // config file and is driven by supervisord.ts instead.
 import fs from 'node:fs';
 import path from 'node:path';
-import { benchDir, pidvisorCli, settings } from './config.js';
+import { benchDir, pidvisorCli, pidvisorInitBin, servicesArgs, settings } from './config.js';
 
-export type TargetId = 'baseline' | 'tini' | 'pidvisor' | 'native-init' | 'node';
+export type TargetId = 'baseline' | 'tini' | 'dumb-init' | 'pidvisor-init' | 'pidvisor' | 'pidvisor-services' | 'native-init' | 'node';
 
 export interface Target {
   id: TargetId;
@@ -23,7 +23,18 @@ const NODE_FLOOR = "const c=require('node:child_process').spawn(process.argv[1],
 export const TARGETS: readonly Target[] = [
   { id: 'baseline', label: 'no init (the command is PID 1)', argv: (command) => [...command], missing: () => null },
   { id: 'tini', label: 'tini', argv: (command) => [settings.tini, '--', ...command], missing: exists(settings.tini, 'apt-get install tini') },
-  { id: 'pidvisor', label: 'pidvisor init', argv: (command) => [process.execPath, pidvisorCli, 'init', '--', ...command], missing: exists(pidvisorCli, 'npx tsc -p tsconfig.build.json') },
+  { id: 'dumb-init', label: 'dumb-init', argv: (command) => [settings.dumbInit, '--', ...command], missing: exists(settings.dumbInit, 'apt-get install dumb-init') },
+  // The container entry point: native from its first instruction, no Node started.
+  { id: 'pidvisor-init', label: 'pidvisor-init (native)', argv: (command) => [pidvisorInitBin, '--', ...command], missing: exists(pidvisorInitBin, 'npx node-gyp rebuild') },
+  // Through the Node CLI: Node's start-up, then an exec into the same native init.
+  { id: 'pidvisor', label: 'pidvisor init (node CLI)', argv: (command) => [process.execPath, pidvisorCli, 'init', '--', ...command], missing: exists(pidvisorCli, 'npx tsc -p tsconfig.build.json') },
+  // With services asked for (an empty config): the keeper starts the Node init.
+  {
+    id: 'pidvisor-services',
+    label: 'pidvisor-init --config (Node init, services)',
+    argv: (command) => [pidvisorInitBin, ...servicesArgs(), '--', ...command],
+    missing: exists(pidvisorInitBin, 'npx node-gyp rebuild'),
+  },
   {
     id: 'native-init',
     label: 'node + addon only (bench/init/native-init)',

@@ -1,11 +1,14 @@
-// Which modules `pidvisor init -- /bin/true` loads: run it once with preload.js, which logs
-// the ESM loader's modules and, at exit, require.cache; then group the files by package.
+// Which modules the Node init loads when services are asked for (`pidvisor init --config
+// EMPTY -- /bin/true`, without the keeper so that the Node process is the init and reaches its
+// exit hook; `init -- cmd` alone loads no module: it is the keeper's native init): run it once
+// with preload.js, which logs the ESM loader's modules and, at exit, require.cache; then group
+// the files by package.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchDir, pidvisorCli, repoRoot, settings } from '../config.js';
+import { benchDir, pidvisorCli, repoRoot, servicesArgs, settings } from '../config.js';
 
 export interface PackageModules {
   /** "fastify", "@sinclair/typebox", "pidvisor dist/daemon", "node: builtins". */
@@ -39,11 +42,11 @@ export function packageOf(file: string): string {
 
 export function takeInventory(): Inventory {
   const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-bench-modules-')), 'modules.log');
-  const argv = [process.execPath, '--import', path.join(benchDir, 'imports', 'preload.js'), pidvisorCli, 'init', '--', '/bin/true'];
+  const argv = [process.execPath, '--import', path.join(benchDir, 'imports', 'preload.js'), pidvisorCli, 'init', ...servicesArgs(), '--', '/bin/true'];
   try {
     const result = spawnSync(argv[0]!, argv.slice(1), {
       cwd: repoRoot,
-      env: { ...process.env, BENCH_INIT_MODULE_LOG: log },
+      env: { ...process.env, BENCH_INIT_MODULE_LOG: log, PIDVISOR_KEEPER: 'off' },
       stdio: ['ignore', 'ignore', 'pipe'],
       timeout: settings.timeoutMs,
       killSignal: 'SIGKILL',
