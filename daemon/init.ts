@@ -16,16 +16,19 @@ import {
   signalNumber,
   signalsInSet,
   spawn,
-  type ChildProcess,
   type ProcessExit,
+  type ProcessRef,
   type ReapedOrphan,
   type SignalName,
   type SpawnOptions,
 } from '../native/index.js';
 import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
 import { keepInspectorClosed } from './inspector-signals.js';
-import { daemonStarted, inheritedSignals } from './keeper.js';
+import { holdMain, mainEnded, takeMainBack, type MainTakenBack } from './init-main.js';
+import { daemonStarted, inheritedSignals, keeperChannel } from './keeper.js';
+import { KeeperLink } from './keeper-link.js';
 import { lockStateDir, type StateDirLock } from './state-dir-lock.js';
+import { openState, resumeState, type StatePersistence } from './state-persistence.js';
 import { SupervisorError } from './errors.js';
 import type { ConfigChanges, Supervisor } from './supervisor.js';
 
@@ -116,11 +119,12 @@ async function supervise(options: InitOptions, signals: SignalRouter): Promise<n
     // SIGHUP belongs to the main command here: the API's reload is the way to reload.
     server = supervisor !== null && options.serve !== undefined ? await options.serve(supervisor, logger, () => applyConfigOf(supervisor, options)) : null;
     if (supervisor !== null && options.configFile !== undefined) await applyConfigOf(supervisor, options);
-    return await runMain(options, signals, supervisor);
+    return await runMain(options, signals, supervisor, services?.main ?? null);
   } finally {
     // Also when something above failed: nothing may keep the event loop (and so PID 1) alive.
     await server?.close();
     await supervisor?.shutdown();
+    services?.persistence.close();
     services?.lock.release();
     reaper.sweep();
     reaper.stop();
@@ -153,25 +157,57 @@ async function applyConfigOf(supervisor: Supervisor, options: InitOptions): Prom
   return changes;
 }
 
+interface Services {
+  supervisor: Supervisor;
+  lock: StateDirLock;
+  persistence: StatePersistence;
+  /** The main command of a Node init that died before this one (under the same keeper). */
+  main: MainTakenBack;
+}
+
 // The same rules as the daemon's: the state dir locked before anything is touched (see
-// state-dir-lock.ts), and the cgroup subtree named after it.
-async function loadSupervisor(options: InitOptions): Promise<{ supervisor: Supervisor; lock: StateDirLock }> {
-  const lock = lockStateDir(options.stateDir);
+// state-dir-lock.ts), the cgroup subtree named after it, and the same journal and keeper
+// take-over (daemon.ts), so a Node init the keeper restarts keeps every service. Its main
+// command is taken back first (init-main.ts): the services' take-over withdraws every pidfd
+// the keeper held that no service claims.
+async function loadSupervisor(options: InitOptions): Promise<Services> {
+  const { logger, stateDir } = options;
+  const lock = lockStateDir(stateDir);
   try {
     const { Supervisor: SupervisorClass } = await import('./supervisor.js');
-    return { supervisor: new SupervisorClass({ stateDir: options.stateDir, logger: options.logger }), lock };
+    const { store, events } = openState(stateDir, logger);
+    let supervisor: Supervisor;
+    try {
+      supervisor = new SupervisorClass({ stateDir, logger, events });
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+    const channel = keeperChannel();
+    const keeper = channel === null ? null : await KeeperLink.open(channel, logger);
+    const main = takeMainBack(stateDir, keeper, logger);
+    const persistence = resumeState(supervisor, store, logger, options.configFile ?? null, keeper);
+    return { supervisor, lock, persistence, main };
   } catch (error) {
     lock.release();
     throw error;
   }
 }
 
-async function runMain(options: InitOptions, signals: SignalRouter, supervisor: Supervisor | null): Promise<number> {
+async function runMain(options: InitOptions, signals: SignalRouter, supervisor: Supervisor | null, before: MainTakenBack): Promise<number> {
   const { logger } = options;
+  // The main command of the Node init this one replaces had ended: so does the container.
+  if (before?.kind === 'ended') {
+    await gracefulStop(null, 15, options.graceMs, supervisor, logger);
+    return remapStatus(before.status, options.successCodes);
+  }
 
-  // A stop asked for during the start-up: do not start the main command at all.
+  // A stop asked for during the start-up: do not start the main command at all (one taken
+  // back runs already: it gets the stop).
   const early = signals.gracefulSignal;
-  const main = options.command === null || early !== null ? null : startMain(options);
+  const main = before?.kind === 'running' ? { child: before.process, cgroup: null } : options.command === null || early !== null ? null : startMain(options);
+  // With services, a Node init that dies from here on is restarted by the keeper and takes it back.
+  if (main !== null && supervisor !== null) holdMain(options.stateDir, main.child, logger);
   let stopping: Promise<void> | null = null;
   const stopEverything = (signal: number): Promise<void> => {
     stopping ??= gracefulStop(main, signal, options.graceMs, supervisor, logger);
@@ -193,6 +229,8 @@ async function runMain(options: InitOptions, signals: SignalRouter, supervisor: 
       (exit) => {
         const code = initExitStatus(exit, options.successCodes);
         logger.info({ pid: main.child.pid, code: exit.code, signal: exit.signal, status: code }, 'main command exited');
+        // Recorded first: a Node init restarted during the stop below exits with it too.
+        if (supervisor !== null) mainEnded(options.stateDir, main.child, initExitStatus(exit, []));
         // The container ends with its main command: stop the services too.
         void stopEverything(15).then(() => resolve(code));
       },
@@ -257,7 +295,7 @@ class SignalRouter {
 }
 
 interface MainProcess {
-  child: ChildProcess;
+  child: ProcessRef;
   cgroup: ServiceCgroup | null;
 }
 
@@ -317,7 +355,7 @@ function inForegroundOfTerminal(): boolean {
   return !(pgrp! > 0 && foreground! > 0 && pgrp !== foreground);
 }
 
-function forward(child: ChildProcess, cgroup: ServiceCgroup | null, target: ForwardTarget, signal: number, logger: Logger): void {
+function forward(child: ProcessRef, cgroup: ServiceCgroup | null, target: ForwardTarget, signal: number, logger: Logger): void {
   try {
     if (target === 'cgroup' && cgroup !== null) {
       signalCgroup(cgroup, signal);
