@@ -1,6 +1,9 @@
 /* pidvisor-keeper: the small native process between whoever starts pidvisor (a shell, systemd,
  * a container runtime) and pidvisor's Node current. It exists so that nothing is lost when the
- * Node process dies or is still booting:
+ * Node process dies or is still booting. `init -- COMMAND` with no service and no API needs no
+ * Node at all: the keeper is then the whole init, as tini is (see "Native init" below; built a
+ * second time as pidvisor-init, which is `pidvisor-keeper init` for a container's entry point).
+ * Otherwise:
  *
  *   - Signals are blocked from main's first statement and read from a signalfd, so a SIGTERM
  *     sent while Node boots (65-120 ms) is not dropped (as PID 1, the kernel drops a signal
@@ -195,8 +198,10 @@ static void usage(FILE *to) {
         "Starts `PATH [OPT...] SCRIPT daemon|init ARGS...` (pidvisor's Node daemon) as its child and\n"
         "keeps it: signals are blocked from the first instruction and forwarded once it runs, its fds\n"
         "are kept across its death, a daemon that dies is restarted. `pidvisor daemon` and\n"
-        "`pidvisor init` exec into it; as a container's entry point, use it directly:\n"
-        "  ENTRYPOINT [\"/app/node_modules/pidvisor/build/Release/pidvisor-keeper\", \"init\", \"--\"]\n"
+        "`pidvisor init` exec into it. `init -- COMMAND` with no service and no API (no --config,\n"
+        "--socket, --forward-to cgroup) starts no Node: the keeper is the init. As a container's\n"
+        "entry point, use pidvisor-init (the same as `pidvisor-keeper init`):\n"
+        "  ENTRYPOINT [\"/app/node_modules/pidvisor/build/Release/pidvisor-init\", \"--\"]\n"
         "\n"
         "  --node PATH         the node executable (default: $PIDVISOR_NODE, else `node` in $PATH)\n"
         "  --script PATH       pidvisor's CLI (default: dist/bin/pidvisor.js of this installation)\n"
