@@ -17,6 +17,10 @@ the grace period. SIGTTIN and SIGTTOU are ignored (as tini). On a terminal the m
 the foreground, unless pidvisor itself runs in the background. Without COMMAND it runs the
 services until SIGTERM.
 
+Without --config, --socket and --forward-to cgroup, the init is pidvisor-keeper's native one
+(no Node process stays: it costs what tini costs); as a container's entry point use
+build/Release/pidvisor-init, native from its first instruction.
+
 Options:
   -g, --group               forward every signal to the main child's process group
                             (SIGTERM and SIGINT always go there)
