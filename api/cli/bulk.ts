@@ -12,7 +12,7 @@
 // /v1/processes, the same label rule) and acts on what matched when it looked.
 import { ApiError } from './client.js';
 import { EXIT, UsageError, type CommandContext } from './command.js';
-import type { ServiceInfo } from '../supervisor-api.js';
+import type { ProcessInfo } from '../../client/index.js';
 
 /** Requests in flight at once: enough to overlap stop timeouts, few enough not to flood the daemon's limits. */
 export const BULK_CONCURRENCY = 8;
@@ -22,7 +22,7 @@ export interface BulkTarget {
   /** A name or id as given, or the name (else id) of a selected process. */
   ref: string;
   /** The process as listed when selected by --all/--label (null when named on the command line). */
-  selected: ServiceInfo | null;
+  selected: ProcessInfo | null;
 }
 
 /**
@@ -57,12 +57,12 @@ export async function selectTargets(context: CommandContext, names: string[]): P
   if (names.length > 0) throw new UsageError('give processes, or --label/--all, not both');
   if (all && labels.length > 0) throw new UsageError('--all and --label exclude each other');
   const wanted = labelSelector(labels);
-  const { body } = await context.client.json<{ processes: ServiceInfo[] }>('GET', '/v1/processes');
-  const matching = body.processes.filter((p) => Object.entries(wanted).every(([key, value]) => p.labels[key] === value));
+  const matching = (await context.client.list()).filter((p) => Object.entries(wanted).every(([key, value]) => p.labels[key] === value));
   return { targets: matching.map((p) => ({ ref: p.name ?? p.id, selected: p })), single: false };
 }
 
-function labelSelector(labels: readonly string[]): Record<string, string> {
+/** --label KEY=VALUE options as one map; the same key twice must agree. */
+export function labelSelector(labels: readonly string[]): Record<string, string> {
   const wanted: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const label of labels) {
     const at = label.indexOf('=');
@@ -109,7 +109,7 @@ export function report(context: CommandContext, command: string, selection: Sele
   const failed = results.filter((r) => !r.ok).length;
   if (selection.single) {
     const only = results[0]!;
-    if (!only.ok) throw new ApiError(only.error.status, { code: only.error.code, detail: only.error.detail });
+    if (!only.ok) throw new ApiError(only.error.status, { code: only.error.code as ApiError['code'], detail: only.error.detail });
     context.out(context.json ? JSON.stringify(only.result, null, 2) : describe(only.result));
     return EXIT.ok;
   }

@@ -2,7 +2,7 @@
 // shared by every client command (where the daemon is, output format) are parsed here.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaultSocketPath } from '../../daemon/paths.js';
-import { ApiClient, ApiError, readToken, UnreachableError } from './client.js';
+import { ApiError, clientFromFlags, ConnectionLostError, UnreachableError, type PidvisorClient } from './client.js';
 
 /** Exit codes of the CLI; `wait` instead exits with the process's own status. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -12,7 +12,8 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 export interface CommandContext {
   values: Record<string, string | boolean | string[] | boolean[] | undefined>;
   positionals: string[];
-  client: ApiClient;
+  /** pidvisor/client, connected as the flags say (typed methods; `json()` for any other route). */
+  client: PidvisorClient;
   json: boolean;
   out: (text: string) => void;
 }
@@ -73,9 +74,14 @@ export async function runCommand(command: Command, argv: string[]): Promise<numb
     return EXIT.ok;
   }
   const values = parsed.values as CommandContext['values'];
-  let client: ApiClient;
+  let client: PidvisorClient;
   try {
-    client = createClient(values);
+    client = clientFromFlags({
+      socket: values.socket as string | undefined,
+      url: values.url as string | undefined,
+      tokenFile: values['token-file'] as string | undefined,
+      caFile: values['ca-file'] as string | undefined,
+    });
   } catch (error) {
     process.stderr.write(`pidvisor ${command.name}: ${(error as Error).message}\n`);
     return EXIT.usage;
@@ -87,18 +93,6 @@ export async function runCommand(command: Command, argv: string[]): Promise<numb
   }
 }
 
-function createClient(values: CommandContext['values']): ApiClient {
-  const url = values.url as string | undefined;
-  const tokenFile = values['token-file'] as string | undefined;
-  const caFile = values['ca-file'] as string | undefined;
-  if (url !== undefined) {
-    if (tokenFile === undefined) throw new Error('--url needs --token-file');
-    return new ApiClient({ url, token: readToken(tokenFile), ...(caFile === undefined ? {} : { caFile }) });
-  }
-  if (caFile !== undefined) throw new Error('--ca-file goes with an https:// --url');
-  return new ApiClient({ socketPath: (values.socket as string | undefined) ?? defaultSocketPath() });
-}
-
 export class UsageError extends Error {}
 
 function reportFailure(name: string, error: unknown): number {
@@ -106,7 +100,7 @@ function reportFailure(name: string, error: unknown): number {
     process.stderr.write(`pidvisor ${name}: ${error.message}\n`);
     return EXIT.usage;
   }
-  if (error instanceof UnreachableError) {
+  if (error instanceof UnreachableError || error instanceof ConnectionLostError) {
     process.stderr.write(`pidvisor ${name}: ${error.message}\n`);
     return EXIT.unreachable;
   }

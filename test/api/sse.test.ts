@@ -68,7 +68,8 @@ function parse(block: string): SseMessage {
   return message;
 }
 
-const eventsOf = (client: SseClient) => client.messages.filter((m) => m.id !== null);
+/** The events, without the `id:`-only message that marks where the stream starts. */
+const eventsOf = (client: SseClient) => client.messages.filter((m) => m.id !== null && m.event !== null);
 
 let t: TestSupervisor;
 let dir: string;

@@ -2,14 +2,9 @@
 // daemon re-read its own and says what changed.
 import { ApiError } from '../client.js';
 import { EXIT, UsageError, type Command } from '../command.js';
-import type { ConfigChanges } from '../../supervisor-api.js';
+import type { ConfigChanges, ConfigProblem } from '../../../client/index.js';
 
-interface Problem {
-  path: string;
-  line: number | null;
-  column: number | null;
-  message: string;
-}
+type Problem = Pick<ConfigProblem, 'path' | 'line' | 'column' | 'message'>;
 
 function problemLines(file: string, problems: readonly Problem[]): string[] {
   return problems.map((p) => `  ${p.line === null ? file : `${file}:${p.line}:${p.column}`}: ${p.path === '' ? '' : `${p.path}: `}${p.message}`);
@@ -40,13 +35,13 @@ Exit 0 when applied, 1 when refused or the daemon has no config file.`,
   async run(context) {
     if (context.positionals.length > 0) throw new UsageError(`unexpected arguments: ${context.positionals.join(' ')}`);
     try {
-      const { body } = await context.client.json<ConfigChanges>('POST', '/v1/config/reload', {});
+      const body = await context.client.reloadConfig();
       context.out(context.json ? JSON.stringify(body, null, 2) : changeLines(body).join('\n'));
       return EXIT.ok;
     } catch (error) {
       if (!(error instanceof ApiError) || error.code !== 'PIDVISOR_ERR_CONFIG_INVALID' || context.json) throw error;
-      const file = String(error.body.file ?? 'config');
-      process.stderr.write(`pidvisor reload: ${file} refused; nothing was changed (${error.code}):\n${problemLines(file, (error.body.problems as Problem[] | undefined) ?? []).join('\n')}\n`);
+      const file = String(error.problem.file ?? 'config');
+      process.stderr.write(`pidvisor reload: ${file} refused; nothing was changed (${error.code}):\n${problemLines(file, (error.problem.problems as Problem[] | undefined) ?? []).join('\n')}\n`);
       return EXIT.failed;
     }
   },

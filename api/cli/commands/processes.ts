@@ -2,14 +2,12 @@
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
 import { processDetails, processTable } from '../format.js';
 import { parkedLines } from '../format-dependencies.js';
-import { addressOf, BULK_CONCURRENCY, report, runBulk, selectTargets } from '../bulk.js';
+import { addressOf, BULK_CONCURRENCY, labelSelector, report, runBulk, selectTargets } from '../bulk.js';
 import { ApiError } from '../client.js';
-import type { ExitRecord, ServiceInfo } from '../../supervisor-api.js';
+import type { ExitRecord, LaunchSpec, ProcessInfo } from '../../../client/index.js';
 import { signalNumber, type SignalName } from '../../../native/signals.js';
 
-const path = (id: string, action = ''): string => `/v1/processes/${encodeURIComponent(id)}${action}`;
-
-function print(context: CommandContext, info: ServiceInfo): void {
+function print(context: CommandContext, info: ProcessInfo): void {
   context.out(context.json ? JSON.stringify(info, null, 2) : processDetails(info));
 }
 
@@ -90,8 +88,8 @@ const run: Command = {
     set('stopSignal', v['stop-signal']);
     set('stopTimeoutMs', integer(v['stop-timeout'] as string | undefined, '--stop-timeout'));
     set('labels', pairs(v.label as string[] | undefined, '--label'));
-    const headers: Record<string, string> = v['idempotency-key'] === undefined ? {} : { 'idempotency-key': String(v['idempotency-key']) };
-    const { body } = await context.client.json<ServiceInfo>('POST', '/v1/processes', spec, headers);
+    // The daemon validates the spec (the CLI builds it from flags and does not repeat the schema).
+    const body = await context.client.launch(spec as LaunchSpec, v['idempotency-key'] === undefined ? {} : { idempotencyKey: String(v['idempotency-key']) });
     if (v.wait === true) {
       const exit = await waitFor(context, body.id);
       if (context.json) context.out(JSON.stringify(exit, null, 2));
@@ -110,8 +108,7 @@ const ps: Command = {
   options: {},
   client: true,
   async run(context) {
-    const { body } = await context.client.json<ServiceInfo[]>('GET', '/v1/processes');
-    const list = Array.isArray(body) ? body : ((body as unknown as { processes: ServiceInfo[] }).processes ?? []);
+    const list = await context.client.list();
     // Why each waiting or blocked process waits, under the table.
     const parked = context.json ? [] : parkedLines(list);
     context.out(context.json ? JSON.stringify(list, null, 2) : [processTable(list), ...(parked.length > 0 ? ['', ...parked] : [])].join('\n'));
@@ -126,8 +123,7 @@ const status: Command = {
   options: {},
   client: true,
   async run(context) {
-    const { body } = await context.client.json<ServiceInfo>('GET', path(requireTarget(context)));
-    print(context, body);
+    print(context, await context.client.get(requireTarget(context)));
     return EXIT.ok;
   },
 };
@@ -150,9 +146,10 @@ function lifecycle(name: 'start' | 'stop' | 'restart', summary: string, withTime
     async run(context) {
       const timeoutMs = integer(context.values.timeout as string | undefined, '--timeout');
       const selection = await selectTargets(context, context.positionals);
-      const body = timeoutMs === undefined ? {} : { timeoutMs };
-      const results = await runBulk(selection.targets, async (target) => (await context.client.json<ServiceInfo>('POST', path(addressOf(target), `/${name}`), body)).body);
-      return report(context, name, selection, results, (info) => `${(info as ServiceInfo).name ?? (info as ServiceInfo).id}: ${(info as ServiceInfo).state}`);
+      const options = timeoutMs === undefined ? {} : { timeoutMs };
+      const act = (ref: string): Promise<ProcessInfo> => (name === 'start' ? context.client.start(ref) : context.client[name](ref, options));
+      const results = await runBulk(selection.targets, (target) => act(addressOf(target)));
+      return report(context, name, selection, results, (info) => `${(info as ProcessInfo).name ?? (info as ProcessInfo).id}: ${(info as ProcessInfo).state}`);
     },
   };
 }
@@ -172,18 +169,16 @@ const rm: Command = {
     const all = context.values.all === true;
     if (labels.length === 0 && !all) {
       const target = requireTarget(context);
-      const response = await context.client.json<ServiceInfo>('DELETE', `${path(target)}${timeoutMs === undefined ? '' : `?timeoutMs=${timeoutMs}`}`);
-      if (context.json) print(context, response.body);
-      else context.out(`${response.body.name ?? response.body.id}: removed`);
+      const removed = await context.client.remove(target, timeoutMs === undefined ? {} : { timeoutMs });
+      if (context.json) print(context, removed);
+      else context.out(`${removed.name ?? removed.id}: removed`);
       return EXIT.ok;
     }
     if (context.positionals.length > 0) throw new UsageError('give a process, or --label/--all, not both');
     if (all && labels.length > 0) throw new UsageError('--all and --label exclude each other');
-    for (const label of labels) if (label.indexOf('=') <= 0) throw new UsageError(`--label takes KEY=VALUE, not ${JSON.stringify(label)}`);
-    const query = [...(all ? ['all=true'] : labels.map((label) => `label=${encodeURIComponent(label)}`)), ...(timeoutMs === undefined ? [] : [`timeoutMs=${timeoutMs}`])];
-    const { body } = await context.client.json<{ processes: ServiceInfo[] }>('DELETE', `/v1/processes?${query.join('&')}`);
-    if (context.json) context.out(JSON.stringify(body.processes, null, 2));
-    else context.out(body.processes.length === 0 ? 'nothing matched' : body.processes.map((p) => `${p.name ?? p.id}: removed`).join('\n'));
+    const processes = await context.client.removeMatching(all ? { all: true } : { labels: labelSelector(labels) }, timeoutMs === undefined ? {} : { timeoutMs });
+    if (context.json) context.out(JSON.stringify(processes, null, 2));
+    else context.out(processes.length === 0 ? 'nothing matched' : processes.map((p) => `${p.name ?? p.id}: removed`).join('\n'));
     return EXIT.ok;
   },
 };
@@ -209,25 +204,23 @@ ${BULK_HELP}`,
     if (signalName === undefined || (names.length === 0 && !selecting)) throw new UsageError('needs a process and a signal, e.g. `pidvisor signal web HUP`');
     if (context.values.instance !== undefined && (selecting || names.length > 1)) throw new UsageError('--instance goes with one named process');
     const selection = await selectTargets(context, names);
-    const base: Record<string, unknown> = { signal: /^\d+$/.test(signalName) ? Number(signalName) : signalName.toUpperCase() };
-    if (context.values.group === true) base.target = 'group';
+    const signal = /^\d+$/.test(signalName) ? Number(signalName) : signalName.toUpperCase();
+    const group = context.values.group === true ? ({ target: 'group' } as const) : {};
     const results = await runBulk(selection.targets, async (target) => {
       // A selected process is signalled only while the instance the selection saw still runs:
       // a restart in between must not make a process nobody selected receive the signal.
       const instance = target.selected === null ? (context.values.instance as string | undefined) : target.selected.instance;
       if (instance === null) throw new ApiError(409, { code: 'PIDVISOR_ERR_NOT_RUNNING', detail: `${target.ref} was not running when selected; nothing was signalled` });
-      const body = instance === undefined ? base : { ...base, instance };
-      const { body: sent } = await context.client.json<{ pid: number; instance: string }>('POST', path(addressOf(target), '/signal'), body);
+      const sent = await context.client.signal(addressOf(target), signal, { ...group, ...(instance === undefined ? {} : { instance }) });
       return { target: target.ref, ...sent };
     });
     return report(context, 'signal', selection, results, (sent) => `sent ${signalName} to ${(sent as { target: string }).target}`);
   },
 };
 
+/** The exit of the instance running now (the last one when none runs); null when the timeout came first. */
 async function waitFor(context: CommandContext, target: string, timeoutMs?: number): Promise<ExitRecord | null> {
-  const query = timeoutMs === undefined ? '' : `?timeoutMs=${timeoutMs}`;
-  const { body } = await context.client.json<{ exit: ExitRecord | null } | ExitRecord>('GET', path(target, `/wait${query}`));
-  return body !== null && typeof body === 'object' && 'exit' in body && !('reason' in body) ? body.exit : (body as ExitRecord);
+  return (await context.client.wait(target, timeoutMs === undefined ? {} : { timeoutMs })).exit;
 }
 
 const wait: Command = {

@@ -4,20 +4,9 @@
 import { stringify } from 'yaml';
 import { EXIT, requireTarget, type Command } from '../command.js';
 import { duration, processDetails, table } from '../format.js';
-import type { ExitRecord, ServiceInfo } from '../../supervisor-api.js';
+import type { ExitRecord, ProcessInspection } from '../../../client/index.js';
 
-interface TreeProcess {
-  pid: number;
-  ppid: number;
-  command: string[];
-}
-
-interface Inspection {
-  process: ServiceInfo;
-  spec: Record<string, unknown>;
-  tree: TreeProcess[];
-  exits: ExitRecord[];
-}
+type TreeProcess = ProcessInspection['tree'][number];
 
 /** The tree indented under each parent; a process whose parent is not listed starts a root. */
 export function treeLines(tree: TreeProcess[]): string[] {
@@ -62,7 +51,7 @@ Environment values are hidden (names only); the last 20 exits are kept, newest f
   client: true,
   async run(context) {
     const target = requireTarget(context);
-    const { body } = await context.client.json<Inspection>('GET', `/v1/processes/${encodeURIComponent(target)}/inspect`);
+    const body = await context.client.inspect(target);
     if (context.json) {
       context.out(JSON.stringify(body, null, 2));
       return EXIT.ok;

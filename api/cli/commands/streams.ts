@@ -1,52 +1,7 @@
-// Commands that read streams from the daemon: logs (NDJSON records) and events (SSE).
-import type { IncomingMessage } from 'node:http';
-import { ApiError, readAll } from '../client.js';
-import type { ExitRecord } from '../../supervisor-api.js';
+// Commands that read streams from the daemon: logs (NDJSON records) and events (SSE), both
+// through pidvisor/client's iterators, which resume where a dropped connection left off.
+import type { ExitRecord, LogRecord, StreamedEvent } from '../../../client/index.js';
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
-
-interface WireRecord {
-  seq: number;
-  time: string;
-  stream: 'stdout' | 'stderr';
-  partial: boolean;
-  data: string;
-}
-
-/** Calls `onLine` for each complete line of a streamed response, until it ends. */
-function eachLine(response: IncomingMessage, onLine: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let pending = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => {
-      pending += chunk;
-      let newline: number;
-      try {
-        while ((newline = pending.indexOf('\n')) >= 0) {
-          onLine(pending.slice(0, newline));
-          pending = pending.slice(newline + 1);
-        }
-      } catch (error) {
-        response.destroy();
-        reject(error);
-      }
-    });
-    response.on('end', () => {
-      try {
-        if (pending !== '') onLine(pending);
-        resolve();
-      } catch (error) {
-        reject(error);
-      }
-    });
-    response.on('error', reject);
-  });
-}
-
-async function checked(response: IncomingMessage): Promise<IncomingMessage> {
-  if ((response.statusCode ?? 500) < 400) return response;
-  const text = await readAll(response);
-  throw new ApiError(response.statusCode ?? 500, text === '' ? {} : (JSON.parse(text) as Record<string, unknown>));
-}
 
 /** `--since`: an ISO time, or a duration back from now (90s, 10m, 2h, 1d); the time as ms since the epoch. */
 export function sinceTime(text: string, now = Date.now()): number {
@@ -92,31 +47,31 @@ const logs: Command = {
   client: true,
   async run(context: CommandContext) {
     const target = requireTarget(context);
-    const query = new URLSearchParams();
     const stream = chosenStream(context.values);
-    if (stream !== undefined) query.set('stream', stream);
     const tail = context.values.tail as string | undefined;
     if (tail !== undefined && !/^\d+$/.test(tail)) throw new UsageError('--tail takes a number of records');
-    if (tail !== undefined) query.set('tail', tail);
     const since = context.values.since === undefined ? undefined : sinceTime(context.values.since as string);
-    if (context.values.follow === true) query.set('follow', 'true');
-    const response = await checked(await context.client.open('GET', `/v1/processes/${encodeURIComponent(target)}/logs?${query}`));
+    const query = { ...(stream === undefined ? {} : { stream }), ...(tail === undefined ? {} : { tail: Number(tail) }) };
     const stamps = context.values.timestamps === true;
     const prefix = context.values.prefix === true;
-    await eachLine(response, (line) => {
-      if (line === '') return;
-      const record = JSON.parse(line) as WireRecord | StreamEnd;
-      if ('code' in record) throw streamEnded(record);
+    const print = (record: LogRecord): void => {
       // The daemon has no time filter; each record carries the time it was captured.
       if (since !== undefined && Date.parse(record.time) < since) return;
       if (context.json) {
-        context.out(line);
+        context.out(JSON.stringify({ seq: record.seq, time: record.time, stream: record.stream, partial: record.partial, data: record.data.toString('base64') }));
         return;
       }
       const head = `${stamps ? `${record.time} ` : ''}${prefix ? `${record.stream} ` : ''}`;
-      const text = Buffer.concat([Buffer.from(head), Buffer.from(record.data, 'base64'), record.partial ? Buffer.alloc(0) : Buffer.from('\n')]);
+      const text = Buffer.concat([Buffer.from(head), record.data, record.partial ? Buffer.alloc(0) : Buffer.from('\n')]);
       (record.stream === 'stderr' ? process.stderr : process.stdout).write(text);
-    });
+    };
+    if (context.values.follow !== true) {
+      for (const record of await context.client.logs(target, query)) print(record);
+      return EXIT.ok;
+    }
+    // Across a daemon restart (or a drop for reading too slowly) the client reconnects and
+    // goes on after the last record printed; it ends when the process is removed.
+    for await (const record of context.client.followLogs(target, query)) print(record);
     return EXIT.ok;
   },
 };
@@ -131,44 +86,22 @@ const events: Command = {
   async run(context: CommandContext) {
     const after = context.values.after as string | undefined;
     if (after !== undefined && !/^\d+$/.test(after)) throw new UsageError('--after takes a sequence number');
-    const response = await checked(await context.client.open('GET', `/v1/events${after === undefined ? '' : `?after=${after}`}`, undefined, { accept: 'text/event-stream' }));
-    let data = '';
-    let type = '';
-    await eachLine(response, (line) => {
-      if (line.startsWith('data:')) data += line.slice(5).trim();
-      else if (line.startsWith('event:')) type = line.slice(6).trim();
-      else if (line === '' && data !== '') {
-        const event = JSON.parse(data) as Record<string, unknown>;
-        if (type === 'dropped') throw streamEnded(event as unknown as StreamEnd);
-        context.out(context.json ? JSON.stringify(event) : describeEvent(type, event));
-        data = '';
-        type = '';
-      }
-    });
+    for await (const event of context.client.events(after === undefined ? {} : { after: Number(after) })) {
+      context.out(context.json ? JSON.stringify(event) : describeEvent(event));
+    }
     return EXIT.ok;
   },
 };
 
-/** The last line of a stream whose client fell behind (a slow terminal, a paused pipe). */
-interface StreamEnd {
-  code: string;
-  detail: string;
-  after?: number;
-  lastEventId?: number;
-}
-
-function streamEnded(end: StreamEnd): ApiError {
-  const resume = end.after !== undefined ? ` (the last record shown is seq ${end.after})` : end.lastEventId !== undefined ? `; resume with --after ${end.lastEventId}` : '';
-  return new ApiError(200, { code: end.code, detail: `the daemon ended the stream: ${end.detail}${resume}` });
-}
-
-function describeEvent(type: string, event: Record<string, unknown>): string {
-  const service = event.service as { id: string; name: string | null } | undefined;
-  const who = service === undefined ? '' : (service.name ?? service.id);
-  const change = event.from !== undefined ? `${String(event.from)} -> ${String(event.to)}` : '';
-  const why = event.reason === undefined ? '' : `: ${String(event.reason)}`;
-  const ended = (type || event.type) === 'exit' ? describeEnd(event) : '';
-  return [event.seq, event.time, type || event.type, who, change, ended].filter((part) => part !== '' && part !== undefined).join(' ') + why;
+function describeEvent(event: StreamedEvent): string {
+  if (event.type === 'gap') return `gap: events ${event.after + 1} to ${event.oldest - 1} are no longer kept by the daemon`;
+  if (event.type === 'reset') return `reset: the daemon numbers its events anew (asked after ${event.after}, its newest is ${event.lastSeq}); replaying what it kept`;
+  const record = event as unknown as Record<string, unknown>;
+  const who = event.service.name ?? event.service.id;
+  const change = event.from !== undefined ? `${event.from} -> ${String(event.to)}` : '';
+  const why = event.reason === undefined ? '' : `: ${event.reason}`;
+  const ended = event.type === 'exit' ? describeEnd(record) : '';
+  return [event.seq, event.time, event.type, who, change, ended].filter((part) => part !== '' && part !== undefined).join(' ') + why;
 }
 
 /** An exit event's pid and instance, and how it ended: code or signal, and why (exited, stopped, killed). */

@@ -8,7 +8,8 @@
 //   and numbers again from 1, so the stream replays what this daemon has kept;
 // - `event: dropped` as the last event when the client fell behind (stream.ts), with the
 //   code PIDVISOR_ERR_STREAM_BEHIND and the last id sent: reconnect with Last-Event-ID;
-// - a comment line every heartbeatMs, so idle connections are seen to be alive.
+// - a comment line every heartbeatMs, so idle connections are seen to be alive;
+// - first, an `id:` alone (no data): the point the stream starts from, to resume from.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { SupervisorEvent } from '../../../daemon/events.js';
@@ -49,6 +50,9 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async
         live.writeBacklog(`event: reset\ndata: ${JSON.stringify({ after, lastSeq: events.lastSeq })}\n\n`);
         after = 0;
       }
+      // An `id:` before any event: a client cut off before the first event resumes from where it
+      // started, not from "now" again (EventSource keeps an id sent without data; so does pidvisor/client).
+      live.writeBacklog(`id: ${after}\n\n`);
       const subscription = events.subscribe(after, (event) => live.write(format(event), event.seq));
       if (subscription.gap) {
         live.writeBacklog(`event: gap\ndata: ${JSON.stringify({ after, oldest: subscription.backlog[0]?.seq ?? events.lastSeq + 1 })}\n\n`);
