@@ -207,20 +207,25 @@ export class PidvisorClient {
   async *followLogs(ref: Ref, query: LogQuery & StreamOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
     const id = (await this.get(ref)).id;
     let after = query.after;
-    let connectedOnce = false;
+    let first = true;
+    let servedBy: string | null = null;
     const reconnect = new Reconnection(query);
     for (;;) {
       let response: IncomingMessage;
       try {
-        // `tail` only until a record is seen: after that, `after` says where to resume.
-        const tail = after === query.after ? query.tail : undefined;
-        response = await this.#streamOpen(logsPath(id, { ...(query.stream === undefined ? {} : { stream: query.stream }), ...(tail === undefined ? {} : { tail }), ...(after === undefined ? {} : { after }) }, true), {}, query.signal);
+        // A daemon numbers the records it captures from 1 (one started by the keeper after a
+        // crash too): all those of a new daemon are new to us, whatever `after` was.
+        const daemon = await this.#daemonIdentity(query.signal);
+        if (servedBy !== null && daemon !== servedBy) after = undefined;
+        servedBy = daemon;
+        const resume = { ...(query.stream === undefined ? {} : { stream: query.stream }), ...(first && query.tail !== undefined ? { tail: query.tail } : {}), ...(after === undefined ? {} : { after }) };
+        response = await this.#streamOpen(logsPath(id, resume, true), {}, query.signal);
       } catch (error) {
-        if (connectedOnce && error instanceof ApiError && error.code === 'PIDVISOR_ERR_NOT_FOUND') return; // removed while we were away
+        if (!first && error instanceof ApiError && error.code === 'PIDVISOR_ERR_NOT_FOUND') return; // removed while we were away
         await reconnect.failed(error);
         continue;
       }
-      connectedOnce = true;
+      first = false;
       reconnect.connected();
       try {
         for await (const line of lines(response)) {
@@ -236,7 +241,8 @@ export class PidvisorClient {
           yield decodeLogLine(record);
         }
       } catch (error) {
-        if (query.signal?.aborted || error instanceof SyntaxError) throw error; // else the connection broke: reconnect
+        if (query.signal?.aborted) throw query.signal.reason;
+        if (error instanceof SyntaxError) throw error; // else the connection broke: reconnect
       } finally {
         response.destroy();
       }
@@ -276,7 +282,8 @@ export class PidvisorClient {
           else yield data as unknown as SupervisorEvent;
         }
       } catch (error) {
-        if (options.signal?.aborted || error instanceof SyntaxError) throw error; // else the connection broke: reconnect
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (error instanceof SyntaxError) throw error; // else the connection broke: reconnect
       } finally {
         response.destroy();
       }
@@ -316,6 +323,13 @@ export class PidvisorClient {
     if (status < 400) return response;
     const text = await readBody(response);
     throw new ApiError(status, text === '' ? {} : (JSON.parse(text) as Record<string, unknown>), headerOf(response, 'retry-after'));
+  }
+
+  /** Which daemon answers: its pid and start time (a new one after a restart). */
+  async #daemonIdentity(signal: AbortSignal | undefined): Promise<string> {
+    const response = await this.#checked({ method: 'GET', path: '/v1/system', ...(signal === undefined ? {} : { signal }) });
+    const system = JSON.parse(await readBody(response)) as SystemInfo;
+    return `${system.pid}@${system.startedAt}`;
   }
 
   /** A stream's request: not retried here (the iterator's reconnection decides). */
@@ -361,7 +375,8 @@ class Reconnection {
 
   /** Waits before the next try, or throws `error` when it cannot be retried or it is too late. */
   async failed(error: unknown): Promise<void> {
-    if (this.#signal?.aborted || !isRetryable('GET', error)) throw error;
+    if (this.#signal?.aborted) throw this.#signal.reason;
+    if (!isRetryable('GET', error)) throw error;
     const now = Date.now();
     this.#failingSince ??= now;
     if (now - this.#failingSince >= this.#timeoutMs) throw error;
