@@ -39,6 +39,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +92,8 @@ static char env_signals[96];
 static uint64_t inherited_blocked, inherited_ignored; /* bit n-1 for signal n: what the runtime started us with */
 static int native_init;                   /* init that needs no Node: the keeper runs the main command itself */
 static int log_threshold = 40;            /* pino levels: 30 info, 40 warn, 50 error */
+static struct sockaddr_un notify_address; /* $NOTIFY_SOCKET (systemd Type=notify); sun_path empty: none */
+static socklen_t notify_address_length;
 
 /* ---- The fd store ---- */
 
@@ -389,12 +393,42 @@ static void reset_dispositions(void) {
   for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &action, NULL); /* EINVAL for KILL, STOP, 32, 33 */
 }
 
+/* systemd's notification socket (sd_notify(3)): "/path" or "@abstract". The keeper is the
+ * unit's main process, so it is the one that says READY=1 (once the daemon is READY, i.e.
+ * serving) and STOPPING=1; the daemon and its services never see the variable, so no
+ * service can speak for the unit (services get a socket of their own from pidvisor). */
+static void take_notify_socket(const char *value) {
+  size_t length = strlen(value);
+  if ((value[0] != '/' && value[0] != '@') || length < 2 || length >= sizeof notify_address.sun_path) {
+    log_line(40, "NOTIFY_SOCKET ignored: not an absolute path or @abstract name that fits sun_path", "%s", "");
+    return;
+  }
+  notify_address.sun_family = AF_UNIX;
+  memcpy(notify_address.sun_path, value, length);
+  if (value[0] == '@') notify_address.sun_path[0] = '\0';
+  notify_address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
+}
+
+/* One datagram to systemd; never blocks the keeper (a full queue loses it, and says so). */
+static void notify_systemd(const char *state) {
+  if (notify_address_length == 0) return;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&notify_address, notify_address_length) < 0) {
+    log_line(40, "cannot notify systemd", ",\"state\":\"%s\",\"errno\":%d", state, errno);
+  }
+  if (fd >= 0) close(fd);
+}
+
 static void build_environment(void) {
   size_t n = 0;
   size_t fd_prefix = strlen(PVK_ENV_FD) + 1, signals_prefix = strlen(PVK_ENV_INHERITED_SIGNALS) + 1;
   for (char **e = environ; *e != NULL; e++) {
     /* A keeper started by a daemon's service must not pass the outer keeper's values on. */
     if ((strncmp(*e, PVK_ENV_FD "=", fd_prefix) == 0) || strncmp(*e, PVK_ENV_INHERITED_SIGNALS "=", signals_prefix) == 0) continue;
+    if (strncmp(*e, "NOTIFY_SOCKET=", 14) == 0) {
+      take_notify_socket(*e + 14);
+      continue;
+    }
     if (n + 3 >= ENV_MAX) {
       fputs("pidvisor-keeper: too many environment variables\n", stderr);
       exit(2);
@@ -689,6 +723,7 @@ static const char *handle_message(const unsigned char *m, size_t n, int flags, c
       if (length != 0) return "body not empty";
       if (type == PVK_STOPPING) {
         current.stopping = 1;
+        notify_systemd("STOPPING=1");
       } else if (type == PVK_REEXEC) {
         current.reexec = 1;
       } else if (!current.ready) {
@@ -697,6 +732,7 @@ static const char *handle_message(const unsigned char *m, size_t n, int flags, c
         current.ready_ms = monotonic_ms();
         log_line(30, "the daemon is ready", ",\"daemon\":%d,\"generation\":%u,\"startMs\":%lld", (int)current.pid, current.generation,
                  (long long)(current.ready_ms - current.started_ms));
+        notify_systemd("READY=1"); /* again after a restart: systemd ignores a repeat */
       }
       return NULL;
     default:
