@@ -36,6 +36,7 @@ const COMMANDS: Entry[] = [
   { name: 'reload', summary: 'Re-read the daemon\'s config file; print what changed or why it was refused', load: fromList(configs, 'reload') },
   { name: 'check', summary: 'Validate a config file without loading it (exit 0, or 1 with each problem)', load: fromList(configs, 'check') },
   { name: 'ui', summary: 'Open the web dashboard: print a one-time sign-in link', load: () => import('./commands/ui.js').then((m) => m.uiCommand) },
+  { name: 'startup', summary: 'Print (or install) the systemd unit that starts pidvisor at boot', load: () => import('./commands/startup.js').then((m) => m.startupCommand) },
   { name: 'version', summary: 'Print the version', load: () => import('./commands/version.js').then((m) => m.versionCommand) },
   { name: 'completion', summary: 'Print a completion script for bash, zsh or fish', load: () => import('./commands/completion.js').then((m) => m.completionCommand(completionEntries)) },
 ];
