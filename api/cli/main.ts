@@ -4,7 +4,7 @@ import { favourSmallHeap, keepYoungGenerationSmall, interpretJavaScriptOnly } fr
 import { VERSION } from '../../daemon/version.js';
 import { CLIENT_OPTIONS, EXIT, runCommand, type Command } from './command.js';
 
-interface Entry {
+export interface Entry {
   name: string;
   summary: string;
   load: () => Promise<Command>;
@@ -17,7 +17,8 @@ const processes = (): Promise<Command[]> => import('./commands/processes.js').th
 const streams = (): Promise<Command[]> => import('./commands/streams.js').then((m) => m.streamCommands);
 const configs = (): Promise<Command[]> => import('./commands/config.js').then((m) => m.configCommands);
 
-const COMMANDS: Entry[] = [
+/** The command table: every command, loaded only when run. */
+export const COMMANDS: readonly Entry[] = [
   { name: 'daemon', summary: 'Run the supervisor and its HTTP API', load: () => import('./commands/daemon.js').then((m) => m.daemonCommand), resident: true },
   { name: 'init', summary: 'Run as init (PID 1 of a container, or a subreaper)', load: () => import('./commands/init.js').then((m) => m.initCommand), resident: true },
   { name: 'run', summary: 'Start a command under the daemon', load: fromList(processes, 'run') },

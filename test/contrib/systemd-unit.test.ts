@@ -6,13 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OPTIONAL_HARDENING, systemdUnit, UNIT_DEFAULTS } from '../../api/cli/startup/systemd-unit.js';
 import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const run = promisify(execFile);
 
 function missingAnalyzer(): string | null {
   try {

@@ -227,6 +227,7 @@ const wait: Command = {
   name: 'wait',
   summary: 'Wait until the current instance exits; exit with its status (the code, or 128+signal).',
   usage: 'wait ID|NAME [--timeout MS] [--json]',
+  details: `  --timeout MS        give up after MS milliseconds: exit 1 (with --json, null)`,
   options: { timeout: { type: 'string' } },
   client: true,
   async run(context) {

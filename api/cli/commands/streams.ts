@@ -26,7 +26,8 @@ const logs: Command = {
   summary: "Print a process's captured output: stdout to stdout, stderr to stderr.",
   usage: 'logs ID|NAME [-f] [--stdout|--stderr] [--tail N] [--since TIME] [--timestamps] [--prefix] [--json]',
   details: `  -f, --follow        keep printing output as it is captured
-  --stdout, --stderr  only that stream (also: --stream stdout|stderr)
+  --stdout, --stderr  only that stream
+  --stream STREAM     the same: stdout or stderr
   --tail N            only the last N records kept in memory
   --since TIME        only records captured since TIME: an ISO time, or a duration back
                       from now (90s, 10m, 2h, 1d)

@@ -6,6 +6,7 @@ export const versionCommand: Command = {
   name: 'version',
   summary: "Print the version of this pidvisor (the same as --version; the daemon's own is in GET /v1/system).",
   usage: 'version [--json]',
+  details: `  --json              print {"version": "..."}`,
   options: { json: { type: 'boolean' } },
   client: false,
   async run(context) {
