@@ -413,7 +413,7 @@ describe('pidvisor version and completion', () => {
         execFile('bash', ['--norc', '-c', program], { timeout: 10_000 }, (error, stdout) => (error === null ? resolve(lines(stdout)) : reject(error)));
       });
     expect(await new Promise((resolve) => execFile('bash', ['-n', file], (error) => resolve(error)))).toBeNull();
-    expect(await complete('pidvisor', 'st')).toEqual(['status', 'start', 'stop']);
+    expect(await complete('pidvisor', 'st')).toEqual(['status', 'start', 'stop', 'startup']);
     const all = await complete('pidvisor', '');
     for (const name of ['run', 'ps', 'show', 'stop', 'signal', 'logs', 'events', 'version', 'completion']) expect(all).toContain(name);
     expect(await complete('pidvisor', 'stop', '--a')).toEqual(['--all']);
