@@ -17,8 +17,10 @@ import type {
   LogRecord,
   ProcessInfo,
   ProcessInspection,
+  DashboardTicket,
   SignalRequest,
   SignalResult,
+  StopRequest,
   StreamedEvent,
   SupervisorEvent,
   SystemInfo,
@@ -111,6 +113,11 @@ export class PidvisorClient {
     return this.#withRetry('GET', null, async () => readBody(await this.#checked({ method: 'GET', path: '/metrics', headers: { accept: 'text/plain' } })));
   }
 
+  /** POST /v1/ui/tickets: a single-use sign-in link to the web dashboard (`path`, on this listener). */
+  async createDashboardTicket(): Promise<DashboardTicket> {
+    return (await this.json<DashboardTicket>('POST', '/v1/ui/tickets')).body;
+  }
+
   /** POST /v1/config/reload: re-read the config file; ApiError PIDVISOR_ERR_CONFIG_INVALID (with `problems`) when refused. */
   async reloadConfig(): Promise<ConfigChanges> {
     return (await this.json<ConfigChanges>('POST', '/v1/config/reload', {})).body;
@@ -149,14 +156,17 @@ export class PidvisorClient {
     return (await this.json<ProcessInfo>('POST', processPath(ref, '/start'), {})).body;
   }
 
-  /** POST /v1/processes/{id}/stop: answers once the whole tree is gone. */
-  async stop(ref: Ref, options: { timeoutMs?: number } = {}): Promise<ProcessInfo> {
-    return (await this.json<ProcessInfo>('POST', processPath(ref, '/stop'), timeoutBody(options))).body;
+  /**
+   * POST /v1/processes/{id}/stop: answers once the whole tree is gone. With `instance`, only
+   * if it is still the current one (else PIDVISOR_ERR_INSTANCE_MISMATCH, nothing stopped).
+   */
+  async stop(ref: Ref, options: StopRequest = {}): Promise<ProcessInfo> {
+    return (await this.json<ProcessInfo>('POST', processPath(ref, '/stop'), stopBody(options))).body;
   }
 
-  /** POST /v1/processes/{id}/restart. */
-  async restart(ref: Ref, options: { timeoutMs?: number } = {}): Promise<ProcessInfo> {
-    return (await this.json<ProcessInfo>('POST', processPath(ref, '/restart'), timeoutBody(options))).body;
+  /** POST /v1/processes/{id}/restart; `instance` as for stop. */
+  async restart(ref: Ref, options: StopRequest = {}): Promise<ProcessInfo> {
+    return (await this.json<ProcessInfo>('POST', processPath(ref, '/restart'), stopBody(options))).body;
   }
 
   /** DELETE /v1/processes/{id}: stop and forget, with the logs; the last state. */
@@ -387,8 +397,9 @@ class Reconnection {
   }
 }
 
-function timeoutBody(options: { timeoutMs?: number }): { timeoutMs?: number } {
-  return options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+/** The stop or restart body, without members left undefined (the schema refuses them as null). */
+function stopBody(options: StopRequest): StopRequest {
+  return { ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }), ...(options.instance === undefined ? {} : { instance: options.instance }) };
 }
 
 function logsPath(ref: Ref, query: LogQuery, follow: boolean): string {

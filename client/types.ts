@@ -2,6 +2,7 @@
 // documents responses with (api/server/schemas.ts), so the two cannot drift apart.
 import type { Static } from '@sinclair/typebox';
 import type * as Schemas from '../api/server/schemas.js';
+import type { Ticket } from '../api/server/routes/ui.js';
 import type { SupervisorEvent } from '../daemon/events.js';
 
 /** A process to launch: the daemon's ServiceSpec, as for config file entries. */
@@ -10,6 +11,10 @@ export type ProcessInfo = Static<typeof Schemas.ProcessInfo>;
 export type ExitRecord = Static<typeof Schemas.ExitRecord>;
 export type ProcessInspection = Static<typeof Schemas.ProcessInspection>;
 export type SignalRequest = Static<typeof Schemas.SignalBody>;
+/** Stop and restart: a timeout before SIGKILL, and the instance they are about (else 409 INSTANCE_MISMATCH, nothing done). */
+export type StopRequest = NonNullable<Static<typeof Schemas.StopBody>>;
+/** A one-time sign-in to the web dashboard (what `pidvisor ui` prints). */
+export type DashboardTicket = Static<typeof Ticket>;
 export type SignalResult = Static<typeof Schemas.SignalResult>;
 export type WaitResult = Static<typeof Schemas.WaitResult>;
 export type SystemInfo = Static<typeof Schemas.SystemInfo>;

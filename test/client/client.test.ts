@@ -81,14 +81,17 @@ const METHOD_OF_OPERATION: Record<string, keyof PidvisorClient> = {
   waitProcess: 'wait',
   getProcessLogs: 'followLogs',
   streamEvents: 'events',
+  createDashboardTicket: 'createDashboardTicket',
 };
+/** Operations for a browser, not a program: the dashboard's page and files, and its cookie session. */
+const BROWSER_ONLY = ['dashboard', 'dashboardBare', 'dashboardFile', 'createDashboardSession', 'endDashboardSession'];
 
 describe.skipIf(unsupported !== null)(`pidvisor/client against a real daemon${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
   it('has a method for every operation the daemon documents', async () => {
     const document = (await client.openApi()) as { openapi: string; paths: Record<string, Record<string, { operationId: string }>> };
     expect(document.openapi).toBe('3.1.0');
     const operations = Object.values(document.paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
-    expect(operations.sort()).toEqual(Object.keys(METHOD_OF_OPERATION).sort());
+    expect(operations.sort()).toEqual([...Object.keys(METHOD_OF_OPERATION), ...BROWSER_ONLY].sort());
     for (const method of Object.values(METHOD_OF_OPERATION)) expect(typeof client[method], method).toBe('function');
   });
 
@@ -97,6 +100,8 @@ describe.skipIf(unsupported !== null)(`pidvisor/client against a real daemon${un
     expect(system).toMatchObject({ pid: daemon.supervisorPid(), stateDir: path.join(dir, 'state') });
     expect(await client.health()).toEqual({ status: 'ok' });
     expect(await client.metrics()).toMatch(/^# (HELP|TYPE) pidvisor_/m);
+    const ticket = await client.createDashboardTicket();
+    expect(ticket.path).toBe(`/ui/#ticket=${ticket.ticket}`);
   });
 
   it('launches, lists, inspects, signals, stops, starts, restarts and removes', async () => {
@@ -114,7 +119,10 @@ describe.skipIf(unsupported !== null)(`pidvisor/client against a real daemon${un
     expect(isProblem(mismatch, 'PIDVISOR_ERR_INSTANCE_MISMATCH')).toBe(true);
     expect(isRunning(web.pid!)).toBe(true); // nothing was sent
 
-    const stopped = await client.stop('web', { timeoutMs: 5000 });
+    const notThat = await client.stop('web', { instance: `${web.pid}.0` }).catch((error: unknown) => error);
+    expect(notThat).toMatchObject({ status: 409, code: 'PIDVISOR_ERR_INSTANCE_MISMATCH' });
+    expect(isRunning(web.pid!)).toBe(true);
+    const stopped = await client.stop('web', { timeoutMs: 5000, instance: web.instance! });
     expect(stopped).toMatchObject({ state: 'stopped', pid: null });
     expect(isRunning(web.pid!)).toBe(false);
     const started = await client.start('web');

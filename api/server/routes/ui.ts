@@ -43,7 +43,8 @@ const SessionBody = Type.Union([
   Type.Object({ ticket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{16,128}$', description: 'A ticket from POST /v1/ui/tickets (or `pidvisor ui`), spent by this request.' })) }, { additionalProperties: false }),
   Type.Null(),
 ]);
-const Ticket = Type.Object(
+/** Exported for pidvisor/client's types. */
+export const Ticket = Type.Object(
   {
     ticket: Type.String({ description: 'Single use; trade it with POST /ui/session before expiresAt.' }),
     expiresAt: Type.String({ format: 'date-time' }),
