@@ -11,6 +11,7 @@ import { lines, serverSentEvents } from './lines.js';
 import { DEFAULT_RETRY, isRetryable, retryDelay, sleep, type RetryOptions } from './retry.js';
 import type {
   ConfigChanges,
+  DependencyGraph,
   Health,
   LaunchSpec,
   LogLine,
@@ -128,6 +129,11 @@ export class PidvisorClient {
   /** GET /v1/processes. */
   async list(): Promise<ProcessInfo[]> {
     return (await this.json<{ processes: ProcessInfo[] }>('GET', '/v1/processes')).body.processes;
+  }
+
+  /** GET /v1/graph: the dependency graph and the start order. */
+  async graph(): Promise<DependencyGraph> {
+    return (await this.json<DependencyGraph>('GET', '/v1/graph')).body;
   }
 
   /** GET /v1/processes/{id}: by id or name. */

@@ -20,6 +20,8 @@ export type WaitResult = Static<typeof Schemas.WaitResult>;
 export type SystemInfo = Static<typeof Schemas.SystemInfo>;
 export type Health = Static<typeof Schemas.Health>;
 export type ConfigChanges = Static<typeof Schemas.ConfigChanges>;
+/** Processes, their dependsOn edges with whether each holds now and why not, and the start order. */
+export type DependencyGraph = Static<typeof Schemas.DependencyGraph>;
 export type ConfigProblem = Static<typeof Schemas.ConfigProblem>;
 /** One record of captured output as the API sends it (`data` base64). */
 export type LogLine = Static<typeof Schemas.LogLine>;

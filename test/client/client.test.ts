@@ -82,6 +82,7 @@ const METHOD_OF_OPERATION: Record<string, keyof PidvisorClient> = {
   getProcessLogs: 'followLogs',
   streamEvents: 'events',
   createDashboardTicket: 'createDashboardTicket',
+  getGraph: 'graph',
 };
 /** Operations for a browser, not a program: the dashboard's page and files, and its cookie session. */
 const BROWSER_ONLY = ['dashboard', 'dashboardBare', 'dashboardFile', 'createDashboardSession', 'endDashboardSession'];
@@ -129,6 +130,10 @@ describe.skipIf(unsupported !== null)(`pidvisor/client against a real daemon${un
     expect(started.pid).not.toBe(web.pid);
     const restarted = await client.restart('web');
     expect(restarted.instance).not.toBe(started.instance);
+
+    const graph = await client.graph();
+    expect(graph.nodes.map((node) => node.name)).toContain('web');
+    expect(graph.startOrder.flat()).toContain('web');
 
     const removed = await client.remove('web');
     expect(removed).toMatchObject({ id: web.id });
