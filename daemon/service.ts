@@ -130,7 +130,8 @@ export class Service {
   #stopWaiters: StopWaiter[] = [];
   #exitWaiters: Array<(record: ExitRecord) => void> = [];
   #stableTimer: NodeJS.Timeout | undefined;
-  #backoffTimer: NodeJS.Timeout | undefined;
+  // An Immediate for a restart with no delay (see #decideAfterEnd).
+  #backoffTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #stopTimer: NodeJS.Timeout | undefined;
 
   constructor(id: string, definition: ServiceDefinition, origin: 'api' | 'config', context: ServiceContext) {
@@ -415,7 +416,7 @@ export class Service {
         this.#finishRemoval();
         break;
       case 'cancelBackoff':
-        clearTimeout(this.#backoffTimer);
+        this.#clearBackoff();
         if (action.thenStart) this.#spawnWhenMet();
         else this.#setState('stopped', 'stopped during backoff');
         break;
@@ -639,14 +640,20 @@ export class Service {
       return;
     }
     this.#setState('backoff', `${what}; restarting in ${delay} ms`);
-    this.#backoffTimer = setTimeout(() => {
+    const elapse = (): void => {
       try {
         this.#dispatch('backoffElapsed');
       } catch (error) {
         // A failed spawn has already been recorded and moved the service on.
         if (!(error instanceof SupervisorError && error.code === 'SPAWN_FAILED')) throw error;
       }
-    }, delay);
+    };
+    // Node clamps a 0 ms timeout to 1 ms, and a timer waits for the loop's next timers phase:
+    // that millisecond was most of what pidvisor's restart cost beyond runit's (bench/restart).
+    // With no delay the restart runs in this turn of the loop, once the exit's I/O callbacks are
+    // done (setImmediate); never synchronously, so a command that cannot start, restarted with no
+    // delay, does not recurse (each failed spawn is an ending that decides the next attempt).
+    this.#backoffTimer = delay === 0 ? setImmediate(elapse) : setTimeout(elapse, delay);
   }
 
   #beginStop(then: 'stop' | 'restart' | 'remove', timeoutMs: number): void {
@@ -759,8 +766,16 @@ export class Service {
 
   #clearTimers(): void {
     clearTimeout(this.#stableTimer);
-    clearTimeout(this.#backoffTimer);
+    this.#clearBackoff();
     clearTimeout(this.#stopTimer);
+  }
+
+  #clearBackoff(): void {
+    const timer = this.#backoffTimer;
+    this.#backoffTimer = undefined;
+    if (timer === undefined) return;
+    if ('refresh' in timer) clearTimeout(timer); // a Timeout has refresh(), an Immediate has not
+    else clearImmediate(timer);
   }
 }
 
