@@ -14,7 +14,7 @@ export interface SupervisorApi {
   get(ref: string): ServiceInfo;
   /** The service itself, for its logs, definition, cgroup and exits; throws SERVICE_NOT_FOUND. */
   service(ref: string): Pick<Service, 'logs' | 'exits' | 'info' | 'definition' | 'cgroup'>;
-  launch(spec: unknown, options?: { origin?: 'api' | 'config'; start?: boolean }): Promise<ServiceInfo>;
+  launch(spec: unknown, options?: { origin?: 'api' | 'config'; start?: boolean; waitReady?: { timeoutMs: number | null } }): Promise<ServiceInfo>;
   /** All or nothing; an entry's error carries its `index` in the details. */
   launchMany(specs: readonly unknown[]): Promise<ServiceInfo[]>;
   /** Every service whose labels include all of these (every one with 'all'), stopped and forgotten. */

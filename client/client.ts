@@ -46,6 +46,11 @@ export interface LaunchOptions {
    * while the same daemon runs. A random key is made when none is given.
    */
   idempotencyKey?: string;
+  /**
+   * Answer once the instance is ready (its readiness probe passed, or READY=1 for a notify
+   * service), or with 422 NOT_READY and the reason it never became ready (`?wait=ready`).
+   */
+  waitReady?: boolean;
   signal?: AbortSignal;
 }
 
@@ -148,7 +153,8 @@ export class PidvisorClient {
 
   /** POST /v1/processes: answers once the process has exec'd; 422 PIDVISOR_ERR_SPAWN_FAILED with errno and stage otherwise. */
   async launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<ProcessInfo> {
-    return (await this.json<ProcessInfo>('POST', '/v1/processes', spec, { 'idempotency-key': options.idempotencyKey ?? randomUUID() }, options.signal)).body;
+    const path = options.waitReady === true ? '/v1/processes?wait=ready' : '/v1/processes';
+    return (await this.json<ProcessInfo>('POST', path, spec, { 'idempotency-key': options.idempotencyKey ?? randomUUID() }, options.signal)).body;
   }
 
   /** POST /v1/processes/batch: all or nothing. */

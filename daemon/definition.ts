@@ -2,6 +2,7 @@
 import { inheritedEnv, signalName, signalNumber, type Rlimit, type RlimitName } from '../native/index.js';
 import type { Dependency } from './dependencies.js';
 import { SupervisorError } from './errors.js';
+import { defineProbe, type ProbeDefinition } from './probes/probe-spec.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
 import { schemaProblems, ServiceSpec } from './spec.js';
 import { resolveCredentials, type Credentials } from './users.js';
@@ -32,6 +33,13 @@ export interface ServiceDefinition {
   autostart: boolean;
   /** dependsOn, in the order given, defaults filled in. */
   dependsOn: Dependency[];
+  /** null: ready after startGraceMs (or at READY=1 with notify). */
+  readiness: ProbeDefinition | null;
+  liveness: ProbeDefinition | null;
+  /** The instance gets NOTIFY_SOCKET (sd_notify). */
+  notify: boolean;
+  /** sd_notify watchdog period; null: none. */
+  watchdogMs: number | null;
 }
 
 export interface DefinitionContext {
@@ -80,6 +88,16 @@ export function defineService(input: unknown, context: DefinitionContext): Servi
       problems: [{ path: '/restart/maxDelayMs', message: 'must be at least initialDelayMs' }],
     });
   }
+  const capturing = { stdout: (spec.stdout ?? 'capture') === 'capture', stderr: (spec.stderr ?? 'capture') === 'capture' };
+  const readiness = spec.readiness === undefined ? null : defineProbe(spec.readiness, 'readiness', capturing);
+  const liveness = spec.liveness === undefined ? null : defineProbe(spec.liveness, 'liveness', capturing);
+  // A notify readiness probe is sd_notify's READY=1: it needs the socket.
+  const notify = spec.notify === true || readiness?.check.kind === 'notify';
+  if (spec.watchdogMs !== undefined && !notify) {
+    throw new SupervisorError('INVALID_SPEC', 'invalid service: /watchdogMs: the watchdog is kept through sd_notify: set notify to true', {
+      problems: [{ path: '/watchdogMs', message: 'needs notify: true' }],
+    });
+  }
   return {
     spec,
     name: spec.name ?? null,
@@ -101,6 +119,10 @@ export function defineService(input: unknown, context: DefinitionContext): Servi
     labels: { ...spec.labels },
     autostart: spec.autostart ?? true,
     dependsOn: Object.entries(spec.dependsOn ?? {}).map(([name, dependency]) => ({ name, condition: dependency.condition, restart: dependency.restart ?? 'none' })),
+    readiness,
+    liveness,
+    notify,
+    watchdogMs: spec.watchdogMs ?? null,
   };
 }
 

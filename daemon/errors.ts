@@ -19,7 +19,8 @@ export type SupervisorErrorCode =
   | 'SHUTTING_DOWN'
   | 'DEPENDENCY_UNKNOWN'
   | 'DEPENDENCY_CYCLE'
-  | 'DEPENDENCY_UNAVAILABLE';
+  | 'DEPENDENCY_UNAVAILABLE'
+  | 'NOT_READY';
 
 export class SupervisorError extends Error {
   override name = 'SupervisorError';

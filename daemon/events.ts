@@ -4,7 +4,7 @@
 export interface SupervisorEvent {
   seq: number;
   time: string;
-  type: 'state' | 'created' | 'removed' | 'spawn-failed' | 'exit' | 'log-write-failed' | 'reloaded';
+  type: 'state' | 'created' | 'removed' | 'spawn-failed' | 'exit' | 'log-write-failed' | 'reloaded' | 'ready' | 'health' | 'status';
   service: { id: string; name: string | null };
   /** For 'state': the change. */
   from?: string;
@@ -17,6 +17,10 @@ export interface SupervisorEvent {
   logs?: { file: string; droppedBytes: number; droppedRecords: number; writeFailures: number };
   /** For 'reloaded': the fields of its config entry that changed (restart.policy, env.PATH). */
   changed?: string[];
+  /** For 'health': the new health of the instance (its reason says which probe and how). */
+  health?: 'healthy' | 'unhealthy';
+  /** For 'status': the instance's sd_notify STATUS= text. */
+  statusText?: string | null;
 }
 
 export type EventInput = Omit<SupervisorEvent, 'seq' | 'time'>;

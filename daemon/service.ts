@@ -2,7 +2,7 @@
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { ProcessExitedError, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
+import { ProcessExitedError, signalName as signalNameOf, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
 import type { DependencyState, Gate } from './dependencies.js';
@@ -11,6 +11,8 @@ import { SupervisorError } from './errors.js';
 import type { EventLog } from './events.js';
 import { daemonPeakRssKiB, instanceUsage, type InstanceUsage } from './memory-peak.js';
 import type { LogStatus, ServiceLogs } from './logs/service-logs.js';
+import { InstanceProbes, type Health } from './probes/instance-probes.js';
+import type { ProbeStatus } from './probes/prober.js';
 import { ProcessTree } from './process-tree.js';
 import { describeSpawnFailure, type SpawnFailure } from './spawn-failure.js';
 import { RestartTracker, wantsRestart, type EndedInstance } from './restart-policy.js';
@@ -18,7 +20,11 @@ import { transition, type Action, type Event, type State } from './state-machine
 
 /** Why an instance ended. */
 // unobserved: the instance ended while no daemon ran, and nothing recorded how.
-export type ExitReason = 'exited' | 'stopped' | 'killed' | 'spawn-failed' | 'unobserved';
+// unhealthy, not-ready, watchdog: killed by the daemon because its liveness probe failed, its
+// readiness probe gave up, or it missed its sd_notify watchdog; the restart policy applies.
+export type ExitReason = 'exited' | 'stopped' | 'killed' | 'spawn-failed' | 'unobserved' | 'unhealthy' | 'not-ready' | 'watchdog';
+/** Why the daemon itself ends an instance that is not being stopped. */
+export type FailureKill = 'unhealthy' | 'not-ready' | 'watchdog';
 
 export interface ExitRecord {
   instance: string | null;
@@ -34,6 +40,8 @@ export interface ExitRecord {
   uptimeMs: number;
   /** For spawn-failed: what the kernel said, at which step, and about which path. */
   error: SpawnFailure | null;
+  /** For unhealthy, not-ready and watchdog: which check failed, and how. */
+  detail?: string;
 }
 
 export interface ServiceInfo {
@@ -55,6 +63,12 @@ export interface ServiceInfo {
   origin: 'api' | 'config';
   /** Each dependsOn entry with whether its condition holds now, and why not. */
   dependencies: DependencyState[];
+  /** Liveness: unknown without a liveness probe, or before its first verdict on this instance. */
+  health: Health;
+  /** The last sd_notify STATUS= of the instance; null when none. */
+  statusText: string | null;
+  /** The probes of the current instance (null: none defined, or not started). */
+  probes: { readiness: ProbeStatus | null; liveness: ProbeStatus | null };
 }
 
 /** One spawn of a service, made ready before the clone (see Service.prepareFirstSpawn). */
@@ -133,6 +147,15 @@ export class Service {
   // An Immediate for a restart with no delay (see #decideAfterEnd).
   #backoffTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #stopTimer: NodeJS.Timeout | undefined;
+  /** The probes of the current instance; null when it has none (or none runs). */
+  #probes: InstanceProbes | null = null;
+  /** How the current instance became ready, for the state's reason. */
+  #readyReason = '';
+  #statusText: string | null = null;
+  /** Set while the daemon kills the instance for a failure of its own (see FailureKill). */
+  #failureKill: { reason: FailureKill; detail: string } | null = null;
+  #failureKillTimer: NodeJS.Timeout | undefined;
+  #readyWaiters: Array<(outcome: ReadyOutcome) => void> = [];
 
   constructor(id: string, definition: ServiceDefinition, origin: 'api' | 'config', context: ServiceContext) {
     this.id = id;
@@ -191,7 +214,25 @@ export class Service {
       labels: this.#definition.labels,
       origin: this.origin,
       dependencies: this.#definition.dependsOn.length === 0 ? [] : this.#context.dependencies(this),
+      health: this.health,
+      statusText: this.#statusText,
+      probes: this.#probes?.status() ?? { readiness: null, liveness: null },
     };
+  }
+
+  /** Liveness of the current instance (see ServiceInfo.health). */
+  get health(): Health {
+    return this.#probes?.health ?? 'unknown';
+  }
+
+  /**
+   * Resolves once the current (or next) instance is ready (`running`), or with the reason it
+   * will not be: it ended, failed to start, or was stopped first.
+   */
+  waitReady(): Promise<ReadyOutcome> {
+    if (this.#state === 'running') return Promise.resolve({ ready: true, reason: this.#reason });
+    if (this.#state !== 'starting') return Promise.resolve({ ready: false, reason: `${this.#state}: ${this.#reason}` });
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
   }
 
   /** Starts the service. Throws SPAWN_FAILED (the service then backs off or fails) or a rejection. */
@@ -337,12 +378,24 @@ export class Service {
       const logs = this.#context.logs;
       if (logs !== null && running.stdout !== null) logs.attach('stdout', running.stdout);
       if (logs !== null && running.stderr !== null) logs.attach('stderr', running.stderr);
-      const graceLeft = this.#definition.startGraceMs - (Date.now() - running.startedAt);
-      if (restored.state === 'starting' && graceLeft > 0) {
+      // Readiness survives the take-over: an instance recorded `starting` is probed again
+      // (what it already waited counts against initialDelayMs and the grace period), one
+      // recorded `running` was ready and keeps being checked for liveness.
+      const upMs = Date.now() - running.startedAt;
+      const graceLeft = this.#definition.startGraceMs - upMs;
+      const readiness = this.#definition.readiness;
+      const waitsForReadiness = readiness !== null || this.#definition.notify;
+      this.#probes = this.#newProbes();
+      if (restored.state === 'starting' && waitsForReadiness) {
+        this.#setState('starting', 're-adopted after a daemon restart; still waiting to be ready');
+        if (readiness !== null) this.#probes?.startReadiness(readiness, upMs);
+      } else if (restored.state === 'starting' && graceLeft > 0) {
         this.#setState('starting', 're-adopted after a daemon restart');
         this.#stableTimer = setTimeout(() => this.#dispatch('stable'), graceLeft);
       } else {
         this.#setState('running', 're-adopted after a daemon restart');
+        const liveness = this.#definition.liveness;
+        if (liveness !== null && restored.state !== 'stopping') this.#probes?.startLiveness(liveness);
       }
       const daemonPeakKiB = daemonPeakRssKiB();
       child.wait().then(
@@ -404,7 +457,7 @@ export class Service {
         this.#decideAfterEnd(this.#exits.at(-1)!);
         break;
       case 'markRunning':
-        this.#setState('running', `running for ${this.#definition.startGraceMs} ms`);
+        this.#becomeReady(this.#readyReason || `running for ${this.#definition.startGraceMs} ms`);
         break;
       case 'escalate':
         this.#escalate();
@@ -550,8 +603,18 @@ export class Service {
       if (child.stderr !== null) logs.attach('stderr', child.stderr);
     }
     this.#logger.info({ pid: child.pid, instance: child.instance }, 'started');
-    if (definition.startGraceMs === 0) {
-      this.#setState('running', 'started');
+    this.#statusText = null;
+    this.#failureKill = null;
+    this.#readyReason = '';
+    this.#probes = this.#newProbes();
+    const readiness = definition.readiness;
+    if (readiness !== null) {
+      this.#setState('starting', `started; waiting for the ${readiness.check.kind === 'notify' ? 'sd_notify READY=1' : `${readiness.check.kind} readiness probe`}`);
+      this.#probes?.startReadiness(readiness);
+    } else if (definition.notify) {
+      this.#setState('starting', 'started; waiting for sd_notify READY=1');
+    } else if (definition.startGraceMs === 0) {
+      this.#becomeReady('started');
     } else {
       this.#setState('starting', `started; running once up for ${definition.startGraceMs} ms`);
       this.#stableTimer = setTimeout(() => this.#dispatch('stable'), definition.startGraceMs);
@@ -562,6 +625,67 @@ export class Service {
       (exit) => this.#onMainExit(child, exit, daemonPeakKiB),
       (error: unknown) => this.#logger.error({ err: error, pid: child.pid }, 'waiting for the exit failed'),
     );
+  }
+
+  #newProbes(): InstanceProbes | null {
+    const definition = this.#definition;
+    if (definition.readiness === null && definition.liveness === null) return null;
+    const resources = { definition, logs: this.#context.logs, cgroupParent: this.#context.cgroupParent, label: this.#label() };
+    return new InstanceProbes(resources, {
+      ready: (reason) => {
+        this.#readyReason = reason;
+        this.#dispatch('stable');
+      },
+      notReady: (reason) => this.#killForFailure('not-ready', reason),
+      health: (health, reason) => {
+        this.#logger.info({ health, reason }, 'health changed');
+        const child = this.#child;
+        this.#context.events.append({ type: 'health', service: this.#ref(), health, reason, pid: child?.pid ?? null, instance: child?.instance ?? null });
+      },
+      unhealthy: (reason) => this.#killForFailure('unhealthy', reason),
+    });
+  }
+
+  // The instance is ready: `running`, a `ready` event, and its liveness probe starts.
+  #becomeReady(reason: string): void {
+    this.#setState('running', reason);
+    const child = this.#child;
+    this.#context.events.append({ type: 'ready', service: this.#ref(), reason, pid: child?.pid ?? null, instance: child?.instance ?? null });
+    const liveness = this.#definition.liveness;
+    if (liveness !== null) this.#probes?.startLiveness(liveness);
+  }
+
+  #closeProbes(): void {
+    const probes = this.#probes;
+    if (probes === null) return;
+    this.#probes = null;
+    // A removal waits for checks still running (an exec check's tree is killed first).
+    const cleanup = probes
+      .close()
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'ending the probes failed'))
+      .finally(() => this.#cleanups.delete(cleanup));
+    this.#cleanups.add(cleanup);
+  }
+
+  /**
+   * Ends an instance the daemon judged failed (a liveness probe, a readiness probe that gave
+   * up, a missed watchdog): `signal` (the stop signal unless told) to its tree, SIGKILL after
+   * stopTimeoutMs. Its exit is then an ending like any other (reason `kind`), so the restart
+   * policy decides what follows, as systemd does after a watchdog timeout.
+   */
+  #killForFailure(kind: FailureKill, detail: string, signal = this.#definition.stopSignal): void {
+    const child = this.#child;
+    if (child === null || this.#failureKill !== null || (this.#state !== 'starting' && this.#state !== 'running')) return;
+    clearTimeout(this.#stableTimer);
+    this.#failureKill = { reason: kind, detail };
+    const name = signal === this.#definition.stopSignal ? this.#definition.stopSignalName : signalNameOf(signal);
+    this.#reason = `${detail}; sent ${name}`;
+    this.#logger.warn({ kind, detail }, 'instance failed; killing it');
+    this.#tree.signal(child, signal);
+    this.#failureKillTimer = setTimeout(() => {
+      this.#tree.kill(this.#child);
+      if (this.#child !== null) this.#tree.signal(this.#child, SIGKILL);
+    }, this.#definition.stopTimeoutMs);
   }
 
   #onSpawnFailed(error: unknown): never {
@@ -594,7 +718,11 @@ export class Service {
     if (child !== this.#child) return; // an instance that is no longer current
     this.#child = null;
     clearTimeout(this.#stableTimer);
+    clearTimeout(this.#failureKillTimer);
+    this.#closeProbes();
     const stopping = this.#stopInProgress();
+    const failureKill = stopping ? null : this.#failureKill;
+    this.#failureKill = null;
     const record: ExitRecord = {
       instance: child.instance,
       pid: child.pid,
@@ -603,11 +731,12 @@ export class Service {
       coreDumped: exit.coreDumped,
       // Now, while the instance's cgroup (and its memory.peak) still exists.
       rusage: instanceUsage(exit.rusage, { daemonPeakKiB, cgroupDir: this.#cgroup?.dir ?? null }),
-      reason: stopping ? (this.#escalated ? 'killed' : 'stopped') : 'exited',
+      reason: stopping ? (this.#escalated ? 'killed' : 'stopped') : (failureKill?.reason ?? 'exited'),
       startedAt: new Date(this.#startedAt).toISOString(),
       endedAt: new Date().toISOString(),
       uptimeMs: Date.now() - this.#startedAt,
       error: null,
+      ...(failureKill === null ? {} : { detail: failureKill.detail }),
     };
     this.#record(record);
     this.#context.events.append({ type: 'exit', service: this.#ref(), pid: child.pid, instance: child.instance, exit: record });
@@ -658,6 +787,9 @@ export class Service {
 
   #beginStop(then: 'stop' | 'restart' | 'remove', timeoutMs: number): void {
     clearTimeout(this.#stableTimer);
+    clearTimeout(this.#failureKillTimer);
+    // A stop is not a failure: no probe may decide anything about an instance being stopped.
+    this.#closeProbes();
     this.#stopTimeoutMs = timeoutMs;
     this.#queuedRestart = then === 'restart';
     const what = then === 'remove' ? 'removal' : then;
@@ -749,6 +881,10 @@ export class Service {
     const from = this.#state;
     this.#state = state;
     this.#reason = reason;
+    if (state !== 'starting' && this.#readyWaiters.length > 0) {
+      const outcome: ReadyOutcome = state === 'running' ? { ready: true, reason } : { ready: false, reason: `${state}: ${reason}` };
+      for (const waiter of this.#readyWaiters.splice(0)) waiter(outcome);
+    }
     this.#context.events.append({
       type: 'state',
       service: this.#ref(),
@@ -765,6 +901,7 @@ export class Service {
   }
 
   #clearTimers(): void {
+    clearTimeout(this.#failureKillTimer);
     clearTimeout(this.#stableTimer);
     this.#clearBackoff();
     clearTimeout(this.#stopTimer);
@@ -780,8 +917,15 @@ export class Service {
 }
 
 function describeEnd(record: ExitRecord): string {
+  if (record.detail !== undefined) return `${record.detail}; ${record.signal !== null ? `killed by ${record.signal}` : `exited with code ${record.code}`}`;
   if (record.reason === 'spawn-failed') return `could not start: ${record.error?.message ?? 'unknown error'}`;
   if (record.reason === 'unobserved') return 'ended while no daemon ran; how is unknown';
   if (record.signal !== null) return `killed by ${record.signal}${record.coreDumped ? ' (core dumped)' : ''}`;
   return `exited with code ${record.code}`;
+}
+
+export interface ReadyOutcome {
+  ready: boolean;
+  /** How it became ready, or why it will not (its state and that state's reason). */
+  reason: string;
 }

@@ -3,6 +3,7 @@
 // fields, wrong types and NUL bytes are errors.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { ProbeSpec } from './probes/probe-spec.js';
 
 // C strings end at NUL; a value with one would reach the kernel cut short.
 const Text = (options: { minLength?: number; maxLength?: number; description?: string } = {}) =>
@@ -92,6 +93,31 @@ export const ServiceSpec = Type.Object(
     killMode: Type.Optional(Type.Union([Type.Literal('process'), Type.Literal('group'), Type.Literal('cgroup')])),
     labels: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\u0000]{1,63}$' }), Text({ maxLength: 1024 }), { additionalProperties: false, maxProperties: 256 })),
     autostart: Type.Optional(Type.Boolean({ description: 'Config services: start when loaded (default true).' })),
+    readiness: Type.Optional(
+      Type.Object(ProbeSpec.properties, {
+        additionalProperties: false,
+        description: 'How to tell the instance is ready: it stays `starting` until this passes (instead of startGraceMs), then becomes `running`.',
+      }),
+    ),
+    liveness: Type.Optional(
+      Type.Object(ProbeSpec.properties, {
+        additionalProperties: false,
+        description: 'How to tell a ready instance still works: after failureThreshold failures in a row it is killed and its restart policy applies.',
+      }),
+    ),
+    notify: Type.Optional(
+      Type.Boolean({
+        description:
+          'sd_notify: the instance gets NOTIFY_SOCKET, and is ready at READY=1 (unless a readiness probe of another kind says otherwise). STATUS= is shown as statusText.',
+      }),
+    ),
+    watchdogMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3_600_000,
+        description: 'sd_notify watchdog (needs notify): the instance gets WATCHDOG_USEC and must send WATCHDOG=1 within each period, or it gets SIGABRT and its restart policy applies.',
+      }),
+    ),
     dependsOn: Type.Optional(
       Type.Record(Type.String({ pattern: NAME_PATTERN }), DependencySpec, {
         additionalProperties: false,

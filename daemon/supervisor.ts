@@ -151,7 +151,7 @@ export class Supervisor {
    * from the API whose first spawn fails leaves nothing behind: the service is removed and
    * SPAWN_FAILED thrown. A config service stays, backing off or failed, with the reason.
    */
-  async launch(spec: unknown, options: { origin?: 'api' | 'config'; start?: boolean } = {}): Promise<ServiceInfo> {
+  async launch(spec: unknown, options: { origin?: 'api' | 'config'; start?: boolean; waitReady?: { timeoutMs: number | null } } = {}): Promise<ServiceInfo> {
     if (this.#shuttingDown) throw new SupervisorError('SHUTTING_DOWN', 'the daemon is shutting down');
     const origin = options.origin ?? 'api';
     const definition = defineService(spec, this.#context);
@@ -167,6 +167,7 @@ export class Supervisor {
         if (origin === 'api') await this.#remove(service, { keepLogs: false });
         throw error;
       }
+      if (options.waitReady !== undefined) await awaitReady(service, options.waitReady.timeoutMs);
     }
     return service.info();
   }
@@ -681,4 +682,22 @@ async function disposeResources(service: Service): Promise<Error | null> {
     await logs.close();
   }
   return service.cgroup?.tryRemove() ?? null;
+}
+
+/**
+ * Waits until the service's instance is ready; throws NOT_READY with the reason it will not
+ * be (it ended, gave up, or was stopped), or when `timeoutMs` passes first. The service stays
+ * either way: its restart policy goes on as without the wait.
+ */
+async function awaitReady(service: Service, timeoutMs: number | null): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<null>((resolve) => {
+    if (timeoutMs !== null) timer = setTimeout(() => resolve(null), timeoutMs);
+  });
+  const outcome = await Promise.race([service.waitReady(), timedOut]).finally(() => clearTimeout(timer));
+  if (outcome?.ready === true) return;
+  const label = service.name ?? service.id;
+  const info = service.info();
+  const reason = outcome === null ? `not ready within ${timeoutMs} ms (${info.state}: ${info.reason})` : outcome.reason;
+  throw new SupervisorError('NOT_READY', `service ${label} did not become ready: ${reason}`, { id: service.id, state: info.state, timedOut: outcome === null });
 }

@@ -57,18 +57,39 @@ function bytes(count: number): string {
 
 export function processTable(processes: ServiceInfo[], now = Date.now()): string {
   return table(
-    ['ID', 'NAME', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'COMMAND'],
+    ['ID', 'NAME', 'STATE', 'READY', 'HEALTH', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'STATUS', 'COMMAND'],
     processes.map((p) => [
       p.id,
       p.name ?? '-',
       p.state,
+      readyColumn(p.state),
+      p.health === 'unknown' ? '-' : p.health,
       p.pid === null ? '-' : String(p.pid),
       String(p.restarts),
       p.startedAt === null ? '-' : duration(now - Date.parse(p.startedAt)),
       describeExit(p.exit, now),
+      p.statusText === null ? '-' : clip(p.statusText, 40),
       p.command.join(' '),
     ]),
   );
+}
+
+// `running` is ready (a readiness probe passed, READY=1, or the start grace period ended).
+function readyColumn(state: ServiceInfo['state']): string {
+  if (state === 'running') return 'yes';
+  return state === 'starting' ? 'no' : '-';
+}
+
+function clip(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 3)}...` : line;
+}
+
+/** A probe's counts and last result, for `show`. */
+function describeProbe(probe: ServiceInfo['probes']['readiness']): string {
+  if (probe === null) return '-';
+  const last = probe.lastResult === null ? 'no check yet' : `last ${probe.lastResult}: ${probe.lastDetail ?? ''}`;
+  return `${probe.probe}: ${probe.successes} passed, ${probe.failures} failed; ${last}`;
 }
 
 export function processDetails(p: ServiceInfo, now = Date.now()): string {
@@ -80,6 +101,10 @@ export function processDetails(p: ServiceInfo, now = Date.now()): string {
     ['instance', p.instance ?? '-'],
     ['uptime', p.startedAt === null ? '-' : `${duration(now - Date.parse(p.startedAt))} (since ${p.startedAt})`],
     ['restarts', String(p.restarts)],
+    ['health', p.health],
+    ['status', p.statusText ?? '-'],
+    ['readiness', describeProbe(p.probes.readiness)],
+    ['liveness', describeProbe(p.probes.liveness)],
     ['last exit', describeExit(p.exit, now)],
     ['peak memory', describePeakMemory(p.exit)],
     ['logs', describeLogs(p.logs)],

@@ -43,6 +43,7 @@ export const ERRORS = {
   PIDVISOR_ERR_CONFIG_INVALID: { status: 422, title: 'The config file was refused; nothing was changed' },
   PIDVISOR_ERR_DEPENDENCY_UNKNOWN: { status: 422, title: 'dependsOn names a process that does not exist' },
   PIDVISOR_ERR_DEPENDENCY_CYCLE: { status: 422, title: 'dependsOn would close a dependency cycle' },
+  PIDVISOR_ERR_NOT_READY: { status: 422, title: 'The process did not become ready' },
   PIDVISOR_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   PIDVISOR_ERR_TOO_MANY_STREAMS: { status: 429, title: 'Too many open event or log streams' },
   PIDVISOR_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
@@ -84,6 +85,7 @@ export const SUPERVISOR_ERRORS: Readonly<Record<SupervisorErrorCode, ErrorCode>>
   DEPENDENCY_UNKNOWN: 'PIDVISOR_ERR_DEPENDENCY_UNKNOWN',
   DEPENDENCY_CYCLE: 'PIDVISOR_ERR_DEPENDENCY_CYCLE',
   DEPENDENCY_UNAVAILABLE: 'PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE',
+  NOT_READY: 'PIDVISOR_ERR_NOT_READY',
 };
 
 /** fastify's own client errors, by their code. Any other fastify 4xx is BAD_REQUEST. */

@@ -64,6 +64,25 @@ export class ApiMetrics {
     const capturing = gauges.processes.flatMap((p, i) => (p.logs === null ? [] : [{ labelText: perProcess[i]!, logs: p.logs }]));
     family('pidvisor_process_log_dropped_bytes_total', 'counter', 'Bytes of captured output lost because the disk refused them.', capturing.map(({ labelText, logs }) => [labelText, logs.droppedBytes]));
     family('pidvisor_process_log_write_failures_total', 'counter', 'Runs of failed log writes (full, read-only or failing disk).', capturing.map(({ labelText, logs }) => [labelText, logs.writeFailures]));
+    const probes = gauges.processes.flatMap((p, i) =>
+      (['readiness', 'liveness'] as const).flatMap((role) => {
+        const probe = p.probes[role];
+        return probe === null ? [] : [{ labelText: perProcess[i]!.slice(0, -1), role, probe }];
+      }),
+    );
+    // Per instance: the counts start again with each instance (a counter reset to Prometheus).
+    family(
+      'pidvisor_probe_checks_total',
+      'counter',
+      'Probe checks of the current instance by probe (readiness, liveness) and result.',
+      probes.flatMap(({ labelText, role, probe }) => [
+        [`${labelText},probe="${role}",result="success"}`, probe.successes] as [string, number],
+        [`${labelText},probe="${role}",result="failure"}`, probe.failures] as [string, number],
+      ]),
+    );
+    family('pidvisor_probe_duration_seconds_sum', 'counter', 'Total time spent in probe checks of the current instance.', probes.map(({ labelText, role, probe }) => [`${labelText},probe="${role}"}`, probe.totalDurationMs / 1000]));
+    family('pidvisor_probe_duration_seconds_count', 'counter', 'Probe checks of the current instance (with the sum: the mean duration).', probes.map(({ labelText, role, probe }) => [`${labelText},probe="${role}"}`, probe.successes + probe.failures]));
+    family('pidvisor_process_healthy', 'gauge', '1 healthy, 0 unhealthy, per process with a liveness verdict.', gauges.processes.flatMap((p, i) => (p.health === 'unknown' ? [] : [[perProcess[i]!, p.health === 'healthy' ? 1 : 0] as [string, number]])));
     family('pidvisor_spawn_failures_total', 'counter', 'Spawns that failed (exec errors, missing users, ...).', [['', this.#spawnFailures]]);
     family('pidvisor_exits_total', 'counter', 'Ended instances by reason.', [...this.#exits]);
     family('pidvisor_events_last_seq', 'gauge', 'Sequence number of the newest event.', [['', gauges.lastEventSeq]]);

@@ -90,6 +90,19 @@ const TimeoutMs = Type.Integer({ minimum: 0, maximum: 3_600_000, description: 'B
 /** Stop and restart: a body is optional (no body, or `null`, means the defaults). */
 export const StopBody = Nullable(Type.Object({ timeoutMs: Type.Optional(TimeoutMs), instance: Type.Optional(InstancePrecondition('Act')) }, strict));
 
+export const LaunchQuery = Type.Object(
+  {
+    wait: Type.Optional(
+      Type.Literal('ready', {
+        description:
+          'Answer only once the instance is ready (`running`: its readiness probe passed, sd_notify READY=1, or startGraceMs passed), or 422 NOT_READY with the reason it will not be (it exited, its readiness probe gave up, it was stopped) or with `timedOut` after readyTimeoutMs. The process stays either way, under its restart policy.',
+      }),
+    ),
+    readyTimeoutMs: Type.Optional(Digits(8, 'With wait=ready: give up waiting after this long (at most 86400000); default: no limit.')),
+  },
+  strict,
+);
+
 export const StopQuery = Type.Object({ timeoutMs: Type.Optional(Digits(7, 'Before SIGKILL; at most 3600000.')) }, strict);
 
 export const MAX_WAIT_MS = 86_400_000;
@@ -146,7 +159,13 @@ export const ExitRecord = Type.Object(
     signal: Nullable(Type.String()),
     coreDumped: Type.Boolean(),
     rusage: Nullable(ResourceUsage),
-    reason: Literals(['exited', 'stopped', 'killed', 'spawn-failed', 'unobserved'] as const),
+    reason: Type.Union(
+      (['exited', 'stopped', 'killed', 'spawn-failed', 'unobserved', 'unhealthy', 'not-ready', 'watchdog'] as const).map((value) => Type.Literal(value)),
+      {
+        description:
+          'exited: by itself; stopped/killed: by a stop (killed: after the timeout, with SIGKILL); spawn-failed: never ran; unobserved: ended while no daemon ran; unhealthy: killed because its liveness probe failed; not-ready: killed because its readiness probe gave up; watchdog: killed (SIGABRT) for a missed sd_notify watchdog. The restart policy applies to the last three as to an exit by itself.',
+      },
+    ),
     startedAt: Nullable(DateTime),
     endedAt: DateTime,
     uptimeMs: Type.Number(),
@@ -162,6 +181,24 @@ export const ExitRecord = Type.Object(
         strict,
       ),
     ),
+    detail: Type.Optional(Type.String({ description: 'For unhealthy, not-ready and watchdog: which check failed, and how.' })),
+  },
+  strict,
+);
+
+export const ProbeStatus = Type.Object(
+  {
+    kind: Literals(['exec', 'http', 'tcp', 'logLine', 'notify'] as const),
+    probe: Type.String({ description: 'The probe in words: `liveness http GET http://127.0.0.1:8080/health`.' }),
+    successes: Type.Integer({ description: 'Checks that passed, for this instance.' }),
+    failures: Type.Integer({ description: 'Checks that failed (a timeout counts), for this instance.' }),
+    consecutiveSuccesses: Type.Integer(),
+    consecutiveFailures: Type.Integer(),
+    lastResult: Nullable(Literals(['success', 'failure'] as const)),
+    lastDetail: Nullable(Type.String({ description: 'What the last check saw: `status 503`, `connect ECONNREFUSED 127.0.0.1:8080`, `timed out after 1000 ms; its processes were killed`.' })),
+    lastDurationMs: Nullable(Type.Number()),
+    lastAt: Nullable(DateTime),
+    totalDurationMs: Type.Number({ description: 'Sum of the durations of every check of this instance.' }),
   },
   strict,
 );
@@ -209,6 +246,14 @@ export const ProcessInfo = Type.Object(
     command: Type.Array(Type.String()),
     labels: Type.Record(Type.String(), Type.String()),
     origin: Literals(['api', 'config'] as const),
+    health: Literals(['unknown', 'healthy', 'unhealthy'] as const, {
+      description: 'From the liveness probe: unknown without one, or until it has passed successThreshold times (or failed failureThreshold times) for this instance.',
+    }),
+    statusText: Nullable(Type.String({ description: 'The last sd_notify STATUS= of the instance (notify services).' })),
+    probes: Type.Object(
+      { readiness: Nullable(ProbeStatus), liveness: Nullable(ProbeStatus) },
+      { ...strict, description: 'The probes of the current instance: readiness until it is ready, liveness once it is (null: none, or not started).' },
+    ),
     dependencies: Type.Array(DependencyStatus, { description: 'Each dependsOn entry, with whether its condition holds now and why not (empty: no dependsOn).' }),
   },
   strict,
@@ -349,6 +394,7 @@ export const ProcessInspection = Type.Object(
 export const COMPONENTS: Readonly<Record<string, TSchema>> = {
   ServiceSpec: LaunchBody,
   ProcessInfo,
+  ProbeStatus,
   ExitRecord,
   ResourceUsage,
   LogStatus,

@@ -53,6 +53,8 @@ const run: Command = {
   --stop-timeout MS      then SIGKILL (default 10000)
   --label KEY=VALUE      (repeatable)
   --idempotency-key KEY  a retried run with the same key returns the first result
+  --notify               give it NOTIFY_SOCKET (sd_notify): ready at READY=1, STATUS= shown
+  --wait-ready           answer once it is ready, or fail with the reason it will not be
   --wait                 wait for it to exit; exit with its status`,
   options: {
     name: { type: 'string' },
@@ -68,6 +70,8 @@ const run: Command = {
     label: { type: 'string', multiple: true },
     'idempotency-key': { type: 'string' },
     wait: { type: 'boolean' },
+    notify: { type: 'boolean' },
+    'wait-ready': { type: 'boolean' },
   },
   client: true,
   async run(context) {
@@ -88,8 +92,10 @@ const run: Command = {
     set('stopSignal', v['stop-signal']);
     set('stopTimeoutMs', integer(v['stop-timeout'] as string | undefined, '--stop-timeout'));
     set('labels', pairs(v.label as string[] | undefined, '--label'));
+    if (v.notify === true) spec.notify = true;
     // The daemon validates the spec (the CLI builds it from flags and does not repeat the schema).
-    const body = await context.client.launch(spec as LaunchSpec, v['idempotency-key'] === undefined ? {} : { idempotencyKey: String(v['idempotency-key']) });
+    const launchOptions = { waitReady: v['wait-ready'] === true, ...(v['idempotency-key'] === undefined ? {} : { idempotencyKey: String(v['idempotency-key']) }) };
+    const body = await context.client.launch(spec as LaunchSpec, launchOptions);
     if (v.wait === true) {
       const exit = await waitFor(context, body.id);
       if (context.json) context.out(JSON.stringify(exit, null, 2));

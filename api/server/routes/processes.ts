@@ -14,6 +14,7 @@ import {
   RemoveManyQuery,
   LaunchBody,
   LaunchHeaders,
+  LaunchQuery,
   ProcessInfo,
   ProcessList,
   ProcessParams,
@@ -40,6 +41,7 @@ const LAUNCH_ERRORS: ErrorCode[] = [
 /** What `instance` in a stop or restart body means. */
 const PRECONDITION =
   'With `instance` (from a process object read earlier), only while that instance is still the current one: 409 NOT_RUNNING when nothing runs, 409 INSTANCE_MISMATCH when another instance has replaced it; nothing is stopped then. A click on a stale page never stops the instance that replaced the one it showed.';
+const MAX_READY_WAIT_MS = 86_400_000;
 const StartBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
 
 export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
@@ -48,7 +50,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
   app.post(
     '/v1/processes',
     {
-      schema: { body: LaunchBody, headers: LaunchHeaders, response: { 201: ProcessInfo } },
+      schema: { body: LaunchBody, headers: LaunchHeaders, querystring: LaunchQuery, response: { 201: ProcessInfo } },
       config: {
         openapi: {
           operationId: 'launchProcess',
@@ -56,13 +58,18 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           description:
             'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With `dependsOn`, the dependencies it needs that are at rest (stopped, exited, failed) are started first, and the process answers `waiting` (or `blocked`, with the `reason`) until each meets its condition; a dependency on a name no process has is 422 DEPENDENCY_UNKNOWN, a cycle 422 DEPENDENCY_CYCLE (`cycle` lists it), one being removed 409 DEPENDENCY_UNAVAILABLE: nothing is left behind. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour.',
           tags,
-          errors: LAUNCH_ERRORS,
+          errors: [...LAUNCH_ERRORS, 'PIDVISOR_ERR_NOT_READY'],
         },
       },
     },
     async (request, reply) => {
       request.auditDetail = { name: request.body.name ?? null, command: request.body.command };
-      return launchRoute(request, reply, request.headers['idempotency-key'], () => supervisor.launch(request.body, { origin: 'api' }));
+      const { wait, readyTimeoutMs } = request.query;
+      if (readyTimeoutMs !== undefined && Number(readyTimeoutMs) > MAX_READY_WAIT_MS) {
+        throw new ApiError('PIDVISOR_ERR_VALIDATION', `readyTimeoutMs must be at most ${MAX_READY_WAIT_MS}`);
+      }
+      const waitReady = wait === 'ready' ? { timeoutMs: readyTimeoutMs === undefined ? null : Number(readyTimeoutMs) } : undefined;
+      return launchRoute(request, reply, request.headers['idempotency-key'], () => supervisor.launch(request.body, { origin: 'api', ...(waitReady === undefined ? {} : { waitReady }) }));
     },
   );
 

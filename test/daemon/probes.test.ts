@@ -1,0 +1,160 @@
+// Readiness and liveness probes on real processes: an instance is `starting` until its
+// readiness probe passes; a liveness probe that fails restarts it under its restart policy;
+// an exec check that hangs is killed whole at its timeout and counts as a failure.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pidfdUnsupportedReason } from '../../native/index.js';
+import { SupervisorError } from '../../daemon/errors.js';
+import { isRunning, pollUntil } from '../helpers/proc.js';
+import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
+
+const unsupported = pidfdUnsupportedReason();
+let t: TestSupervisor;
+let dir: string;
+
+beforeEach(() => {
+  t = createTestSupervisor();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-probes-'));
+});
+afterEach(async () => {
+  await t.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A port nothing listens on now (the kernel's pick, released at once). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const node = process.execPath;
+const eventsOf = (name: string, type: string) => t.events.filter((e) => e.service.name === name && e.type === type);
+
+describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  it('keeps an instance starting until its tcp readiness probe connects', async () => {
+    const port = await freePort();
+    const flag = path.join(dir, 'listen-now');
+    // Listens only once the test says so: until then every check is refused.
+    const script = `const fs=require('fs');const t=setInterval(()=>{if(fs.existsSync(${JSON.stringify(flag)})){clearInterval(t);require('net').createServer(s=>s.end()).listen(${port},'127.0.0.1')}},20)`;
+    const info = await t.supervisor.launch({ name: 'db', command: [node, '-e', script], startGraceMs: 0, readiness: { kind: 'tcp', port, periodMs: 50 } });
+    expect(info.state).toBe('starting');
+    await pollUntil(() => (t.supervisor.get('db').probes.readiness?.failures ?? 0) >= 2);
+    expect(t.supervisor.get('db').state).toBe('starting');
+    expect(t.supervisor.get('db').probes.readiness?.lastDetail).toMatch(/ECONNREFUSED/);
+    fs.writeFileSync(flag, '');
+    await waitForState(t.supervisor, 'db', 'running');
+    const ready = eventsOf('db', 'ready');
+    expect(ready).toHaveLength(1);
+    expect(ready[0]!.reason).toMatch(/readiness tcp 127\.0\.0\.1:\d+ passed/);
+    expect(t.supervisor.get('db').reason).toBe(ready[0]!.reason);
+  });
+
+  it('waitReady answers with the reason an instance never became ready', async () => {
+    const port = await freePort();
+    await t.supervisor.launch({
+      name: 'never',
+      command: ['sleep', '1000'],
+      restart: { policy: 'no' },
+      readiness: { kind: 'tcp', port, periodMs: 20, failureThreshold: 3 },
+    });
+    const outcome = await t.supervisor.service('never').waitReady();
+    expect(outcome.ready).toBe(false);
+    await waitForState(t.supervisor, 'never', 'exited');
+    const exit = t.supervisor.get('never').exit!;
+    expect(exit).toMatchObject({ reason: 'not-ready', signal: 'SIGTERM' });
+    expect(exit.detail).toMatch(/never became ready: readiness tcp .* failed 3 times in a row/);
+    expect(t.supervisor.get('never').reason).toMatch(/never became ready/);
+  });
+
+  it('becomes ready at the first captured line matching a logLine probe', async () => {
+    await t.supervisor.launch({
+      name: 'logger',
+      command: ['sh', '-c', 'echo booting; sleep 0.2; echo "server listening on 8080"; exec sleep 1000'],
+      readiness: { kind: 'logLine', pattern: 'listening on \\d+', periodMs: 60_000 },
+    });
+    // The period is a minute: only the line itself can make it ready this soon.
+    const outcome = await t.supervisor.service('logger').waitReady();
+    expect(outcome).toMatchObject({ ready: true });
+    expect(outcome.reason).toMatch(/matched: server listening on 8080/);
+  });
+
+  it('refuses a probe with fields of another kind, or a logLine probe without captured output', async () => {
+    const refused = async (spec: object): Promise<SupervisorError> => {
+      try {
+        await t.supervisor.launch({ command: ['true'], ...spec });
+      } catch (error) {
+        return error as SupervisorError;
+      }
+      throw new Error('accepted');
+    };
+    expect((await refused({ readiness: { kind: 'tcp', url: 'http://x/' } })).message).toMatch(/\/readiness\/url: is not a field of a tcp probe/);
+    expect((await refused({ readiness: { kind: 'tcp' } })).message).toMatch(/\/readiness\/port: is required/);
+    expect((await refused({ liveness: { kind: 'notify' } })).message).toMatch(/\/liveness\/kind: notify is a readiness probe only/);
+    expect((await refused({ stdout: 'null', stderr: 'null', readiness: { kind: 'logLine', pattern: 'x' } })).message).toMatch(/\/readiness\/stream/);
+    expect((await refused({ readiness: { kind: 'logLine', pattern: '(' } })).message).toMatch(/\/readiness\/pattern: Invalid regular expression/);
+    expect(t.supervisor.list()).toHaveLength(0);
+  });
+
+  it('restarts an instance whose http liveness probe stops being answered', async () => {
+    const port = await freePort();
+    // Answers its first three requests, then accepts connections and never answers.
+    const script = `let n=0;require('http').createServer((q,r)=>{if(++n<=3)r.end('ok')}).listen(${port},'127.0.0.1')`;
+    await t.supervisor.launch({
+      name: 'web',
+      command: [node, '-e', script],
+      readiness: { kind: 'http', url: `http://127.0.0.1:${port}/`, periodMs: 50 },
+      liveness: { kind: 'http', url: `http://127.0.0.1:${port}/health`, periodMs: 100, timeoutMs: 200, failureThreshold: 2 },
+      restart: { policy: 'on-failure', initialDelayMs: 0, jitter: 0 },
+    });
+    const first = t.supervisor.get('web');
+    await pollUntil(() => t.supervisor.get('web').restarts >= 1, 15_000);
+    const health = eventsOf('web', 'health');
+    expect(health.map((e) => e.health).slice(0, 2)).toEqual(['healthy', 'unhealthy']);
+    expect(health[1]!.reason).toMatch(/liveness http GET http:\/\/127\.0\.0\.1:\d+\/health failed 2 times in a row \(last: no answer within 200 ms\)/);
+    const exit = t.supervisor.service('web').exits.find((e) => e.pid === first.pid)!;
+    expect(exit).toMatchObject({ reason: 'unhealthy', signal: 'SIGTERM' });
+    expect(exit.detail).toBe(health[1]!.reason);
+    expect(isRunning(first.pid!)).toBe(false);
+  });
+
+  it('kills an exec check that hangs at its timeout, whole, and counts it as a failure', async () => {
+    const pids = path.join(dir, 'pids');
+    // Each check starts a background sleep and waits: only its timeout can end it.
+    const check = `sleep 1000 & echo $! >> ${pids}; echo $$ >> ${pids}; wait`;
+    await t.supervisor.launch({
+      name: 'hung',
+      command: ['sleep', '1000'],
+      startGraceMs: 0,
+      liveness: { kind: 'exec', command: ['sh', '-c', check], periodMs: 50, timeoutMs: 300, failureThreshold: 2 },
+      restart: { policy: 'no' },
+    });
+    await waitForState(t.supervisor, 'hung', 'exited', 15_000);
+    const exit = t.supervisor.get('hung').exit!;
+    expect(exit.reason).toBe('unhealthy');
+    expect(exit.detail).toMatch(/liveness exec .* failed 2 times in a row \(last: timed out after 300 ms; its processes were killed\)/);
+    const started = fs.readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+    expect(started.length).toBeGreaterThanOrEqual(4); // two checks, each a shell and a sleep
+    await pollUntil(() => started.every((pid) => !isRunning(pid)));
+  });
+
+  it('counts a failing exec check with its output, and passes on exit code 0', async () => {
+    const marker = path.join(dir, 'healthy');
+    await t.supervisor.launch({
+      name: 'checked',
+      command: ['sleep', '1000'],
+      startGraceMs: 0,
+      liveness: { kind: 'exec', command: ['sh', '-c', `test -e ${marker} || { echo "no marker"; exit 4; }`], periodMs: 30, failureThreshold: 1000 },
+    });
+    await pollUntil(() => (t.supervisor.get('checked').probes.liveness?.failures ?? 0) >= 1);
+    expect(t.supervisor.get('checked').probes.liveness?.lastDetail).toBe('exited with code 4: no marker');
+    expect(t.supervisor.get('checked').health).toBe('unknown');
+    fs.writeFileSync(marker, '');
+    await pollUntil(() => t.supervisor.get('checked').health === 'healthy');
+  });
+});
