@@ -2,7 +2,8 @@
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { ProcessExitedError, signalName as signalNameOf, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
+import { closeReceivedFds as closeFds, holdReceivedPidfd, inheritedEnv, NotifySocket, openProcess, ProcessExitedError, signalName as signalNameOf, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
+import fs from 'node:fs';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
 import type { DependencyState, Gate } from './dependencies.js';
@@ -11,6 +12,9 @@ import { SupervisorError } from './errors.js';
 import type { EventLog } from './events.js';
 import { daemonPeakRssKiB, instanceUsage, type InstanceUsage } from './memory-peak.js';
 import type { LogStatus, ServiceLogs } from './logs/service-logs.js';
+import { InstanceMembership } from './notify/membership.js';
+import { InstanceNotify, type NotifyStatus } from './notify/instance-notify.js';
+import { NotifyEndpoint, type NotifyCounters } from './notify/notify-endpoint.js';
 import { InstanceProbes, type Health } from './probes/instance-probes.js';
 import type { ProbeStatus } from './probes/prober.js';
 import { ProcessTree } from './process-tree.js';
@@ -69,6 +73,8 @@ export interface ServiceInfo {
   statusText: string | null;
   /** The probes of the current instance (null: none defined, or not started). */
   probes: { readiness: ProbeStatus | null; liveness: ProbeStatus | null };
+  /** sd_notify (notify services): the socket, what the instance said, datagrams dropped. */
+  notify: (NotifyStatus & { socket: string; datagrams: NotifyCounters }) | null;
 }
 
 /** One spawn of a service, made ready before the clone (see Service.prepareFirstSpawn). */
@@ -92,6 +98,8 @@ export interface ServiceContext {
   dependencies: (service: Service) => DependencyState[];
   /** Whether every dependency meets its condition: asked before every spawn. */
   gate: (service: Service) => Gate;
+  /** Where notify services get their sd_notify socket (<dir>/<id>.sock); made 0700 on first use. */
+  notifyDir: string | null;
 }
 
 /** A service as a dead daemon left it (see Service.restore). */
@@ -109,6 +117,8 @@ export interface RestoredService {
 
 const EXIT_HISTORY = 20;
 const SIGKILL = 9;
+// systemd's default WatchdogSignal: a core dump of the hung process, where it is enabled.
+const SIGABRT = 6;
 // After SIGKILL to the whole tree, how long to wait for the kernel to finish it off.
 const AFTER_KILL_GRACE_MS = 10_000;
 
@@ -156,6 +166,16 @@ export class Service {
   #failureKill: { reason: FailureKill; detail: string } | null = null;
   #failureKillTimer: NodeJS.Timeout | undefined;
   #readyWaiters: Array<(outcome: ReadyOutcome) => void> = [];
+  /** The service's sd_notify socket (notify services), kept across instances. */
+  #notifyEndpoint: NotifyEndpoint | null = null;
+  /** What the current instance said through it, and its watchdog. */
+  #notify: InstanceNotify | null = null;
+  /** Which processes belong to the current instance (sd_notify senders, MAINPID=). */
+  #membership: InstanceMembership | null = null;
+  /** A notify readiness probe's timeoutMs: no READY=1 by then, the start failed. */
+  #startTimer: NodeJS.Timeout | undefined;
+  #startDeadline = 0;
+  #stopDeadline = 0;
 
   constructor(id: string, definition: ServiceDefinition, origin: 'api' | 'config', context: ServiceContext) {
     this.id = id;
@@ -217,7 +237,15 @@ export class Service {
       health: this.health,
       statusText: this.#statusText,
       probes: this.#probes?.status() ?? { readiness: null, liveness: null },
+      notify: this.#notifyInfo(),
     };
+  }
+
+  #notifyInfo(): ServiceInfo['notify'] {
+    const endpoint = this.#notifyEndpoint;
+    if (endpoint === null) return null;
+    const said = this.#notify?.status ?? { reloading: false, reloadMonotonicUsec: null, stopping: false, errno: null, watchdogMs: this.#definition.watchdogMs, lastWatchdogAt: null };
+    return { socket: endpoint.path, ...said, datagrams: { ...endpoint.counters } };
   }
 
   /** Liveness of the current instance (see ServiceInfo.health). */
@@ -350,6 +378,9 @@ export class Service {
    */
   release(): void {
     this.#clearTimers();
+    // The socket file stays: the next daemon binds it again, and the instance's NOTIFY_SOCKET still reaches it.
+    this.#closeNotifyEndpoint(false);
+    this.#notify?.close();
     this.#state = 'removed';
     const child = this.#child;
     this.#child = null;
@@ -386,6 +417,15 @@ export class Service {
       const readiness = this.#definition.readiness;
       const waitsForReadiness = readiness !== null || this.#definition.notify;
       this.#probes = this.#newProbes();
+      if (this.#definition.notify) {
+        // Bound again at the same path: the instance's NOTIFY_SOCKET reaches this daemon now.
+        try {
+          this.#openNotifyEndpoint();
+        } catch (error) {
+          this.#logger.error({ err: error }, 'the sd_notify socket could not be bound again; READY=1 and the watchdog go unheard');
+        }
+        this.#beginNotify(child, this.#cgroup);
+      }
       if (restored.state === 'starting' && waitsForReadiness) {
         this.#setState('starting', 're-adopted after a daemon restart; still waiting to be ready');
         if (readiness !== null) this.#probes?.startReadiness(readiness, upMs);
@@ -559,6 +599,7 @@ export class Service {
         ? ServiceCgroup.create(path.join(this.#context.cgroupParent, `${this.#label()}.${this.id}.${this.#spawns + 1}`))
         : null;
     const tree = new ProcessTree(definition.killMode, cgroup);
+    const env = this.#notifyEnv(definition);
     const prepared: PreparedSpawn = {
       tree,
       cgroup,
@@ -566,7 +607,7 @@ export class Service {
       options: {
         command,
         args,
-        ...(definition.env === null ? {} : { env: definition.env }),
+        ...(env === null ? {} : { env }),
         ...(definition.cwd === undefined ? {} : { cwd: definition.cwd }),
         ...(definition.credentials === null ? {} : definition.credentials),
         ...(definition.umask === undefined ? {} : { umask: definition.umask }),
@@ -577,7 +618,10 @@ export class Service {
         stdio: [definition.stdin, capture(definition.stdout), capture(definition.stderr)],
         ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
         // The exit is delivered from the event loop, after completeSpawn has set the child.
-        beforeReap: () => tree.onMainExited(prepared.child!),
+        // Not for a main process that MAINPID= has replaced: the instance goes on without it.
+        beforeReap: () => {
+          if (this.#child === prepared.child) tree.onMainExited(prepared.child!);
+        },
       },
     };
     return prepared;
@@ -607,7 +651,9 @@ export class Service {
     this.#failureKill = null;
     this.#readyReason = '';
     this.#probes = this.#newProbes();
+    this.#beginNotify(child, prepared.cgroup);
     const readiness = definition.readiness;
+    if (readiness?.check.kind === 'notify' && readiness.timeoutMs > 0) this.#armStartTimeout(readiness.timeoutMs);
     if (readiness !== null) {
       this.#setState('starting', `started; waiting for the ${readiness.check.kind === 'notify' ? 'sd_notify READY=1' : `${readiness.check.kind} readiness probe`}`);
       this.#probes?.startReadiness(readiness);
@@ -644,6 +690,145 @@ export class Service {
       },
       unhealthy: (reason) => this.#killForFailure('unhealthy', reason),
     });
+  }
+
+  // The environment of a spawn: NOTIFY_SOCKET (and WATCHDOG_USEC) for notify services,
+  // whose socket is bound at their first spawn. No WATCHDOG_PID: the pid is not known before
+  // the clone, and without it sd_watchdog_enabled() holds for the process that reads it.
+  #notifyEnv(definition: ServiceDefinition): Record<string, string> | null {
+    if (!definition.notify) {
+      this.#closeNotifyEndpoint(true); // a reload may have turned it off
+      return definition.env;
+    }
+    const endpoint = this.#openNotifyEndpoint();
+    return {
+      ...(definition.env ?? inheritedEnv()),
+      NOTIFY_SOCKET: endpoint.path,
+      ...(definition.watchdogMs === null ? {} : { WATCHDOG_USEC: String(definition.watchdogMs * 1000) }),
+    };
+  }
+
+  #openNotifyEndpoint(): NotifyEndpoint {
+    if (this.#notifyEndpoint !== null) return this.#notifyEndpoint;
+    const dir = this.#context.notifyDir;
+    if (dir === null) throw new Error('notify: this daemon has no directory for sd_notify sockets');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // 0600 and in a 0700 directory: only the daemon's user (and root) can send. A service run
+    // as another user gets the file as its own, so that it can connect to it.
+    const socket = NotifySocket.bind(path.join(dir, `${this.id}.sock`), 0o600);
+    const credentials = this.#definition.credentials;
+    if (credentials !== null) {
+      fs.chownSync(socket.path, credentials.uid, credentials.gid);
+      fs.chmodSync(dir, 0o711);
+    }
+    this.#notifyEndpoint = new NotifyEndpoint(socket, {
+      isOwnSender: (sender) => this.#membership?.contains(sender.pid, sender.cgroupId) ?? false,
+      onMessage: (fields, fds) => {
+        if (this.#notify === null) {
+          closeFds(fds);
+          return;
+        }
+        this.#notify.handle(fields, fds);
+      },
+    });
+    return this.#notifyEndpoint;
+  }
+
+  #closeNotifyEndpoint(unlink: boolean): void {
+    this.#notifyEndpoint?.close({ unlink });
+    this.#notifyEndpoint = null;
+  }
+
+  // What the new instance says through sd_notify, and its watchdog from now.
+  #beginNotify(child: ProcessRef, cgroup: ServiceCgroup | null): void {
+    this.#notify?.close();
+    this.#membership = new InstanceMembership(child, cgroup);
+    if (!this.#definition.notify) {
+      this.#notify = null;
+      return;
+    }
+    const readiness = this.#definition.readiness;
+    this.#notify = new InstanceNotify(this.#definition.watchdogMs, {
+      ready: () => {
+        // With a readiness probe of another kind, the probe decides, not READY=1.
+        if (readiness !== null && readiness.check.kind !== 'notify') return;
+        if (this.#state !== 'starting') return;
+        clearTimeout(this.#startTimer);
+        this.#readyReason = 'ready: sd_notify READY=1';
+        this.#dispatch('stable');
+      },
+      status: (text) => {
+        this.#statusText = text;
+        const current = this.#child;
+        this.#context.events.append({ type: 'status', service: this.#ref(), statusText: text, pid: current?.pid ?? null, instance: current?.instance ?? null });
+      },
+      watchdogFailed: (detail) => this.#killForFailure('watchdog', detail, SIGABRT),
+      extendTimeout: (ms) => this.#extendTimeout(ms),
+      mainPid: (pid) => this.#takeMainPid(pid),
+      mainPidfd: (fd) => {
+        const ref = holdReceivedPidfd(fd);
+        if (ref !== null) this.#switchMain(ref);
+      },
+    });
+  }
+
+  #armStartTimeout(ms: number): void {
+    clearTimeout(this.#startTimer);
+    this.#startDeadline = Date.now() + ms;
+    this.#startTimer = setTimeout(() => this.#killForFailure('not-ready', `never became ready: no sd_notify READY=1 within ${ms} ms`), ms);
+  }
+
+  // EXTEND_TIMEOUT_USEC=: the start (a notify readiness timeout) or the stop under way ends
+  // no sooner than `ms` from now, as systemd extends TimeoutStartSec and TimeoutStopSec.
+  #extendTimeout(ms: number): void {
+    const until = Date.now() + ms;
+    if (this.#state === 'starting' && this.#startDeadline > 0 && until > this.#startDeadline && this.#failureKill === null) {
+      this.#armStartTimeout(ms);
+    } else if (this.#stopInProgress() && until > this.#stopDeadline && !this.#escalated) {
+      clearTimeout(this.#stopTimer);
+      this.#stopDeadline = until;
+      this.#stopTimer = setTimeout(() => this.#dispatch('stopTimeout'), ms);
+    }
+  }
+
+  #takeMainPid(pid: number): void {
+    const membership = this.#membership;
+    if (this.#child === null || pid === this.#child.pid || membership === null || !membership.contains(pid)) {
+      if (this.#child !== null && pid !== this.#child.pid) this.#logger.warn({ pid }, 'MAINPID= names a process outside the instance; ignored');
+      return;
+    }
+    let ref: ProcessRef;
+    try {
+      ref = openProcess(pid, { watch: true });
+    } catch {
+      return; // gone already
+    }
+    this.#switchMain(ref);
+  }
+
+  /**
+   * A new main process for the instance (MAINPID=, MAINPIDFD=1), held by its pidfd: it must
+   * be inside the instance (checked again now that the pidfd pins it). Only in cgroup kill
+   * mode, where the tree is the cgroup whoever leads it; in the other modes the tree is the
+   * main process (or its group), which a new main pid would leave behind.
+   */
+  #switchMain(ref: ProcessRef): void {
+    const child = this.#child;
+    const refuse = (why: string): void => {
+      this.#logger.warn({ pid: ref.pid }, `new main pid refused: ${why}`);
+      ref.close();
+    };
+    if (child === null || this.#stopInProgress()) return refuse('the instance is ending');
+    if (ref.pid === child.pid) return ref.close();
+    if (this.#cgroup === null) return refuse(`killMode ${this.#definition.killMode} cannot follow a new main process; use cgroup`);
+    if (!(this.#membership?.contains(ref.pid) ?? false) || ref.exitStatus !== undefined) return refuse('not a live process of the instance');
+    this.#child = ref;
+    this.#logger.info({ from: child.pid, pid: ref.pid }, 'new main pid (sd_notify)');
+    const daemonPeakKiB = daemonPeakRssKiB();
+    ref.wait().then(
+      (exit) => this.#onMainExit(ref, exit, daemonPeakKiB),
+      (error: unknown) => this.#logger.error({ err: error, pid: ref.pid }, 'waiting for the exit failed'),
+    );
   }
 
   // The instance is ready: `running`, a `ready` event, and its liveness probe starts.
@@ -719,7 +904,11 @@ export class Service {
     this.#child = null;
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#failureKillTimer);
+    clearTimeout(this.#startTimer);
     this.#closeProbes();
+    this.#notify?.close();
+    this.#notify = null;
+    this.#membership = null;
     const stopping = this.#stopInProgress();
     const failureKill = stopping ? null : this.#failureKill;
     this.#failureKill = null;
@@ -788,8 +977,11 @@ export class Service {
   #beginStop(then: 'stop' | 'restart' | 'remove', timeoutMs: number): void {
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#failureKillTimer);
-    // A stop is not a failure: no probe may decide anything about an instance being stopped.
+    clearTimeout(this.#startTimer);
+    // A stop is not a failure: no probe or watchdog may decide anything about an instance
+    // being stopped (its STOPPING=1 and EXTEND_TIMEOUT_USEC= are still heard).
     this.#closeProbes();
+    this.#notify?.stopWatchdog();
     this.#stopTimeoutMs = timeoutMs;
     this.#queuedRestart = then === 'restart';
     const what = then === 'remove' ? 'removal' : then;
@@ -799,6 +991,7 @@ export class Service {
       this.#dispatch('treeGone');
       return;
     }
+    this.#stopDeadline = Date.now() + timeoutMs;
     this.#stopTimer = setTimeout(() => this.#dispatch('stopTimeout'), timeoutMs);
     this.#tree.signal(child, this.#definition.stopSignal);
   }
@@ -881,6 +1074,7 @@ export class Service {
     const from = this.#state;
     this.#state = state;
     this.#reason = reason;
+    if (state === 'removed') this.#closeNotifyEndpoint(true);
     if (state !== 'starting' && this.#readyWaiters.length > 0) {
       const outcome: ReadyOutcome = state === 'running' ? { ready: true, reason } : { ready: false, reason: `${state}: ${reason}` };
       for (const waiter of this.#readyWaiters.splice(0)) waiter(outcome);
@@ -901,6 +1095,7 @@ export class Service {
   }
 
   #clearTimers(): void {
+    clearTimeout(this.#startTimer);
     clearTimeout(this.#failureKillTimer);
     clearTimeout(this.#stableTimer);
     this.#clearBackoff();

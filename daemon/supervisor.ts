@@ -332,6 +332,7 @@ export class Supervisor {
       logs: this.#captureFor(definition, id, logger),
       dependencies: (s) => this.#dependencies.states(s),
       gate: (s) => this.#dependencies.gate(s),
+      notifyDir: path.join(this.#stateDir, 'notify'),
     });
     this.#services.set(id, service);
     if (definition.name !== null) this.#byName.set(definition.name, service);

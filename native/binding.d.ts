@@ -204,6 +204,11 @@ export interface RawBinding {
   execKeeper(path: string, argv: string[], env: string[]): never;
   /** The numbers of native/keeper/protocol.h. */
   keeperProtocol(): Record<string, number | string>;
+  // The sd_notify socket (native/src/notify_socket.h; used by native/notify-socket.ts).
+  /** A SOCK_DGRAM socket bound at `path`, SO_PASSCRED (and SO_PASSPIDFD where known) on; the caller owns the fd. */
+  notifySocketBind(path: string): number;
+  /** One datagram, or null when none waits: its bytes (at most maxBytes), whether it was cut, its credentials, fds and the sender's cgroup id (0n: unknown). */
+  notifyReceive(fd: number, maxBytes: number): [message: Buffer, truncated: boolean, pid: number, uid: number, gid: number, fds: number[], senderCgroupId: bigint] | null;
   ChannelWatcher: new (fd: number, onEvent: (readable: boolean, writable: boolean, failed: boolean) => void) => RawChannelWatcher;
 }
 

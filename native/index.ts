@@ -22,3 +22,5 @@ export type { SpawnStage } from './errors.js';
 export { getResourceLimit, raiseSoftLimitToHard } from './limits.js';
 export type { ResourceLimit } from './limits.js';
 export { tryLockExclusive } from './file-lock.js';
+export { NotifySocket, closeReceivedFds, holdReceivedPidfd } from './notify-socket.js';
+export type { NotifyDatagram } from './notify-socket.js';

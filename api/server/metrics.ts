@@ -83,6 +83,15 @@ export class ApiMetrics {
     family('pidvisor_probe_duration_seconds_sum', 'counter', 'Total time spent in probe checks of the current instance.', probes.map(({ labelText, role, probe }) => [`${labelText},probe="${role}"}`, probe.totalDurationMs / 1000]));
     family('pidvisor_probe_duration_seconds_count', 'counter', 'Probe checks of the current instance (with the sum: the mean duration).', probes.map(({ labelText, role, probe }) => [`${labelText},probe="${role}"}`, probe.successes + probe.failures]));
     family('pidvisor_process_healthy', 'gauge', '1 healthy, 0 unhealthy, per process with a liveness verdict.', gauges.processes.flatMap((p, i) => (p.health === 'unknown' ? [] : [[perProcess[i]!, p.health === 'healthy' ? 1 : 0] as [string, number]])));
+    const notifying = gauges.processes.flatMap((p, i) => (p.notify === null ? [] : [{ labelText: perProcess[i]!.slice(0, -1), counts: p.notify.datagrams }]));
+    family(
+      'pidvisor_notify_datagrams_total',
+      'counter',
+      'sd_notify datagrams by outcome: accepted, or dropped as foreign (a sender outside the instance), malformed, oversize or rate-limited.',
+      notifying.flatMap(({ labelText, counts }) =>
+        (['accepted', 'foreign', 'malformed', 'oversize', 'rateLimited'] as const).map((result) => [`${labelText},result="${result}"}`, counts[result]] as [string, number]),
+      ),
+    );
     family('pidvisor_spawn_failures_total', 'counter', 'Spawns that failed (exec errors, missing users, ...).', [['', this.#spawnFailures]]);
     family('pidvisor_exits_total', 'counter', 'Ended instances by reason.', [...this.#exits]);
     family('pidvisor_events_last_seq', 'gauge', 'Sequence number of the newest event.', [['', gauges.lastEventSeq]]);

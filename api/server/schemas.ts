@@ -186,6 +186,30 @@ export const ExitRecord = Type.Object(
   strict,
 );
 
+export const NotifyInfo = Type.Object(
+  {
+    socket: Type.String({ description: "The instance's NOTIFY_SOCKET: a unix datagram socket, mode 0600, in the state directory's notify/ (0700)." }),
+    reloading: Type.Boolean({ description: 'RELOADING=1 was sent and no READY=1 since.' }),
+    reloadMonotonicUsec: Nullable(Type.Number({ description: 'MONOTONIC_USEC= sent with the last RELOADING=1.' })),
+    stopping: Type.Boolean({ description: 'STOPPING=1 was sent: the instance says it is shutting down.' }),
+    errno: Nullable(Type.Integer({ description: 'ERRNO= as the instance reported it.' })),
+    watchdogMs: Nullable(Type.Integer({ description: 'The watchdog period now (watchdogMs, or WATCHDOG_USEC= from the instance); null when off.' })),
+    lastWatchdogAt: Nullable(DateTime),
+    datagrams: Type.Object(
+      {
+        received: Type.Integer(),
+        accepted: Type.Integer(),
+        foreign: Type.Integer({ description: 'Dropped: sent by a process outside the current instance (by its SO_PASSCRED credentials), or while none runs.' }),
+        malformed: Type.Integer({ description: 'Dropped: not UTF-8, a NUL, or a line without `=`.' }),
+        oversize: Type.Integer({ description: 'Dropped: longer than 4096 bytes.' }),
+        rateLimited: Type.Integer({ description: 'Dropped: beyond a burst of 200 at 100 per second.' }),
+      },
+      strict,
+    ),
+  },
+  { ...strict, description: 'sd_notify, for services with notify: true (null otherwise).' },
+);
+
 export const ProbeStatus = Type.Object(
   {
     kind: Literals(['exec', 'http', 'tcp', 'logLine', 'notify'] as const),
@@ -250,6 +274,7 @@ export const ProcessInfo = Type.Object(
       description: 'From the liveness probe: unknown without one, or until it has passed successThreshold times (or failed failureThreshold times) for this instance.',
     }),
     statusText: Nullable(Type.String({ description: 'The last sd_notify STATUS= of the instance (notify services).' })),
+    notify: Nullable(NotifyInfo),
     probes: Type.Object(
       { readiness: Nullable(ProbeStatus), liveness: Nullable(ProbeStatus) },
       { ...strict, description: 'The probes of the current instance: readiness until it is ready, liveness once it is (null: none, or not started).' },
@@ -395,6 +420,7 @@ export const COMPONENTS: Readonly<Record<string, TSchema>> = {
   ServiceSpec: LaunchBody,
   ProcessInfo,
   ProbeStatus,
+  NotifyInfo,
   ExitRecord,
   ResourceUsage,
   LogStatus,

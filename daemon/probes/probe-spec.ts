@@ -43,7 +43,7 @@ export const ProbeSpec = Type.Object(
     stream: Type.Optional(Type.Union([Type.Literal('stdout'), Type.Literal('stderr'), Type.Literal('any')], { description: 'logLine: which captured stream to read (default any).' })),
     initialDelayMs: Millis('Wait this long after the instance starts (readiness) or becomes ready (liveness) before the first check. Default 0.'),
     periodMs: Millis('Time between the starts of two checks. Default 500 (readiness), 10000 (liveness).', 10),
-    timeoutMs: Millis('A check that has not answered by then fails (an exec check has its whole tree killed). Default 1000.', 1),
+    timeoutMs: Millis('A check that has not answered by then fails (an exec check has its whole tree killed). Default 1000. notify: how long to wait for READY=1 before the start fails (EXTEND_TIMEOUT_USEC= extends it); default no limit.', 1),
     successThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Consecutive successes needed: to become ready, or healthy. Default 1.' })),
     failureThreshold: Type.Optional(
       Type.Integer({
@@ -103,7 +103,9 @@ export function defineProbe(spec: ProbeSpec, role: ProbeRole, capturing: { stdou
     role,
     initialDelayMs: spec.initialDelayMs ?? 0,
     periodMs: spec.periodMs ?? (role === 'readiness' ? 500 : 10_000),
-    timeoutMs: spec.timeoutMs ?? 1000,
+    // notify: how long to wait for READY=1; by default as long as it takes (systemd's
+    // TimeoutStartSec= has a default; a supervisor of local processes cannot guess one).
+    timeoutMs: spec.timeoutMs ?? (kind === 'notify' ? 0 : 1000),
     successThreshold: spec.successThreshold ?? 1,
     failureThreshold: spec.failureThreshold ?? (role === 'readiness' ? null : 3),
   };

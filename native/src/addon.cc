@@ -6,6 +6,7 @@
 #include "file_lock.h"
 #include "keeper_channel.h"
 #include "limits.h"
+#include "notify_socket.h"
 #include "peer.h"
 #include "pidfs_handle.h"
 #include "orphans.h"
@@ -54,6 +55,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("execKeeper", Napi::Function::New<ExecKeeper>(env, "execKeeper"));
   exports.Set("keeperProtocol", Napi::Function::New<KeeperProtocol>(env, "keeperProtocol"));
   exports.Set("ChannelWatcher", DefineChannelWatcher(env));
+  exports.Set("notifySocketBind", Napi::Function::New<NotifySocketBind>(env, "notifySocketBind"));
+  exports.Set("notifyReceive", Napi::Function::New<NotifyReceive>(env, "notifyReceive"));
   return exports;
 }
 
