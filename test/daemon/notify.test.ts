@@ -4,6 +4,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -121,16 +122,42 @@ describe.skipIf(skip !== null)(`sd_notify${skip === null ? '' : ` (skipped: ${sk
     expect(now.notify!.datagrams).toMatchObject({ received: 4, accepted: 1, malformed: 2, oversize: 1, foreign: 0 });
   });
 
-  it('takes a new main pid from inside the instance (MAINPID=), held by pidfd', async () => {
-    const script = `sleep 1000 & systemd-notify --ready "MAINPID=$!"; exec sleep 2000`;
-    const info = await t.supervisor.launch({ name: 'forker', command: ['sh', '-c', script], notify: true, killMode: 'cgroup' });
+  it('takes a new main pid from inside the instance (MAINPID=), held by pidfd, and outlives the old one', async () => {
+    // A forking launcher: starts the real server, names it, exits.
+    const script = `sleep 1000 & systemd-notify --ready "MAINPID=$!"; exit 0`;
+    const info = await t.supervisor.launch({ name: 'forker', command: ['sh', '-c', script], notify: true, killMode: 'cgroup', restart: { policy: 'no' } });
     await waitForState(t.supervisor, 'forker', 'running');
     await pollUntil(() => t.supervisor.get('forker').pid !== info.pid);
     const main = t.supervisor.get('forker').pid!;
     expect(fs.readFileSync(`/proc/${main}/cmdline`, 'utf8')).toBe('sleep\u00001000\u0000');
+    // The launcher's exit is not the instance's: it stays running, with the new main process.
+    await pollUntil(() => !isRunning(info.pid!));
+    expect(t.supervisor.get('forker')).toMatchObject({ state: 'running', pid: main, exit: null });
     // The new main process is the instance now: its end ends the instance.
     process.kill(main, 'SIGKILL');
-    await pollUntil(() => t.supervisor.get('forker').exit?.pid === main);
-    await pollUntil(() => !isRunning(info.pid!)); // what was left of the instance is killed with it
+    await waitForState(t.supervisor, 'forker', 'exited');
+    expect(t.supervisor.get('forker').exit).toMatchObject({ pid: main, signal: 'SIGKILL', reason: 'exited' });
+  });
+
+  it.skipIf(spawnSync('redis-server', ['--version']).status !== 0)('makes redis-server --supervised systemd ready through its own READY=1 (Debian redis-server)', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const command = ['redis-server', '--supervised', 'systemd', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    const outcome = await (await t.supervisor.launch({ name: 'redis', command, notify: true }), t.supervisor.service('redis').waitReady());
+    expect(outcome).toEqual({ ready: true, reason: 'ready: sd_notify READY=1' });
+    await pollUntil(() => t.supervisor.get('redis').statusText !== null);
+    expect(t.supervisor.get('redis').statusText).toMatch(/ready to accept connections/i);
+    // Ready means it answers.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+      socket.once('data', (data) => {
+        resolve(data.toString());
+        socket.destroy();
+      });
+      socket.once('error', reject);
+    });
+    expect(reply).toBe('+PONG\r\n');
   });
 });
