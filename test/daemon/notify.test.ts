@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
-import { isRunning, pollUntil } from '../helpers/proc.js';
+import { isRunning, pollUntil, procStat } from '../helpers/proc.js';
 import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
 
 // Debian's own python3, where python3-systemd installs its module (not a pyenv one on PATH).
@@ -137,6 +137,69 @@ describe.skipIf(skip !== null)(`sd_notify${skip === null ? '' : ` (skipped: ${sk
     process.kill(main, 'SIGKILL');
     await waitForState(t.supervisor, 'forker', 'exited');
     expect(t.supervisor.get('forker').exit).toMatchObject({ pid: main, signal: 'SIGKILL', reason: 'exited' });
+  });
+
+  it('records RELOADING=1 (with MONOTONIC_USEC), ERRNO= and STOPPING=1, and READY=1 ends the reload (libsystemd)', async () => {
+    // Each step waits for a file the test makes, so that every state is seen, whatever the load.
+    const program = [
+      'from systemd import daemon',
+      'import os, sys, time',
+      'def wait_for(name):',
+      '    while not os.path.exists(os.path.join(sys.argv[1], name)): time.sleep(0.02)',
+      'daemon.notify("READY=1")',
+      'daemon.notify("RELOADING=1\\nMONOTONIC_USEC=123456\\nERRNO=5\\nSTATUS=reloading")',
+      'wait_for("reloaded")',
+      'daemon.notify("READY=1\\nSTATUS=reloaded")',
+      'wait_for("stopping")',
+      'daemon.notify("STOPPING=1\\nSTATUS=bye")',
+      'time.sleep(1000)',
+    ].join('\n');
+    await t.supervisor.launch({ name: 'reloader', command: [PYTHON, '-c', program, dir], notify: true });
+    await pollUntil(() => t.supervisor.get('reloader').statusText === 'reloading');
+    expect(t.supervisor.get('reloader').notify).toMatchObject({ reloading: true, reloadMonotonicUsec: 123456, errno: 5, stopping: false });
+    fs.writeFileSync(path.join(dir, 'reloaded'), '');
+    await pollUntil(() => t.supervisor.get('reloader').statusText === 'reloaded');
+    expect(t.supervisor.get('reloader').notify).toMatchObject({ reloading: false, stopping: false });
+    fs.writeFileSync(path.join(dir, 'stopping'), '');
+    await pollUntil(() => t.supervisor.get('reloader').statusText === 'bye');
+    expect(t.supervisor.get('reloader').notify).toMatchObject({ reloading: false, stopping: true, errno: 5 });
+    expect(eventsOf('reloader', 'status').map((e) => e.statusText)).toEqual(['reloading', 'reloaded', 'bye']);
+  });
+
+  it('fails a start with no READY=1 within a notify readiness timeoutMs, unless EXTEND_TIMEOUT_USEC= extends it', async () => {
+    // Both wait for a file the test makes only once `late` has failed: by then the 5 s of
+    // `extended` are over too, and only its extension keeps it starting.
+    const go = path.join(dir, 'go');
+    const program = (extend: boolean) =>
+      ['from systemd import daemon', 'import os, time', ...(extend ? ['daemon.notify("EXTEND_TIMEOUT_USEC=120000000")'] : []), `while not os.path.exists(${JSON.stringify(go)}): time.sleep(0.02)`, 'daemon.notify("READY=1")', 'time.sleep(1000)'].join('\n');
+    const spec = { notify: true, readiness: { kind: 'notify', timeoutMs: 5000 }, restart: { policy: 'no' } };
+    await t.supervisor.launch({ name: 'late', command: [PYTHON, '-c', program(false)], ...spec });
+    await t.supervisor.launch({ name: 'extended', command: [PYTHON, '-c', program(true)], ...spec });
+    await waitForState(t.supervisor, 'late', 'exited', 20_000);
+    expect(t.supervisor.get('late').exit).toMatchObject({ reason: 'not-ready', detail: 'never became ready: no sd_notify READY=1 within 5000 ms' });
+    await pollUntil(() => Date.now() - Date.parse(t.supervisor.get('extended').startedAt!) > 5500, 10_000);
+    expect(t.supervisor.get('extended').state).toBe('starting');
+    fs.writeFileSync(go, '');
+    expect(await t.supervisor.service('extended').waitReady()).toEqual({ ready: true, reason: 'ready: sd_notify READY=1' });
+  }, 60_000);
+
+  it('takes a new main process passed as a pidfd (MAINPIDFD=1 with SCM_RIGHTS, libsystemd)', async () => {
+    const program = [
+      'from systemd import daemon',
+      'import os, time',
+      'child = os.fork()',
+      'if child == 0:',
+      '    time.sleep(1000)',
+      '    os._exit(0)',
+      'fd = os.pidfd_open(child)',
+      'daemon.notify("MAINPIDFD=1\\nREADY=1", fds=[fd])',
+      'time.sleep(1000)',
+    ].join('\n');
+    const info = await t.supervisor.launch({ name: 'pidfd', command: [PYTHON, '-c', program], notify: true, killMode: 'cgroup' });
+    await waitForState(t.supervisor, 'pidfd', 'running');
+    await pollUntil(() => t.supervisor.get('pidfd').pid !== info.pid);
+    const main = t.supervisor.get('pidfd').pid!;
+    expect(procStat(main)[1]).toBe(String(info.pid)); // the forked child of the first main process
   });
 
   it.skipIf(spawnSync('redis-server', ['--version']).status !== 0)('makes redis-server --supervised systemd ready through its own READY=1 (Debian redis-server)', async () => {
