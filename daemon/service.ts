@@ -116,6 +116,8 @@ export interface RestoredService {
 }
 
 const EXIT_HISTORY = 20;
+/** States from which an instance becomes ready by itself (waitReady keeps waiting). */
+const ON_THE_WAY_TO_READY: ReadonlySet<State> = new Set(['starting', 'waiting']);
 const SIGKILL = 9;
 // systemd's default WatchdogSignal: a core dump of the hung process, where it is enabled.
 const SIGABRT = 6;
@@ -255,11 +257,12 @@ export class Service {
 
   /**
    * Resolves once the current (or next) instance is ready (`running`), or with the reason it
-   * will not be: it ended, failed to start, or was stopped first.
+   * will not be: it ended, failed to start, was stopped first, or is blocked by a dependency.
+   * A service `waiting` for its dependencies is still on its way.
    */
   waitReady(): Promise<ReadyOutcome> {
     if (this.#state === 'running') return Promise.resolve({ ready: true, reason: this.#reason });
-    if (this.#state !== 'starting') return Promise.resolve({ ready: false, reason: `${this.#state}: ${this.#reason}` });
+    if (!ON_THE_WAY_TO_READY.has(this.#state)) return Promise.resolve({ ready: false, reason: `${this.#state}: ${this.#reason}` });
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
   }
 
@@ -1075,7 +1078,7 @@ export class Service {
     this.#state = state;
     this.#reason = reason;
     if (state === 'removed') this.#closeNotifyEndpoint(true);
-    if (state !== 'starting' && this.#readyWaiters.length > 0) {
+    if (!ON_THE_WAY_TO_READY.has(state) && this.#readyWaiters.length > 0) {
       const outcome: ReadyOutcome = state === 'running' ? { ready: true, reason } : { ready: false, reason: `${state}: ${reason}` };
       for (const waiter of this.#readyWaiters.splice(0)) waiter(outcome);
     }

@@ -1,6 +1,10 @@
 // POST /v1/processes?wait=ready on a real Supervisor: the answer comes once the instance is
 // ready, or as 422 NOT_READY with the reason it will not be.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pollUntil } from '../helpers/proc.js';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { ProcessInfo } from '../../api/server/schemas.js';
 import { createApi, expectProblem, expectSchema, json, type ApiFixture } from './support.js';
@@ -56,5 +60,20 @@ describe.skipIf(unsupported !== null)('launch with wait=ready', () => {
     expect(problem).toMatchObject({ state: 'starting', timedOut: true });
     expect(json(await t.app.inject('/v1/processes/waits')).state).toBe('starting');
     expectProblem(await post('/v1/processes?wait=later', { command: ['true'] }), 400, 'PIDVISOR_ERR_VALIDATION');
+  });
+
+  it('waits through `waiting` for a dependency, and answers once the instance it then starts is ready', async () => {
+    const flag = path.join(os.tmpdir(), `pidvisor-wait-ready-${process.pid}-${Date.now()}`);
+    try {
+      await post('/v1/processes', { name: 'db', command: ['sh', '-c', `while [ ! -e ${flag} ]; do sleep 0.02; done; echo up; exec sleep 1000`], readiness: { kind: 'logLine', pattern: '^up$' } });
+      const answer = post('/v1/processes?wait=ready', { name: 'web', command: ['sleep', '1000'], dependsOn: { db: { condition: 'ready' } } });
+      await pollUntil(() => t.supervisor.list().some((p) => p.name === 'web' && p.state === 'waiting'));
+      fs.writeFileSync(flag, '');
+      const response = await answer;
+      expect(response.statusCode, response.body).toBe(201);
+      expect(json(response).state).toBe('running');
+    } finally {
+      fs.rmSync(flag, { force: true });
+    }
   });
 });
