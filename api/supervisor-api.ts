@@ -12,6 +12,8 @@ export interface SupervisorApi {
   list(): ServiceInfo[];
   /** By id or name; throws SupervisorError SERVICE_NOT_FOUND. */
   get(ref: string): ServiceInfo;
+  /** Brings the `usage` of one service (throws SERVICE_NOT_FOUND) or of all to at most a second old. */
+  refreshUsage(ref?: string): Promise<void>;
   /** The service itself, for its logs, definition, cgroup and exits; throws SERVICE_NOT_FOUND. */
   service(ref: string): Pick<Service, 'logs' | 'exits' | 'info' | 'definition' | 'cgroup'>;
   launch(spec: unknown, options?: { origin?: 'api' | 'config'; start?: boolean; waitReady?: { timeoutMs: number | null } }): Promise<ServiceInfo>;

@@ -18,6 +18,11 @@ export class ProcessTree {
     this.#cgroup = cgroup;
   }
 
+  /** What the tree is: the kill mode its instance was started with. */
+  get mode(): KillMode {
+    return this.#mode;
+  }
+
   /**
    * The polite signal of a stop: to the main process, to the group it leads, or to every
    * process in the cgroup (as systemd does), whatever session they made for themselves.

@@ -21,6 +21,7 @@ import { ProcessTree } from './process-tree.js';
 import { describeSpawnFailure, type SpawnFailure } from './spawn-failure.js';
 import { RestartTracker, wantsRestart, type EndedInstance } from './restart-policy.js';
 import { transition, type Action, type Event, type State } from './state-machine.js';
+import { measure, UsageTracker, type ProcTable, type ResourceUsageNow } from './usage.js';
 
 /** Why an instance ended. */
 // unobserved: the instance ended while no daemon ran, and nothing recorded how.
@@ -75,6 +76,8 @@ export interface ServiceInfo {
   probes: { readiness: ProbeStatus | null; liveness: ProbeStatus | null };
   /** sd_notify (notify services): the socket, what the instance said, datagrams dropped. */
   notify: (NotifyStatus & { socket: string; datagrams: NotifyCounters }) | null;
+  /** What the running instance costs, as last sampled (usage-sampler.ts); null when none runs or before its first sample. */
+  usage: ResourceUsageNow | null;
 }
 
 /** One spawn of a service, made ready before the clone (see Service.prepareFirstSpawn). */
@@ -178,6 +181,8 @@ export class Service {
   #startTimer: NodeJS.Timeout | undefined;
   #startDeadline = 0;
   #stopDeadline = 0;
+  /** The samples of the current instance's usage; replaced when another instance runs. */
+  #usage: UsageTracker | null = null;
 
   constructor(id: string, definition: ServiceDefinition, origin: 'api' | 'config', context: ServiceContext) {
     this.id = id;
@@ -240,6 +245,7 @@ export class Service {
       statusText: this.#statusText,
       probes: this.#probes?.status() ?? { readiness: null, liveness: null },
       notify: this.#notifyInfo(),
+      usage: child !== null && this.#usage?.instance === child.instance ? this.#usage.latest : null,
     };
   }
 
@@ -264,6 +270,24 @@ export class Service {
     if (this.#state === 'running') return Promise.resolve({ ready: true, reason: this.#reason });
     if (!ON_THE_WAY_TO_READY.has(this.#state)) return Promise.resolve({ ready: false, reason: `${this.#state}: ${this.#reason}` });
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  /** Samples what the current instance costs now (usage-sampler.ts decides when). */
+  sampleUsage(table: ProcTable, now: { wall: number; monotonic: number }): void {
+    const child = this.#child;
+    if (child === null) {
+      this.#usage = null;
+      return;
+    }
+    if (this.#usage?.instance !== child.instance) this.#usage = new UsageTracker(child.instance, this.#startedAt);
+    this.#usage.record(measure({ pid: child.pid, mode: this.#tree.mode, cgroupDir: this.#cgroup?.dir ?? null }, table), now);
+  }
+
+  /** How old the current instance's usage sample is (Infinity before the first); null when none runs. */
+  usageAgeMs(nowMonotonic: number): number | null {
+    const child = this.#child;
+    if (child === null) return null;
+    return this.#usage?.instance === child.instance ? this.#usage.ageMs(nowMonotonic) : Infinity;
   }
 
   /** Starts the service. Throws SPAWN_FAILED (the service then backs off or fails) or a rejection. */

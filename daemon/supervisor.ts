@@ -20,6 +20,7 @@ import { cgroupNameFor } from './paths.js';
 import { Service, type ExitRecord, type ServiceInfo } from './service.js';
 import type { ServiceSpec } from './spec.js';
 import { changedFields } from './spec-diff.js';
+import { DEFAULT_USAGE_INTERVAL_MS, UsageSampler } from './usage-sampler.js';
 import { VERSION } from './version.js';
 
 export interface SupervisorOptions {
@@ -38,6 +39,8 @@ export interface SupervisorOptions {
   /** Limits of captured output per service. */
   logLimits?: Pick<ServiceLogsOptions, 'maxFileBytes' | 'keepFiles' | 'tailBytes'>;
   events?: EventLog;
+  /** Background sampling period of the services' resource usage (default 10 s); 0: on request only. */
+  usageIntervalMs?: number;
 }
 
 export interface SystemInfo {
@@ -84,6 +87,7 @@ export class Supervisor {
   /** The config being applied: reloads run one after the other. */
   #configQueue: Promise<unknown> = Promise.resolve();
   readonly #dependencies: DependencyTracker;
+  readonly #usage: UsageSampler;
 
   constructor(options: SupervisorOptions) {
     this.#logger = options.logger;
@@ -115,6 +119,7 @@ export class Supervisor {
       cgroupUnavailable: cgroups.reason,
       baseEnv: options.baseEnv ?? null,
     };
+    this.#usage = new UsageSampler({ services: () => this.#services.values(), intervalMs: options.usageIntervalMs ?? DEFAULT_USAGE_INTERVAL_MS, logger: this.#logger });
   }
 
   system(): SystemInfo {
@@ -139,6 +144,15 @@ export class Supervisor {
 
   get(ref: string): ServiceInfo {
     return this.#find(ref).info();
+  }
+
+  /**
+   * Brings the `usage` that list() and get() show to at most a second old: of one service
+   * (throws SERVICE_NOT_FOUND), or of every one (sampled a slice at a time).
+   */
+  async refreshUsage(ref?: string): Promise<void> {
+    if (ref === undefined) await this.#usage.refresh();
+    else this.#usage.refreshOne(this.#find(ref));
   }
 
   /** The service object itself (logs, exit history); throws SERVICE_NOT_FOUND. */
@@ -562,6 +576,7 @@ export class Supervisor {
    * stay for the next one.
    */
   release(): void {
+    this.#usage.stop();
     for (const service of this.#services.values()) service.release();
     this.#services.clear();
     this.#byName.clear();
@@ -575,6 +590,7 @@ export class Supervisor {
 
   async #stopEverything(): Promise<void> {
     this.#shuttingDown = true;
+    this.#usage.stop();
     // The services are not removed by anyone: their log files stay for the next daemon to
     // show. Dependents first: no service sees a dependency stop under it.
     await this.#dependencies.stopInOrder([...this.#services.values()], (service) =>

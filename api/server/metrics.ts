@@ -4,6 +4,7 @@
 import type { SupervisorEvent } from '../../daemon/events.js';
 import { STATES } from '../../daemon/state-machine.js';
 import type { ServiceInfo } from '../../daemon/service.js';
+import type { ResourceUsageNow as CurrentUsage } from '../../daemon/usage.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -61,6 +62,17 @@ export class ApiMetrics {
     const perProcess = gauges.processes.map((p) => labels({ id: p.id, name: p.name ?? '' }));
     family('pidvisor_process_restarts_total', 'counter', 'Restarts of each supervised process.', gauges.processes.map((p, i) => [perProcess[i]!, p.restarts]));
     family('pidvisor_process_up', 'gauge', '1 when the process has a running instance.', gauges.processes.map((p, i) => [perProcess[i]!, p.pid === null ? 0 : 1]));
+    const sampled = gauges.processes.flatMap((p, i) => (p.usage === null ? [] : [{ labelText: perProcess[i]!, usage: p.usage }]));
+    const usageFamily = (name: string, type: 'counter' | 'gauge', help: string, value: (usage: CurrentUsage) => number | null): void =>
+      family(name, type, help, sampled.flatMap(({ labelText, usage }) => {
+        const v = value(usage);
+        return v === null ? [] : [[labelText, v] as [string, number]];
+      }));
+    usageFamily('pidvisor_process_cpu_seconds_total', 'counter', 'CPU time of the running instance (its cgroup, group or process tree).', (u) => u.cpuUsec / 1e6);
+    usageFamily('pidvisor_process_memory_bytes', 'gauge', "Memory of the running instance: its cgroup's memory.current, else the summed RSS of its processes.", (u) => u.memoryBytes);
+    usageFamily('pidvisor_process_tasks', 'gauge', 'Threads of the running instance.', (u) => u.tasks);
+    usageFamily('pidvisor_process_open_fds', 'gauge', 'Open fds of the running instance.', (u) => u.fds);
+    usageFamily('pidvisor_process_uptime_seconds', 'gauge', 'Time since the running instance started.', (u) => u.uptimeMs / 1000);
     const capturing = gauges.processes.flatMap((p, i) => (p.logs === null ? [] : [{ labelText: perProcess[i]!, logs: p.logs }]));
     family('pidvisor_process_log_dropped_bytes_total', 'counter', 'Bytes of captured output lost because the disk refused them.', capturing.map(({ labelText, logs }) => [labelText, logs.droppedBytes]));
     family('pidvisor_process_log_write_failures_total', 'counter', 'Runs of failed log writes (full, read-only or failing disk).', capturing.map(({ labelText, logs }) => [labelText, logs.writeFailures]));

@@ -254,6 +254,29 @@ const DependencyStatus = Type.Object(
   strict,
 );
 
+export const CurrentUsage = Type.Object(
+  {
+    cpuUsec: Type.Number({ description: "CPU time of the instance so far, in µs: its cgroup's cpu.stat in cgroup kill mode, else the CPU time of its live processes and of the children they reaped (/proc). Never goes down within an instance." }),
+    cpuPercent: Nullable(
+      Type.Number({ description: '% of one core over the last window (at least 1 s between samples; since the start for a first sample); 200 = two cores busy. Null when the instance is too young to tell.' }),
+    ),
+    memoryBytes: Nullable(Type.Number({ description: 'Memory of the instance now (see memorySource); null when none of its processes could be read.' })),
+    memorySource: Type.Union([Type.Literal('memory.current'), Type.Literal('rss'), Type.Null()], {
+      description:
+        "`memory.current`: the instance cgroup's charge (its whole tree, page cache and kernel memory included), where the cgroup v2 memory controller is on for it; `rss`: the summed resident set of its processes from /proc (shared pages count once per process).",
+    }),
+    tasks: Nullable(Type.Integer({ description: 'Threads of its processes.' })),
+    fds: Nullable(Type.Integer({ description: 'Open fds of its processes (those the daemon may read).' })),
+    uptimeMs: Type.Number({ description: 'Since the instance started, at sampledAt.' }),
+    sampledAt: DateTime,
+  },
+  {
+    ...strict,
+    description:
+      'What the running instance costs, sampled on request when the last sample is over a second old, and every 10 s in the background. Its processes follow the kill mode: the cgroup, the process group, or the main process and its descendants.',
+  },
+);
+
 export const ProcessInfo = Type.Object(
   {
     id: Type.String(),
@@ -280,6 +303,7 @@ export const ProcessInfo = Type.Object(
       { ...strict, description: 'The probes of the current instance: readiness until it is ready, liveness once it is (null: none, or not started).' },
     ),
     dependencies: Type.Array(DependencyStatus, { description: 'Each dependsOn entry, with whether its condition holds now and why not (empty: no dependsOn).' }),
+    usage: Type.Union([CurrentUsage, Type.Null()], { description: "What the running instance costs; null when none runs (or, in a launch's answer, before its first sample)." }),
   },
   strict,
 );
@@ -423,6 +447,7 @@ export const COMPONENTS: Readonly<Record<string, TSchema>> = {
   NotifyInfo,
   ExitRecord,
   ResourceUsage,
+  CurrentUsage,
   LogStatus,
   SystemInfo,
   SignalBody,

@@ -52,6 +52,7 @@ export function delegate(target: SupervisorApi, overrides: Partial<SupervisorApi
     system: () => target.system(),
     list: () => target.list(),
     get: (ref) => target.get(ref),
+    refreshUsage: (ref) => target.refreshUsage(ref),
     service: (ref) => target.service(ref),
     launch: (spec, options) => target.launch(spec, options),
     launchMany: (specs) => target.launchMany(specs),

@@ -20,6 +20,7 @@ export const inspectRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       },
     },
     async (request) => {
+      await ctx.supervisor.refreshUsage(request.params.id);
       const service = ctx.supervisor.service(request.params.id);
       const info = service.info();
       const { spec } = service.definition;

@@ -11,7 +11,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       config: {
         openapi: {
           operationId: 'getMetrics',
-          summary: 'Prometheus metrics: processes by state, restarts, log bytes dropped, spawn failures, exits by reason, API requests by route and status',
+          summary: 'Prometheus metrics: processes by state, restarts, CPU, memory, tasks, fds and uptime of each running process, log bytes dropped, spawn failures, exits by reason, API requests by route and status',
           tags: ['system'],
           errors: [],
           content: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } } },
@@ -19,6 +19,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       },
     },
     async (_request, reply) => {
+      await ctx.supervisor.refreshUsage();
       const text = ctx.metrics.render({
         processes: ctx.supervisor.list(),
         lastEventSeq: ctx.supervisor.events.lastSeq,

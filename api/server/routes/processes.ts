@@ -131,7 +131,10 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       schema: { response: { 200: ProcessList } },
       config: { openapi: { operationId: 'listProcesses', summary: 'Every process', tags, errors: [] } },
     },
-    async () => ({ processes: supervisor.list() }),
+    async () => {
+      await supervisor.refreshUsage();
+      return { processes: supervisor.list() };
+    },
   );
 
   app.delete(
@@ -175,7 +178,10 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       schema: { params: ProcessParams, response: { 200: ProcessInfo } },
       config: { openapi: { operationId: 'getProcess', summary: 'One process, by id or name', tags, errors: ['PIDVISOR_ERR_NOT_FOUND'] } },
     },
-    async (request) => supervisor.get(request.params.id),
+    async (request) => {
+      await supervisor.refreshUsage(request.params.id);
+      return supervisor.get(request.params.id);
+    },
   );
 
   app.post(
