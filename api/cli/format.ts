@@ -1,11 +1,23 @@
-// Human-readable output: aligned tables and short durations.
+// Human-readable output: aligned tables, short durations and sizes, resource usage.
 import type { ExitRecord, ServiceInfo } from '../supervisor-api.js';
 import { describeDependencies } from './format-dependencies.js';
+import { palette, paintState, type Palette } from './colour.js';
 
-export function table(headers: string[], rows: string[][]): string {
+/** How a cell is coloured: given its column and its padded text (colour codes take no room in the alignment). */
+export type CellStyle = (column: number, padded: string, row: string[]) => string;
+
+export function table(headers: string[], rows: string[][], style?: CellStyle, headerStyle?: (line: string) => string): string {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n');
+  const line = (cells: string[], paint: CellStyle | undefined): string =>
+    cells
+      .map((cell, i) => {
+        const padded = i === cells.length - 1 ? cell : cell.padEnd(widths[i]!);
+        return paint === undefined ? padded : paint(i, padded, cells);
+      })
+      .join('  ')
+      .trimEnd();
+  const head = line(headers, undefined);
+  return [headerStyle === undefined ? head : headerStyle(head), ...rows.map((row) => line(row, style))].join('\n');
 }
 
 export function duration(ms: number): string {
@@ -49,15 +61,41 @@ export function describeLogs(logs: ServiceInfo['logs']): string {
   return `${written}, ${dropped}; ${logs.failing ? 'writes failing' : 'last failure'}: ${logs.lastError ?? 'unknown error'}`;
 }
 
-function bytes(count: number): string {
+export function bytes(count: number): string {
   if (count < 1024) return `${count} B`;
   if (count < 1 << 20) return `${(count / 1024).toFixed(1)} KiB`;
   return `${(count / (1 << 20)).toFixed(1)} MiB`;
 }
 
-export function processTable(processes: ServiceInfo[], now = Date.now()): string {
+/** A size in a column: 812K, 201.6M, 1.2G (binary units). */
+export function shortBytes(count: number | null): string {
+  if (count === null) return '-';
+  if (count < 1 << 20) return `${Math.round(count / 1024)}K`;
+  if (count < 1 << 30) return `${(count / (1 << 20)).toFixed(1)}M`;
+  return `${(count / (1 << 30)).toFixed(1)}G`;
+}
+
+/** CPU % of one core, or '-' when not known (nothing runs, or too young to tell). */
+export function cpuPercent(usage: ServiceInfo['usage']): string {
+  return usage?.cpuPercent == null ? '-' : usage.cpuPercent.toFixed(1);
+}
+
+/** The usage rows of `status` and `show`. */
+export function describeUsage(usage: ServiceInfo['usage'], now = Date.now()): Array<[string, string]> {
+  if (usage == null) return [['usage', '-']];
+  const age = Math.max(0, now - Date.parse(usage.sampledAt));
+  return [
+    ['cpu', `${usage.cpuPercent === null ? '-' : `${usage.cpuPercent.toFixed(1)}%`} of a core now, ${duration(usage.cpuUsec / 1000)} in all`],
+    ['memory', usage.memoryBytes === null ? '-' : `${bytes(usage.memoryBytes)} (${usage.memorySource === 'memory.current' ? "its cgroup's memory.current" : 'summed RSS of its processes'})`],
+    ['tasks', usage.tasks === null ? '-' : String(usage.tasks)],
+    ['open fds', usage.fds === null ? '-' : String(usage.fds)],
+    ['sampled', `${duration(age)} ago`],
+  ];
+}
+
+export function processTable(processes: ServiceInfo[], now = Date.now(), colours: Palette = palette(false)): string {
   return table(
-    ['ID', 'NAME', 'STATE', 'READY', 'HEALTH', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'STATUS', 'COMMAND'],
+    ['ID', 'NAME', 'STATE', 'READY', 'HEALTH', 'PID', 'CPU%', 'MEM', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'STATUS', 'COMMAND'],
     processes.map((p) => [
       p.id,
       p.name ?? '-',
@@ -65,12 +103,16 @@ export function processTable(processes: ServiceInfo[], now = Date.now()): string
       readyColumn(p.state),
       p.health === 'unknown' ? '-' : p.health,
       p.pid === null ? '-' : String(p.pid),
+      cpuPercent(p.usage),
+      shortBytes(p.usage?.memoryBytes ?? null),
       String(p.restarts),
       p.startedAt === null ? '-' : duration(now - Date.parse(p.startedAt)),
       describeExit(p.exit, now),
       p.statusText === null ? '-' : clip(p.statusText, 40),
       p.command.join(' '),
     ]),
+    (column, padded, row) => (column === 2 ? padded.replace(row[2]!, paintState(colours, row[2]!)) : padded),
+    colours.bold,
   );
 }
 
@@ -92,11 +134,11 @@ function describeProbe(probe: ServiceInfo['probes']['readiness']): string {
   return `${probe.probe}: ${probe.successes} passed, ${probe.failures} failed; ${last}`;
 }
 
-export function processDetails(p: ServiceInfo, now = Date.now()): string {
+export function processDetails(p: ServiceInfo, now = Date.now(), colours: Palette = palette(false)): string {
   const rows: Array<[string, string]> = [
     ['id', p.id],
     ['name', p.name ?? '-'],
-    ['state', `${p.state} (${p.reason})`],
+    ['state', `${paintState(colours, p.state)} (${p.reason})`],
     ['pid', p.pid === null ? '-' : String(p.pid)],
     ['instance', p.instance ?? '-'],
     ['uptime', p.startedAt === null ? '-' : `${duration(now - Date.parse(p.startedAt))} (since ${p.startedAt})`],
@@ -105,6 +147,7 @@ export function processDetails(p: ServiceInfo, now = Date.now()): string {
     ['status', p.statusText ?? '-'],
     ['readiness', describeProbe(p.probes.readiness)],
     ['liveness', describeProbe(p.probes.liveness)],
+    ...describeUsage(p.usage, now),
     ['last exit', describeExit(p.exit, now)],
     ['peak memory', describePeakMemory(p.exit)],
     ['logs', describeLogs(p.logs)],

@@ -1,5 +1,6 @@
 // Commands on processes: run, ps, status, start, stop, restart, rm, signal, wait.
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
+import { stdoutPalette } from '../colour.js';
 import { processDetails, processTable } from '../format.js';
 import { parkedLines } from '../format-dependencies.js';
 import { addressOf, BULK_CONCURRENCY, labelSelector, report, runBulk, selectTargets } from '../bulk.js';
@@ -8,7 +9,7 @@ import type { ExitRecord, LaunchSpec, ProcessInfo } from '../../../client/index.
 import { signalNumber, type SignalName } from '../../../native/signals.js';
 
 function print(context: CommandContext, info: ProcessInfo): void {
-  context.out(context.json ? JSON.stringify(info, null, 2) : processDetails(info));
+  context.out(context.json ? JSON.stringify(info, null, 2) : processDetails(info, Date.now(), stdoutPalette()));
 }
 
 /** KEY=VALUE pairs from repeated options. */
@@ -109,7 +110,7 @@ const run: Command = {
 
 const ps: Command = {
   name: 'ps',
-  summary: 'List the processes the daemon supervises.',
+  summary: 'List the processes the daemon supervises, with the CPU % (of one core) and memory of each running one.',
   usage: 'ps [--json]',
   options: {},
   client: true,
@@ -117,14 +118,14 @@ const ps: Command = {
     const list = await context.client.list();
     // Why each waiting or blocked process waits, under the table.
     const parked = context.json ? [] : parkedLines(list);
-    context.out(context.json ? JSON.stringify(list, null, 2) : [processTable(list), ...(parked.length > 0 ? ['', ...parked] : [])].join('\n'));
+    context.out(context.json ? JSON.stringify(list, null, 2) : [processTable(list, Date.now(), stdoutPalette()), ...(parked.length > 0 ? ['', ...parked] : [])].join('\n'));
     return EXIT.ok;
   },
 };
 
 const status: Command = {
   name: 'status',
-  summary: 'Show one process: state and why, pid, instance, restarts, last exit, peak memory, logs written and dropped.',
+  summary: 'Show one process: state and why, pid, instance, restarts, CPU, memory, tasks and fds now, last exit, peak memory, logs written and dropped.',
   usage: 'status ID|NAME [--json]',
   options: {},
   client: true,

@@ -3,6 +3,7 @@
 // its last exits.
 import { stringify } from 'yaml';
 import { EXIT, requireTarget, type Command } from '../command.js';
+import { stdoutPalette } from '../colour.js';
 import { duration, processDetails, table } from '../format.js';
 import type { ExitRecord, ProcessInspection } from '../../../client/index.js';
 
@@ -60,7 +61,7 @@ Environment values are hidden (names only); the last 20 exits are kept, newest f
     const tree = treeLines(body.tree);
     context.out(
       [
-        processDetails(body.process, now),
+        processDetails(body.process, now, stdoutPalette()),
         '',
         'definition:',
         indent(stringify(body.spec).trimEnd()),
