@@ -121,6 +121,29 @@ describe.skipIf(skip !== null)(`pidvisor at a terminal${skip ? ` (skipped: ${ski
     expect(piped.stderr).toMatch(/top needs a terminal/);
   }, 60_000);
 
+  it('daemon says it is ready, where it listens and how to reach it, on a terminal only; Ctrl-C there stops it', async () => {
+    const own = path.join(dir, 'own');
+    const ownSocket = path.join(own, 'pidvisor.sock');
+    const run = onTerminal(
+      `${quote(process.execPath)} ${quote(PIDVISOR_BIN)} daemon --socket ${quote(ownSocket)} --state-dir ${quote(path.join(own, 'state'))} --cgroup-name pidvisor-test-ready-${process.pid}; echo "daemon-exit=$?"`,
+    );
+    try {
+      await pollUntil(() => stripColours(run.output()).includes('pidvisor daemon ready'), 20_000);
+      const ready = stripColours(run.output()).replace(/\r/g, '');
+      expect(ready).toContain(`pidvisor daemon ready: listening on unix:${ownSocket}; 0 services\n`);
+      expect(ready).toContain(`pidvisor ps --socket ${ownSocket}`);
+      // What it says is true: the socket answers.
+      expect((await cli(['ps', '--socket', ownSocket])).code).toBe(0);
+      run.child.stdin!.write('\x03');
+      expect(await run.exited).toBe(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+    expect(run.output()).toMatch(/daemon-exit=0/);
+    // The daemon of the other tests writes into a pipe: its stderr is the JSON log alone.
+    expect(daemon.logs.filter((record) => record.unparsed === true)).toEqual([]);
+  }, 60_000);
+
   it('colours states on a terminal only: never with NO_COLOR or into a pipe, always with FORCE_COLOR', async () => {
     expect((await cli(['run', '--name', 'alpha', '--', 'sleep', '1000'])).code).toBe(0);
     const coloured = /\x1b\[3[23]m(starting|running)\x1b\[39m/;

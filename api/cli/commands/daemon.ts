@@ -6,6 +6,7 @@ import { daemonStarted } from '../../../daemon/keeper.js';
 import { createLogger } from '../../../daemon/logger.js';
 import { defaultSocketPath, defaultStateDir } from '../../../daemon/paths.js';
 import { buildApp, listen, type TcpOptions } from '../../server/index.js';
+import { palette, wantsColour } from '../colour.js';
 import { EXIT, UsageError, type Command } from '../command.js';
 
 export const daemonCommand: Command = {
@@ -57,6 +58,7 @@ otherwise ignored). Neither opens Node's inspector.`,
   client: false,
   async run({ values }) {
     const tcp = tcpOptions(values);
+    const socketPath = (values.socket as string | undefined) ?? defaultSocketPath();
     const stateDir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
     const logger = createLogger();
     let daemon;
@@ -69,7 +71,7 @@ otherwise ignored). Neither opens Node's inspector.`,
         serve: async (supervisor, _logger, reload) => {
           const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') }, reloadConfig: reload });
           return listen(app, {
-            socketPath: (values.socket as string | undefined) ?? defaultSocketPath(),
+            socketPath,
             ...(tcp === undefined ? {} : { tcp }),
           });
         },
@@ -82,9 +84,27 @@ otherwise ignored). Neither opens Node's inspector.`,
     collectStartupGarbage();
     const stopped = shutdownOnSignal(daemon);
     daemonStarted();
+    greet(socketPath, tcp, daemon.supervisor.system().services);
     return stopped;
   },
 };
+
+/**
+ * For a person who started the daemon at a terminal: one line saying it is ready, where it
+ * listens and how to talk to it (the JSON log says the same for machines). Nothing when
+ * neither stderr nor stdout is a terminal (systemd, a container, a pipe).
+ */
+function greet(socketPath: string, tcp: TcpOptions | undefined, services: number): void {
+  const stream = process.stderr.isTTY ? process.stderr : process.stdout.isTTY ? process.stdout : null;
+  if (stream === null) return;
+  const c = palette(wantsColour(stream));
+  const where = [`unix:${socketPath}`, ...(tcp === undefined ? [] : [`${tcp.tls === undefined ? 'http' : 'https'}://${tcp.host}:${tcp.port} (bearer token)`])].join(' and ');
+  const socketOption = socketPath === defaultSocketPath() ? '' : ` --socket ${socketPath}`;
+  stream.write(
+    `${c.green(c.bold('pidvisor daemon ready'))}: listening on ${where}; ${services} service${services === 1 ? '' : 's'}\n` +
+      `  try: pidvisor run${socketOption} --name NAME -- COMMAND, pidvisor ps${socketOption}, pidvisor top${socketOption}; Ctrl-C stops every service and exits\n`,
+  );
+}
 
 function tcpOptions(values: Record<string, unknown>): TcpOptions | undefined {
   const listenAt = values.listen as string | undefined;
