@@ -144,6 +144,36 @@ describe.skipIf(skip !== null)(`pidvisor at a terminal${skip ? ` (skipped: ${ski
     expect(daemon.logs.filter((record) => record.unparsed === true)).toEqual([]);
   }, 60_000);
 
+  it('logs -f marks where an instance ends (with its code) and where the next starts; --json carries records only', async () => {
+    expect((await cli(['run', '--name', 'flap', '--restart', 'always', '--', 'sh', '-c', 'echo "hello from $$"; sleep 1; exit 3'])).code).toBe(0);
+    let output = '';
+    const follow = spawnWithLibuv(process.execPath, [PIDVISOR_BIN, 'logs', '-f', 'flap'], { env: { ...baseEnv, PIDVISOR_SOCKET: socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    follow.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const json = spawnWithLibuv(process.execPath, [PIDVISOR_BIN, 'logs', '-f', '--json', 'flap'], { env: { ...baseEnv, PIDVISOR_SOCKET: socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let jsonOutput = '';
+    json.stdout!.on('data', (chunk: Buffer) => (jsonOutput += chunk.toString()));
+    try {
+      const ended = /^-- flap: instance (\S+) ended, pid (\d+): code 3 \(exited\) --$/m;
+      const started = /^-- flap: instance (\S+) started, pid (\d+) --$/m;
+      await pollUntil(() => ended.test(output) && started.test(output.slice(output.search(ended))), 30_000);
+      const end = ended.exec(output)!;
+      const next = started.exec(output.slice(end.index))!;
+      expect(next[1]).not.toBe(end[1]);
+      // The output of both instances is there, each line from the shell that printed it.
+      await pollUntil(() => output.includes(`hello from ${next[2]}`), 30_000);
+      expect(output).toContain(`hello from ${end[2]}`);
+      await pollUntil(() => jsonOutput.split('\n').filter(Boolean).length >= 2, 30_000);
+      for (const line of jsonOutput.split('\n').filter(Boolean)) expect(Object.keys(JSON.parse(line)).sort()).toEqual(['data', 'partial', 'seq', 'stream', 'time']);
+    } finally {
+      for (const child of [follow, json]) {
+        if (child.exitCode !== null || child.signalCode !== null) continue;
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await gone;
+      }
+    }
+  }, 60_000);
+
   it('colours states on a terminal only: never with NO_COLOR or into a pipe, always with FORCE_COLOR', async () => {
     expect((await cli(['run', '--name', 'alpha', '--', 'sleep', '1000'])).code).toBe(0);
     const coloured = /\x1b\[3[23]m(starting|running)\x1b\[39m/;

@@ -2,6 +2,7 @@
 // through pidvisor/client's iterators, which resume where a dropped connection left off.
 import type { ExitRecord, LogRecord, StreamedEvent } from '../../../client/index.js';
 import { EXIT, requireTarget, UsageError, type Command, type CommandContext } from '../command.js';
+import { followInstanceChanges } from '../instance-markers.js';
 
 /** `--since`: an ISO time, or a duration back from now (90s, 10m, 2h, 1d); the time as ms since the epoch. */
 export function sinceTime(text: string, now = Date.now()): number {
@@ -25,7 +26,9 @@ const logs: Command = {
   name: 'logs',
   summary: "Print a process's captured output: stdout to stdout, stderr to stderr.",
   usage: 'logs ID|NAME [-f] [--stdout|--stderr] [--tail N] [--since TIME] [--timestamps] [--prefix] [--json]',
-  details: `  -f, --follow        keep printing output as it is captured
+  details: `  -f, --follow        keep printing output as it is captured, with a line on stdout where
+                      an instance starts or ends (-- web: instance ... ended, pid 42: code 1
+                      (exited) --); not with --json
   --stdout, --stderr  only that stream
   --stream STREAM     the same: stdout or stderr
   --tail N            only the last N records kept in memory
@@ -70,9 +73,14 @@ const logs: Command = {
       for (const record of await context.client.logs(target, query)) print(record);
       return EXIT.ok;
     }
-    // Across a daemon restart (or a drop for reading too slowly) the client reconnects and
-    // goes on after the last record printed; it ends when the process is removed.
-    for await (const record of context.client.followLogs(target, query)) print(record);
+    const markers = context.json ? null : await followInstanceChanges(context, target, (line) => process.stdout.write(`${line}\n`));
+    try {
+      // Across a daemon restart (or a drop for reading too slowly) the client reconnects and
+      // goes on after the last record printed; it ends when the process is removed.
+      for await (const record of context.client.followLogs(target, query)) print(record);
+    } finally {
+      markers?.stop();
+    }
     return EXIT.ok;
   },
 };

@@ -7,7 +7,7 @@ import type { ServiceInfo } from '../../supervisor-api.js';
 import { stdoutPalette, paintState, type Palette } from '../colour.js';
 import { EXIT, UsageError, type Command, type CommandContext } from '../command.js';
 import { cpuPercent, duration, shortBytes, table } from '../format.js';
-import { checked, eachLine } from './streams.js';
+import { checked, eachLine } from '../response-lines.js';
 
 const SORT_KEYS = { c: 'cpu', m: 'memory', n: 'name', r: 'restarts', u: 'uptime', s: 'state' } as const;
 type SortKey = (typeof SORT_KEYS)[keyof typeof SORT_KEYS];
