@@ -47,8 +47,9 @@ describe.skipIf(unsupported !== null)(`pidvisor CLI${unsupported ? ` (skipped: $
 
     const ps = await cli('ps');
     expect(ps.code).toBe(0);
-    expect(ps.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+STATE\s+READY\s+HEALTH\s+PID\s+RESTARTS\s+UPTIME\s+LAST EXIT\s+STATUS\s+COMMAND$/);
-    expect(ps.stdout).toMatch(/web\s+(starting\s+no|running\s+yes)\s+-\s+\d+\s+0\s+\S+\s+-\s+-\s+sleep 1000/);
+    expect(ps.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+STATE\s+READY\s+HEALTH\s+PID\s+CPU%\s+MEM\s+RESTARTS\s+UPTIME\s+LAST EXIT\s+STATUS\s+COMMAND$/);
+    // CPU% and MEM of a running sleep: a figure (or '-' while it is too young for a CPU %).
+    expect(ps.stdout).toMatch(/web\s+(starting\s+no|running\s+yes)\s+-\s+\d+\s+(\d+\.\d|-)\s+\d+(\.\d)?[KMG]\s+0\s+\S+\s+-\s+-\s+sleep 1000/);
 
     const status = JSON.parse((await cli('status', 'web', '--json')).stdout) as { pid: number; instance: string; labels: Record<string, string> };
     expect(status.labels).toEqual({ tier: 'front' });
