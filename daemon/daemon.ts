@@ -24,6 +24,8 @@ export interface DaemonOptions {
    * state dir (see cgroupNameFor), so two daemons never share one.
    */
   cgroupName?: string;
+  /** Background sampling period of the services' resource usage (Supervisor's default: 10 s); 0: on request only. */
+  usageIntervalMs?: number;
   /**
    * Runs once the supervisor exists and before any configured service starts: where the API
    * starts listening, so a daemon that cannot serve (its socket held by a live daemon) starts
@@ -65,6 +67,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         logger,
         events,
         ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
+        ...(options.usageIntervalMs === undefined ? {} : { usageIntervalMs: options.usageIntervalMs }),
       });
     } catch (error) {
       store.close();

@@ -140,6 +140,9 @@ describe.skipIf(skip !== null)(`pidvisor at a terminal${skip ? ` (skipped: ${ski
       if (run.child.exitCode === null) run.child.kill('SIGKILL');
     }
     expect(run.output()).toMatch(/daemon-exit=0/);
+    const tooOften = await cli(['daemon', '--usage-interval', '5', '--socket', ownSocket, '--state-dir', path.join(own, 'state')]);
+    expect(tooOften).toMatchObject({ code: 2, stdout: '' });
+    expect(tooOften.stderr).toMatch(/--usage-interval takes 0 \(only when asked\) or a number of ms from 1000, not "5"/);
     // The daemon of the other tests writes into a pipe: its stderr is the JSON log alone.
     expect(daemon.logs.filter((record) => record.unparsed === true)).toEqual([]);
   }, 60_000);

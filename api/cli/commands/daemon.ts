@@ -26,6 +26,9 @@ export const daemonCommand: Command = {
                       machine's name for --listen 0.0.0.0:7443; loopback names and the
                       listen address are always accepted, any other Host gets 403 (this
                       keeps web pages from reaching the API through DNS rebinding)
+  --usage-interval MS how often the CPU, memory, tasks and fds of every running service are
+                      sampled in the background (default 10000, at least 1000; 0: only when asked,
+                      by the API, /metrics or the CLI); a sample under a second old is reused
   --cgroup-name PATH  this daemon's cgroup subtree, relative to the cgroup v2 mount
                       (default: named after the state dir, e.g. pidvisor-var-lib-pidvisor-<hash>);
                       made when missing, removed at exit only if empty and made by it
@@ -54,11 +57,16 @@ otherwise ignored). Neither opens Node's inspector.`,
     'tls-key': { type: 'string' },
     'allow-host': { type: 'string', multiple: true },
     'cgroup-name': { type: 'string' },
+    'usage-interval': { type: 'string' },
   },
   client: false,
   async run({ values }) {
     const tcp = tcpOptions(values);
     const socketPath = (values.socket as string | undefined) ?? defaultSocketPath();
+    const usageInterval = values['usage-interval'] as string | undefined;
+    if (usageInterval !== undefined && !(/^\d{1,9}$/.test(usageInterval) && (usageInterval === '0' || Number(usageInterval) >= 1000))) {
+      throw new UsageError(`--usage-interval takes 0 (only when asked) or a number of ms from 1000, not ${JSON.stringify(usageInterval)}`);
+    }
     const stateDir = (values['state-dir'] as string | undefined) ?? defaultStateDir();
     const logger = createLogger();
     let daemon;
@@ -67,6 +75,7 @@ otherwise ignored). Neither opens Node's inspector.`,
         stateDir,
         ...(values.config === undefined ? {} : { configFile: values.config as string }),
         ...(values['cgroup-name'] === undefined ? {} : { cgroupName: values['cgroup-name'] as string }),
+        ...(usageInterval === undefined ? {} : { usageIntervalMs: Number(usageInterval) }),
         logger,
         serve: async (supervisor, _logger, reload) => {
           const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') }, reloadConfig: reload });
