@@ -37,17 +37,19 @@ export function stdoutPalette(): Palette {
   return palette(wantsColour(process.stdout));
 }
 
-/** A state in the colour people read it by: running green, on its way yellow, failed red. */
+/** A state in the colour people read it by: running green, on its way yellow, failed or blocked red. */
 export function paintState(colours: Palette, state: State | string): string {
   switch (state) {
     case 'running':
       return colours.green(state);
     case 'starting':
+    case 'waiting':
     case 'backoff':
     case 'stopping':
     case 'removing':
       return colours.yellow(state);
     case 'failed':
+    case 'blocked':
       return colours.red(state);
     default:
       return colours.dim(state);

@@ -204,7 +204,7 @@ class Top {
   }
 }
 
-const STATE_ORDER = ['failed', 'backoff', 'starting', 'stopping', 'removing', 'running', 'exited', 'stopped', 'removed'];
+const STATE_ORDER = ['failed', 'blocked', 'backoff', 'waiting', 'starting', 'stopping', 'removing', 'running', 'exited', 'stopped', 'removed'];
 
 /** Largest first for numbers, A to Z for names, the states that need a look first. */
 export function sortRows(processes: ServiceInfo[], key: SortKey, reversed: boolean): ServiceInfo[] {
