@@ -2,12 +2,11 @@
 // redrawn when the event stream says something changed, and every --interval for the usage.
 // The terminal is taken over (alternate screen, no cursor, keys read raw) and given back as
 // it was on q, Ctrl-C, SIGTERM, SIGHUP, or when the daemon goes away.
-import type { IncomingMessage } from 'node:http';
+import type { SupervisorEvent } from '../../../client/index.js';
 import type { ServiceInfo } from '../../supervisor-api.js';
 import { stdoutPalette, paintState, type Palette } from '../colour.js';
 import { EXIT, UsageError, type Command, type CommandContext } from '../command.js';
 import { cpuPercent, duration, shortBytes, table } from '../format.js';
-import { checked, eachLine } from '../response-lines.js';
 
 const SORT_KEYS = { c: 'cpu', m: 'memory', n: 'name', r: 'restarts', u: 'uptime', s: 'state' } as const;
 type SortKey = (typeof SORT_KEYS)[keyof typeof SORT_KEYS];
@@ -49,7 +48,7 @@ the last refresh. Keys: c m n r u s sort by cpu, memory, name, restarts, uptime,
 };
 
 async function list(context: CommandContext): Promise<ServiceInfo[]> {
-  return (await context.client.json<{ processes: ServiceInfo[] }>('GET', '/v1/processes')).body.processes;
+  return context.client.list();
 }
 
 class Top {
@@ -63,7 +62,7 @@ class Top {
   #fetchedAt = Date.now();
   #refreshTimer: NodeJS.Timeout | undefined;
   #eventTimer: NodeJS.Timeout | undefined;
-  #events: IncomingMessage | null = null;
+  readonly #events = new AbortController();
   #finish: (code: number) => void = () => {};
   #finished = false;
 
@@ -102,7 +101,7 @@ class Top {
     this.#finished = true;
     clearInterval(this.#refreshTimer);
     clearTimeout(this.#eventTimer);
-    this.#events?.destroy();
+    this.#events.abort();
     process.stdin.off('data', this.#onKey);
     process.stdout.off('resize', this.#onResize);
     for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.off(signal, this.#onSignal);
@@ -130,30 +129,21 @@ class Top {
     }
   };
 
-  /** States as the events tell them, at once; counters and usage with the next list. */
+  /**
+   * States as the events tell them, at once; counters and usage with the next list. The
+   * client's iterator resumes across a dropped connection (a daemon restarted by its keeper).
+   */
   async #follow(): Promise<void> {
-    const response = await checked(await this.#context.client.open('GET', '/v1/events', undefined, { accept: 'text/event-stream' }));
-    this.#events = response;
-    let data = '';
-    let type = '';
-    await eachLine(response, (line) => {
-      if (line.startsWith('data:')) data += line.slice(5).trim();
-      else if (line.startsWith('event:')) type = line.slice(6).trim();
-      else if (line === '' && data !== '') {
-        this.#onEvent(type, JSON.parse(data) as Record<string, unknown>);
-        data = '';
-        type = '';
-      }
-    });
-    if (!this.#finished) throw new Error('the daemon closed it');
+    for await (const event of this.#context.client.events({ signal: this.#events.signal })) {
+      if (event.type !== 'gap' && event.type !== 'reset') this.#onEvent(event);
+    }
   }
 
-  #onEvent(type: string, event: Record<string, unknown>): void {
-    const service = event.service as { id: string } | undefined;
-    const row = service === undefined ? undefined : this.#processes.find((p) => p.id === service.id);
-    if (type === 'state' && row !== undefined) {
+  #onEvent(event: SupervisorEvent): void {
+    const row = this.#processes.find((p) => p.id === event.service.id);
+    if (event.type === 'state' && row !== undefined) {
       row.state = event.to as ServiceInfo['state'];
-      row.pid = (event.pid as number | null) ?? null;
+      row.pid = event.pid ?? null;
       if (row.pid === null) row.usage = null;
       this.#draw();
     }
