@@ -1,0 +1,380 @@
+// supervisord's INI as supervisord reads it (supervisor/options.py: read_config,
+// process_groups_from_parser, _processes_from_section), turned into pidvisor services.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_RESTART_POLICY } from '../../daemon/restart-policy.js';
+import type { ServiceSpec } from '../../daemon/spec.js';
+import { ImportError, serviceName, type ImportedService, type ImportNote, type ImportResult } from '../result.js';
+import { ExpansionError, expand, type Expansions } from './expand.js';
+import { glob } from './glob.js';
+import { IniDocument, IniSyntaxError, type IniValue } from './ini.js';
+import { keyValuePairs, shlexSplit, ShlexError } from './shlex.js';
+
+export interface SupervisordOptions {
+  /** The environment %(ENV_X)s reads: supervisord's own at its start. */
+  env?: NodeJS.ProcessEnv;
+  /** %(host_node_name)s. */
+  hostname?: string;
+}
+
+// Settings of [program:x] read and mapped here; any other is reported (supervisord ignores
+// names it does not know, so a typo there is silently lost).
+const PROGRAM_SETTINGS = new Set([
+  'command', 'process_name', 'numprocs', 'numprocs_start', 'directory', 'umask', 'user', 'environment', 'autostart', 'autorestart',
+  'startsecs', 'startretries', 'exitcodes', 'stopsignal', 'stopwaitsecs', 'stopasgroup', 'killasgroup', 'redirect_stderr',
+  'stdout_logfile', 'stderr_logfile',
+]);
+
+// Known settings of [program:x] that pidvisor has no place for, and why.
+const PROGRAM_UNMAPPED: Record<string, string> = {
+  priority: 'pidvisor starts and stops services in parallel, not by priority',
+  serverurl: 'there is no supervisord XML-RPC server for the program to reach',
+  stdout_logfile_maxbytes: "pidvisor rotates every service's captured output by size itself (<state-dir>/logs/)",
+  stdout_logfile_backups: "pidvisor rotates every service's captured output by size itself (<state-dir>/logs/)",
+  stderr_logfile_maxbytes: "pidvisor rotates every service's captured output by size itself (<state-dir>/logs/)",
+  stderr_logfile_backups: "pidvisor rotates every service's captured output by size itself (<state-dir>/logs/)",
+  stdout_capture_maxbytes: 'pidvisor has no capture mode or process communication events',
+  stderr_capture_maxbytes: 'pidvisor has no capture mode or process communication events',
+  stdout_events_enabled: 'pidvisor has no process communication events (its own events are state changes)',
+  stderr_events_enabled: 'pidvisor has no process communication events (its own events are state changes)',
+  stdout_syslog: 'pidvisor does not send output to syslog; `pidvisor logs NAME` reads it',
+  stderr_syslog: 'pidvisor does not send output to syslog; `pidvisor logs NAME` reads it',
+};
+
+const DAEMON_SECTIONS: Record<string, string> = {
+  unix_http_server: "pidvisor's API has its own socket: `pidvisor daemon --socket PATH`",
+  inet_http_server: "pidvisor's API has its own TCP listener with a token: `pidvisor daemon --listen`",
+  supervisorctl: 'the pidvisor CLI finds the daemon with --socket or $PIDVISOR_SOCKET',
+};
+
+const SUPERVISORD_SETTINGS: Record<string, string> = {
+  environment: '',
+  umask: "supervisord's umask, which programs with no umask inherit: a pidvisor service without `umask` gets the daemon's",
+  directory: "supervisord's directory when it daemonizes, which programs with no directory inherit: a pidvisor service without `cwd` starts in the daemon's",
+  user: "the user supervisord runs as: run `pidvisor daemon` as that user, or give each service `user`",
+  minfds: "supervisord raises its own RLIMIT_NOFILE to this, which programs inherit: give services `rlimits: { nofile: N }`",
+  minprocs: "supervisord raises its own RLIMIT_NPROC to this, which programs inherit: give services `rlimits: { nproc: N }`",
+};
+
+interface Context {
+  document: IniDocument;
+  /** supervisord's environ_expansions: ENV_X for its environment and [supervisord] environment=. */
+  environ: Record<string, string>;
+  here: string;
+  hostname: string;
+  globalEnv: Record<string, string>;
+  notes: ImportNote[];
+  taken: Set<string>;
+}
+
+export function importSupervisord(file: string, options: SupervisordOptions = {}): ImportResult {
+  const absolute = path.resolve(file);
+  const here = path.dirname(absolute);
+  const hostname = options.hostname ?? os.hostname();
+  const environ: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options.env ?? process.env)) if (value !== undefined) environ[`ENV_${key}`] = value;
+  const document = new IniDocument();
+  const notes: ImportNote[] = [];
+  return guard(() => {
+    document.read(readText(file), file);
+    if (document.sections.has('include')) readIncludes(document, file, here, { here, host_node_name: hostname, ...environ }, notes);
+    const context: Context = { document, environ, here, hostname, globalEnv: {}, notes, taken: new Set() };
+    readSupervisordSection(context);
+    return { format: 'supervisord', file, services: readPrograms(context), notes };
+  });
+}
+
+function guard<T>(body: () => T): T {
+  try {
+    return body();
+  } catch (error) {
+    if (error instanceof IniSyntaxError || error instanceof ExpansionError || error instanceof ShlexError) throw new ImportError(error.message);
+    throw error;
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ImportError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * [include] files=: whitespace-separated globs relative to the main file's directory, each
+ * one's matches read in sorted order. %(here)s is the main file's directory, then, in each
+ * included file's values, that file's (supervisord replaces it after reading each file).
+ * Included files cannot include others: only the main file's [include] is read.
+ */
+function readIncludes(document: IniDocument, file: string, here: string, expansions: Expansions, notes: ImportNote[]): void {
+  replaceHere(document, here);
+  const files = document.get('include', 'files');
+  if (files === undefined) throw new ImportError(`${file}: .ini file has [include] section, but no files setting`);
+  const patterns = expand(files.value, expansions, 'include.files').split(/\s+/u).filter(Boolean);
+  for (const pattern of patterns) {
+    const full = path.join(here, pattern);
+    const matches = glob(full).sort();
+    if (matches.length === 0) notes.push({ kind: 'unmapped', at: at(files), entry: '[include]', setting: 'files', reason: `No file matches via include "${full}" (supervisord warns and goes on)` });
+    for (const match of matches) {
+      document.read(readText(match), match);
+      replaceHere(document, path.dirname(path.resolve(match)));
+    }
+  }
+}
+
+function replaceHere(document: IniDocument, here: string): void {
+  for (const [name, section] of document.sections) {
+    for (const [option, value] of document.options(name)) {
+      if (value.value.includes('%(here)s')) section.options.set(option, { ...value, value: value.value.replaceAll('%(here)s', here) });
+    }
+  }
+}
+
+function readSupervisordSection(context: Context): void {
+  const { document, notes } = context;
+  const section = document.sections.get('supervisord');
+  if (section === undefined) return;
+  for (const [option, value] of section.options) {
+    const reason = SUPERVISORD_SETTINGS[option];
+    if (reason === '') continue;
+    notes.push({ kind: 'unmapped', at: at(value), entry: '[supervisord]', setting: option, reason: reason ?? 'a setting of supervisord itself; pidvisor daemon has its own options (`pidvisor daemon --help`)' });
+  }
+  const environment = document.get('supervisord', 'environment');
+  if (environment === undefined) return;
+  // Expanded twice, as supervisord does: once when read, once more as the environment.
+  const once = expand(environment.value, { ...context.environ, here: context.here }, 'supervisord.environment');
+  const twice = expand(once, { here: context.here, host_node_name: context.hostname, ...context.environ }, 'environment');
+  context.globalEnv = pairs(twice, environment, '[supervisord]', notes);
+  for (const [key, value] of Object.entries(context.globalEnv)) context.environ[`ENV_${key}`] = value;
+}
+
+function readPrograms(context: Context): ImportedService[] {
+  const { document, notes } = context;
+  const services: ImportedService[] = [];
+  const inGroups = new Map<string, string>();
+  for (const [name, section] of document.sections) {
+    if (!name.startsWith('group:')) continue;
+    const group = processOrGroupName(name.slice('group:'.length), section.file);
+    const programs = document.get(name, 'programs')?.value ?? '';
+    for (const program of programs === '' ? [] : programs.split(',').map((p) => p.trim())) {
+      if (!document.sections.has(`program:${program}`)) {
+        if (document.sections.has(`fcgi-program:${program}`)) continue;
+        throw new ImportError(`${section.file}:${section.line}: [${name}] names unknown program or fcgi-program ${program}`);
+      }
+      inGroups.set(`program:${program}`, group);
+    }
+    for (const [option, value] of section.options) {
+      if (option !== 'programs') notes.push({ kind: 'unmapped', at: at(value), entry: `[${name}]`, setting: option, reason: option === 'priority' ? PROGRAM_UNMAPPED.priority! : 'not a setting of [group:x]; supervisord ignores it' });
+    }
+  }
+  for (const [name, section] of document.sections) {
+    const kind = name.includes(':') ? name.slice(0, name.indexOf(':')) : name;
+    if (kind === 'program') services.push(...programServices(context, name, inGroups.get(name)));
+    else if (kind === 'fcgi-program') notes.push({ kind: 'unmapped', at: `${section.file}:${section.line}`, entry: `[${name}]`, setting: '(section)', reason: 'pidvisor does not open FastCGI sockets for a service; run the program as a service that listens itself' });
+    else if (kind === 'eventlistener') notes.push({ kind: 'unmapped', at: `${section.file}:${section.line}`, entry: `[${name}]`, setting: '(section)', reason: "pidvisor has no event listener protocol; follow its events with `pidvisor events` or GET /v1/events" });
+    else if (kind === 'rpcinterface' || kind === 'ctlplugin') notes.push({ kind: 'unmapped', at: `${section.file}:${section.line}`, entry: `[${name}]`, setting: '(section)', reason: 'pidvisor has no plugins; its HTTP API is fixed (GET /v1/openapi.json)' });
+    else if (DAEMON_SECTIONS[kind] !== undefined) notes.push({ kind: 'unmapped', at: `${section.file}:${section.line}`, entry: `[${name}]`, setting: '(section)', reason: DAEMON_SECTIONS[kind]! });
+    else if (kind !== 'group' && kind !== 'include' && kind !== 'supervisord') notes.push({ kind: 'unmapped', at: `${section.file}:${section.line}`, entry: `[${name}]`, setting: '(section)', reason: 'not a supervisord section; supervisord ignores it' });
+  }
+  return services;
+}
+
+/** One service per process of a [program:x] (numprocs of them), as _processes_from_section. */
+function programServices(context: Context, section: string, heterogeneousGroup: string | undefined): ImportedService[] {
+  const { document, notes } = context;
+  const header = document.sections.get(section)!;
+  const entry = `[${section}]`;
+  const where = (message: string, value?: IniValue): ImportError => new ImportError(`${value === undefined ? `${header.file}:${header.line}` : at(value)}: ${message} in section '${section}'`);
+  const programName = processOrGroupName(section.slice('program:'.length), header.file);
+  const groupName = heterogeneousGroup ?? programName;
+  const common: Record<string, string | number> = { here: context.here, program_name: programName, host_node_name: context.hostname, group_name: groupName };
+  const raw = (option: string): IniValue | undefined => document.get(section, option);
+  const get = (option: string, fallback: string): string => {
+    const value = raw(option);
+    return value === undefined ? fallback : expand(value.value, { ...context.environ, ...common }, `${section}.${option}`);
+  };
+  const integer = (option: string, fallback: string): number => {
+    const text = get(option, fallback).trim();
+    if (!/^[-+]?\d+$/u.test(text)) throw where(`invalid literal for int() with base 10: '${text}'`, raw(option));
+    return Number(text);
+  };
+  const boolean = (option: string, fallback: string): boolean => {
+    const text = get(option, fallback).toLowerCase();
+    if (['yes', 'true', 'on', '1'].includes(text)) return true;
+    if (['no', 'false', 'off', '0'].includes(text)) return false;
+    throw where(`not a valid boolean value: '${text}'`, raw(option));
+  };
+
+  const autostart = boolean('autostart', 'true');
+  const autorestart = get('autorestart', 'unexpected').toLowerCase();
+  if (!['yes', 'true', 'on', '1', 'no', 'false', 'off', '0', 'unexpected'].includes(autorestart)) throw where(`invalid 'autorestart' value '${autorestart}'`, raw('autorestart'));
+  const startsecs = integer('startsecs', '1');
+  const startretries = integer('startretries', '3');
+  const stopsignal = signalName(get('stopsignal', 'TERM'), raw('stopsignal'), where);
+  const stopwaitsecs = integer('stopwaitsecs', '10');
+  const stopasgroup = boolean('stopasgroup', 'false');
+  const killasgroup = boolean('killasgroup', stopasgroup ? 'true' : 'false');
+  const exitcodes = exitCodes(get('exitcodes', '0'), raw('exitcodes'), where);
+  const redirectStderr = boolean('redirect_stderr', 'false');
+  const numprocs = integer('numprocs', '1');
+  const numprocsStart = integer('numprocs_start', '0');
+  const environmentRaw = raw('environment')?.value ?? '';
+  const user = raw('user') === undefined ? undefined : get('user', '');
+  const umaskText = raw('umask') === undefined ? undefined : get('umask', '');
+  const processNameRaw = raw('process_name')?.value ?? '%(program_name)s';
+  if (numprocs > 1 && !processNameRaw.includes('%(process_num)')) throw where('%(process_num) must be present within process_name when numprocs > 1', raw('process_name'));
+  if (stopasgroup && !killasgroup) throw where('Cannot set stopasgroup=true and killasgroup=false', raw('killasgroup'));
+  let umask: number | undefined;
+  if (umaskText !== undefined) {
+    if (!/^[0-7]+$/u.test(umaskText.trim())) throw where(`${umaskText} can not be converted to an octal type`, raw('umask'));
+    umask = Number.parseInt(umaskText.trim(), 8);
+  }
+
+  for (const [option, value] of document.options(section)) {
+    if (value.value.includes('%(ENV_')) notes.push({ kind: 'approximated', at: at(value), entry, setting: option, reason: "%(ENV_X)s is expanded now, from the environment `pidvisor import` runs in (supervisord expands it from its own when it starts)" });
+    if (PROGRAM_SETTINGS.has(option)) continue;
+    notes.push({ kind: 'unmapped', at: at(value), entry, setting: option, reason: PROGRAM_UNMAPPED[option] ?? 'not a setting of [program:x]; supervisord ignores it' });
+  }
+  if (redirectStderr) notes.push({ kind: 'approximated', at: at(raw('redirect_stderr')!), entry, setting: 'redirect_stderr', reason: 'pidvisor keeps stdout and stderr in one log, each record tagged with its stream; `pidvisor logs NAME` shows both, interleaved' });
+  if (autorestart === 'false' || autorestart === 'no' || autorestart === 'off' || autorestart === '0') {
+    if (startretries > 0) notes.push({ kind: 'approximated', at: at(raw('autorestart')!), entry, setting: 'autorestart', reason: `supervisord still retries a start that exits within startsecs (up to startretries=${startretries} times); pidvisor with restart policy "no" does not` });
+  }
+
+  const services: ImportedService[] = [];
+  for (let processNum = numprocsStart; processNum < numprocsStart + numprocs; processNum++) {
+    Object.assign(common, { process_num: processNum, numprocs });
+    const expansions = { ...context.environ, ...common };
+    const environmentValue = raw('environment');
+    const environment = environmentValue === undefined ? {} : pairs(expand(environmentRaw, expansions, 'environment'), environmentValue, entry, processNum === numprocsStart ? notes : []);
+    for (const [key, value] of Object.entries(environment)) common[`ENV_${key}`] = value;
+    const directory = raw('directory') === undefined ? undefined : get('directory', '');
+    const logfile = (stream: 'stdout' | 'stderr'): 'capture' | 'null' => {
+      const value = raw(`${stream}_logfile`);
+      if (value === undefined) return 'capture';
+      const name = expand(get(`${stream}_logfile`, ''), { ...context.environ, ...common }, `${stream}_logfile`);
+      const lowered = name.toLowerCase();
+      if (lowered === 'none' || lowered === 'off') return 'null';
+      if (lowered !== 'auto' && processNum === numprocsStart) {
+        notes.push({
+          kind: 'unmapped',
+          at: at(value),
+          entry,
+          setting: `${stream}_logfile`,
+          reason: lowered === 'syslog' ? 'pidvisor does not send output to syslog; `pidvisor logs NAME` reads it' : `pidvisor writes captured output to <state-dir>/logs/ (CRI format, rotated), not to ${JSON.stringify(name)}; read it with \`pidvisor logs NAME\``,
+        });
+      }
+      return 'capture';
+    };
+    const stdout = logfile('stdout');
+    // Redirected, stderr goes wherever stdout goes (supervisord ignores stderr_logfile then).
+    const stderr = redirectStderr ? stdout : logfile('stderr');
+    const ignoredStderr = raw('stderr_logfile');
+    if (redirectStderr && ignoredStderr !== undefined && processNum === numprocsStart) {
+      notes.push({ kind: 'unmapped', at: at(ignoredStderr), entry, setting: 'stderr_logfile', reason: 'redirect_stderr=true: supervisord ignores it too' });
+    }
+    const commandValue = raw('command');
+    if (commandValue === undefined) throw where(`program section ${section} does not specify a command`);
+    const commandText = get('command', '');
+    let command: string[];
+    try {
+      command = shlexSplit(commandText);
+    } catch (error) {
+      throw where(`can't parse command '${commandText}': ${(error as Error).message}`, commandValue);
+    }
+    if (command.length === 0) throw where('command is empty', commandValue);
+    const processName = processOrGroupName(expand(processNameRaw, { ...context.environ, ...common }, 'process_name'), header.file);
+    const wanted = heterogeneousGroup === undefined ? processName : `${heterogeneousGroup}.${processName}`;
+    const name = serviceName(wanted, context.taken, (reason) => notes.push({ kind: 'approximated', at: `${header.file}:${header.line}`, entry, setting: 'process_name', reason }));
+    context.taken.add(name);
+
+    const successCodes = exitcodes;
+    const policy = ['yes', 'true', 'on', '1'].includes(autorestart) ? 'always' : autorestart === 'unexpected' ? 'on-failure' : 'no';
+    const spec: Omit<ServiceSpec, 'name'> = {
+      command,
+      env: { ...context.globalEnv, ...environment, SUPERVISOR_PROCESS_NAME: processName, SUPERVISOR_GROUP_NAME: groupName },
+      ...(directory === undefined ? {} : { cwd: directory }),
+      ...(user === undefined ? {} : { user: /^\d+$/u.test(user) ? Number(user) : user }),
+      ...(umask === undefined ? {} : { umask }),
+      ...(stdout === 'null' ? { stdout } : {}),
+      ...(stderr === 'null' ? { stderr } : {}),
+      restart: {
+        policy,
+        ...(policy === 'on-failure' ? { successCodes } : {}),
+        maxRestarts: startretries,
+        windowMs: retryWindowMs(startretries, startsecs),
+        resetAfterMs: Math.max(1, startsecs) * 1000,
+      },
+      startGraceMs: Math.min(startsecs * 1000, 3_600_000),
+      stopSignal: stopsignal,
+      stopTimeoutMs: Math.min(stopwaitsecs * 1000, 3_600_000),
+      killMode: stopasgroup || killasgroup ? 'group' : 'process',
+      labels: { group: groupName },
+      ...(autostart ? {} : { autostart: false }),
+    };
+    if (killasgroup && !stopasgroup && processNum === numprocsStart) notes.push({ kind: 'approximated', at: at(raw('killasgroup')!), entry, setting: 'killasgroup', reason: 'pidvisor sends the stop signal to the process group as well (killMode group), not only its SIGKILL' });
+    const comments = [...(processNum === numprocsStart ? header.comments : []), `from [${section}] in ${header.file}${numprocs > 1 ? ` (process ${processNum} of numprocs=${numprocs})` : ''}`];
+    if (spec.killMode === 'process') comments.push('killMode process: the stop signal reaches the main process only (supervisord stopasgroup=false); cgroup would end everything it started');
+    services.push({ name, spec, comments });
+  }
+  return services;
+}
+
+/**
+ * supervisord gives up on a program after startretries starts in a row that each exit within
+ * startsecs; pidvisor after maxRestarts restarts within windowMs. The window is the time
+ * those quick failures take under pidvisor's backoff (longest delays, with jitter), so the
+ * same burst fails the service, while instances that ran longer than startsecs mostly fall
+ * out of it.
+ */
+export function retryWindowMs(startretries: number, startsecs: number): number {
+  const policy = DEFAULT_RESTART_POLICY;
+  let delays = 0;
+  for (let attempt = 0; attempt < startretries; attempt++) delays += Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** attempt) * (1 + policy.jitter);
+  return Math.max(1000, Math.ceil((delays + startretries * startsecs * 1000) / 1000) * 1000);
+}
+
+function pairs(text: string, value: IniValue, entry: string, notes: ImportNote[]): Record<string, string> {
+  try {
+    const result = keyValuePairs(text);
+    for (const skipped of result.skipped) notes.push({ kind: 'approximated', at: at(value), entry, setting: 'environment', reason: `supervisord reads ${JSON.stringify(skipped)} where it expects a ',' and drops it (quote a value that has spaces: KEY="a b"); the import does the same` });
+    return result.pairs;
+  } catch (error) {
+    throw new ImportError(`${at(value)}: ${entry} environment: ${(error as Error).message}`);
+  }
+}
+
+const SIGNALS = ['HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'IOT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM', 'TERM', 'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF', 'WINCH', 'IO', 'POLL', 'PWR', 'SYS'];
+
+/** signal_number(): a number, or a name with or without SIG, any case. */
+function signalName(text: string, value: IniValue | undefined, where: (message: string, value?: IniValue) => ImportError): string | number {
+  const trimmed = text.trim();
+  if (/^\d+$/u.test(trimmed)) {
+    const number = Number(trimmed);
+    if (number < 1 || number > 64) throw where(`value '${text}' is not a valid signal number`, value);
+    return number;
+  }
+  const name = trimmed.toUpperCase().replace(/^SIG/u, '');
+  if (!SIGNALS.includes(name)) throw where(`value '${text}' is not a valid signal name`, value);
+  return `SIG${name}`;
+}
+
+function exitCodes(text: string, value: IniValue | undefined, where: (message: string, value?: IniValue) => ImportError): number[] {
+  if (text === '') return [];
+  const codes = text.split(',').map((part) => part.trim());
+  if (codes.some((code) => !/^[-+]?\d+$/u.test(code) || Number(code) < 0 || Number(code) > 255)) throw where(`not a valid list of exit codes: '${text}'`, value);
+  return codes.map(Number);
+}
+
+/** process_or_group_name(): stripped; a space, ':' or '/' is refused. */
+function processOrGroupName(name: string, file: string): string {
+  const stripped = name.trim();
+  const bad = [' ', ':', '/'].find((char) => stripped.includes(char));
+  if (bad !== undefined) throw new ImportError(`${file}: Invalid name: '${name}' because of character: '${bad}'`);
+  return stripped;
+}
+
+function at(value: IniValue): string {
+  return `${value.file}:${value.line}`;
+}
