@@ -244,8 +244,11 @@ function programServices(context: Context, section: string, heterogeneousGroup: 
 
   const services: ImportedService[] = [];
   for (let processNum = numprocsStart; processNum < numprocsStart + numprocs; processNum++) {
-    Object.assign(common, { process_num: processNum, numprocs });
-    const expansions = { ...context.environ, ...common };
+    // supervisord's expansions for this process: its common ones, updated with the process
+    // number, then with the environment (which undoes the ENV_X that the previous process's
+    // environment= set), then with this process's environment= as ENV_X.
+    Object.assign(common, { process_num: processNum, numprocs }, context.environ);
+    const expansions = { ...common };
     const environmentValue = raw('environment');
     const environment = environmentValue === undefined ? {} : pairs(expand(environmentRaw, expansions, 'environment'), environmentValue, entry, processNum === numprocsStart ? notes : []);
     for (const [key, value] of Object.entries(environment)) common[`ENV_${key}`] = value;

@@ -176,7 +176,7 @@ process_name=web_%(process_num)02d
 numprocs=3
 numprocs_start=1
 directory=%(here)s
-environment=A="x,y",B='single',C=plain/path:1.2,D="with#hash",PORT=80%(process_num)02d,HOME_COPY="%(ENV_HOME)s"
+environment=A="x,y",B='single',C=plain/path:1.2,D="with#hash",PORT=80%(process_num)02d,HOME_COPY="%(ENV_HOME)s",HOME="%(ENV_HOME)s/sub"
 URL: http://example.com/#frag;not-a-comment a;b ;c #d
 autorestart=TRUE
 stopsignal=int
