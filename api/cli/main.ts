@@ -36,6 +36,7 @@ export const COMMANDS: readonly Entry[] = [
   { name: 'logs', summary: "Print a process's captured output (-f to follow)", load: fromList(streams, 'logs') },
   { name: 'events', summary: 'Follow state changes of every process', load: fromList(streams, 'events') },
   { name: 'reload', summary: 'Re-read the daemon\'s config file; print what changed or why it was refused', load: fromList(configs, 'reload') },
+  { name: 'import', summary: 'Print the pidvisor config equivalent to a supervisord, PM2 or process-compose file', load: () => import('./commands/import.js').then((m) => m.importCommand) },
   { name: 'check', summary: 'Validate a config file without loading it (exit 0, or 1 with each problem)', load: fromList(configs, 'check') },
   { name: 'ui', summary: 'Open the web dashboard: print a one-time sign-in link', load: () => import('./commands/ui.js').then((m) => m.uiCommand) },
   { name: 'startup', summary: 'Print (or install) the systemd unit that starts pidvisor at boot', load: () => import('./commands/startup.js').then((m) => m.startupCommand) },
