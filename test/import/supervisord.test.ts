@@ -197,6 +197,10 @@ umask=027
 stopwaitsecs=3
 killasgroup=true
 
+[program:semi]
+command=/bin/echo a;b ;c #d
+environment=E=ab#cd,F=1
+
 [program:web2]
 command=/bin/true
 environment=X="hello world",Y=2,Z=dropped word
@@ -205,7 +209,13 @@ stderr_logfile=NONE
 `,
     );
     const result = expectSameAsSupervisord(main);
-    expect(result.services.map((s) => s.name)).toEqual(['web_01', 'web_02', 'web_03', 'front.api', 'front.web2', 'aaa', 'fromconfd', 'x1']);
+    expect(result.services.map((s) => s.name)).toEqual(['web_01', 'web_02', 'web_03', 'front.api', 'semi', 'front.web2', 'aaa', 'fromconfd', 'x1']);
+    // configparser's rounds: the first ';' (not after a space) and the first '#' (after one) are
+    // looked at together, and the '#' wins, so ' ;c' stays in the value.
+    expect(result.services.find((s) => s.name === 'semi')!.spec.command).toEqual(['/bin/echo', 'a;b', ';c']);
+    // In an environment, '#' (not after a space, so not an INI comment) makes shlex skip the rest of the line: F is lost, as in supervisord.
+    expect(result.services.find((s) => s.name === 'semi')!.spec.env).toMatchObject({ E: 'ab' });
+    expect(result.services.find((s) => s.name === 'semi')!.spec.env!.F).toBeUndefined();
     const web = result.services[0]!;
     expect(web.comments).toContain('the web workers');
     expect(web.spec.command).toEqual(['/bin/sh', '-c', 'echo web-01; sleep 100', '--flag', 'a b', 'c;d', 'e f']);
