@@ -19,34 +19,35 @@ export interface Pm2Options {
   kind?: 'json' | 'yaml' | 'js' | 'mjs';
 }
 
-// Each option's names: its schema name, its aliases and the camelCase form PM2 derives.
-const ALIASES: Record<string, string[]> = {
-  script: ['script', 'exec', 'cmd', 'command'],
-  name: ['name'],
-  args: ['args'],
-  exec_interpreter: ['exec_interpreter', 'interpreter', 'execInterpreter'],
-  node_args: ['node_args', 'interpreterArgs', 'interpreter_args', 'nodeArgs'],
-  cwd: ['cwd'],
-  env: ['env'],
-  instances: ['instances'],
-  exec_mode: ['exec_mode', 'execMode'],
-  autorestart: ['autorestart'],
-  autostart: ['autostart'],
-  max_restarts: ['max_restarts', 'maxRestarts'],
-  min_uptime: ['min_uptime', 'minUptime'],
-  restart_delay: ['restart_delay', 'restartDelay'],
-  exp_backoff_restart_delay: ['exp_backoff_restart_delay', 'expBackoffRestartDelay'],
-  kill_timeout: ['kill_timeout', 'killTimeout'],
-  stop_exit_codes: ['stop_exit_codes', 'stopExitCodes'],
-  uid: ['uid', 'user'],
-  gid: ['gid'],
-  treekill: ['treekill'],
-  instance_var: ['instance_var', 'instanceVar'],
-  increment_var: ['increment_var', 'incrementVar'],
-  port: ['port'],
-  filter_env: ['filter_env', 'filterEnv'],
-  namespace: ['namespace'],
+// Options read here (lib/API/schema.json names); UNMAPPED below lists the others PM2 knows.
+const MAPPED = [
+  'script', 'name', 'args', 'exec_interpreter', 'node_args', 'cwd', 'env', 'instances', 'exec_mode', 'autorestart', 'autostart',
+  'max_restarts', 'min_uptime', 'restart_delay', 'exp_backoff_restart_delay', 'kill_timeout', 'stop_exit_codes', 'uid', 'gid',
+  'treekill', 'instance_var', 'increment_var', 'port', 'filter_env', 'namespace',
+];
+
+// The aliases schema.json gives (and cmd and command, which verifyConfs takes for script).
+const EXPLICIT_ALIASES: Record<string, string[]> = {
+  script: ['exec', 'cmd', 'command'],
+  exec_interpreter: ['interpreter'],
+  node_args: ['interpreterArgs', 'interpreter_args'],
+  out_file: ['out', 'output', 'out_log'],
+  error_file: ['error', 'err', 'err_file', 'err_log'],
+  log_file: ['log'],
+  pid_file: ['pid'],
+  cron_restart: ['cron'],
+  merge_logs: ['combine_logs'],
+  uid: ['user'],
 };
+
+/** Every name PM2 takes for an option: itself, its aliases, and the camelCase form PM2 derives for each (lib/tools/Config.js). */
+function namesOf(option: string): string[] {
+  const camel = option
+    .split('_')
+    .map((part, index) => (index !== 0 && part.length > 1 ? part[0]!.toUpperCase() + part.slice(1) : part))
+    .join('');
+  return [...new Set([option, ...(EXPLICIT_ALIASES[option] ?? []), camel])];
+}
 
 // Known PM2 options pidvisor has no place for, and why.
 const UNMAPPED: Record<string, string> = {
@@ -92,7 +93,7 @@ const UNMAPPED: Record<string, string> = {
 };
 
 /** Every name PM2 recognises for an option (anything else PM2 drops without a word). */
-const KNOWN = new Set([...Object.values(ALIASES).flat(), ...Object.keys(UNMAPPED), 'out', 'output', 'out_log', 'error', 'err', 'err_file', 'err_log', 'log', 'pid', 'cron', 'combine_logs']);
+const KNOWN = new Set([...MAPPED, ...Object.keys(UNMAPPED)].flatMap(namesOf));
 
 type Note = (kind: ImportNote['kind'], setting: string, reason: string) => void;
 
@@ -118,7 +119,7 @@ function appServices(input: unknown, index: number, file: string, options: Pm2Op
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ImportError(`${file}: apps[${index}] is not an object`);
   const app = input as Record<string, unknown>;
   const pick = (option: string): unknown => {
-    for (const alias of ALIASES[option] ?? [option]) if (app[alias] !== undefined && app[alias] !== null) return app[alias];
+    for (const alias of namesOf(option)) if (app[alias] !== undefined && app[alias] !== null) return app[alias];
     return undefined;
   };
   const scriptSetting = pick('script');
@@ -161,13 +162,12 @@ function appServices(input: unknown, index: number, file: string, options: Pm2Op
     if (!KNOWN.has(key)) note('unmapped', key, 'not a PM2 option; PM2 drops it');
   }
   for (const [option, reason] of Object.entries(UNMAPPED)) {
-    const aliases = ALIASES[option] ?? [option, ...(option === 'out_file' ? ['out', 'output', 'out_log'] : option === 'error_file' ? ['error', 'err', 'err_file', 'err_log'] : option === 'log_file' ? ['log'] : option === 'pid_file' ? ['pid'] : option === 'cron_restart' ? ['cron'] : option === 'merge_logs' ? ['combine_logs'] : [])];
-    const setting = aliases.find((alias) => app[alias] !== undefined && app[alias] !== false);
+    const setting = namesOf(option).find((alias) => app[alias] !== undefined && app[alias] !== false);
     if (setting === undefined) continue;
     if ((option === 'out_file' || option === 'error_file') && (app[setting] === '/dev/null' || app[setting] === 'NULL')) continue;
     note('unmapped', setting, reason);
   }
-  const discards = (option: string, aliases: string[]): boolean => [option, ...aliases].some((alias) => app[alias] === '/dev/null' || app[alias] === 'NULL');
+  const discards = (option: string): boolean => namesOf(option).some((alias) => app[alias] === '/dev/null' || app[alias] === 'NULL');
 
   const minUptime = duration(pick('min_uptime'), 1000, file, entry);
   const restart = restartPolicy(pick, minUptime, note);
@@ -180,8 +180,8 @@ function appServices(input: unknown, index: number, file: string, options: Pm2Op
     cwd,
     ...(user === undefined ? {} : { user: typeof user === 'number' ? user : String(user) }),
     ...(group === undefined ? {} : { group: typeof group === 'number' ? group : String(group) }),
-    ...(discards('out_file', ['out', 'output', 'out_log']) ? { stdout: 'null' as const } : {}),
-    ...(discards('error_file', ['error', 'err', 'err_file', 'err_log']) ? { stderr: 'null' as const } : {}),
+    ...(discards('out_file') ? { stdout: 'null' as const } : {}),
+    ...(discards('error_file') ? { stderr: 'null' as const } : {}),
     restart,
     startGraceMs: Math.min(minUptime, 3_600_000),
     // PM2 stops with SIGINT (PM2_KILL_SIGNAL), then SIGKILL after kill_timeout.

@@ -121,6 +121,7 @@ describe('PM2 import', () => {
       namespace: 'backend',
       port: 8080,
       foo: 'not an option',
+      maxMemoryRestart: '200M',
     },
     { script: 'tool.py', interpreter: 'python3', autorestart: false, autostart: false },
     { name: 'npm-start', script: 'npm run start -- --verbose', restart_delay: 500 },
@@ -149,8 +150,9 @@ describe('PM2 import', () => {
     expect(sleep!.spec).toMatchObject({ command: [expect.stringMatching(/\/sleep$/u), '1000'], user: 'root' });
     const notes = result.notes.map((note) => `${note.kind} ${note.entry} ${note.setting}`);
     expect(notes).toEqual(
-      expect.arrayContaining(['unmapped apps[0] (api) foo', 'unmapped apps[0] (api) watch', 'approximated apps[0] (api) exec_mode']),
+      expect.arrayContaining(['unmapped apps[0] (api) foo', 'unmapped apps[0] (api) watch', 'unmapped apps[0] (api) maxMemoryRestart', 'approximated apps[0] (api) exec_mode']),
     );
+    expect(result.notes.find((note) => note.setting === 'maxMemoryRestart')!.reason).toMatch(/memory/u);
     expect(notes.some((note) => note.includes('out_file'))).toBe(false);
 
     // Without --env, env_production is left out and reported.
