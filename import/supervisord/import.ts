@@ -8,7 +8,7 @@ import type { ServiceSpec } from '../../daemon/spec.js';
 import { ImportError, serviceName, type ImportedService, type ImportNote, type ImportResult } from '../result.js';
 import { ExpansionError, expand, type Expansions } from './expand.js';
 import { glob } from './glob.js';
-import { IniDocument, IniSyntaxError, type IniValue } from './ini.js';
+import { IniDocument, IniSyntaxError, type IniSection, type IniValue } from './ini.js';
 import { keyValuePairs, shlexSplit, ShlexError } from './shlex.js';
 
 export interface SupervisordOptions {
@@ -56,6 +56,9 @@ const SUPERVISORD_SETTINGS: Record<string, string> = {
   minfds: "supervisord raises its own RLIMIT_NOFILE to this, which programs inherit: give services `rlimits: { nofile: N }`",
   minprocs: "supervisord raises its own RLIMIT_NPROC to this, which programs inherit: give services `rlimits: { nproc: N }`",
 };
+
+const TRUTHY = ['yes', 'true', 'on', '1'];
+const FALSY = ['no', 'false', 'off', '0'];
 
 interface Context {
   document: IniDocument;
@@ -181,15 +184,51 @@ function readPrograms(context: Context): ImportedService[] {
   return services;
 }
 
+/** A [program:x] read once, before its processes (the settings supervisord reads once). */
+interface Program {
+  section: string;
+  entry: string;
+  header: IniSection;
+  group: string;
+  heterogeneousGroup: string | undefined;
+  /** supervisord's common expansions, which it updates for each process in turn. */
+  common: Record<string, string | number>;
+  raw(option: string): IniValue | undefined;
+  /** The option's value expanded with the current expansions, or `fallback`. */
+  get(option: string, fallback: string): string;
+  refused(message: string, value?: IniValue): ImportError;
+  autostart: boolean;
+  policy: 'always' | 'on-failure' | 'no';
+  startsecs: number;
+  startretries: number;
+  stopsignal: string | number;
+  stopwaitsecs: number;
+  stopasgroup: boolean;
+  killasgroup: boolean;
+  exitcodes: number[];
+  redirectStderr: boolean;
+  numprocs: number;
+  numprocsStart: number;
+  user: string | undefined;
+  umask: number | undefined;
+}
+
 /** One service per process of a [program:x] (numprocs of them), as _processes_from_section. */
 function programServices(context: Context, section: string, heterogeneousGroup: string | undefined): ImportedService[] {
-  const { document, notes } = context;
+  const program = readProgram(context, section, heterogeneousGroup);
+  reportProgramSettings(context, program);
+  const services: ImportedService[] = [];
+  for (let processNum = program.numprocsStart; processNum < program.numprocsStart + program.numprocs; processNum++) services.push(processService(context, program, processNum));
+  return services;
+}
+
+function readProgram(context: Context, section: string, heterogeneousGroup: string | undefined): Program {
+  const { document } = context;
   const header = document.sections.get(section)!;
-  const entry = `[${section}]`;
-  const where = (message: string, value?: IniValue): ImportError => new ImportError(`${value === undefined ? `${header.file}:${header.line}` : at(value)}: ${message} in section '${section}'`);
+  const refused = (message: string, value?: IniValue): ImportError => new ImportError(`${value === undefined ? `${header.file}:${header.line}` : at(value)}: ${message} in section '${section}'`);
   const programName = processOrGroupName(section.slice('program:'.length), header.file);
-  const groupName = heterogeneousGroup ?? programName;
-  const common: Record<string, string | number> = { here: context.here, program_name: programName, host_node_name: context.hostname, group_name: groupName };
+  const group = heterogeneousGroup ?? programName;
+  const common: Record<string, string | number> = { here: context.here, program_name: programName, host_node_name: context.hostname, group_name: group };
   const raw = (option: string): IniValue | undefined => document.get(section, option);
   const get = (option: string, fallback: string): string => {
     const value = raw(option);
@@ -197,131 +236,147 @@ function programServices(context: Context, section: string, heterogeneousGroup: 
   };
   const integer = (option: string, fallback: string): number => {
     const text = get(option, fallback).trim();
-    if (!/^[-+]?\d+$/u.test(text)) throw where(`invalid literal for int() with base 10: '${text}'`, raw(option));
+    if (!/^[-+]?\d+$/u.test(text)) throw refused(`invalid literal for int() with base 10: '${text}'`, raw(option));
     return Number(text);
   };
   const boolean = (option: string, fallback: string): boolean => {
     const text = get(option, fallback).toLowerCase();
-    if (['yes', 'true', 'on', '1'].includes(text)) return true;
-    if (['no', 'false', 'off', '0'].includes(text)) return false;
-    throw where(`not a valid boolean value: '${text}'`, raw(option));
+    if (TRUTHY.includes(text)) return true;
+    if (FALSY.includes(text)) return false;
+    throw refused(`not a valid boolean value: '${text}'`, raw(option));
   };
-
   const autostart = boolean('autostart', 'true');
   const autorestart = get('autorestart', 'unexpected').toLowerCase();
-  if (!['yes', 'true', 'on', '1', 'no', 'false', 'off', '0', 'unexpected'].includes(autorestart)) throw where(`invalid 'autorestart' value '${autorestart}'`, raw('autorestart'));
+  if (![...TRUTHY, ...FALSY, 'unexpected'].includes(autorestart)) throw refused(`invalid 'autorestart' value '${autorestart}'`, raw('autorestart'));
   const startsecs = integer('startsecs', '1');
   const startretries = integer('startretries', '3');
-  const stopsignal = signalName(get('stopsignal', 'TERM'), raw('stopsignal'), where);
+  const stopsignal = signalName(get('stopsignal', 'TERM'), raw('stopsignal'), refused);
   const stopwaitsecs = integer('stopwaitsecs', '10');
   const stopasgroup = boolean('stopasgroup', 'false');
   const killasgroup = boolean('killasgroup', stopasgroup ? 'true' : 'false');
-  const exitcodes = exitCodes(get('exitcodes', '0'), raw('exitcodes'), where);
+  const exitcodes = exitCodes(get('exitcodes', '0'), raw('exitcodes'), refused);
   const redirectStderr = boolean('redirect_stderr', 'false');
   const numprocs = integer('numprocs', '1');
   const numprocsStart = integer('numprocs_start', '0');
-  const environmentRaw = raw('environment')?.value ?? '';
   const user = raw('user') === undefined ? undefined : get('user', '');
-  const umaskText = raw('umask') === undefined ? undefined : get('umask', '');
-  const processNameRaw = raw('process_name')?.value ?? '%(program_name)s';
-  if (numprocs > 1 && !processNameRaw.includes('%(process_num)')) throw where('%(process_num) must be present within process_name when numprocs > 1', raw('process_name'));
-  if (stopasgroup && !killasgroup) throw where('Cannot set stopasgroup=true and killasgroup=false', raw('killasgroup'));
-  let umask: number | undefined;
-  if (umaskText !== undefined) {
-    if (!/^[0-7]+$/u.test(umaskText.trim())) throw where(`${umaskText} can not be converted to an octal type`, raw('umask'));
-    umask = Number.parseInt(umaskText.trim(), 8);
-  }
+  const umaskText = raw('umask') === undefined ? undefined : get('umask', '').trim();
+  if (numprocs > 1 && !(raw('process_name')?.value ?? '').includes('%(process_num)')) throw refused('%(process_num) must be present within process_name when numprocs > 1', raw('process_name'));
+  if (stopasgroup && !killasgroup) throw refused('Cannot set stopasgroup=true and killasgroup=false', raw('killasgroup'));
+  if (umaskText !== undefined && !/^[0-7]+$/u.test(umaskText)) throw refused(`${umaskText} can not be converted to an octal type`, raw('umask'));
+  return {
+    section,
+    entry: `[${section}]`,
+    header,
+    group,
+    heterogeneousGroup,
+    common,
+    raw,
+    get,
+    refused,
+    autostart,
+    policy: TRUTHY.includes(autorestart) ? 'always' : autorestart === 'unexpected' ? 'on-failure' : 'no',
+    startsecs,
+    startretries,
+    stopsignal,
+    stopwaitsecs,
+    stopasgroup,
+    killasgroup,
+    exitcodes,
+    redirectStderr,
+    numprocs,
+    numprocsStart,
+    user,
+    umask: umaskText === undefined ? undefined : Number.parseInt(umaskText, 8),
+  };
+}
 
-  for (const [option, value] of document.options(section)) {
-    if (value.value.includes('%(ENV_')) notes.push({ kind: 'approximated', at: at(value), entry, setting: option, reason: "%(ENV_X)s is expanded now, from the environment `pidvisor import` runs in (supervisord expands it from its own when it starts)" });
+/** Notes about the program as a whole (once, not per process). */
+function reportProgramSettings(context: Context, program: Program): void {
+  const { notes } = context;
+  const { entry, raw } = program;
+  for (const [option, value] of context.document.options(program.section)) {
+    if (value.value.includes('%(ENV_')) notes.push({ kind: 'approximated', at: at(value), entry, setting: option, reason: '%(ENV_X)s is expanded now, from the environment `pidvisor import` runs in (supervisord expands it from its own when it starts)' });
     if (PROGRAM_SETTINGS.has(option)) continue;
     notes.push({ kind: 'unmapped', at: at(value), entry, setting: option, reason: PROGRAM_UNMAPPED[option] ?? 'not a setting of [program:x]; supervisord ignores it' });
   }
-  if (redirectStderr) notes.push({ kind: 'approximated', at: at(raw('redirect_stderr')!), entry, setting: 'redirect_stderr', reason: 'pidvisor keeps stdout and stderr in one log, each record tagged with its stream; `pidvisor logs NAME` shows both, interleaved' });
-  if (autorestart === 'false' || autorestart === 'no' || autorestart === 'off' || autorestart === '0') {
-    if (startretries > 0) notes.push({ kind: 'approximated', at: at(raw('autorestart')!), entry, setting: 'autorestart', reason: `supervisord still retries a start that exits within startsecs (up to startretries=${startretries} times); pidvisor with restart policy "no" does not` });
+  if (program.redirectStderr) notes.push({ kind: 'approximated', at: at(raw('redirect_stderr')!), entry, setting: 'redirect_stderr', reason: 'pidvisor keeps stdout and stderr in one log, each record tagged with its stream; `pidvisor logs NAME` shows both, interleaved' });
+  if (program.redirectStderr && raw('stderr_logfile') !== undefined) notes.push({ kind: 'unmapped', at: at(raw('stderr_logfile')!), entry, setting: 'stderr_logfile', reason: 'redirect_stderr=true: supervisord ignores it too' });
+  if (program.policy === 'no' && program.startretries > 0 && raw('autorestart') !== undefined) {
+    notes.push({ kind: 'approximated', at: at(raw('autorestart')!), entry, setting: 'autorestart', reason: `supervisord still retries a start that exits within startsecs (up to startretries=${program.startretries} times); pidvisor with restart policy "no" does not` });
   }
+  if (program.killasgroup && !program.stopasgroup) notes.push({ kind: 'approximated', at: at(raw('killasgroup')!), entry, setting: 'killasgroup', reason: 'pidvisor sends the stop signal to the process group as well (killMode group), not only its SIGKILL' });
+}
 
-  const services: ImportedService[] = [];
-  for (let processNum = numprocsStart; processNum < numprocsStart + numprocs; processNum++) {
-    // supervisord's expansions for this process: its common ones, updated with the process
-    // number, then with the environment (which undoes the ENV_X that the previous process's
-    // environment= set), then with this process's environment= as ENV_X.
-    Object.assign(common, { process_num: processNum, numprocs }, context.environ);
-    const expansions = { ...common };
-    const environmentValue = raw('environment');
-    const environment = environmentValue === undefined ? {} : pairs(expand(environmentRaw, expansions, 'environment'), environmentValue, entry, processNum === numprocsStart ? notes : []);
-    for (const [key, value] of Object.entries(environment)) common[`ENV_${key}`] = value;
-    const directory = raw('directory') === undefined ? undefined : get('directory', '');
-    const logfile = (stream: 'stdout' | 'stderr'): 'capture' | 'null' => {
-      const value = raw(`${stream}_logfile`);
-      if (value === undefined) return 'capture';
-      const name = expand(get(`${stream}_logfile`, ''), { ...context.environ, ...common }, `${stream}_logfile`);
-      const lowered = name.toLowerCase();
-      if (lowered === 'none' || lowered === 'off') return 'null';
-      if (lowered !== 'auto' && processNum === numprocsStart) {
-        notes.push({
-          kind: 'unmapped',
-          at: at(value),
-          entry,
-          setting: `${stream}_logfile`,
-          reason: lowered === 'syslog' ? 'pidvisor does not send output to syslog; `pidvisor logs NAME` reads it' : `pidvisor writes captured output to <state-dir>/logs/ (CRI format, rotated), not to ${JSON.stringify(name)}; read it with \`pidvisor logs NAME\``,
-        });
-      }
-      return 'capture';
-    };
-    const stdout = logfile('stdout');
-    // Redirected, stderr goes wherever stdout goes (supervisord ignores stderr_logfile then).
-    const stderr = redirectStderr ? stdout : logfile('stderr');
-    const ignoredStderr = raw('stderr_logfile');
-    if (redirectStderr && ignoredStderr !== undefined && processNum === numprocsStart) {
-      notes.push({ kind: 'unmapped', at: at(ignoredStderr), entry, setting: 'stderr_logfile', reason: 'redirect_stderr=true: supervisord ignores it too' });
-    }
-    const commandValue = raw('command');
-    if (commandValue === undefined) throw where(`program section ${section} does not specify a command`);
-    const commandText = get('command', '');
-    let command: string[];
-    try {
-      command = shlexSplit(commandText);
-    } catch (error) {
-      throw where(`can't parse command '${commandText}': ${(error as Error).message}`, commandValue);
-    }
-    if (command.length === 0) throw where('command is empty', commandValue);
-    const processName = processOrGroupName(expand(processNameRaw, { ...context.environ, ...common }, 'process_name'), header.file);
-    const wanted = heterogeneousGroup === undefined ? processName : `${heterogeneousGroup}.${processName}`;
-    const name = serviceName(wanted, context.taken, (reason) => notes.push({ kind: 'approximated', at: `${header.file}:${header.line}`, entry, setting: 'process_name', reason }));
-    context.taken.add(name);
-
-    const successCodes = exitcodes;
-    const policy = ['yes', 'true', 'on', '1'].includes(autorestart) ? 'always' : autorestart === 'unexpected' ? 'on-failure' : 'no';
-    const spec: Omit<ServiceSpec, 'name'> = {
-      command,
-      env: { ...context.globalEnv, ...environment, SUPERVISOR_PROCESS_NAME: processName, SUPERVISOR_GROUP_NAME: groupName },
-      ...(directory === undefined ? {} : { cwd: directory }),
-      ...(user === undefined ? {} : { user: /^\d+$/u.test(user) ? Number(user) : user }),
-      ...(umask === undefined ? {} : { umask }),
-      ...(stdout === 'null' ? { stdout } : {}),
-      ...(stderr === 'null' ? { stderr } : {}),
-      restart: {
-        policy,
-        ...(policy === 'on-failure' ? { successCodes } : {}),
-        maxRestarts: startretries,
-        windowMs: retryWindowMs(startretries, startsecs),
-        resetAfterMs: Math.max(1, startsecs) * 1000,
-      },
-      startGraceMs: Math.min(startsecs * 1000, 3_600_000),
-      stopSignal: stopsignal,
-      stopTimeoutMs: Math.min(stopwaitsecs * 1000, 3_600_000),
-      killMode: stopasgroup || killasgroup ? 'group' : 'process',
-      labels: { group: groupName },
-      ...(autostart ? {} : { autostart: false }),
-    };
-    if (killasgroup && !stopasgroup && processNum === numprocsStart) notes.push({ kind: 'approximated', at: at(raw('killasgroup')!), entry, setting: 'killasgroup', reason: 'pidvisor sends the stop signal to the process group as well (killMode group), not only its SIGKILL' });
-    const comments = [...(processNum === numprocsStart ? header.comments : []), `from [${section}] in ${header.file}${numprocs > 1 ? ` (process ${processNum} of numprocs=${numprocs})` : ''}`];
-    if (spec.killMode === 'process') comments.push('killMode process: the stop signal reaches the main process only (supervisord stopasgroup=false); cgroup would end everything it started');
-    services.push({ name, spec, comments });
+function processService(context: Context, program: Program, processNum: number): ImportedService {
+  const { notes } = context;
+  const { common, raw, get, entry, header } = program;
+  const first = processNum === program.numprocsStart;
+  // supervisord's expansions for this process: its common ones, updated with the process
+  // number, then with the environment (which undoes the ENV_X that the previous process's
+  // environment= set), then with this process's environment= as ENV_X.
+  Object.assign(common, { process_num: processNum, numprocs: program.numprocs }, context.environ);
+  const environmentValue = raw('environment');
+  const environment = environmentValue === undefined ? {} : pairs(expand(environmentValue.value, { ...common }, 'environment'), environmentValue, entry, first ? notes : []);
+  for (const [key, value] of Object.entries(environment)) common[`ENV_${key}`] = value;
+  const directory = raw('directory') === undefined ? undefined : get('directory', '');
+  const stdout = logDestination(context, program, 'stdout', first);
+  // Redirected, stderr goes wherever stdout goes (supervisord ignores stderr_logfile then).
+  const stderr = program.redirectStderr ? stdout : logDestination(context, program, 'stderr', first);
+  const commandValue = raw('command');
+  if (commandValue === undefined) throw program.refused(`program section ${program.section} does not specify a command`);
+  const commandText = get('command', '');
+  let command: string[];
+  try {
+    command = shlexSplit(commandText);
+  } catch (error) {
+    throw program.refused(`can't parse command '${commandText}': ${(error as Error).message}`, commandValue);
   }
-  return services;
+  if (command.length === 0) throw program.refused('command is empty', commandValue);
+  const processName = processOrGroupName(expand(raw('process_name')?.value ?? '%(program_name)s', { ...context.environ, ...common }, 'process_name'), header.file);
+  const wanted = program.heterogeneousGroup === undefined ? processName : `${program.heterogeneousGroup}.${processName}`;
+  const name = serviceName(wanted, context.taken, (reason) => notes.push({ kind: 'approximated', at: `${header.file}:${header.line}`, entry, setting: 'process_name', reason }));
+  context.taken.add(name);
+  const { user, umask, policy, startsecs, startretries } = program;
+  const spec: Omit<ServiceSpec, 'name'> = {
+    command,
+    env: { ...context.globalEnv, ...environment, SUPERVISOR_PROCESS_NAME: processName, SUPERVISOR_GROUP_NAME: program.group },
+    ...(directory === undefined ? {} : { cwd: directory }),
+    ...(user === undefined ? {} : { user: /^\d+$/u.test(user) ? Number(user) : user }),
+    ...(umask === undefined ? {} : { umask }),
+    ...(stdout === 'null' ? { stdout } : {}),
+    ...(stderr === 'null' ? { stderr } : {}),
+    restart: {
+      policy,
+      ...(policy === 'on-failure' ? { successCodes: program.exitcodes } : {}),
+      maxRestarts: startretries,
+      windowMs: retryWindowMs(startretries, startsecs),
+      resetAfterMs: Math.max(1, startsecs) * 1000,
+    },
+    startGraceMs: Math.min(startsecs * 1000, 3_600_000),
+    stopSignal: program.stopsignal,
+    stopTimeoutMs: Math.min(program.stopwaitsecs * 1000, 3_600_000),
+    killMode: program.stopasgroup || program.killasgroup ? 'group' : 'process',
+    labels: { group: program.group },
+    ...(program.autostart ? {} : { autostart: false }),
+  };
+  const comments = [...(first ? header.comments : []), `from ${entry} in ${header.file}${program.numprocs > 1 ? ` (process ${processNum} of numprocs=${program.numprocs})` : ''}`];
+  if (spec.killMode === 'process') comments.push('killMode process: the stop signal reaches the main process only (supervisord stopasgroup=false); cgroup would end everything it started');
+  return { name, spec, comments };
+}
+
+/** stdout_logfile / stderr_logfile: NONE discards the stream; a path or syslog is reported (once). */
+function logDestination(context: Context, program: Program, stream: 'stdout' | 'stderr', report: boolean): 'capture' | 'null' {
+  const value = program.raw(`${stream}_logfile`);
+  if (value === undefined) return 'capture';
+  // Expanded twice, as supervisord does (once when read, once as a log file name).
+  const name = expand(program.get(`${stream}_logfile`, ''), { ...context.environ, ...program.common }, `${stream}_logfile`);
+  const lowered = name.toLowerCase();
+  if (lowered === 'none' || lowered === 'off') return 'null';
+  if (lowered !== 'auto' && report) {
+    const reason = lowered === 'syslog' ? 'pidvisor does not send output to syslog; `pidvisor logs NAME` reads it' : `pidvisor writes captured output to <state-dir>/logs/ (CRI format, rotated), not to ${JSON.stringify(name)}; read it with \`pidvisor logs NAME\``;
+    context.notes.push({ kind: 'unmapped', at: at(value), entry: program.entry, setting: `${stream}_logfile`, reason });
+  }
+  return 'capture';
 }
 
 /**
@@ -331,7 +386,7 @@ function programServices(context: Context, section: string, heterogeneousGroup: 
  * same burst fails the service, while instances that ran longer than startsecs mostly fall
  * out of it.
  */
-export function retryWindowMs(startretries: number, startsecs: number): number {
+function retryWindowMs(startretries: number, startsecs: number): number {
   const policy = DEFAULT_RESTART_POLICY;
   let delays = 0;
   for (let attempt = 0; attempt < startretries; attempt++) delays += Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** attempt) * (1 + policy.jitter);
