@@ -157,16 +157,7 @@ function appServices(input: unknown, index: number, file: string, options: Pm2Op
   const filterEnv = pick('filter_env');
   if (filterEnv !== undefined && filterEnv !== true && filterEnv !== false) note('unmapped', 'filter_env', 'pidvisor passes the daemon environment whole, or none of it (`clearEnv: true`, which filter_env: true maps to)');
 
-  for (const key of Object.keys(app)) {
-    if (/^env_\S*$/u.test(key)) continue;
-    if (!KNOWN.has(key)) note('unmapped', key, 'not a PM2 option; PM2 drops it');
-  }
-  for (const [option, reason] of Object.entries(UNMAPPED)) {
-    const setting = namesOf(option).find((alias) => app[alias] !== undefined && app[alias] !== false);
-    if (setting === undefined) continue;
-    if ((option === 'out_file' || option === 'error_file') && (app[setting] === '/dev/null' || app[setting] === 'NULL')) continue;
-    note('unmapped', setting, reason);
-  }
+  reportUnmapped(app, note);
   const discards = (option: string): boolean => namesOf(option).some((alias) => app[alias] === '/dev/null' || app[alias] === 'NULL');
 
   const minUptime = duration(pick('min_uptime'), 1000, file, entry);
@@ -197,22 +188,36 @@ function appServices(input: unknown, index: number, file: string, options: Pm2Op
   const execMode = String(pick('exec_mode') ?? '');
   const clustered = execMode.startsWith('cluster') || (execMode === '' && app.instances !== undefined && (command[0] === process.execPath || command[0] === 'node'));
   if (clustered) note('approximated', 'exec_mode', "PM2's cluster mode shares one listening socket between instances through Node's cluster module; pidvisor starts separate processes, which can share a port only with SO_REUSEPORT");
-  const instanceVar = String(pick('instance_var') ?? 'NODE_APP_INSTANCE');
-  const incrementVar = pick('increment_var');
+  const label = `from ${entry} in ${file}${options.envName === undefined ? '' : ` with --env ${options.envName}`}`;
+  return instanceServices(spec, name, count, String(pick('instance_var') ?? 'NODE_APP_INSTANCE'), pick('increment_var'), label, taken, note);
+}
+
+/** Options PM2 drops (not in its schema) and PM2 options pidvisor has no place for. */
+function reportUnmapped(app: Record<string, unknown>, note: Note): void {
+  for (const key of Object.keys(app)) {
+    if (/^env_\S*$/u.test(key)) continue;
+    if (!KNOWN.has(key)) note('unmapped', key, 'not a PM2 option; PM2 drops it');
+  }
+  for (const [option, reason] of Object.entries(UNMAPPED)) {
+    const setting = namesOf(option).find((alias) => app[alias] !== undefined && app[alias] !== false);
+    if (setting === undefined) continue;
+    // A log file of /dev/null is mapped: the stream is discarded.
+    if ((option === 'out_file' || option === 'error_file') && (app[setting] === '/dev/null' || app[setting] === 'NULL')) continue;
+    note('unmapped', setting, reason);
+  }
+}
+
+/** The app's `count` instances, NAME-0, NAME-1, ... when more than one. */
+function instanceServices(spec: Omit<ServiceSpec, 'name'>, name: string, count: number, instanceVar: string, incrementVar: unknown, label: string, taken: Set<string>, note: Note): ImportedService[] {
   const services: ImportedService[] = [];
   for (let instance = 0; instance < count; instance++) {
-    const instanceEnv: Record<string, string> = { ...spec.env };
+    const env: Record<string, string> = { ...spec.env };
     // PM2 gives every instance its number (God.injectVariables), 0 for a single one: apps elect a leader with it.
-    instanceEnv[instanceVar] = String(instance);
-    if (typeof incrementVar === 'string') instanceEnv[incrementVar] = String(Number(env[incrementVar] ?? 0) + instance);
-    const wanted = count > 1 ? `${name}-${instance}` : name;
-    const serviceNameFor = serviceName(wanted, taken, (reason) => note('approximated', 'name', reason));
+    env[instanceVar] = String(instance);
+    if (typeof incrementVar === 'string') env[incrementVar] = String(Number(spec.env?.[incrementVar] ?? 0) + instance);
+    const serviceNameFor = serviceName(count > 1 ? `${name}-${instance}` : name, taken, (reason) => note('approximated', 'name', reason));
     taken.add(serviceNameFor);
-    services.push({
-      name: serviceNameFor,
-      spec: { ...spec, env: instanceEnv },
-      comments: [`from ${entry} in ${file}${count > 1 ? ` (instance ${instance} of ${count})` : ''}${options.envName === undefined ? '' : ` with --env ${options.envName}`}`],
-    });
+    services.push({ name: serviceNameFor, spec: { ...spec, env }, comments: [`${label}${count > 1 ? ` (instance ${instance} of ${count})` : ''}`] });
   }
   return services;
 }
