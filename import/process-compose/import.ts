@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, parseDocument } from 'yaml';
-import type { ServiceSpec } from '../../daemon/spec.js';
+import type { DependencySpec, ServiceSpec } from '../../daemon/spec.js';
 import { ImportError, serviceName, type ImportedService, type ImportNote, type ImportResult } from '../result.js';
 import { envsubst, parseDotEnv } from './envsubst.js';
 
@@ -16,10 +16,9 @@ export interface ProcessComposeOptions {
 }
 
 // Fields of a process that are read here; others are reported with a reason.
-const MAPPED = new Set(['command', 'entrypoint', 'working_dir', 'environment', 'availability', 'shutdown', 'replicas', 'disabled', 'namespace', 'description', 'success_exit_codes']);
+const MAPPED = new Set(['command', 'entrypoint', 'working_dir', 'environment', 'availability', 'shutdown', 'replicas', 'disabled', 'namespace', 'description', 'success_exit_codes', 'depends_on']);
 
 const UNMAPPED: Record<string, string> = {
-  depends_on: 'pidvisor has no dependencies between services yet: they all start at once',
   readiness_probe: 'pidvisor has no readiness probes yet: a service is running after startGraceMs',
   liveness_probe: 'pidvisor has no liveness probes yet',
   ready_log_line: 'pidvisor has no readiness probes yet: a service is running after startGraceMs',
@@ -106,6 +105,8 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
   const comments = processComments(document);
   const taken = new Set<string>();
   const services: ImportedService[] = [];
+  // Each process's service names (its replicas), for the dependencies of the others.
+  const serviceNames = new Map<string, string[]>();
   let withoutTimeout = 0;
   for (const [name, value] of Object.entries(processes)) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ImportError(`${file}: processes.${name} must be a mapping`);
@@ -138,6 +139,7 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
       const wanted = replicas > 1 ? `${name}-${String(replica).padStart(width, '0')}` : name;
       const service = serviceName(wanted, taken, (reason) => note('approximated', 'name', reason));
       taken.add(service);
+      serviceNames.set(name, [...(serviceNames.get(name) ?? []), service]);
       const spec: Omit<ServiceSpec, 'name'> = {
         command,
         env: { PC_PROC_NAME: name, PC_REPLICA_NUM: String(replica), ...globalEnv, ...environmentList(definition.environment, file, entry) },
@@ -162,8 +164,47 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
       services.push({ name: service, spec, comments: serviceComments });
     }
   }
+  for (const [name, names] of serviceNames) {
+    const dependsOn = dependencies(processes, name, serviceNames, file, notes);
+    if (Object.keys(dependsOn).length === 0) continue;
+    for (const service of services) if (names.includes(service.name)) service.spec.dependsOn = dependsOn;
+  }
   if (withoutTimeout > 0) notes.push({ kind: 'approximated', at: file, entry: '(processes without shutdown.timeout_seconds)', setting: 'shutdown.timeout_seconds', reason: 'process-compose then never sends SIGKILL; pidvisor sends it after stopTimeoutMs (10 s by default)' });
   return { format: 'process-compose', file, services, notes };
+}
+
+type DependencyCondition = DependencySpec['condition'];
+
+// process-compose's conditions; with no condition its zero value, process_completed.
+const CONDITIONS: Record<string, DependencyCondition> = {
+  process_started: 'started',
+  process_healthy: 'healthy',
+  process_completed: 'completed',
+  process_completed_successfully: 'completedSuccessfully',
+  process_log_ready: 'ready',
+};
+
+/** depends_on: each dependency (every replica of it) with its condition. */
+function dependencies(processes: Record<string, unknown>, name: string, serviceNames: ReadonlyMap<string, string[]>, file: string, notes: ImportNote[]): Record<string, { condition: DependencyCondition }> {
+  const dependsOn = ((processes[name] as Record<string, unknown>).depends_on ?? {}) as Record<string, { condition?: string } | null>;
+  const note = (setting: string, kind: ImportNote['kind'], reason: string): void => void notes.push({ kind, at: file, entry: `processes.${name}`, setting, reason });
+  const result: Record<string, { condition: DependencyCondition }> = {};
+  for (const [dependency, settings] of Object.entries(dependsOn)) {
+    const raw = settings?.condition ?? 'process_completed';
+    const condition = CONDITIONS[raw];
+    if (condition === undefined) throw new ImportError(`${file}: processes.${name}.depends_on.${dependency}: invalid process dependency condition: ${JSON.stringify(raw)}`);
+    const targets = serviceNames.get(dependency);
+    if (targets === undefined) {
+      note(`depends_on.${dependency}`, 'unmapped', `there is no process ${JSON.stringify(dependency)} in the file`);
+      continue;
+    }
+    const target = processes[dependency] as Record<string, unknown>;
+    if (raw === 'process_log_ready') note(`depends_on.${dependency}`, 'approximated', `ready: ${dependency} is running past its startGraceMs (its ready_log_line is not mapped)`);
+    if (raw === 'process_healthy' && target.liveness_probe === undefined && target.readiness_probe !== undefined) note(`depends_on.${dependency}`, 'approximated', `healthy: ${dependency} is running past its startGraceMs (its readiness probe is not mapped)`);
+    if (raw === 'process_healthy' && target.liveness_probe !== undefined) note(`depends_on.${dependency}`, 'approximated', `healthy: ${dependency} is running (its liveness probe is not mapped)`);
+    for (const service of targets) result[service] = { condition };
+  }
+  return result;
 }
 
 /** command runs through the shell (bash -c); entrypoint, when there is no command, as it is. */

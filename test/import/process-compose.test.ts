@@ -66,6 +66,10 @@ processes:
     disabled: true
     availability:
       restart: exit_on_failure
+    depends_on:
+      web: {}
+      ghost:
+        condition: process_started
     unknown_field: 1
 `;
 
@@ -96,6 +100,10 @@ describe('process-compose import', () => {
       labels: { namespace: 'front' },
     });
     expect(web0!.spec.stopTimeoutMs).toBeUndefined();
+    // depends_on: every replica waits for db; healthy is "running past startGraceMs" while db's readiness probe is not mapped.
+    expect(web0!.spec.dependsOn).toEqual({ db: { condition: 'healthy' } });
+    expect(web2!.spec.dependsOn).toEqual({ db: { condition: 'healthy' } });
+    expect(once!.spec.dependsOn).toEqual({ 'web-0': { condition: 'completed' }, 'web-1': { condition: 'completed' }, 'web-2': { condition: 'completed' } });
     expect(web0!.comments).toEqual(['the front end', `from processes.web in ${file} (replica 0 of 3)`]);
     expect(web2!.spec.env!.PC_REPLICA_NUM).toBe('2');
     expect(once!.spec).toMatchObject({ command: ['bash', '-c', './migrate'], restart: { policy: 'no' }, autostart: false });
@@ -105,10 +113,11 @@ describe('process-compose import', () => {
       'approximated (file) variables',
       'unmapped (project) log_level',
       'unmapped processes.db readiness_probe',
-      'unmapped processes.web depends_on',
       'unmapped processes.web shutdown.command',
       'unmapped processes.once unknown_field',
       'approximated processes.once availability.restart',
+      'approximated processes.web depends_on.db',
+      'unmapped processes.once depends_on.ghost',
       'approximated (processes without shutdown.timeout_seconds) shutdown.timeout_seconds',
     ]);
     expect(result.notes[0]!.reason).toMatch(/\$PGDATA, \$PORT substituted now/u);

@@ -168,13 +168,18 @@ stopwaitsecs=5
       expect(found).toEqual([0, 1].map(() => ({ pid: expect.any(Number), cwd: path.join(dir, 'work'), args: ['first arg', 'second'], value: 'from-the-shell-prod' })));
     });
 
-    it('runs a process-compose process, replicas of it, through bash -c in its working_dir', async () => {
+    it('runs a process-compose process, replicas of it, through bash -c in its working_dir, after its dependency completed', async () => {
       const source = write(
         'process-compose.yaml',
         `environment:
   - 'RECORD_DIR=${path.join(dir, 'records', 'process-compose')}'
 processes:
+  first:
+    command: "true"
   rec:
+    depends_on:
+      first:
+        condition: process_completed_successfully
     command: ./record.sh "first arg" "\${IMPORT_VALUE}" $$PC_REPLICA_NUM
     working_dir: work
     replicas: 2
