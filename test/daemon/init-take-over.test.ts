@@ -116,8 +116,10 @@ describe.skipIf(reason !== null)(`a Node init killed under pidvisor-init${reason
     after = find();
     // The same main command and service, and no second copy of either.
     expect({ mains: after.mains, services: after.services }).toEqual({ mains: [main], services: [service] });
-    expect(stderr).toContain('"msg":"main command re-adopted"');
-    expect(stderr.split('\n').some((line) => line.includes('"msg":"re-adopted"') && line.includes('"through":"keeper"'))).toBe(true);
+    // The Node init's log lines reach the shared stderr through its logger's buffer, so they
+    // may come after the keeper's "ready" line: wait for them (bounded) rather than read once.
+    await pollUntil(() => stderr.includes('"msg":"main command re-adopted"'), 10_000);
+    await pollUntil(() => stderr.split('\n').some((line) => line.includes('"msg":"re-adopted"') && line.includes('"through":"keeper"')), 10_000);
     // Now the keeper's children (it reaps them), watched by the new Node init through their pidfds.
     expect(parentOf(main!)).toBe(after.keeper);
     expect(parentOf(service!)).toBe(after.keeper);
