@@ -66,6 +66,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         stateDir: options.stateDir,
         logger,
         events,
+        cgroupRootMadeBefore: store.state.cgroupRootMade,
         ...(options.cgroupName === undefined ? {} : { cgroupName: options.cgroupName }),
         ...(options.usageIntervalMs === undefined ? {} : { usageIntervalMs: options.usageIntervalMs }),
       });

@@ -44,6 +44,8 @@ export function resumeState(supervisor: Supervisor, store: StateStore, logger: L
   const report = takeOver(supervisor, store.state, logger, keeper);
   if (report.restored > 0 || report.problems.length > 0) logger.info({ ...report }, 'took over from the previous daemon');
   if (store.state.configFile !== configFile) store.append({ t: 'config', path: configFile });
+  const cgroupRoot = supervisor.ownedCgroupRoot;
+  if (store.state.cgroupRootMade !== cgroupRoot) store.append({ t: 'cgroupRoot', made: cgroupRoot });
   // After the take-over's records: the keeper's exits it used are journaled, so acknowledged.
   keeper?.start(supervisor);
   return {
@@ -52,6 +54,8 @@ export function resumeState(supervisor: Supervisor, store: StateStore, logger: L
     close() {
       keeper?.stop();
       recorder.stop();
+      // The shutdown removed the subtree: a directory of that name made later is someone else's.
+      if (cgroupRoot !== null && !fs.existsSync(cgroupRoot)) store.append({ t: 'cgroupRoot', made: null });
       store.close();
     },
     abandon() {

@@ -64,6 +64,12 @@ export interface PersistedState {
   /** Every event up to this sequence number may have been published: a new daemon starts after it. */
   seqReserved: number;
   configFile: string | null;
+  /**
+   * The cgroup subtree a daemon of this state dir made (and so removes once empty at a clean
+   * stop), or null. A daemon that takes over finds the subtree already there: without this it
+   * could not tell it from one made by someone else (delegated by systemd), which it must keep.
+   */
+  cgroupRootMade: string | null;
   services: Map<string, PersistedService>;
 }
 
@@ -72,6 +78,7 @@ export type JournalRecord =
   | { t: 'format'; format: number }
   | { t: 'seq'; reserved: number }
   | { t: 'config'; path: string | null }
+  | { t: 'cgroupRoot'; made: string | null }
   | { t: 'service'; id: string; origin: 'api' | 'config'; spec: unknown }
   | { t: 'state'; id: string; state: string; reason: string; spawns: number; instance: PersistedInstance | null }
   | { t: 'exit'; id: string; exit: ExitRecord }
@@ -209,7 +216,7 @@ export class StateStore {
 
 /** The records that rebuild `state` from nothing, in order. */
 function snapshotRecords(state: PersistedState): JournalRecord[] {
-  const records: JournalRecord[] = [{ t: 'format', format: FORMAT }, { t: 'seq', reserved: state.seqReserved }, { t: 'config', path: state.configFile }];
+  const records: JournalRecord[] = [{ t: 'format', format: FORMAT }, { t: 'seq', reserved: state.seqReserved }, { t: 'config', path: state.configFile }, { t: 'cgroupRoot', made: state.cgroupRootMade }];
   for (const s of state.services.values()) {
     records.push({ t: 'service', id: s.id, origin: s.origin, spec: s.spec });
     if (s.exit !== null) records.push({ t: 'exit', id: s.id, exit: s.exit });
@@ -233,7 +240,7 @@ function encode(record: JournalRecord): string {
  * A bad line before a good one is corruption: StateFileError.
  */
 function replay(file: string, text: string): { state: PersistedState; tornFrom: number | null } {
-  const state: PersistedState = { seqReserved: 0, configFile: null, services: new Map() };
+  const state: PersistedState = { seqReserved: 0, configFile: null, cgroupRootMade: null, services: new Map() };
   let offset = 0;
   let line = 0;
   while (offset < text.length) {
@@ -283,6 +290,9 @@ function apply(state: PersistedState, record: JournalRecord, file: string, line:
       return;
     case 'config':
       state.configFile = record.path;
+      return;
+    case 'cgroupRoot':
+      state.cgroupRootMade = record.made;
       return;
     case 'service':
       state.services.set(record.id, { id: record.id, origin: record.origin, spec: record.spec, spawns: 0, state: 'stopped', reason: 'created', instance: null, exit: null });

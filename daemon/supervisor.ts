@@ -34,6 +34,12 @@ export interface SupervisorOptions {
    * this supervisor made it. Throws CgroupBusyError when another daemon holds it.
    */
   cgroupName?: string;
+  /**
+   * The subtree a previous daemon of this state dir made (its journal says so): owned as if
+   * made now. A daemon that took over finds the subtree there already, yet it is still ours
+   * to remove once empty.
+   */
+  cgroupRootMadeBefore?: string | null;
   /** Base environment of services (default: the daemon's). */
   baseEnv?: Record<string, string>;
   /** Limits of captured output per service. */
@@ -106,7 +112,7 @@ export class Supervisor {
     const mount = options.cgroupMount === undefined ? capabilities().cgroup2Mount : options.cgroupMount;
     const cgroups = claimCgroupRoot(mount, options.cgroupName ?? cgroupNameFor(options.stateDir));
     this.#cgroupClaim = cgroups;
-    this.#ownsCgroupRoot = cgroups.created || options.cgroupName === undefined;
+    this.#ownsCgroupRoot = cgroups.created || options.cgroupName === undefined || (cgroups.root !== null && cgroups.root === options.cgroupRootMadeBefore);
     if (cgroups.reason !== null) this.#logger.warn({ reason: cgroups.reason }, 'cgroup kill mode unavailable; services default to group');
     this.#cgroupRoot = cgroups.root;
     if (cgroups.root !== null) {
@@ -120,6 +126,11 @@ export class Supervisor {
       baseEnv: options.baseEnv ?? null,
     };
     this.#usage = new UsageSampler({ services: () => this.#services.values(), intervalMs: options.usageIntervalMs ?? DEFAULT_USAGE_INTERVAL_MS, logger: this.#logger });
+  }
+
+  /** The cgroup subtree this daemon removes once empty at shutdown (made by it or a daemon before it), or null. */
+  get ownedCgroupRoot(): string | null {
+    return this.#ownsCgroupRoot ? this.#cgroupRoot : null;
   }
 
   system(): SystemInfo {

@@ -81,7 +81,8 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
   it('restarts a SIGKILLed Node daemon, which keeps every service (same pid, instance) and records an exit while none ran exactly', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-keeper-takeover-'));
     const socket = path.join(dir, 'api.sock');
-    daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', `pidvisor-test-keeper-takeover-${process.pid}`]);
+    const cgroupName = `pidvisor-test-keeper-takeover-${process.pid}`;
+    daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
     const keeper = daemon.process.pid!;
     await daemon.waitForLog((r) => r.msg === 'api listening', 30_000);
     const pidfdsAtStart = keeperPidfds(keeper);
@@ -142,5 +143,8 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     expect(await daemon.stop('SIGTERM')).toBe(0);
     daemon = null;
     await pollUntil(() => !isRunning(grouped.pid!), 10_000);
+    // The subtree the first daemon made goes with the last one (nothing is left in it).
+    const mount = capabilities().cgroup2Mount;
+    if (mount !== null) expect(fs.existsSync(path.join(mount, cgroupName)), 'cgroup root left after the clean stop').toBe(false);
   }, 120_000);
 });

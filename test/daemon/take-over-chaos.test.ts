@@ -250,6 +250,8 @@ describe.skipIf(reason !== null)(`take-over chaos${reason === null ? '' : ` (ski
 
     expect(await daemon!.stop('SIGTERM')).toBe(0);
     daemon = null;
+    const mount = capabilities().cgroup2Mount;
+    if (mount !== null) expect(fs.existsSync(path.join(mount, cgroupName)), 'cgroup root left after the clean stop').toBe(false);
     for (const [instance, { pid }] of instances) {
       expect(exists(pid, instance), `instance ${instance} survived the clean stop (seed ${SEED})`).toBe(false);
       expect(isZombie(pid)).toBe(false);

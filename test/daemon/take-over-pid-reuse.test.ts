@@ -47,6 +47,8 @@ interface Report {
     stop: Reply;
     remove: Reply;
     secondExit: { code: number | null; signal: string | null };
+    /** Whether the subtree still exists after the clean stop; null without cgroup v2. */
+    cgroupRootAfterStop: boolean | null;
     bAfterSecondDaemon: { exitCode: number | null; signalCode: string | null; state: string | null; marks: string[] };
     bExitAfterKillByNumber: { code: number | null; signal: string | null };
     marksAfterKill: string[];
@@ -110,6 +112,7 @@ describe.skipIf(reason !== null)(`take-over with the pid reused while no daemon 
     expect(steps.stop.status).toBe(200);
     expect(steps.remove.status).toBe(200);
     expect(steps.secondExit).toEqual({ code: 0, signal: null });
+    if (steps.cgroupRootAfterStop !== null) expect(steps.cgroupRootAfterStop, 'cgroup root left after the clean stop').toBe(false);
     expect(steps.bAfterSecondDaemon).toEqual({ exitCode: null, signalCode: null, state: expect.stringMatching(/^[RS]$/), marks: ['ready'] });
   });
 

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, spawn, type ReapedOrphan } from '../../native/index.js';
+import { removeCgroupSubtree } from '../helpers/cgroup.js';
 import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning, pollUntil } from '../helpers/proc.js';
 
@@ -58,6 +59,8 @@ afterEach(async () => {
       // gone, as it should be
     }
   }
+  // What a test's killed or refused daemon left (a clean stop removes it: checked where it happens).
+  await removeCgroupSubtree(cgroupName);
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -243,6 +246,8 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     expect(await second.daemon.stop('SIGTERM')).toBe(0);
     daemons.splice(daemons.indexOf(second.daemon), 1);
     for (const pid of [before.get('web')!.pid!, phoenixNow!.pid!]) await pollUntil(() => !isRunning(pid), 10_000);
+    // Its subtree, made by the first daemon, is removed as the first would have removed it.
+    expect(fs.existsSync(path.join(capabilities().cgroup2Mount!, cgroupName)), 'cgroup root left after the clean stop').toBe(false);
   }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('after a reboot (another boot id in the journal) adopts nothing: every instance ended, none is signalled', async () => {
