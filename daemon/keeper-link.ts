@@ -1,22 +1,34 @@
 // The daemon's use of pidvisor-keeper's fd store (daemon/keeper.ts, native/keeper/keeper.c).
-// Each running instance's pidfd is deposited when the instance appears and withdrawn once its
-// exit is recorded. So when this Node process dies, the keeper (then the services' reaper)
-// holds every instance, reaps those that end and keeps how each ended (EXIT, exact), and,
+// Each running instance's pidfd, and the read ends of its captured stdout and stderr pipes,
+// are deposited when the instance appears and withdrawn once its exit is recorded. So when
+// this Node process dies, the keeper (then the services' reaper) holds every instance, reaps
+// those that end and keeps how each ended (EXIT, exact), keeps every output pipe open (a
+// service writing meanwhile fills the pipe and then blocks, but never gets SIGPIPE), and,
 // since it holds something, starts a new daemon. That daemon reads the inventory here first:
 // the take-over (take-over.ts) holds an instance again through the keeper's pidfd before its
-// pidfs file handle, and records an instance that ended with the keeper's status instead of
-// `unobserved`. Exits are acknowledged only once recorded in the journal.
+// pidfs file handle, reads its output from the keeper's read ends, and records an instance
+// that ended with the keeper's status instead of `unobserved`. Exits are acknowledged only
+// once recorded in the journal.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { KeeperChannel } from '../native/keeper-channel.js';
 import type { KeeperExit } from '../native/keeper-protocol.js';
 import type { SupervisorEvent } from './events.js';
+import { handleFd } from './handle-fd.js';
+import type { InstanceOutputs } from './service.js';
 import type { Supervisor } from './supervisor.js';
 
 /** The store key of an instance's pidfd: the same in every daemon that knows the instance. */
 export function instanceKey(serviceId: string, instance: string): bigint {
   return createHash('sha256').update(`${serviceId}/${instance}`).digest().readBigUInt64LE(0);
+}
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/** The store key of an instance's output pipe read end. */
+export function outputKey(serviceId: string, instance: string, stream: OutputStream): bigint {
+  return createHash('sha256').update(`${serviceId}/${instance}/${stream}`).digest().readBigUInt64LE(0);
 }
 
 /** The instance token (native/process-ref.ts) of the process an EXIT reports; null before pidfs. */
@@ -32,10 +44,12 @@ export class KeeperLink {
   readonly #logger: Logger;
   /** Inventory pidfds not yet taken, by instance token. */
   readonly #held = new Map<string, { key: bigint; fd: number }>();
+  /** Inventory output pipe read ends not yet taken, by `<instance token>/<stream>`. */
+  readonly #heldOutputs = new Map<string, { key: bigint; fd: number }>();
   /** Exits the keeper reported and that are not yet acknowledged, by instance token. */
   readonly #exits = new Map<string, KeeperExit>();
-  /** Instances whose pidfd the keeper holds now, by token: the key to withdraw at their exit. */
-  readonly #deposited = new Map<string, bigint>();
+  /** Instances the keeper holds fds of now (pidfd, output pipes), by token: the keys to withdraw at their exit. */
+  readonly #deposited = new Map<string, bigint[]>();
   #inventoryDone = false;
   #unsubscribe: (() => void) | null = null;
   #closed = false;
@@ -76,22 +90,29 @@ export class KeeperLink {
   }
 
   #onItem(key: bigint, kind: string, record: Uint8Array, fd: number): void {
-    let named: { s?: unknown; i?: unknown } | null = null;
+    let named: { s?: unknown; i?: unknown; o?: unknown } | null = null;
     try {
-      named = JSON.parse(Buffer.from(record).toString('utf8')) as { s?: unknown; i?: unknown };
+      named = JSON.parse(Buffer.from(record).toString('utf8')) as { s?: unknown; i?: unknown; o?: unknown };
     } catch {
       named = null;
     }
     const service = typeof named?.s === 'string' ? named.s : null;
     const instance = typeof named?.i === 'string' ? named.i : null;
-    // Only instance pidfds are deposited, under the key their record names.
-    if (kind !== 'PIDFD' || service === null || instance === null || instanceKey(service, instance) !== key || this.#inventoryDone) {
-      this.#logger.warn({ key: key.toString(), kind }, 'keeper item not understood; withdrawn');
-      fs.closeSync(fd);
-      this.#withdraw(key);
-      return;
+    const stream = named?.o === 'stdout' || named?.o === 'stderr' ? named.o : null;
+    // Each item under the key its record names: an instance's pidfd, or one of its output pipes.
+    if (!this.#inventoryDone && service !== null && instance !== null) {
+      if (kind === 'PIDFD' && instanceKey(service, instance) === key) {
+        this.#held.set(instance, { key, fd });
+        return;
+      }
+      if (kind === 'OUTPUT_PIPE' && stream !== null && outputKey(service, instance, stream) === key) {
+        this.#heldOutputs.set(`${instance}/${stream}`, { key, fd });
+        return;
+      }
     }
-    this.#held.set(instance, { key, fd });
+    this.#logger.warn({ key: key.toString(), kind }, 'keeper item not understood; withdrawn');
+    fs.closeSync(fd);
+    this.#withdraw(key);
   }
 
   #onExit(exit: KeeperExit): void {
@@ -108,6 +129,13 @@ export class KeeperLink {
     if (this.#inventoryDone && !this.#deposited.has(instance)) this.#acknowledge(exit);
   }
 
+  /** Records that the keeper holds `key` for `instance` (withdrawn with the instance). */
+  #keep(instance: string, key: bigint): void {
+    const keys = this.#deposited.get(instance);
+    if (keys === undefined) this.#deposited.set(instance, [key]);
+    else if (!keys.includes(key)) keys.push(key);
+  }
+
   /**
    * The pidfd the keeper held for `instance` of `serviceId`, now owned by the caller; null if
    * it holds none. The keeper keeps its own copy (the deposit stays, for the next daemon).
@@ -116,7 +144,19 @@ export class KeeperLink {
     const held = this.#held.get(instance);
     if (held === undefined || held.key !== instanceKey(serviceId, instance)) return null;
     this.#held.delete(instance);
-    this.#deposited.set(instance, held.key);
+    this.#keep(instance, held.key);
+    return held.fd;
+  }
+
+  /**
+   * The read end of `instance`'s `stream` pipe the keeper held, now owned by the caller (the
+   * keeper keeps its copy until the instance's exit is recorded); null if it holds none.
+   */
+  takeOutput(serviceId: string, instance: string, stream: OutputStream): number | null {
+    const held = this.#heldOutputs.get(`${instance}/${stream}`);
+    if (held === undefined || held.key !== outputKey(serviceId, instance, stream)) return null;
+    this.#heldOutputs.delete(`${instance}/${stream}`);
+    this.#keep(instance, held.key);
     return held.fd;
   }
 
@@ -131,20 +171,22 @@ export class KeeperLink {
    * withdraws it when its exit is recorded.
    */
   start(supervisor: Supervisor): void {
-    for (const [instance, held] of this.#held) {
+    for (const [instance, held] of [...this.#held, ...this.#heldOutputs]) {
       // An instance the journal does not name (or not as current): nobody will take it over.
       this.#logger.warn({ instance }, 'the keeper held an instance no service has; withdrawn');
       fs.closeSync(held.fd);
       this.#withdraw(held.key);
     }
     this.#held.clear();
+    this.#heldOutputs.clear();
     // Taken, but the instance had ended (reaped by the keeper, or by the dead daemon before it
-    // could withdraw it): nothing is left to hold for the next daemon.
+    // could withdraw it): nothing is left to hold for the next daemon. (Its output pipes, if
+    // taken, are being drained into its logs by this daemon.)
     const current = new Set(supervisor.list().map((info) => info.instance));
-    for (const [instance, key] of this.#deposited) {
+    for (const [instance, keys] of this.#deposited) {
       if (current.has(instance)) continue;
       this.#deposited.delete(instance);
-      this.#withdraw(key);
+      for (const key of keys) this.#withdraw(key);
     }
     for (const [instance, exit] of this.#exits) {
       if (this.#deposited.has(instance)) continue; // re-adopted, ended since: at its exit event
@@ -153,7 +195,7 @@ export class KeeperLink {
     const events = supervisor.events;
     const subscription = events.subscribe(events.lastSeq, (event) => this.#onEvent(supervisor, event));
     this.#unsubscribe = subscription.unsubscribe;
-    for (const { id } of supervisor.list()) this.#depositCurrent(id, supervisor.service(id).process);
+    for (const { id } of supervisor.list()) this.#depositCurrent(id, supervisor.service(id));
   }
 
   /** Stops depositing (a clean stop: the keeper is told STOPPING next). */
@@ -164,38 +206,54 @@ export class KeeperLink {
 
   #onEvent(supervisor: Supervisor, event: SupervisorEvent): void {
     if (event.type === 'state') {
-      let process;
+      let service;
       try {
-        process = supervisor.service(event.service.id).process;
+        service = supervisor.service(event.service.id);
       } catch {
         return; // removed
       }
-      this.#depositCurrent(event.service.id, process);
+      this.#depositCurrent(event.service.id, service);
     } else if (event.type === 'exit' && typeof event.instance === 'string') {
-      const key = this.#deposited.get(event.instance);
-      if (key === undefined) return;
+      const keys = this.#deposited.get(event.instance);
+      if (keys === undefined) return;
       this.#deposited.delete(event.instance);
-      this.#withdraw(key);
+      for (const key of keys) this.#withdraw(key);
       const exit = this.#exits.get(event.instance);
       if (exit !== undefined) this.#acknowledge(exit);
     }
   }
 
-  #depositCurrent(serviceId: string, process: { pidfd: number; instance: string } | null): void {
-    if (process === null || process.pidfd < 0 || this.#deposited.has(process.instance) || this.#closed) return;
-    const key = instanceKey(serviceId, process.instance);
-    // A new open file of the same pidfd (same pidfs inode), ours until the deposit is in the
-    // socket: the service may close its own pidfd before a deposit that had to wait is sent.
+  /** Deposits what the keeper does not hold yet of the service's current instance: its pidfd, its output pipes. */
+  #depositCurrent(serviceId: string, service: { process: { pidfd: number; instance: string } | null; outputs: InstanceOutputs }): void {
+    const process = service.process;
+    if (process === null || process.pidfd < 0 || this.#closed) return;
+    const instance = process.instance;
+    const held = this.#deposited.get(instance) ?? [];
+    const pidfdKey = instanceKey(serviceId, instance);
+    if (!held.includes(pidfdKey)) this.#deposit(serviceId, instance, pidfdKey, 'PIDFD', process.pidfd, null);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const socket = service.outputs[stream];
+      const fd = socket === null ? null : handleFd(socket);
+      const key = outputKey(serviceId, instance, stream);
+      if (fd !== null && !held.includes(key)) this.#deposit(serviceId, instance, key, 'OUTPUT_PIPE', fd, stream);
+    }
+  }
+
+  #deposit(serviceId: string, instance: string, key: bigint, kind: 'PIDFD' | 'OUTPUT_PIPE', source: number, stream: OutputStream | null): void {
+    // A new open file of the same object (the same pidfs inode; the same pipe), ours until the
+    // deposit is in the socket: the service may close its own fd before a deposit that had to
+    // wait is sent, and the number then names something else. A pipe opens like a FIFO:
+    // O_NONBLOCK so that the open does not wait for a writer when the service has just ended.
     let fd: number;
     try {
-      fd = fs.openSync(`/proc/self/fd/${process.pidfd}`, fs.constants.O_RDONLY);
+      fd = fs.openSync(`/proc/self/fd/${source}`, fs.constants.O_RDONLY | (kind === 'OUTPUT_PIPE' ? fs.constants.O_NONBLOCK : 0));
     } catch (error) {
-      this.#logger.error({ err: error, service: serviceId, instance: process.instance }, 'pidfd not deposited with the keeper');
+      this.#logger.error({ err: error, service: serviceId, instance, kind, stream }, 'not deposited with the keeper');
       return;
     }
-    this.#deposited.set(process.instance, key);
-    const record = Buffer.from(JSON.stringify({ s: serviceId, i: process.instance }));
-    this.#channel.deposit({ key, kind: 'PIDFD', record }, fd).then(
+    this.#keep(instance, key);
+    const record = Buffer.from(JSON.stringify(stream === null ? { s: serviceId, i: instance } : { s: serviceId, i: instance, o: stream }));
+    this.#channel.deposit({ key, kind, record }, fd).then(
       () => fs.closeSync(fd),
       () => fs.closeSync(fd),
     );

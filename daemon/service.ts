@@ -106,6 +106,12 @@ export interface ServiceContext {
 }
 
 /** A service as a dead daemon left it (see Service.restore). */
+export interface InstanceOutputs {
+  readonly stdout: net.Socket | null;
+  readonly stderr: net.Socket | null;
+}
+const NO_OUTPUTS: InstanceOutputs = { stdout: null, stderr: null };
+
 export interface RestoredService {
   spawns: number;
   /** The state the dead daemon last recorded. */
@@ -116,6 +122,8 @@ export interface RestoredService {
   running: { process: ProcessRef; startedAt: number; cgroupDir: string | null; stdout: net.Socket | null; stderr: net.Socket | null } | null;
   /** How the instance that ran ended while no daemon ran. */
   endedAway: ExitRecord | null;
+  /** The ended instance's output pipes the keeper kept open: what it wrote before it ended, read to EOF. */
+  leftOutput?: InstanceOutputs;
 }
 
 const EXIT_HISTORY = 20;
@@ -144,6 +152,8 @@ export class Service {
   #reason = 'created';
   // A ProcessRef, not always our ChildProcess: an instance re-adopted after a daemon restart.
   #child: ProcessRef | null = null;
+  /** The current instance's captured output pipes (the daemon's read ends), for the keeper's deposit. */
+  #outputs: InstanceOutputs = NO_OUTPUTS;
   #startedAt = 0;
   /** Spawn attempts, failed ones included: `restarts` counts the retries of a command that cannot start. */
   #spawns = 0;
@@ -398,6 +408,11 @@ export class Service {
     return this.#child;
   }
 
+  /** The read ends of the current instance's captured stdout and stderr (null: not captured, or none runs). */
+  get outputs(): InstanceOutputs {
+    return this.#outputs;
+  }
+
   /**
    * Lets the current instance run on unsupervised: the service becomes `removed` without a
    * stop, no timer of it fires, its pidfd is closed (Supervisor.release: a start that failed
@@ -411,6 +426,7 @@ export class Service {
     this.#state = 'removed';
     const child = this.#child;
     this.#child = null;
+    this.#outputs = NO_OUTPUTS;
     child?.close();
   }
 
@@ -436,6 +452,7 @@ export class Service {
       const logs = this.#context.logs;
       if (logs !== null && running.stdout !== null) logs.attach('stdout', running.stdout);
       if (logs !== null && running.stderr !== null) logs.attach('stderr', running.stderr);
+      if (logs !== null) this.#outputs = { stdout: running.stdout, stderr: running.stderr };
       // Readiness survives the take-over: an instance recorded `starting` is probed again
       // (what it already waited counts against initialDelayMs and the grace period), one
       // recorded `running` was ready and keeps being checked for liveness.
@@ -474,6 +491,12 @@ export class Service {
       return;
     }
     const ended = restored.endedAway;
+    const logs = this.#context.logs;
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const left = restored.leftOutput?.[stream] ?? null;
+      if (left !== null && logs !== null) logs.attach(stream, left);
+      else left?.destroy();
+    }
     if (ended !== null) {
       this.#record(ended);
       // What it left in its cgroup is killed by the take-over's sweep of unowned cgroups.
@@ -672,6 +695,7 @@ export class Service {
     if (logs !== null) {
       if (child.stdout !== null) logs.attach('stdout', child.stdout);
       if (child.stderr !== null) logs.attach('stderr', child.stderr);
+      this.#outputs = { stdout: child.stdout, stderr: child.stderr };
     }
     this.#logger.info({ pid: child.pid, instance: child.instance }, 'started');
     this.#statusText = null;
@@ -929,6 +953,7 @@ export class Service {
   #onMainExit(child: ProcessRef, exit: ProcessExit, daemonPeakKiB: number): void {
     if (child !== this.#child) return; // an instance that is no longer current
     this.#child = null;
+    this.#outputs = NO_OUTPUTS;
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#failureKillTimer);
     clearTimeout(this.#startTimer);

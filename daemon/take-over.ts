@@ -7,6 +7,7 @@
 // found any more ended while no daemon ran: it is recorded as such and the restart policy
 // applies to it.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { bootId } from './boot-id.js';
@@ -14,7 +15,7 @@ import { ServiceCgroup } from './cgroup.js';
 import { reopenOutputPipe } from './output-reopen.js';
 import { exitFromFields, holdPidfd, openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
 import type { KeeperExit } from '../native/keeper-protocol.js';
-import type { KeeperLink } from './keeper-link.js';
+import type { KeeperLink, OutputStream } from './keeper-link.js';
 import type { ExitRecord, RestoredService } from './service.js';
 import { STATES, type State } from './state-machine.js';
 import type { PersistedInstance, PersistedService, PersistedState } from './state-store.js';
@@ -121,7 +122,9 @@ function restoredFrom(persisted: PersistedService, logger: Logger, keeper: Keepe
   if (found.process !== null) {
     logger.info({ id: persisted.id, pid: instance.pid, instance: instance.instance, through: found.through }, 're-adopted');
     const outputs = instance.outputs ?? {};
-    const reopen = (stream: 'stdout' | 'stderr') => (outputs[stream] === undefined ? null : reopenOutputPipe(found.process!, stream, outputs[stream]!));
+    // The keeper's read end first: it kept the pipe open (no SIGPIPE) while no daemon ran.
+    const reopen = (stream: OutputStream) =>
+      keeperOutput(persisted.id, instance, stream, keeper) ?? (outputs[stream] === undefined ? null : reopenOutputPipe(found.process!, stream, outputs[stream]!));
     const running = { process: found.process, startedAt: Date.parse(instance.startedAt), cgroupDir: instance.cgroup, stdout: reopen('stdout'), stderr: reopen('stderr') };
     return { service: { ...base, running, endedAway: null }, running: found.process, endedAway: null, problem: null };
   }
@@ -129,7 +132,9 @@ function restoredFrom(persisted: PersistedService, logger: Logger, keeper: Keepe
     const reported = keeper?.exitOf(instance.instance) ?? null;
     const ended = reported === null ? endedWhileAway(instance) : endedUnderKeeper(instance, reported, persisted.state === 'stopping' || persisted.state === 'removing');
     logger.warn({ id: persisted.id, pid: instance.pid, instance: instance.instance, code: ended.code, signal: ended.signal }, 'the instance ended while no daemon ran');
-    return { service: { ...base, running: null, endedAway: ended }, running: null, endedAway: ended, problem: null };
+    // What it wrote before it ended is still in the pipes the keeper held: read to EOF into its logs.
+    const leftOutput = { stdout: keeperOutput(persisted.id, instance, 'stdout', keeper), stderr: keeperOutput(persisted.id, instance, 'stderr', keeper) };
+    return { service: { ...base, running: null, endedAway: ended, leftOutput }, running: null, endedAway: ended, problem: null };
   }
   // The process may still run, but we cannot hold it: starting another copy could run two,
   // so the service is failed until someone looks (and starts it).
@@ -213,6 +218,21 @@ function endedUnderKeeper(instance: PersistedInstance, reported: KeeperExit, sto
     uptimeMs: Number.isNaN(startedAt) ? 0 : Math.max(0, endedAt - startedAt),
     error: null,
   };
+}
+
+/** The read end of `instance`'s `stream` pipe the keeper held, checked to be the pipe recorded at spawn. */
+function keeperOutput(serviceId: string, instance: PersistedInstance, stream: OutputStream, keeper: KeeperLink | null): net.Socket | null {
+  const fd = keeper?.takeOutput(serviceId, instance.instance, stream) ?? null;
+  if (fd === null) return null;
+  const expected = instance.outputs?.[stream];
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFIFO() || (expected !== undefined && `pipe:[${stat.ino}]` !== expected)) throw new Error(`not the pipe ${expected ?? ''}`);
+  } catch {
+    fs.closeSync(fd);
+    return null;
+  }
+  return new net.Socket({ fd, readable: true, writable: false });
 }
 
 function asState(state: string): State {
