@@ -9,7 +9,7 @@ import type { ConfigFile } from './config.js';
 import { SupervisorError } from './errors.js';
 import { keepInspectorClosed } from './inspector-signals.js';
 import { keeperChannel } from './keeper.js';
-import { KeeperLink } from './keeper-link.js';
+import { KeeperLink, type ListenerKeeper } from './keeper-link.js';
 import { createLogger } from './logger.js';
 import { lockStateDir } from './state-dir-lock.js';
 import { openState, resumeState, type StatePersistence } from './state-persistence.js';
@@ -29,10 +29,11 @@ export interface DaemonOptions {
   /**
    * Runs once the supervisor exists and before any configured service starts: where the API
    * starts listening, so a daemon that cannot serve (its socket held by a live daemon) starts
-   * nothing. `reload` is the daemon's reload (for the API's). Returns what to close at
-   * shutdown, before the services stop.
+   * nothing. `reload` is the daemon's reload (for the API's). `keeper`, under pidvisor-keeper:
+   * where the listening sockets are kept across a daemon restart (api/server/transport.ts).
+   * Returns what to close at shutdown, before the services stop.
    */
-  serve?: (supervisor: Supervisor, logger: Logger, reload: () => Promise<ConfigChanges>) => Promise<{ close(): Promise<void> }>;
+  serve?: (supervisor: Supervisor, logger: Logger, reload: () => Promise<ConfigChanges>, keeper: ListenerKeeper | null) => Promise<{ close(): Promise<void> }>;
 }
 
 export interface Daemon {
@@ -58,6 +59,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const lock = lockStateDir(options.stateDir);
   let supervisor: Supervisor;
   let persistence: StatePersistence;
+  let keeper: KeeperLink | null;
   try {
     // A corrupt journal stops the start here, before anything runs (StateFileError).
     const { store, events } = openState(options.stateDir, logger);
@@ -78,7 +80,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // Before the API serves: it must never answer with a list the dead daemon's services are missing from.
     // Under the keeper: what it held for this daemon (pidfds of running instances, exits).
     const channel = keeperChannel();
-    const keeper = channel === null ? null : await KeeperLink.open(channel, logger);
+    keeper = channel === null ? null : await KeeperLink.open(channel, logger);
     persistence = resumeState(supervisor, store, logger, options.configFile ?? null, keeper);
   } catch (error) {
     lock.release();
@@ -112,7 +114,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   try {
     // Load the config before anything runs, so a broken file fails the start loudly.
     initial = options.configFile === undefined ? null : await loadConfig(options.configFile);
-    server = options.serve === undefined ? null : await options.serve(supervisor, logger, reload);
+    server = options.serve === undefined ? null : await options.serve(supervisor, logger, reload, keeper);
+    keeper?.settleListeners();
     process.on('SIGHUP', onHangup);
     process.on('SIGUSR1', onUserSignal);
     process.on('SIGUSR2', onUserSignal);

@@ -17,6 +17,7 @@ import type { KeeperExit } from '../native/keeper-protocol.js';
 import type { SupervisorEvent } from './events.js';
 import { handleFd } from './handle-fd.js';
 import type { InstanceOutputs } from './service.js';
+import { dupFd } from '../native/index.js';
 import type { Supervisor } from './supervisor.js';
 
 /** The store key of an instance's pidfd: the same in every daemon that knows the instance. */
@@ -31,19 +32,52 @@ export function outputKey(serviceId: string, instance: string, stream: OutputStr
   return createHash('sha256').update(`${serviceId}/${instance}/${stream}`).digest().readBigUInt64LE(0);
 }
 
+/** What a listening socket of the API listens on: the name it is kept under. */
+export type ListenerAddress = { transport: 'unix'; path: string } | { transport: 'tcp'; host: string; port: number };
+
+/** Keeps the API's listening sockets open across the death of the daemon (api/server/transport.ts). */
+export interface ListenerKeeper {
+  /** The listening socket kept for `address`, now the caller's; null when none is kept. */
+  takeListener(address: ListenerAddress): number | null;
+  /** Keeps a copy of `fd`, a socket listening on `address`. */
+  depositListener(address: ListenerAddress, fd: number): void;
+}
+
+/** The store key of a listening socket of the API, named by what it listens on. */
+function listenerKey(address: ListenerAddress): bigint {
+  return createHash('sha256').update(`listener/${JSON.stringify(listenerRecord(address))}`).digest().readBigUInt64LE(0);
+}
+
+function listenerRecord(address: ListenerAddress): { l: 'unix'; path: string } | { l: 'tcp'; host: string; port: number } {
+  return address.transport === 'unix' ? { l: 'unix', path: address.path } : { l: 'tcp', host: address.host, port: address.port };
+}
+
 /** The instance token (native/process-ref.ts) of the process an EXIT reports; null before pidfs. */
 function instanceOfExit(exit: KeeperExit): string | null {
   return exit.pidfsInode === 0n ? null : `${exit.pid}.${exit.pidfsInode.toString(36)}`;
 }
 
+/** A deposit's record as this daemon wrote it: an instance's (s, i, o) or a listener's (l, path | host, port). */
+interface ItemRecord {
+  s?: unknown;
+  i?: unknown;
+  o?: unknown;
+  l?: unknown;
+  path?: unknown;
+  host?: unknown;
+  port?: unknown;
+}
+
 // The keeper sends the inventory at once; a daemon that waited longer would only be stuck.
 const INVENTORY_TIMEOUT_MS = 10_000;
 
-export class KeeperLink {
+export class KeeperLink implements ListenerKeeper {
   readonly #channel: KeeperChannel;
   readonly #logger: Logger;
   /** Inventory pidfds not yet taken, by instance token. */
   readonly #held = new Map<string, { key: bigint; fd: number }>();
+  /** Inventory listening sockets not yet taken, by key. */
+  readonly #heldListeners = new Map<bigint, number>();
   /** Inventory output pipe read ends not yet taken, by `<instance token>/<stream>`. */
   readonly #heldOutputs = new Map<string, { key: bigint; fd: number }>();
   /** Exits the keeper reported and that are not yet acknowledged, by instance token. */
@@ -90,11 +124,23 @@ export class KeeperLink {
   }
 
   #onItem(key: bigint, kind: string, record: Uint8Array, fd: number): void {
-    let named: { s?: unknown; i?: unknown; o?: unknown } | null = null;
+    let named: ItemRecord | null = null;
     try {
-      named = JSON.parse(Buffer.from(record).toString('utf8')) as { s?: unknown; i?: unknown; o?: unknown };
+      named = JSON.parse(Buffer.from(record).toString('utf8')) as ItemRecord;
     } catch {
       named = null;
+    }
+    if (!this.#inventoryDone && kind === 'LISTENER' && named !== null) {
+      const address: ListenerAddress | null =
+        named.l === 'unix' && typeof named.path === 'string'
+          ? { transport: 'unix', path: named.path }
+          : named.l === 'tcp' && typeof named.host === 'string' && typeof named.port === 'number'
+            ? { transport: 'tcp', host: named.host, port: named.port }
+            : null;
+      if (address !== null && listenerKey(address) === key) {
+        this.#heldListeners.set(key, fd);
+        return;
+      }
     }
     const service = typeof named?.s === 'string' ? named.s : null;
     const instance = typeof named?.i === 'string' ? named.i : null;
@@ -158,6 +204,46 @@ export class KeeperLink {
     this.#heldOutputs.delete(`${instance}/${stream}`);
     this.#keep(instance, held.key);
     return held.fd;
+  }
+
+  /**
+   * The API's listening socket for `address` the keeper held, now owned by the caller (the
+   * keeper keeps its copy: connections made while no daemon runs wait in its backlog); null
+   * if it holds none.
+   */
+  takeListener(address: ListenerAddress): number | null {
+    const key = listenerKey(address);
+    const fd = this.#heldListeners.get(key);
+    if (fd === undefined) return null;
+    this.#heldListeners.delete(key);
+    return fd;
+  }
+
+  /** Hands the keeper a listening socket of the API (it keeps it open across this daemon's death). */
+  depositListener(address: ListenerAddress, listening: number): void {
+    if (this.#closed) return;
+    let fd: number;
+    try {
+      fd = dupFd(listening);
+    } catch (error) {
+      this.#logger.error({ err: error, address }, 'listening socket not deposited with the keeper');
+      return;
+    }
+    const record = Buffer.from(JSON.stringify(listenerRecord(address)));
+    this.#channel.deposit({ key: listenerKey(address), kind: 'LISTENER', record }, fd).then(
+      () => fs.closeSync(fd),
+      () => fs.closeSync(fd),
+    );
+  }
+
+  /** Once the API listens: withdraws the listening sockets it did not take (it listens elsewhere now). */
+  settleListeners(): void {
+    for (const [key, fd] of this.#heldListeners) {
+      this.#logger.info({ key: key.toString() }, 'the keeper held a listening socket this daemon does not use; withdrawn');
+      fs.closeSync(fd);
+      this.#withdraw(key);
+    }
+    this.#heldListeners.clear();
   }
 
   /** How the keeper saw `instance` end, if it reaped it while no daemon ran. */

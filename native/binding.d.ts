@@ -177,6 +177,8 @@ export interface RawBinding {
   makePipe(nonblockingEnd: 0 | 1 | -1): [number, number];
   /** close(2) of an fd makePipe made (fs.closeSync warns for it in a worker thread). */
   closeFd(fd: number): void;
+  /** fcntl(F_DUPFD_CLOEXEC): a new fd on the same open file, owned by the caller. */
+  dupFd(fd: number): number;
   /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
   setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;
   peerCredentials(socketFd: number): { pid: number; uid: number; gid: number };

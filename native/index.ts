@@ -24,3 +24,4 @@ export type { ResourceLimit } from './limits.js';
 export { tryLockExclusive } from './file-lock.js';
 export { NotifySocket, closeReceivedFds, holdReceivedPidfd } from './notify-socket.js';
 export type { NotifyDatagram } from './notify-socket.js';
+export { dupFd } from './dup.js';

@@ -12,6 +12,12 @@
 // bounded per peer address (limits.ts) and by the header timeout, so a peer without the
 // token cannot hold the listener's connections.
 //
+// Under pidvisor-keeper (daemon/keeper-link.ts), each listening socket is deposited with the
+// keeper once it listens, and a daemon the keeper started after another died listens on the
+// keeper's copy instead of binding: the socket never stops existing, so a client connecting
+// while no daemon runs waits in its backlog (it never gets ECONNREFUSED or ENOENT) and is
+// answered by the next daemon. Connections the dead daemon had accepted are reset with it.
+//
 // Connections per listener are bounded (Node closes those over the limit as they arrive);
 // event and log streams may take only part of them (stream.ts), so short requests such as
 // `pidvisor ps` always find room.
@@ -21,6 +27,8 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { peerCredentials } from '../../native/index.js';
+import { handleFd } from '../../daemon/handle-fd.js';
+import type { ListenerAddress, ListenerKeeper } from '../../daemon/keeper-link.js';
 import { defaultSocketPath } from '../../daemon/paths.js';
 import { checkIntervalMs, type PidvisorApp } from './app.js';
 import { isLoopbackAddress, loadTokenDigest, loopbackHosts, tagConnection, type ConnectionInfo } from './auth.js';
@@ -40,7 +48,10 @@ export interface ListenOptions {
   maxConnections?: number;
   /** TCP connections per peer address that no request has authenticated yet (the oldest is closed); default 32. */
   maxUnauthenticatedPerPeer?: number;
+  /** Where the listening sockets are kept across a restart of the daemon (the keeper), if anywhere. */
+  keeper?: ListenerKeeper | null;
 }
+
 
 export interface TcpOptions {
   /** Default 127.0.0.1. */
@@ -75,20 +86,32 @@ export async function listen(app: PidvisorApp, options: ListenOptions = {}): Pro
   const tcpPlan = options.tcp === undefined ? null : planTcp(options.tcp); // refuse before touching anything
   await app.ready();
   prepareSocketDir(path.dirname(socketPath));
-  await clearStaleSocket(socketPath);
+  const keeper = options.keeper ?? null;
+  const unixAddress: ListenerAddress = { transport: 'unix', path: socketPath };
+  // The keeper's copy only while the file still names a socket: one removed by hand is bound anew.
+  const keptUnix = keeper === null ? null : takeIfSocketFile(keeper, unixAddress);
+  if (keptUnix === null) await clearStaleSocket(socketPath);
   acceptOnlyUids(app, app.server, new Set(options.allowedUids ?? [process.geteuid?.() ?? 0, 0]));
   app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  await app.listen({ path: socketPath });
+  // A kept socket is listened on by Node directly: fastify's listen reads server.address(),
+  // which Node knows only for a path it bound itself (null here). Fastify's close still
+  // closes the server (it always does without a serverFactory).
+  if (keptUnix === null) await app.listen({ path: socketPath });
+  else await listenOnFd(app.server, keptUnix);
   fs.chmodSync(socketPath, options.socketMode ?? 0o600);
 
   let tcp: { server: http.Server; host: string; port: number } | null = null;
   try {
-    if (tcpPlan !== null) tcp = await listenTcp(app, tcpPlan, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, options.maxUnauthenticatedPerPeer ?? 32);
+    if (tcpPlan !== null) tcp = await listenTcp(app, tcpPlan, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, options.maxUnauthenticatedPerPeer ?? 32, keeper);
   } catch (error) {
     await app.close();
     throw error;
   }
-  app.log.info({ socketPath, tcp: tcp === null ? null : { host: tcp.host, port: tcp.port } }, 'api listening');
+  if (keeper !== null) {
+    depositServer(keeper, unixAddress, app.server);
+    if (tcp !== null && tcpPlan !== null) depositServer(keeper, { transport: 'tcp', host: tcpPlan.host, port: tcpPlan.port }, tcp.server);
+  }
+  app.log.info({ socketPath, tcp: tcp === null ? null : { host: tcp.host, port: tcp.port }, inherited: keptUnix !== null }, 'api listening');
   let closing: Promise<void> | null = null;
   return {
     socketPath,
@@ -202,7 +225,41 @@ function acceptOnlyUids(app: PidvisorApp, server: net.Server, allowed: ReadonlyS
   });
 }
 
-async function listenTcp(app: PidvisorApp, plan: TcpPlan, maxConnections: number, maxUnauthenticatedPerPeer: number): Promise<{ server: http.Server; host: string; port: number }> {
+/** The keeper's socket for `address` when its file is still there; else null (and the kept one is closed). */
+function takeIfSocketFile(keeper: ListenerKeeper, address: ListenerAddress & { transport: 'unix' }): number | null {
+  const fd = keeper.takeListener(address);
+  if (fd === null) return null;
+  try {
+    if (fs.lstatSync(address.path).isSocket()) return fd;
+  } catch {
+    // removed: bound anew below
+  }
+  fs.closeSync(fd);
+  return null;
+}
+
+function listenOnFd(server: net.Server, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function depositServer(keeper: ListenerKeeper, address: ListenerAddress, server: net.Server): void {
+  const fd = handleFd(server);
+  if (fd !== null) keeper.depositListener(address, fd);
+}
+
+async function listenTcp(
+  app: PidvisorApp,
+  plan: TcpPlan,
+  maxConnections: number,
+  maxUnauthenticatedPerPeer: number,
+  keeper: ListenerKeeper | null,
+): Promise<{ server: http.Server; host: string; port: number }> {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => app.routing(req, res);
   const { timeouts } = app.pidvisor;
   const serverOptions: http.ServerOptions = {
@@ -243,10 +300,13 @@ async function listenTcp(app: PidvisorApp, plan: TcpPlan, maxConnections: number
   }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(plan.port, plan.host, () => {
+    const done = (): void => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    const kept = keeper?.takeListener({ transport: 'tcp', host: plan.host, port: plan.port }) ?? null;
+    if (kept === null) server.listen(plan.port, plan.host, done);
+    else server.listen({ fd: kept }, done); // Node takes a listening socket as { fd }
   });
   const port = (server.address() as net.AddressInfo).port;
   const bound = plan.host.includes(':') ? `[${plan.host}]` : plan.host;
@@ -263,6 +323,8 @@ async function closeAll(app: PidvisorApp, tcp: http.Server | null): Promise<void
     app.server.closeAllConnections();
   }, CLOSE_GRACE_MS);
   try {
+    // Idle keep-alive connections would hold the close up (fastify closes them only on a server it listened on itself).
+    app.server.closeIdleConnections();
     await app.close();
     tcp?.closeIdleConnections();
     await tcpClosed;

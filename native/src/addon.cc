@@ -36,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnMany", Napi::Function::New<SpawnMany>(env, "spawnMany"));
   exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
+  exports.Set("dupFd", Napi::Function::New<DupFd>(env, "dupFd"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   exports.Set("pidfsHandle", Napi::Function::New<PidfsHandle>(env, "pidfsHandle"));
   exports.Set("openPidfsHandle", Napi::Function::New<OpenPidfsHandle>(env, "openPidfsHandle"));

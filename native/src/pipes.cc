@@ -43,4 +43,11 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) throw ErrnoError(env, errno, "fcntl");
+  return Napi::Number::New(env, fd);
+}
+
 }  // namespace pidvisor

@@ -13,4 +13,8 @@ Napi::Value MakePipe(const Napi::CallbackInfo& info);
 // opened in unmanaged mode") for every other one fs closes.
 Napi::Value CloseFd(const Napi::CallbackInfo& info);
 
+// dupFd(fd) -> a new fd (F_DUPFD_CLOEXEC) on the same open file. For what /proc/self/fd/N
+// cannot open again, such as a socket (ENXIO): the keeper deposit of a listening socket.
+Napi::Value DupFd(const Napi::CallbackInfo& info);
+
 }  // namespace pidvisor
