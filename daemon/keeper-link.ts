@@ -84,6 +84,8 @@ export class KeeperLink implements ListenerKeeper {
   readonly #exits = new Map<string, KeeperExit>();
   /** Instances the keeper holds fds of now (pidfd, output pipes), by token: the keys to withdraw at their exit. */
   readonly #deposited = new Map<string, bigint[]>();
+  /** Callers waiting for the keeper's EXIT of a re-adopted instance, by token. */
+  readonly #exitWaiters = new Map<string, Array<(exit: KeeperExit) => void>>();
   #inventoryDone = false;
   #unsubscribe: (() => void) | null = null;
   #closed = false;
@@ -169,6 +171,8 @@ export class KeeperLink implements ListenerKeeper {
       return;
     }
     this.#exits.set(instance, exit);
+    for (const resolve of this.#exitWaiters.get(instance) ?? []) resolve(exit);
+    this.#exitWaiters.delete(instance);
     // After the take-over: a re-adopted instance (the keeper's child) ended. The service sees
     // it through its pidfd; the record is acknowledged once the exit is journaled (#onEvent),
     // or now if it already is.
@@ -244,6 +248,32 @@ export class KeeperLink implements ListenerKeeper {
       this.#withdraw(key);
     }
     this.#heldListeners.clear();
+  }
+
+  /**
+   * How the keeper reaped `instance`, a re-adopted instance (the keeper's child): its EXIT
+   * comes just after the reap that made the instance's pidfd report the exit; null if none
+   * comes within `timeoutMs` (the keeper gone, or no pidfs token to match it by).
+   */
+  reapedExit(instance: string, timeoutMs: number): Promise<KeeperExit | null> {
+    const known = this.#exits.get(instance);
+    if (known !== undefined) return Promise.resolve(known);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const waiters = this.#exitWaiters.get(instance) ?? [];
+      const timer = setTimeout(() => {
+        const left = (this.#exitWaiters.get(instance) ?? []).filter((w) => w !== done);
+        if (left.length === 0) this.#exitWaiters.delete(instance);
+        else this.#exitWaiters.set(instance, left);
+        resolve(null);
+      }, timeoutMs);
+      const done = (exit: KeeperExit): void => {
+        clearTimeout(timer);
+        resolve(exit);
+      };
+      waiters.push(done);
+      this.#exitWaiters.set(instance, waiters);
+    });
   }
 
   /** How the keeper saw `instance` end, if it reaped it while no daemon ran. */

@@ -119,7 +119,18 @@ export interface RestoredService {
   reason: string;
   lastExit: ExitRecord | null;
   /** The instance still running, held again through a pidfd, and new read ends of its captured output. */
-  running: { process: ProcessRef; startedAt: number; cgroupDir: string | null; stdout: net.Socket | null; stderr: net.Socket | null } | null;
+  running: {
+    process: ProcessRef;
+    startedAt: number;
+    cgroupDir: string | null;
+    stdout: net.Socket | null;
+    stderr: net.Socket | null;
+    /**
+     * How the instance ended as its reaper saw it, given how the kernel told us (the keeper's
+     * EXIT for its child: exact on kernels without PIDFD_INFO_EXIT). Absent: the kernel's word.
+     */
+    exactExit?: (fromPidfd: ProcessExit) => Promise<ProcessExit>;
+  } | null;
   /** How the instance that ran ended while no daemon ran. */
   endedAway: ExitRecord | null;
   /** The ended instance's output pipes the keeper kept open: what it wrote before it ended, read to EOF. */
@@ -482,7 +493,8 @@ export class Service {
         if (liveness !== null && restored.state !== 'stopping') this.#probes?.startLiveness(liveness);
       }
       const daemonPeakKiB = daemonPeakRssKiB();
-      child.wait().then(
+      const exactExit = running.exactExit ?? ((exit: ProcessExit) => Promise.resolve(exit));
+      child.wait().then(exactExit).then(
         (exit) => this.#onMainExit(child, exit, daemonPeakKiB),
         (error: unknown) => this.#logger.error({ err: error, pid: child.pid }, 'waiting for the exit failed'),
       );

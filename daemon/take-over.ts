@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { bootId } from './boot-id.js';
 import { ServiceCgroup } from './cgroup.js';
 import { reopenOutputPipe } from './output-reopen.js';
-import { exitFromFields, holdPidfd, openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessRef } from '../native/index.js';
+import { exitFromFields, holdPidfd, openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessExit, type ProcessRef } from '../native/index.js';
 import type { KeeperExit } from '../native/keeper-protocol.js';
 import type { KeeperLink, OutputStream } from './keeper-link.js';
 import type { ExitRecord, RestoredService } from './service.js';
@@ -125,7 +125,14 @@ function restoredFrom(persisted: PersistedService, logger: Logger, keeper: Keepe
     // The keeper's read end first: it kept the pipe open (no SIGPIPE) while no daemon ran.
     const reopen = (stream: OutputStream) =>
       keeperOutput(persisted.id, instance, stream, keeper) ?? (outputs[stream] === undefined ? null : reopenOutputPipe(found.process!, stream, outputs[stream]!));
-    const running = { process: found.process, startedAt: Date.parse(instance.startedAt), cgroupDir: instance.cgroup, stdout: reopen('stdout'), stderr: reopen('stderr') };
+    const running = {
+      process: found.process,
+      startedAt: Date.parse(instance.startedAt),
+      cgroupDir: instance.cgroup,
+      stdout: reopen('stdout'),
+      stderr: reopen('stderr'),
+      exactExit: exitFromReaper(instance, keeper),
+    };
     return { service: { ...base, running, endedAway: null }, running: found.process, endedAway: null, problem: null };
   }
   if (found.gone) {
@@ -217,6 +224,29 @@ function endedUnderKeeper(instance: PersistedInstance, reported: KeeperExit, sto
     endedAt: new Date(endedAt).toISOString(),
     uptimeMs: Number.isNaN(startedAt) ? 0 : Math.max(0, endedAt - startedAt),
     error: null,
+  };
+}
+
+// Set (to anything) by a test: the daemon then uses no exit status read through a pidfd of a
+// process that is not its child, as on a kernel before Linux 6.15 (no PIDFD_INFO_EXIT), so
+// that the keeper's EXIT path below runs where the kernel has the newer feature.
+const IGNORE_PIDFD_EXIT_INFO = process.env.PIDVISOR_IGNORE_PIDFD_EXIT_INFO !== undefined;
+const REAPER_EXIT_WAIT_MS = 5000;
+
+/**
+ * A re-adopted instance is not this daemon's child but, under the keeper, the keeper's: its
+ * exit status reaches the daemon through the pidfd only with PIDFD_INFO_EXIT (Linux 6.15), and
+ * without CPU times. The keeper's EXIT, sent right after its reap, has both: the status when
+ * the kernel could not say (or is not asked), and the CPU times always.
+ */
+function exitFromReaper(instance: PersistedInstance, keeper: KeeperLink | null): (fromPidfd: ProcessExit) => Promise<ProcessExit> {
+  return async (fromPidfd) => {
+    const kernel = IGNORE_PIDFD_EXIT_INFO ? { ...fromPidfd, code: null, signal: null, signalNumber: null, coreDumped: false, known: false } : fromPidfd;
+    if (keeper === null) return kernel; // reaped by whoever adopted it: the kernel's word only
+    const reported = await keeper.reapedExit(instance.instance, kernel.known ? 0 : REAPER_EXIT_WAIT_MS);
+    if (reported === null) return kernel;
+    const exit = exitFromFields(reported.siCode, reported.siStatus, Number(reported.userCpuMicros), Number(reported.systemCpuMicros), undefined);
+    return kernel.known ? { ...kernel, rusage: exit.rusage } : exit;
   };
 }
 

@@ -82,7 +82,9 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-keeper-takeover-'));
     const socket = path.join(dir, 'api.sock');
     const cgroupName = `pidvisor-test-keeper-takeover-${process.pid}`;
-    daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
+    // As on a kernel before 6.15: the exits of re-adopted services must come from the keeper's
+    // EXIT, since no status is read through their pidfds (see take-over.ts).
+    daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName], { env: { PIDVISOR_IGNORE_PIDFD_EXIT_INFO: '1' } });
     const keeper = daemon.process.pid!;
     await daemon.waitForLog((r) => r.msg === 'api listening', 30_000);
     const pidfdsAtStart = keeperPidfds(keeper);
@@ -100,7 +102,9 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     const grouped = await launch({ name: 'grouped', command: ['sh', '-c', 'sleep 1000 & wait'], killMode: 'group' });
     const endNow = path.join(dir, 'end-now');
     const ender = await launch({ name: 'ender', command: ['sh', '-c', `while [ ! -e ${endNow} ]; do sleep 0.02; done; exit 7`], restart: { policy: 'no' } });
-    await pollUntil(() => daemon!.logs.filter((r) => r.msg === 'started').length === 3, 10_000);
+    const endLater = path.join(dir, 'end-later');
+    const later = await launch({ name: 'later', command: ['sh', '-c', `while [ ! -e ${endLater} ]; do sleep 0.02; done; exit 5`], restart: { policy: 'no' } });
+    await pollUntil(() => daemon!.logs.filter((r) => r.msg === 'started').length === 4, 10_000);
 
     const firstNode = daemon.supervisorPid();
     expect(firstNode).toBeGreaterThan(0);
@@ -128,6 +132,15 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     expect(after.get('ender')).toMatchObject({ state: 'exited', pid: null, exit: { reason: 'exited', code: 7, signal: null, pid: ender.pid, instance: ender.instance } });
     // No second copy: the new daemon started nothing.
     expect(daemon.logs.filter((r) => r.msg === 'started' && r.daemonPid !== firstNode)).toEqual([]);
+
+    // A re-adopted service that ends by itself: its exact code, from the keeper's EXIT.
+    fs.writeFileSync(endLater, '');
+    let laterNow: Info | undefined;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      laterNow = (await list()).get('later');
+      if (laterNow?.state === 'exited') break;
+    }
+    expect(laterNow).toMatchObject({ state: 'exited', exit: { reason: 'exited', code: 5, signal: null, pid: later.pid, instance: later.instance } });
 
     // A re-adopted service, now the keeper's child, is supervised: stopped through its pidfd,
     // its exit exact.
