@@ -40,7 +40,13 @@ const quote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
 /** A command line run on a new pseudo-terminal; what it draws, and a way to type into it. */
 function onTerminal(commandLine: string, env: Record<string, string> = {}): { child: ChildProcess; output: () => string; exited: Promise<number> } {
   let output = '';
-  const child = spawnWithLibuv('script', ['-qfec', commandLine, '/dev/null'], { env: { ...baseEnv, PIDVISOR_SOCKET: socket, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  // script(1) runs the line with $SHELL, or /bin/sh when it is unset (as under CI). A
+  // non-interactive dash dies of the terminal's Ctrl-C itself (130) where bash waits for its
+  // child and goes on when that child handled the signal; the tests need the latter.
+  const child = spawnWithLibuv('script', ['-qfec', commandLine, '/dev/null'], {
+    env: { ...baseEnv, SHELL: '/bin/bash', PIDVISOR_SOCKET: socket, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
