@@ -1,13 +1,14 @@
 // process-compose's YAML as process-compose reads it (src/loader: variables substituted in
 // the whole file first, defaults from mutators.go; src/types/process.go; src/app/process.go
-// for restarts and stops; src/app/environment.go for the environment), turned into pidvisor
-// services.
+// for restarts and stops; src/app/environment.go for the environment; src/loader/validators.go
+// for what it refuses), turned into pidvisor services. Probes: probes.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { isMap, isPair, isScalar, parseDocument } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { DependencySpec, ServiceSpec } from '../../daemon/spec.js';
 import { ImportError, serviceName, type ImportedService, type ImportNote, type ImportResult } from '../result.js';
 import { envsubst, parseDotEnv } from './envsubst.js';
+import { probesOf } from './probes.js';
 
 export interface ProcessComposeOptions {
   /** Where process-compose would run: relative working_dir and the .env file resolve against it. */
@@ -16,12 +17,12 @@ export interface ProcessComposeOptions {
 }
 
 // Fields of a process that are read here; others are reported with a reason.
-const MAPPED = new Set(['command', 'entrypoint', 'working_dir', 'environment', 'availability', 'shutdown', 'replicas', 'disabled', 'namespace', 'description', 'success_exit_codes', 'depends_on']);
+const MAPPED = new Set([
+  'command', 'entrypoint', 'working_dir', 'environment', 'availability', 'shutdown', 'replicas', 'disabled', 'namespace', 'description', 'success_exit_codes', 'depends_on',
+  'readiness_probe', 'liveness_probe', 'ready_log_line',
+]);
 
 const UNMAPPED: Record<string, string> = {
-  readiness_probe: 'pidvisor has no readiness probes yet: a service is running after startGraceMs',
-  liveness_probe: 'pidvisor has no liveness probes yet',
-  ready_log_line: 'pidvisor has no readiness probes yet: a service is running after startGraceMs',
   is_daemon: 'pidvisor supervises the process it starts; a program that forks into the background and exits looks ended (run it in the foreground)',
   log_location: 'pidvisor writes captured output to <state-dir>/logs/ (CRI format, rotated); read it with `pidvisor logs NAME`',
   log_configuration: 'pidvisor writes captured output to <state-dir>/logs/ (CRI format, rotated); read it with `pidvisor logs NAME`',
@@ -81,7 +82,10 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
   const dotEnvFile = path.join(cwd, '.env');
   const dotEnv = fs.existsSync(dotEnvFile) ? parseDotEnv(fs.readFileSync(dotEnvFile, 'utf8')) : {};
   const notes: ImportNote[] = [];
-  const raw = parseDocument(source, { uniqueKeys: false });
+  // Parsed as written, before the substitution of variables: where each setting is, by line.
+  const lineCounter = new LineCounter();
+  const raw = parseDocument(source, { uniqueKeys: false, lineCounter });
+  const at = locator(raw, lineCounter, file);
   const disableExpansion = isMap(raw.contents) && raw.get('disable_env_expansion') === true;
   const substituted = disableExpansion ? { text: source, used: [] } : envsubst(source, (name) => dotEnv[name] ?? env[name], file);
   if (substituted.used.length > 0) {
@@ -94,7 +98,7 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
   for (const key of Object.keys(project)) {
     const reason = PROJECT_KEYS[key];
     if (reason === '') continue;
-    notes.push({ kind: 'unmapped', at: file, entry: '(project)', setting: key, reason: reason ?? (key.startsWith('x-') ? 'an extension field' : 'not a process-compose field; process-compose refuses it') });
+    notes.push({ kind: 'unmapped', at: at([key]), entry: '(project)', setting: key, reason: reason ?? (key.startsWith('x-') ? 'an extension field' : 'not a process-compose field; process-compose refuses it') });
   }
   const shell = (project.shell ?? {}) as { shell_command?: string; shell_argument?: string };
   const shellCommand = shell.shell_command ?? env.COMPOSE_SHELL ?? 'bash';
@@ -112,7 +116,7 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ImportError(`${file}: processes.${name} must be a mapping`);
     const definition = value as Record<string, unknown>;
     const entry = `processes.${name}`;
-    const note = (kind: ImportNote['kind'], setting: string, reason: string): void => void notes.push({ kind, at: file, entry, setting, reason });
+    const note = (kind: ImportNote['kind'], setting: string, reason: string): void => void notes.push({ kind, at: at(['processes', name, ...setting.split('.')]), entry, setting, reason });
     for (const key of Object.keys(definition)) {
       if (MAPPED.has(key)) continue;
       note('unmapped', key, UNMAPPED[key] ?? (key.startsWith('x-') ? 'an extension field' : 'not a process-compose field; process-compose refuses it'));
@@ -135,6 +139,8 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
     const width = 1 + Math.floor(Math.log10(replicas));
     const workingDir = typeof definition.working_dir === 'string' && definition.working_dir !== '' ? path.resolve(cwd, definition.working_dir) : cwd;
     const namespace = typeof definition.namespace === 'string' ? definition.namespace : Array.isArray(definition.namespace) ? definition.namespace.join(',') : undefined;
+    if (hasReadinessProbe(definition) && hasReadyLogLine(definition)) throw new ImportError(`${file}: 'ready_log_line' and readiness probe defined in '${name}' are incompatible`);
+    const probes = probesOf(definition, { file, entry, shellCommand, shellArgument, cwd, workingDir, isDaemon: definition.is_daemon === true, note });
     for (let replica = 0; replica < replicas; replica++) {
       const wanted = replicas > 1 ? `${name}-${String(replica).padStart(width, '0')}` : name;
       const service = serviceName(wanted, taken, (reason) => note('approximated', 'name', reason));
@@ -159,13 +165,15 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
         ...(shutdown.parent_only === true ? { killMode: 'process' as const } : {}),
         ...(namespace === undefined ? {} : { labels: { namespace } }),
         ...(definition.disabled === true ? { autostart: false } : {}),
+        ...probes,
       };
       const serviceComments = [...(replica === 0 ? (comments.get(name) ?? []) : []), ...(typeof definition.description === 'string' ? [definition.description] : []), `from ${entry} in ${file}${replicas > 1 ? ` (replica ${replica} of ${replicas})` : ''}`];
       services.push({ name: service, spec, comments: serviceComments });
     }
   }
+  refuseCycles(processes, file);
   for (const [name, names] of serviceNames) {
-    const dependsOn = dependencies(processes, name, serviceNames, file, notes);
+    const dependsOn = dependencies(processes, name, serviceNames, file, (kind, setting, reason) => void notes.push({ kind, at: at(['processes', name, ...setting.split('.')]), entry: `processes.${name}`, setting, reason }));
     if (Object.keys(dependsOn).length === 0) continue;
     for (const service of services) if (names.includes(service.name)) service.spec.dependsOn = dependsOn;
   }
@@ -174,37 +182,111 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
 }
 
 type DependencyCondition = DependencySpec['condition'];
+type Note = (kind: ImportNote['kind'], setting: string, reason: string) => void;
 
-// process-compose's conditions; with no condition its zero value, process_completed.
-const CONDITIONS: Record<string, DependencyCondition> = {
-  process_started: 'started',
-  process_healthy: 'healthy',
-  process_completed: 'completed',
-  process_completed_successfully: 'completedSuccessfully',
-  process_log_ready: 'ready',
-};
+const CONDITIONS = ['process_started', 'process_healthy', 'process_completed', 'process_completed_successfully', 'process_log_ready'];
 
-/** depends_on: each dependency (every replica of it) with its condition. */
-function dependencies(processes: Record<string, unknown>, name: string, serviceNames: ReadonlyMap<string, string[]>, file: string, notes: ImportNote[]): Record<string, { condition: DependencyCondition }> {
+/**
+ * depends_on: each dependency (every replica of a replicated one, unless the replicas are
+ * named) with the pidvisor condition that waits for what process-compose waits for
+ * (waitIfNeeded in src/app/project_runner.go). With no condition: process-compose's zero
+ * value, process_completed.
+ */
+function dependencies(processes: Record<string, unknown>, name: string, serviceNames: ReadonlyMap<string, string[]>, file: string, note: Note): Record<string, { condition: DependencyCondition }> {
   const dependsOn = ((processes[name] as Record<string, unknown>).depends_on ?? {}) as Record<string, { condition?: string } | null>;
-  const note = (setting: string, kind: ImportNote['kind'], reason: string): void => void notes.push({ kind, at: file, entry: `processes.${name}`, setting, reason });
   const result: Record<string, { condition: DependencyCondition }> = {};
+  const replicaOf = new Map([...serviceNames.entries()].flatMap(([process, names]) => (names.length > 1 ? names.map((service) => [service, process] as const) : [])));
   for (const [dependency, settings] of Object.entries(dependsOn)) {
     const raw = settings?.condition ?? 'process_completed';
-    const condition = CONDITIONS[raw];
-    if (condition === undefined) throw new ImportError(`${file}: processes.${name}.depends_on.${dependency}: invalid process dependency condition: ${JSON.stringify(raw)}`);
-    const targets = serviceNames.get(dependency);
-    if (targets === undefined) {
-      note(`depends_on.${dependency}`, 'unmapped', `there is no process ${JSON.stringify(dependency)} in the file`);
-      continue;
-    }
-    const target = processes[dependency] as Record<string, unknown>;
-    if (raw === 'process_log_ready') note(`depends_on.${dependency}`, 'approximated', `ready: ${dependency} is running past its startGraceMs (its ready_log_line is not mapped)`);
-    if (raw === 'process_healthy' && target.liveness_probe === undefined && target.readiness_probe !== undefined) note(`depends_on.${dependency}`, 'approximated', `healthy: ${dependency} is running past its startGraceMs (its readiness probe is not mapped)`);
-    if (raw === 'process_healthy' && target.liveness_probe !== undefined) note(`depends_on.${dependency}`, 'approximated', `healthy: ${dependency} is running (its liveness probe is not mapped)`);
+    if (!CONDITIONS.includes(raw)) throw new ImportError(`${file}: processes.${name}.depends_on.${dependency}: invalid process dependency condition: ${JSON.stringify(raw)}`);
+    const process = serviceNames.has(dependency) ? dependency : replicaOf.get(dependency);
+    // validateDependencyIsEnabled refuses the file.
+    if (process === undefined) throw new ImportError(`${file}: dependency process '${dependency}' in process '${name}' is not defined`);
+    const target = processes[process] as Record<string, unknown>;
+    const condition = conditionOf(raw, dependency, target, name, file, (kind, reason) => note(kind, `depends_on.${dependency}`, reason));
+    // cloneReplicas: a replica named in depends_on of its own keeps its own condition.
+    const targets = process === dependency ? serviceNames.get(process)!.filter((service) => service === dependency || !(service in dependsOn)) : [dependency];
     for (const service of targets) result[service] = { condition };
   }
   return result;
+}
+
+function conditionOf(raw: string, dependency: string, target: Record<string, unknown>, name: string, file: string, note: (kind: ImportNote['kind'], reason: string) => void): DependencyCondition {
+  switch (raw) {
+    case 'process_started':
+      return 'started';
+    case 'process_completed':
+      return 'completed';
+    case 'process_completed_successfully': {
+      const codes = ((target.success_exit_codes ?? []) as unknown[]).filter((code) => code !== 0);
+      if (codes.length > 0) note('approximated', `pidvisor's completedSuccessfully wants exit code 0; process-compose also takes ${dependency}'s success_exit_codes (${codes.join(', ')})`);
+      return 'completedSuccessfully';
+    }
+    case 'process_log_ready':
+      // validateHealthDependencyHasHealthCheck refuses the file.
+      if (!hasReadyLogLine(target)) throw new ImportError(`${file}: log ready dependency defined in '${name}' but no ready log line exists in '${dependency}'`);
+      return 'ready';
+    default: {
+      // process_healthy: process-compose waits for the readiness probe to pass (waitUntilReady),
+      // which is pidvisor's `ready` for a service with a readiness probe.
+      if (hasReadinessProbe(target)) {
+        const probe = target.readiness_probe as Record<string, unknown>;
+        const runs = (probe.exec ?? null) !== null || (probe.http_get ?? null) !== null;
+        if (!runs) note('approximated', `ready: ${dependency}'s readiness probe has neither exec nor http_get, so process-compose would wait for it as long as ${dependency} runs; pidvisor starts this process once ${dependency} is running past its startGraceMs`);
+        return 'ready';
+      }
+      if (target.liveness_probe !== undefined && target.liveness_probe !== null) {
+        note('approximated', `healthy: pidvisor waits for ${dependency}'s liveness probe to pass; process-compose waits for a readiness probe, which ${dependency} does not have, so it would not start this process until ${dependency} ends, and then not at all`);
+        return 'healthy';
+      }
+      note('approximated', `ready: ${dependency} has no probe, and process-compose would not start this process at all ("health dependency defined in '${name}' but no health check exists in '${dependency}'"); pidvisor starts it once ${dependency} is running past its startGraceMs`);
+      return 'ready';
+    }
+  }
+}
+
+function hasReadinessProbe(definition: Record<string, unknown>): boolean {
+  return definition.readiness_probe !== undefined && definition.readiness_probe !== null;
+}
+
+function hasReadyLogLine(definition: Record<string, unknown>): boolean {
+  return definition.ready_log_line !== undefined && definition.ready_log_line !== null && String(definition.ready_log_line) !== '';
+}
+
+/** validateNoCircularDependencies: process-compose refuses a cycle of depends_on. */
+function refuseCycles(processes: Record<string, unknown>, file: string): void {
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const visit = (name: string): boolean => {
+    if (visiting.has(name)) return true;
+    if (done.has(name) || !(name in processes)) return false;
+    visiting.add(name);
+    const dependsOn = ((processes[name] as Record<string, unknown>).depends_on ?? {}) as Record<string, unknown>;
+    for (const dependency of Object.keys(dependsOn)) if (visit(dependency)) return true;
+    visiting.delete(name);
+    done.add(name);
+    return false;
+  };
+  for (const name of Object.keys(processes)) if (visit(name)) throw new ImportError(`${file}: circular dependency found in '${name}'`);
+}
+
+/**
+ * Where a setting is written: FILE:LINE of the deepest key of `keys` that the file has (the
+ * process, when the setting itself is a default), or FILE.
+ */
+function locator(document: Document, lineCounter: LineCounter, file: string): (keys: readonly string[]) => string {
+  return (keys) => {
+    let node: unknown = document.contents;
+    let offset: number | undefined;
+    for (const key of keys) {
+      if (!isMap(node)) break;
+      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
+      if (pair === undefined || !isScalar(pair.key)) break;
+      offset = pair.key.range?.[0];
+      node = pair.value;
+    }
+    return offset === undefined ? file : `${file}:${lineCounter.linePos(offset).line}`;
+  };
 }
 
 /** command runs through the shell (bash -c); entrypoint, when there is no command, as it is. */
