@@ -66,8 +66,11 @@ const UNMAPPED: Record<string, string> = {
   watch_delay: 'pidvisor does not restart on file changes',
   max_memory_restart: 'pidvisor does not restart on memory use; `rlimits: { as: N }` limits it instead',
   cron_restart: 'pidvisor has no scheduled restarts',
-  wait_ready: "pidvisor does not read Node's process.send('ready')",
-  listen_timeout: "pidvisor does not read Node's process.send('ready')",
+  // God.js: with wait_ready, `pm2 start` and `pm2 reload` answer once the app's
+  // process.send('ready') arrives or listen_timeout (3000 ms) passes; supervision is the same.
+  wait_ready:
+    "PM2 waits for the app's process.send('ready') on Node's IPC channel (or listen_timeout); pidvisor gives services no IPC channel: the service is ready after startGraceMs, or add `readiness` by hand (an http or tcp probe, or `notify: true` if the app can send sd_notify READY=1)",
+  listen_timeout: "PM2 waits this long for process.send('ready') (wait_ready) or for a cluster worker to listen; pidvisor has neither: see `readiness`",
   shutdown_with_message: "pidvisor stops with a signal, not Node's process.send('shutdown')",
   kill_retry_time: 'pidvisor sends SIGKILL once, after stopTimeoutMs',
   source_map_support: "PM2's own Node wrapper; pidvisor runs the script directly",

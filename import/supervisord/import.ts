@@ -28,7 +28,7 @@ const PROGRAM_SETTINGS = new Set([
 
 // Known settings of [program:x] that pidvisor has no place for, and why.
 const PROGRAM_UNMAPPED: Record<string, string> = {
-  priority: 'pidvisor starts and stops services in parallel, not by priority',
+  priority: 'a priority orders starts and stops but is no dependency (supervisord starts the next program without waiting for the last to run); pidvisor starts services in parallel unless `dependsOn` says one needs another: add it by hand where one does',
   serverurl: 'there is no supervisord XML-RPC server for the program to reach',
   stdout_logfile_maxbytes: "pidvisor rotates every service's captured output by size itself (<state-dir>/logs/)",
   stdout_logfile_backups: "pidvisor rotates every service's captured output by size itself (<state-dir>/logs/)",

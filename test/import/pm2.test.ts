@@ -122,6 +122,8 @@ describe('PM2 import', () => {
       port: 8080,
       foo: 'not an option',
       maxMemoryRestart: '200M',
+      waitReady: true,
+      listen_timeout: 8000,
     },
     { script: 'tool.py', interpreter: 'python3', autorestart: false, autostart: false },
     { name: 'npm-start', script: 'npm run start -- --verbose', restart_delay: 500 },
@@ -153,6 +155,9 @@ describe('PM2 import', () => {
       expect.arrayContaining(['unmapped apps[0] (api) foo', 'unmapped apps[0] (api) watch', 'unmapped apps[0] (api) maxMemoryRestart', 'approximated apps[0] (api) exec_mode']),
     );
     expect(result.notes.find((note) => note.setting === 'maxMemoryRestart')!.reason).toMatch(/memory/u);
+    // PM2 has no probes: its wait_ready is a message on Node's IPC channel, which pidvisor does not give.
+    expect(notes).toEqual(expect.arrayContaining(['unmapped apps[0] (api) waitReady', 'unmapped apps[0] (api) listen_timeout']));
+    expect(result.notes.find((note) => note.setting === 'waitReady')!.reason).toMatch(/process\.send\('ready'\) on Node's IPC channel.*add `readiness` by hand/u);
     expect(notes.some((note) => note.includes('out_file'))).toBe(false);
 
     // Without --env, env_production is left out and reported.

@@ -115,7 +115,7 @@ describe('pidvisor import (CLI)', () => {
     const source = write('notes.conf', '[program:a]\ncommand=sleep 1000\npriority=5\n');
     const text = await cli('import', source);
     expect(text.stdout).toMatch(/^# pidvisor config imported from .*notes\.conf \(supervisord\)/u);
-    expect(text.stdout).toMatch(/# .*notes\.conf:3: \[program:a\] priority: unmapped: pidvisor starts and stops services in parallel/u);
+    expect(text.stdout).toMatch(/# .*notes\.conf:3: \[program:a\] priority: unmapped: a priority orders starts and stops but is no dependency.*add it by hand/u);
     expect(text.stderr).toMatch(/^pidvisor import: 1 service\(s\) from supervisord; 1 setting\(s\) not carried over as they were:\n {2}.*notes\.conf:3: \[program:a\] priority: unmapped/u);
     const json = await cli('import', source, '--json');
     expect(json.stderr).toBe('');
