@@ -20,7 +20,9 @@ Nothing is started and no daemon is needed: check the result with
                    a JavaScript one is run with Node, as PM2 runs it: it is your code; relative
                    cwd and script paths resolve against the current directory, as with pm2 start
   process-compose  a process-compose.yaml; variables ($NAME, \${NAME:-default}) are substituted
-                   from ./.env and the environment, as process-compose does
+                   from ./.env and the environment, as process-compose does; readiness_probe,
+                   liveness_probe and ready_log_line become readiness and liveness probes,
+                   depends_on becomes dependsOn
 
 Values read from the environment (%(ENV_X)s, $NAME, process.env in an ecosystem file) are
 taken from the environment this command runs in, now.
