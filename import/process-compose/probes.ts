@@ -91,7 +91,12 @@ function probeOf(value: unknown, setting: string, context: ProbeContext): TimedP
   const { file, entry, note } = context;
   if (typeof value !== 'object' || Array.isArray(value)) throw new ImportError(`${file}: ${entry}.${setting} must be a mapping (exec or http_get, and its timing)`);
   const probe = value as RawProbe;
-  for (const field of Object.keys(probe)) if (!PROBE_FIELDS.has(field)) note('unmapped', `${setting}.${field}`, 'not a field of a process-compose probe; process-compose ignores it');
+  for (const field of Object.keys(probe)) {
+    if (PROBE_FIELDS.has(field)) continue;
+    // grpc: proposed to process-compose (its commit 93b909d), in none of its releases.
+    const reason = field === 'grpc' ? 'pidvisor has no gRPC health check: a `tcp` probe on its port checks that it accepts connections' : 'not a field of a process-compose probe; process-compose ignores it';
+    note('unmapped', `${setting}.${field}`, reason);
+  }
   const check = checkOf(probe, setting, context);
   if (check === null) return null;
   const seconds = (field: string, fallback: number, minimum: number): number => {

@@ -170,6 +170,8 @@ describe('process-compose import', () => {
     command: ./hollow
     readiness_probe:
       initial_delay_seconds: 1
+      grpc:
+        port: 50051
   deps:
     command: ./deps
     depends_on:
@@ -222,6 +224,7 @@ describe('process-compose import', () => {
       'unmapped processes.checked liveness_probe.extra',
       'unmapped processes.checked liveness_probe.http_get',
       'approximated processes.checked liveness_probe',
+      'unmapped processes.hollow readiness_probe.grpc',
       'unmapped processes.hollow readiness_probe',
       'approximated processes.deps depends_on.checked',
       'approximated processes.deps depends_on.hollow',
@@ -235,6 +238,7 @@ describe('process-compose import', () => {
     expect(reason('liveness_probe', 'processes.checked')).not.toMatch(/is_daemon/u);
     expect(reason('depends_on.hollow', 'processes.deps')).toMatch(/neither exec nor http_get, so process-compose would wait for it as long as hollow runs/u);
     expect(reason('depends_on.bare', 'processes.deps')).toMatch(/no health check exists in 'bare'/u);
+    expect(reason('readiness_probe.grpc', 'processes.hollow')).toMatch(/no gRPC health check/u);
     expect(reason('depends_on.first', 'processes.deps')).toMatch(/success_exit_codes \(3\)/u);
     const lines = text.split('\n');
     expect(result.notes[0]!.at).toBe(`${file}:${lines.indexOf('        headers:') + 1}`);
