@@ -7,7 +7,8 @@ import type { ImportNote, ImportResult } from './result.js';
 export function renderConfig(result: ImportResult): string {
   const services: Record<string, unknown> = {};
   for (const service of result.services) services[service.name] = service.spec;
-  const document = new Document({ services });
+  // Services share objects (replicas one command, a probe its check): written out each time, not as YAML aliases.
+  const document = new Document({ services }, { aliasDuplicateObjects: false });
   document.commentBefore = ` pidvisor config imported from ${result.file} (${result.format}) by \`pidvisor import\`.\n Check it with \`pidvisor check --config FILE\`; load it with \`pidvisor daemon --config FILE\`.`;
   const map = document.get('services', true);
   if (isMap(map)) {

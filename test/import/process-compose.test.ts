@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importProcessCompose } from '../../import/process-compose/import.js';
 import { envsubst, parseDotEnv } from '../../import/process-compose/envsubst.js';
+import { renderConfig } from '../../import/render.js';
 import { ImportError } from '../../import/result.js';
 
 let dir = '';
@@ -126,6 +127,10 @@ describe('process-compose import', () => {
     expect(result.notes[2]!.at).toBe(`${file}:${lineOf('readiness_probe:')}`);
     expect(result.notes[3]!.at).toBe(`${file}:${lineOf('command: "curl')}`);
     expect(result.notes[0]!.reason).toMatch(/\$PGDATA, \$PORT substituted now/u);
+    // Replicas share a command, readiness and liveness a check: written out, not as YAML anchors and aliases.
+    const yaml = renderConfig(result);
+    expect(yaml).not.toMatch(/[&*]a\d+/u);
+    expect(yaml.match(/- pg_isready/gu)).toHaveLength(2);
     expect(result.notes[0]!.reason).not.toMatch(/8080|srv/u);
   });
 
