@@ -173,7 +173,7 @@ export function importProcessCompose(file: string, options: ProcessComposeOption
   }
   refuseCycles(processes, file);
   for (const [name, names] of serviceNames) {
-    const dependsOn = dependencies(processes, name, serviceNames, file, (kind, setting, reason) => void notes.push({ kind, at: at(['processes', name, ...setting.split('.')]), entry: `processes.${name}`, setting, reason }));
+    const dependsOn = dependencies(processes, name, serviceNames, file, project.is_strict === true, (kind, setting, reason) => void notes.push({ kind, at: at(['processes', name, ...setting.split('.')]), entry: `processes.${name}`, setting, reason }));
     if (Object.keys(dependsOn).length === 0) continue;
     for (const service of services) if (names.includes(service.name)) service.spec.dependsOn = dependsOn;
   }
@@ -192,7 +192,7 @@ const CONDITIONS = ['process_started', 'process_healthy', 'process_completed', '
  * (waitIfNeeded in src/app/project_runner.go). With no condition: process-compose's zero
  * value, process_completed.
  */
-function dependencies(processes: Record<string, unknown>, name: string, serviceNames: ReadonlyMap<string, string[]>, file: string, note: Note): Record<string, { condition: DependencyCondition }> {
+function dependencies(processes: Record<string, unknown>, name: string, serviceNames: ReadonlyMap<string, string[]>, file: string, strict: boolean, note: Note): Record<string, { condition: DependencyCondition }> {
   const dependsOn = ((processes[name] as Record<string, unknown>).depends_on ?? {}) as Record<string, { condition?: string } | null>;
   const result: Record<string, { condition: DependencyCondition }> = {};
   const replicaOf = new Map([...serviceNames.entries()].flatMap(([process, names]) => (names.length > 1 ? names.map((service) => [service, process] as const) : [])));
@@ -203,7 +203,7 @@ function dependencies(processes: Record<string, unknown>, name: string, serviceN
     // validateDependencyIsEnabled refuses the file.
     if (process === undefined) throw new ImportError(`${file}: dependency process '${dependency}' in process '${name}' is not defined`);
     const target = processes[process] as Record<string, unknown>;
-    const condition = conditionOf(raw, dependency, target, name, file, (kind, reason) => note(kind, `depends_on.${dependency}`, reason));
+    const condition = conditionOf(raw, dependency, target, name, file, strict, (kind, reason) => note(kind, `depends_on.${dependency}`, reason));
     // cloneReplicas: a replica named in depends_on of its own keeps its own condition.
     const targets = process === dependency ? serviceNames.get(process)!.filter((service) => service === dependency || !(service in dependsOn)) : [dependency];
     for (const service of targets) result[service] = { condition };
@@ -211,7 +211,7 @@ function dependencies(processes: Record<string, unknown>, name: string, serviceN
   return result;
 }
 
-function conditionOf(raw: string, dependency: string, target: Record<string, unknown>, name: string, file: string, note: (kind: ImportNote['kind'], reason: string) => void): DependencyCondition {
+function conditionOf(raw: string, dependency: string, target: Record<string, unknown>, name: string, file: string, strict: boolean, note: (kind: ImportNote['kind'], reason: string) => void): DependencyCondition {
   switch (raw) {
     case 'process_started':
       return 'started';
@@ -239,7 +239,10 @@ function conditionOf(raw: string, dependency: string, target: Record<string, unk
         note('approximated', `healthy: pidvisor waits for ${dependency}'s liveness probe to pass; process-compose waits for a readiness probe, which ${dependency} does not have, so it would not start this process until ${dependency} ends, and then not at all`);
         return 'healthy';
       }
-      note('approximated', `ready: ${dependency} has no probe, and process-compose would not start this process at all ("health dependency defined in '${name}' but no health check exists in '${dependency}'"); pidvisor starts it once ${dependency} is running past its startGraceMs`);
+      const refusal = `health dependency defined in '${name}' but no health check exists in '${dependency}'`;
+      // validateHealthDependencyHasHealthCheck: an error with is_strict, else logged, and the process is not started.
+      if (strict) throw new ImportError(`${file}: ${refusal}`);
+      note('approximated', `ready: ${dependency} has no probe, and process-compose would not start this process at all ("${refusal}"); pidvisor starts it once ${dependency} is running past its startGraceMs`);
       return 'ready';
     }
   }

@@ -256,6 +256,7 @@ describe('process-compose import', () => {
     expect(refused('ghost', 'processes:\n  b:\n    command: y\n    depends_on:\n      ghost:\n        condition: process_started\n')).toThrow(/dependency process 'ghost' in process 'b' is not defined/u);
     expect(refused('cycle', 'processes:\n  a:\n    command: x\n    depends_on: { b: {} }\n  b:\n    command: y\n    depends_on: { a: {} }\n')).toThrow(/circular dependency found in 'a'/u);
     expect(refused('condition', 'processes:\n  a:\n    command: x\n  b:\n    command: y\n    depends_on: { a: { condition: process_ready } }\n')).toThrow(/invalid process dependency condition: "process_ready"/u);
+    expect(refused('strict', 'is_strict: true\nprocesses:\n  a:\n    command: x\n  b:\n    command: y\n    depends_on: { a: { condition: process_healthy } }\n')).toThrow(/health dependency defined in 'b' but no health check exists in 'a'/u);
     expect(refused('timing', 'processes:\n  a:\n    command: x\n    liveness_probe:\n      exec: { command: "true" }\n      period_seconds: soon\n')).toThrow(/liveness_probe\.period_seconds: "soon" is not an integer/u);
   });
 
