@@ -14,12 +14,11 @@
 // holds them. This test process is the services' subreaper (with an orphan reaper), as the
 // keeper will be. The seed is printed; BENCH-like knobs: TAKEOVER_CHAOS_KILLS, TAKEOVER_CHAOS_SEED.
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper } from '../../native/index.js';
-import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
+import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { procStat } from '../helpers/proc.js';
 
 const KILLS = Number(process.env.TAKEOVER_CHAOS_KILLS ?? 20);
@@ -84,20 +83,6 @@ afterEach(async () => {
   }
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
-
-function request<T>(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path: url, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: (res.headers['content-type']?.includes('json') ? JSON.parse(text) : text) as T }));
-    });
-    req.on('error', reject);
-    // A daemon that stops answering fails the test with a message, not a test timeout.
-    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${url}: no answer in 30 s`)));
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
 
 async function pollAsync(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

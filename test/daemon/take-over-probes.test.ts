@@ -2,13 +2,12 @@
 // again by the next one (tcp), or still heard at READY=1 (sd_notify: the socket is bound again
 // at the same path, which the instance's NOTIFY_SOCKET names); it stays `starting` until then.
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, type ReapedOrphan } from '../../native/index.js';
-import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
+import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 
 function skipReason(): string | null {
   const pidfd = pidfdUnsupportedReason();
@@ -62,20 +61,6 @@ interface Info {
   restarts: number;
   origin: string;
   exit: { reason: string; code: number | null; signal: string | null; pid: number | null; instance: string | null } | null;
-}
-
-function request<T>(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path: url, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: (res.headers['content-type']?.includes('json') ? JSON.parse(text) : text) as T }));
-    });
-    req.on('error', reject);
-    // A daemon that stops answering fails the test with a message, not a test timeout.
-    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${url}: no answer in 30 s`)));
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
 }
 
 /** Polls an async condition: true ends the wait. */

@@ -85,26 +85,51 @@ export function startDaemonProcess(args: string[], options: { nodeArgs?: string[
   };
 }
 
-/** One HTTP request to a daemon's unix socket: the status and the body as text. */
-export function requestText(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
+/** What a daemon answered: the status, the Content-Type and the body as text. */
+interface Answer {
+  status: number;
+  contentType: string;
+  text: string;
+}
+
+// A fresh connection per request (no keep-alive agent): a pooled socket to a daemon that was
+// SIGKILLed meanwhile would fail the next request for a reason the test is not about.
+function send(socketPath: string, method: string, url: string, body: unknown, timeoutMs: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const request = http.request(
-      { socketPath, method, path: url, agent: false, timeout: 20_000, headers: payload === undefined ? {} : { 'content-type': 'application/json' } },
+      { socketPath, method, path: url, agent: false, timeout: timeoutMs, headers: payload === undefined ? {} : { 'content-type': 'application/json' } },
       (response) => {
         let text = '';
         response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, contentType: response.headers['content-type'] ?? '', text }));
       },
     );
-    request.on('timeout', () => request.destroy(new Error(`${method} ${url}: no answer within 20 s`)));
+    // A daemon that stops answering fails the test with a message, not a test timeout.
+    request.on('timeout', () => request.destroy(new Error(`${method} ${url}: no answer within ${timeoutMs / 1000} s`)));
     request.on('error', reject);
     request.end(payload);
   });
+}
+
+/** One HTTP request to a daemon's unix socket: the status and the body as text. */
+export async function requestText(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const { status, text } = await send(socketPath, method, url, body, 20_000);
+  return { status, text };
 }
 
 /** One HTTP request to a daemon's unix socket: the status and the parsed JSON body. */
 export async function requestJson(socketPath: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const { status, text } = await requestText(socketPath, method, url, body);
   return { status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+/**
+ * One HTTP request to a daemon's unix socket, its body decoded as its Content-Type says: JSON
+ * (problem+json included) parsed, anything else (logs as text, /metrics) as the text. For a
+ * daemon that may be busy taking over hundreds of services: 30 s before it counts as silent.
+ */
+export async function request<T>(socketPath: string, method: string, url: string, body?: unknown, timeoutMs = 30_000): Promise<{ status: number; body: T }> {
+  const { status, contentType, text } = await send(socketPath, method, url, body, timeoutMs);
+  return { status, body: (contentType.includes('json') ? JSON.parse(text) : text) as T };
 }
