@@ -78,6 +78,12 @@ export class StateRecorder {
       case 'spawn-failed':
         store.append({ t: 'exit', id, exit: event.exit as ExitRecord });
         return;
+      case 'reloaded':
+        // Redefined in place by a config reload: a service that stays stopped has no state
+        // change to carry the spec, and a daemon that takes over from the journal must restore
+        // the new one (or it would restart the service to apply the file again).
+        store.append({ t: 'spec', id, spec: this.#supervisor.service(id).definition.spec });
+        return;
       case 'removed':
         store.append({ t: 'removed', id });
         return;

@@ -80,6 +80,8 @@ export type JournalRecord =
   | { t: 'config'; path: string | null }
   | { t: 'cgroupRoot'; made: string | null }
   | { t: 'service'; id: string; origin: 'api' | 'config'; spec: unknown }
+  /** A service redefined in place (a config reload): its new spec; everything else stays. */
+  | { t: 'spec'; id: string; spec: unknown }
   | { t: 'state'; id: string; state: string; reason: string; spawns: number; instance: PersistedInstance | null }
   | { t: 'exit'; id: string; exit: ExitRecord }
   | { t: 'removed'; id: string };
@@ -296,6 +298,9 @@ function apply(state: PersistedState, record: JournalRecord, file: string, line:
       return;
     case 'service':
       state.services.set(record.id, { id: record.id, origin: record.origin, spec: record.spec, spawns: 0, state: 'stopped', reason: 'created', instance: null, exit: null });
+      return;
+    case 'spec':
+      service(record.id).spec = record.spec;
       return;
     case 'state': {
       const s = service(record.id);

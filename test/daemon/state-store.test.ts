@@ -58,6 +58,16 @@ describe('state store', () => {
     reopened.close();
   });
 
+  it('replaces only the spec on a redefinition (a config reload), and keeps it through a compaction', () => {
+    const store = writeSome();
+    store.append({ t: 'spec', id: 'a1', spec: { name: 'é-ünïcode', command: ['sleep', '2'] } });
+    const reopened = StateStore.open(dir); // rewrites the journal as a snapshot: a compaction
+    reopened.close();
+    const again = StateStore.open(dir);
+    expect(again.state.services.get('a1')).toMatchObject({ spec: { command: ['sleep', '2'] }, spawns: 3, state: 'running', instance });
+    again.close();
+  });
+
   it('compacts into the same state, through a rename (no temporary file is left)', () => {
     const store = writeSome();
     for (let i = 0; i < 2000; i++) store.append({ t: 'state', id: 'a1', state: 'running', reason: `tick ${i}`, spawns: 3, instance });
