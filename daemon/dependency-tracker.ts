@@ -48,6 +48,8 @@ export class DependencyTracker {
   /** dependency name -> ids of the services that name it; rebuilt after a service comes, goes or is redefined. */
   #dependents: Map<string, Set<string>> | null = null;
   #pending = new Set<string>();
+  /** Names whose dependents the next wake-up looks up (in the index as it is then). */
+  #pendingNames = new Set<string>();
   #scheduled = false;
 
   constructor(options: {
@@ -198,15 +200,11 @@ export class DependencyTracker {
   }
 
   #onEvent(event: SupervisorEvent): void {
-    // The service itself (a reload may have changed its dependsOn), and whoever names it.
-    this.#schedule(event.service.id);
-    const name = event.service.name;
-    if (name === null) return;
-    for (const id of this.#index().get(name) ?? []) this.#schedule(id);
-  }
-
-  #schedule(id: string): void {
-    this.#pending.add(id);
+    // The service itself (a reload may have changed its dependsOn), and whoever names it:
+    // looked up at the wake-up, so that a burst of creations and events (a take-over of 1,000
+    // services, a batch launch) rebuilds the index once, not once per event.
+    this.#pending.add(event.service.id);
+    if (event.service.name !== null) this.#pendingNames.add(event.service.name);
     if (this.#scheduled) return;
     this.#scheduled = true;
     queueMicrotask(() => this.#wake());
@@ -216,6 +214,8 @@ export class DependencyTracker {
     this.#scheduled = false;
     const ids = this.#pending;
     this.#pending = new Set();
+    for (const name of this.#pendingNames) for (const id of this.#index().get(name) ?? []) ids.add(id);
+    this.#pendingNames = new Set();
     for (const id of ids) {
       const service = this.#byId(id);
       if (service === undefined || (service.state !== 'waiting' && service.state !== 'blocked')) continue;
