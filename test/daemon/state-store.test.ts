@@ -68,6 +68,24 @@ describe('state store', () => {
     again.close();
   });
 
+  it('writes what a batch appends once it ends, even if it throws, and nothing before', () => {
+    const store = writeSome();
+    const size = fs.statSync(journal()).size;
+    expect(() =>
+      store.batch(() => {
+        store.append({ t: 'state', id: 'a1', state: 'running', reason: 're-adopted', spawns: 3, instance });
+        store.append({ t: 'service', id: 'c3', origin: 'api', spec: { command: ['sleep', '3'] } });
+        expect(fs.statSync(journal()).size).toBe(size);
+        expect(store.state.services.get('a1')?.reason).toBe('re-adopted');
+        throw new Error('the work failed');
+      }),
+    ).toThrow('the work failed');
+    const reopened = StateStore.open(dir);
+    expect(reopened.state.services.get('a1')?.reason).toBe('re-adopted');
+    expect([...reopened.state.services.keys()]).toEqual(['a1', 'c3']);
+    reopened.close();
+  });
+
   it('compacts into the same state, through a rename (no temporary file is left)', () => {
     const store = writeSome();
     for (let i = 0; i < 2000; i++) store.append({ t: 'state', id: 'a1', state: 'running', reason: `tick ${i}`, spawns: 3, instance });
