@@ -43,7 +43,7 @@ export function resumeState(supervisor: Supervisor, store: StateStore, logger: L
   // Recording starts first: the take-over's own state changes belong in the journal.
   recorder.start();
   const began = performance.now();
-  const report = store.batch(() => takeOver(supervisor, store.state, logger, keeper));
+  const report = recorder.batch(() => takeOver(supervisor, store.state, logger, keeper));
   // How long the API waited for it (bench/takeover/ measures the whole crash-to-answer).
   const durationMs = Math.round(performance.now() - began);
   if (report.restored > 0 || report.problems.length > 0) logger.info({ ...report, durationMs }, 'took over from the previous daemon');

@@ -42,6 +42,17 @@ export class StateRecorder {
     this.#unsubscribe = null;
   }
 
+  /**
+   * Runs `work` (a take-over) with its records written in one go at its end (StateStore.batch);
+   * a failed write is counted and logged like a failed append.
+   */
+  batch<T>(work: () => T): T {
+    return this.#store.batch(work, (error) => {
+      this.#failures++;
+      this.#logger.error({ err: error }, 'state not recorded (the records of a take-over)');
+    });
+  }
+
   /** Appends failed so far (each logged): the API's system info reports it. */
   get failures(): number {
     return this.#failures;

@@ -170,9 +170,10 @@ export class StateStore {
    * Runs `work`, gathering what it appends into one write(2) made when it returns (or throws).
    * For a take-over, whose hundreds of records (one per service restored) nobody acts on before
    * it ends: should the daemon die before the write, the journal still holds the state the
-   * take-over started from, and the next daemon takes that over again.
+   * take-over started from, and the next daemon takes that over again. A failed write goes to
+   * `onWriteError` (the changes happened; only their records are missing), not to the caller.
    */
-  batch<T>(work: () => T): T {
+  batch<T>(work: () => T, onWriteError: (error: unknown) => void): T {
     if (this.#batch !== null) return work();
     this.#batch = [];
     try {
@@ -180,7 +181,11 @@ export class StateStore {
     } finally {
       const lines = this.#batch.join('');
       this.#batch = null;
-      if (lines !== '' && !this.#closed) this.#write(lines);
+      try {
+        if (lines !== '' && !this.#closed) this.#write(lines);
+      } catch (error) {
+        onWriteError(error);
+      }
     }
   }
 

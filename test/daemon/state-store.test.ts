@@ -71,6 +71,7 @@ describe('state store', () => {
   it('writes what a batch appends once it ends, even if it throws, and nothing before', () => {
     const store = writeSome();
     const size = fs.statSync(journal()).size;
+    const writeErrors: unknown[] = [];
     expect(() =>
       store.batch(() => {
         store.append({ t: 'state', id: 'a1', state: 'running', reason: 're-adopted', spawns: 3, instance });
@@ -78,8 +79,9 @@ describe('state store', () => {
         expect(fs.statSync(journal()).size).toBe(size);
         expect(store.state.services.get('a1')?.reason).toBe('re-adopted');
         throw new Error('the work failed');
-      }),
+      }, (error) => writeErrors.push(error)),
     ).toThrow('the work failed');
+    expect(writeErrors).toEqual([]);
     const reopened = StateStore.open(dir);
     expect(reopened.state.services.get('a1')?.reason).toBe('re-adopted');
     expect([...reopened.state.services.keys()]).toEqual(['a1', 'c3']);
