@@ -4,10 +4,10 @@
 // default), against the start of a fresh daemon with no services (from the exec of
 // `pidvisor daemon` to its first answer to the same request) measured in the same run, between
 // the kills, so that the machine's load drifts over both alike. Target: take-over <= 1.5x the
-// fresh start. Also: the keeper's VmRSS holding 1,000 children (target <= 2 MiB), and, as a
-// stricter baseline, a fresh start without the keeper (PIDVISOR_KEEPER=off: one Node boot, where
-// `pidvisor daemon` under the keeper boots Node twice: the CLI, which execs the keeper, and the
-// daemon).
+// fresh start. Also: the keeper's VmRSS holding 1,000 children (target <= 2 MiB), the VmRSS of the
+// daemon that took them over, and, as a stricter baseline, a fresh start without the keeper
+// (PIDVISOR_KEEPER=off: one Node boot, where `pidvisor daemon` under the keeper boots Node twice:
+// the CLI, which execs the keeper, and the daemon).
 //
 // Each kill waits until the daemon has been ready for longer than the keeper's backoff reset
 // (10 s), so every take-over starts after the keeper's first restart delay (20 ms), as after a
@@ -196,6 +196,8 @@ interface SizeResult {
   freshNoKeeperMs: number[];
   keeperRssKiB: number;
   keeperChildren: number;
+  /** VmRSS of the Node daemon that took over last, once it has answered. */
+  daemonRssKiB: number;
   keeperRestartDelayMs: number[];
   /** Per take-over: ms after the kill at which each phase's log record was written, and the answer. */
   phases: Array<Record<string, number>>;
@@ -215,7 +217,7 @@ async function measureSize(services: number): Promise<SizeResult> {
   const daemon = startDaemon(dir, {});
   const keeper = daemon.child.pid!;
   const instances = new Map<string, { pid: number; instance: string }>();
-  const result: SizeResult = { services, takeOverMs: [], takeOverCpuMs: [], freshMs: [], freshCpuMs: [], freshNoKeeperMs: [], keeperRssKiB: 0, keeperChildren: 0, keeperRestartDelayMs: [], phases: [] };
+  const result: SizeResult = { services, takeOverMs: [], takeOverCpuMs: [], freshMs: [], freshCpuMs: [], freshNoKeeperMs: [], keeperRssKiB: 0, keeperChildren: 0, daemonRssKiB: 0, keeperRestartDelayMs: [], phases: [] };
   try {
     await firstAnswer(daemon.socket, () => true, 60_000);
     progress(`${services}: launching (load ${loadavg()})`);
@@ -267,6 +269,7 @@ async function measureSize(services: number): Promise<SizeResult> {
       progress(`${services}: take-over ${(answeredAt - killedAt).toFixed(0)} ms (load ${loadavg()})`);
     }
     result.keeperRssKiB = vmRssKiB(keeper);
+    result.daemonRssKiB = vmRssKiB(nodeDaemonOf(keeper));
     result.keeperChildren = childCount(keeper) - 1; // less the daemon
     return result;
   } finally {
@@ -326,6 +329,7 @@ const summary = {
       phasesMsAfterKill: s.phases,
       keeperRssKiB: s.keeperRssKiB,
       keeperChildren: s.keeperChildren,
+      daemonRssKiB: s.daemonRssKiB,
     };
   }),
   keeperRss: (() => {
@@ -345,7 +349,7 @@ const lines = [
     (s) =>
       `take-over of ${s.services} services (SIGKILL -> all re-adopted): median ${ms(s.takeOverMs.median)} [${s.takeOverMs.samples.map(ms).join(', ')}]; ` +
       `${s.ratioToFresh.toFixed(2)}x the fresh start (target ${s.target}: ${s.met ? 'met' : 'NOT met'}); ${s.ratioToFreshNoKeeper.toFixed(2)}x without the keeper; keeper restart delay ${s.keeperRestartDelayMs.join('/')} ms; ` +
-      `daemon CPU to the answer ${ms(s.takeOverCpuMs.median)} vs ${ms(s.freshCpuMs.median)} fresh (${s.cpuRatio.toFixed(2)}x)`,
+      `daemon CPU to the answer ${ms(s.takeOverCpuMs.median)} vs ${ms(s.freshCpuMs.median)} fresh (${s.cpuRatio.toFixed(2)}x); daemon VmRSS after ${s.daemonRssKiB} KiB`,
   ),
   ...summary.sizes.flatMap((s) => s.phasesMsAfterKill.map((p) => `  ${s.services}: ms after the kill: ${Object.entries(p).map(([k, v]) => `${k} ${v}`).join(', ')}`)),
   `keeper VmRSS with ${summary.keeperRss.children} children: ${summary.keeperRss.vmRssKiB} KiB (target <= ${TARGET_KEEPER_RSS_KIB} KiB: ${summary.keeperRss.met ? 'met' : 'NOT met'})`,
