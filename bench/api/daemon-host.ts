@@ -3,7 +3,10 @@
 // rate limit (burst 1000, 500 requests/s), which the CLI does not let one change, is off. The
 // request-rate runs need that, or they would measure the limiter. Run by the bench as its own
 // process: node dist/bench/api/daemon-host.js --socket PATH --state-dir DIR
-//   [--listen 127.0.0.1:PORT --token-file FILE] [--cgroup-name NAME]
+//   [--listen 127.0.0.1:PORT --token-file FILE] [--cgroup-name NAME] [--without audit|validation]...
+// `--without` takes one cost out, for bench/launch to say what each costs: `audit` writes no
+// audit trail; `validation` compiles every request schema to a check that passes anything
+// (what ajv costs per request). Neither is a setting of the real daemon.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp, listen, type TcpOptions } from '../../api/server/index.js';
@@ -17,6 +20,7 @@ const { values } = parseArgs({
     listen: { type: 'string' },
     'token-file': { type: 'string' },
     'cgroup-name': { type: 'string' },
+    without: { type: 'string', multiple: true },
   },
   strict: true,
 });
@@ -30,13 +34,18 @@ if (values.listen !== undefined) {
   tcp = { host: match[1]!, port: Number(match[2]), tokenFile: values['token-file'] };
 }
 
+const without = new Set(values.without ?? []);
+for (const cost of without) if (cost !== 'audit' && cost !== 'validation') throw new Error(`--without: unknown ${JSON.stringify(cost)} (audit, validation)`);
+
 const logger = createLogger();
 const daemon = await startDaemon({
   stateDir,
   logger,
   ...(values['cgroup-name'] === undefined ? {} : { cgroupName: values['cgroup-name'] }),
   serve: async (supervisor) => {
-    const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') }, rateLimit: false });
+    const app = buildApp(supervisor, { logger, audit: without.has('audit') ? false : { file: path.join(stateDir, 'audit.log') }, rateLimit: false });
+    // Routes are registered when the app loads (listen), so they all get this compiler.
+    if (without.has('validation')) app.setValidatorCompiler(() => () => true);
     return listen(app, { socketPath, ...(tcp === undefined ? {} : { tcp }) });
   },
 });
