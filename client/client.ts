@@ -51,6 +51,16 @@ export interface LaunchOptions {
    * service), or with 422 NOT_READY and the reason it never became ready (`?wait=ready`).
    */
   waitReady?: boolean;
+  /**
+   * Answer once the instance this launch started has exited; the answer's `exit` is its exit
+   * (`?wait=exit`). Not with waitReady, nor for a spec with dependsOn or autostart false.
+   */
+  waitExit?: boolean;
+  /**
+   * With waitExit: remove the process once it has exited, and answer with its last state
+   * (`removed`): launch, wait and delete in one request, like `docker run --rm`.
+   */
+  remove?: boolean;
   signal?: AbortSignal;
 }
 
@@ -151,9 +161,15 @@ export class PidvisorClient {
     return (await this.json<ProcessInspection>('GET', processPath(ref, '/inspect'))).body;
   }
 
-  /** POST /v1/processes: answers once the process has exec'd; 422 PIDVISOR_ERR_SPAWN_FAILED with errno and stage otherwise. */
+  /**
+   * POST /v1/processes: answers once the process has exec'd (or is ready, or has exited: see
+   * LaunchOptions); 422 PIDVISOR_ERR_SPAWN_FAILED with errno and stage otherwise.
+   */
   async launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<ProcessInfo> {
-    const path = options.waitReady === true ? '/v1/processes?wait=ready' : '/v1/processes';
+    if (options.waitReady === true && options.waitExit === true) throw new TypeError('launch: waitReady and waitExit exclude each other');
+    if (options.remove === true && options.waitExit !== true) throw new TypeError('launch: remove needs waitExit');
+    const wait = options.waitReady === true ? 'ready' : options.waitExit === true ? 'exit' : undefined;
+    const path = wait === undefined ? '/v1/processes' : `/v1/processes?wait=${wait}${options.remove === true ? '&remove=true' : ''}`;
     return (await this.json<ProcessInfo>('POST', path, spec, { 'idempotency-key': options.idempotencyKey ?? randomUUID() }, options.signal)).body;
   }
 

@@ -93,12 +93,18 @@ export const StopBody = Nullable(Type.Object({ timeoutMs: Type.Optional(TimeoutM
 export const LaunchQuery = Type.Object(
   {
     wait: Type.Optional(
-      Type.Literal('ready', {
+      Literals(['ready', 'exit'] as const, {
         description:
-          'Answer only once the instance is ready (`running`: its readiness probe passed, sd_notify READY=1, or startGraceMs passed), or 422 NOT_READY with the reason it will not be (it exited, its readiness probe gave up, it was stopped) or with `timedOut` after readyTimeoutMs. The process stays either way, under its restart policy.',
+          '`ready`: answer only once the instance is ready (`running`: its readiness probe passed, sd_notify READY=1, or startGraceMs passed), or 422 NOT_READY with the reason it will not be (it exited, its readiness probe gave up, it was stopped) or with `timedOut` after readyTimeoutMs. The process stays either way, under its restart policy. `exit`: answer only once the instance this launch started has exited: 201 with the process (its `exit` is that instance\'s), or with `remove=true` 200 once it is also removed. Not for a spec with `dependsOn` or `autostart: false` (400: the launch would start no instance to wait for). The launch counts against the launches in flight only until the instance has started.',
       }),
     ),
     readyTimeoutMs: Type.Optional(Digits(8, 'With wait=ready: give up waiting after this long (at most 86400000); default: no limit.')),
+    remove: Type.Optional(
+      Literals(['true', 'false'] as const, {
+        description:
+          'With wait=exit: once the instance has exited, remove the process (and its logs) as DELETE /v1/processes/{id} does, and answer 200 with its last state (`removed`, with the `exit`), like `docker run --rm`. The removal happens even if the client has gone away meanwhile; a daemon restarted before the exit forgets it (the process is adopted and stays).',
+      }),
+    ),
   },
   strict,
 );

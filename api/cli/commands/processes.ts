@@ -56,7 +56,9 @@ const run: Command = {
   --idempotency-key KEY  a retried run with the same key returns the first result
   --notify               give it NOTIFY_SOCKET (sd_notify): ready at READY=1, STATUS= shown
   --wait-ready           answer once it is ready, or fail with the reason it will not be
-  --wait                 wait for it to exit; exit with its status`,
+  --wait                 wait for it to exit; exit with its status
+  --rm                   with --wait: remove it (and its logs) once it has exited; one
+                         request, so nothing is left behind even if this command is killed`,
   options: {
     name: { type: 'string' },
     env: { type: 'string', multiple: true },
@@ -71,6 +73,7 @@ const run: Command = {
     label: { type: 'string', multiple: true },
     'idempotency-key': { type: 'string' },
     wait: { type: 'boolean' },
+    rm: { type: 'boolean' },
     notify: { type: 'boolean' },
     'wait-ready': { type: 'boolean' },
   },
@@ -95,7 +98,16 @@ const run: Command = {
     set('labels', pairs(v.label as string[] | undefined, '--label'));
     if (v.notify === true) spec.notify = true;
     // The daemon validates the spec (the CLI builds it from flags and does not repeat the schema).
-    const launchOptions = { waitReady: v['wait-ready'] === true, ...(v['idempotency-key'] === undefined ? {} : { idempotencyKey: String(v['idempotency-key']) }) };
+    if (v.rm === true && v.wait !== true) throw new UsageError('--rm needs --wait (the process is removed once it has exited)');
+    if (v.rm === true && v['wait-ready'] === true) throw new UsageError('--rm and --wait-ready exclude each other');
+    const idempotency = v['idempotency-key'] === undefined ? {} : { idempotencyKey: String(v['idempotency-key']) };
+    if (v.rm === true) {
+      // Launch, wait and remove in one request: the daemon removes it even if we are gone.
+      const last = await context.client.launch(spec as LaunchSpec, { ...idempotency, waitExit: true, remove: true });
+      if (context.json) context.out(JSON.stringify(last.exit, null, 2));
+      return exitStatusOf(last.exit);
+    }
+    const launchOptions = { waitReady: v['wait-ready'] === true, ...idempotency };
     const body = await context.client.launch(spec as LaunchSpec, launchOptions);
     if (v.wait === true) {
       const exit = await waitFor(context, body.id);

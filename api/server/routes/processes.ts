@@ -50,13 +50,13 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
   app.post(
     '/v1/processes',
     {
-      schema: { body: LaunchBody, headers: LaunchHeaders, querystring: LaunchQuery, response: { 201: ProcessInfo } },
+      schema: { body: LaunchBody, headers: LaunchHeaders, querystring: LaunchQuery, response: { 200: ProcessInfo, 201: ProcessInfo } },
       config: {
         openapi: {
           operationId: 'launchProcess',
           summary: 'Create a process from a spec and start it',
           description:
-            'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With `dependsOn`, the dependencies it needs that are at rest (stopped, exited, failed) are started first, and the process answers `waiting` (or `blocked`, with the `reason`) until each meets its condition; a dependency on a name no process has is 422 DEPENDENCY_UNKNOWN, a cycle 422 DEPENDENCY_CYCLE (`cycle` lists it), one being removed 409 DEPENDENCY_UNAVAILABLE: nothing is left behind. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour. With `wait=ready` it answers only once the instance is ready (`running`), or 422 NOT_READY with the reason it will not be (see LaunchQuery).',
+            'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With `dependsOn`, the dependencies it needs that are at rest (stopped, exited, failed) are started first, and the process answers `waiting` (or `blocked`, with the `reason`) until each meets its condition; a dependency on a name no process has is 422 DEPENDENCY_UNKNOWN, a cycle 422 DEPENDENCY_CYCLE (`cycle` lists it), one being removed 409 DEPENDENCY_UNAVAILABLE: nothing is left behind. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour. With `wait=ready` it answers only once the instance is ready (`running`), or 422 NOT_READY with the reason it will not be (see LaunchQuery). With `wait=exit` it answers once the instance has exited (`exit` in the answer), and with `remove=true` also removes it then, answering 200 with its last state: launch, wait and delete in one request, like `docker run --rm`.',
           tags,
           errors: [...LAUNCH_ERRORS, 'PIDVISOR_ERR_NOT_READY'],
         },
@@ -64,12 +64,20 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
     },
     async (request, reply) => {
       request.auditDetail = { name: request.body.name ?? null, command: request.body.command };
-      const { wait, readyTimeoutMs } = request.query;
+      const { wait, readyTimeoutMs, remove } = request.query;
+      if (remove !== undefined && wait !== 'exit') throw queryProblem('/remove', 'remove needs wait=exit');
       if (readyTimeoutMs !== undefined && Number(readyTimeoutMs) > MAX_READY_WAIT_MS) {
         throw new ApiError('PIDVISOR_ERR_VALIDATION', `readyTimeoutMs must be at most ${MAX_READY_WAIT_MS}`);
       }
       const waitReady = wait === 'ready' ? { timeoutMs: readyTimeoutMs === undefined ? null : Number(readyTimeoutMs) } : undefined;
-      return launchRoute(request, reply, request.headers['idempotency-key'], () => supervisor.launch(request.body, { origin: 'api', ...(waitReady === undefined ? {} : { waitReady }) }));
+      const launch = () => supervisor.launch(request.body, { origin: 'api', ...(waitReady === undefined ? {} : { waitReady }) });
+      if (wait !== 'exit') return launchRoute(request, reply, request.headers['idempotency-key'], launch);
+      // Refused before anything is made: such a launch starts no instance whose exit could be awaited.
+      if (request.body.autostart === false) throw bodyProblem('/autostart', 'wait=exit needs a process that starts at launch (autostart: false starts none)');
+      if (request.body.dependsOn !== undefined && Object.keys(request.body.dependsOn).length > 0) {
+        throw bodyProblem('/dependsOn', 'wait=exit cannot be combined with dependsOn (the process may wait for its dependencies instead of starting)');
+      }
+      return launchRoute(request, reply, request.headers['idempotency-key'], launch, (info) => untilExit(info, remove === 'true'));
     },
   );
 
@@ -95,14 +103,23 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
     },
   );
 
-  /** A launch route's answer: run once, or once per Idempotency-Key (replayed after that). */
+  /**
+   * A launch route's answer: run once, or once per Idempotency-Key (replayed after that).
+   * `then`: what follows a successful launch in the same request (wait=exit), outside the
+   * launches-in-flight limit, whose answer replaces the launch's.
+   */
   async function launchRoute(
     request: FastifyRequest,
     reply: FastifyReply,
     key: string | undefined,
     launch: () => Promise<ServiceInfo | { processes: ServiceInfo[] }>,
+    then?: (launched: ServiceInfo) => Promise<StoredResponse>,
   ): Promise<FastifyReply> {
-    const run = () => launchOnce(launch);
+    const run = async (): Promise<StoredResponse> => {
+      const launched = await launchOnce(launch);
+      if (then === undefined || launched.status !== 201) return launched;
+      return asStored(() => then(launched.body as ServiceInfo));
+    };
     if (key === undefined) return sendStored(request, reply, await run(), false);
     const { response, replayed } = await ctx.idempotency.run(principalOf(peerOf(request)), key, request.body, run);
     return sendStored(request, reply, response, replayed);
@@ -115,14 +132,26 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
       throw new ApiError('PIDVISOR_ERR_TOO_MANY_LAUNCHES', 'too many launches in progress; retry shortly', {}, { headers: { 'retry-after': '1' } });
     }
     try {
-      return { status: 201, contentType: JSON_TYPE, body: await launch() };
-    } catch (error) {
-      const apiError = toApiError(error);
-      if (apiError.status >= 500) throw error;
-      return { status: apiError.status, contentType: PROBLEM_CONTENT_TYPE, body: problemBody(apiError) };
+      return await asStored(async () => ({ status: 201, contentType: JSON_TYPE, body: await launch() }));
     } finally {
       release();
     }
+  }
+
+  /**
+   * wait=exit: the exit of the instance the launch started (found in the exit history when it
+   * has ended already, even if a restart replaced it), then with `remove` the removal, as
+   * DELETE does. The answer is the process as it is then: 201 while it exists, 200 removed.
+   */
+  async function untilExit(launched: ServiceInfo, remove: boolean): Promise<StoredResponse> {
+    const ended = (): boolean => supervisor.service(launched.id).exits.some((exit) => exit.instance === launched.instance);
+    // Each turn waits for an exit; it stops when nothing runs (an exit history that no longer
+    // reaches back to this instance: it ended long ago), so it never spins.
+    while (launched.instance !== null && !ended() && supervisor.get(launched.id).instance !== null) {
+      if ((await supervisor.wait(launched.id))?.instance === launched.instance) break;
+    }
+    if (!remove) return { status: 201, contentType: JSON_TYPE, body: supervisor.get(launched.id) };
+    return { status: 200, contentType: JSON_TYPE, body: await supervisor.remove(launched.id) };
   }
 
   app.get(
@@ -317,14 +346,33 @@ function labelSelector(selectors: readonly string[]): Record<string, string> {
   return labels;
 }
 
+/** A success as the response to send, or the refusal a client could act on (a 4xx); anything worse is thrown. */
+async function asStored(answer: () => Promise<StoredResponse>): Promise<StoredResponse> {
+  try {
+    return await answer();
+  } catch (error) {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500) throw error;
+    return { status: apiError.status, contentType: PROBLEM_CONTENT_TYPE, body: problemBody(apiError) };
+  }
+}
+
+function queryProblem(path: string, message: string): ApiError {
+  return new ApiError('PIDVISOR_ERR_VALIDATION', `invalid querystring: ${message}`, { problems: [{ in: 'querystring', path, message }] });
+}
+
+function bodyProblem(path: string, message: string): ApiError {
+  return new ApiError('PIDVISOR_ERR_VALIDATION', `invalid body: ${message}`, { problems: [{ in: 'body', path, message }] });
+}
+
 function sendStored(request: FastifyRequest, reply: FastifyReply, stored: StoredResponse, replayed: boolean): FastifyReply {
-  if (stored.status === 201) {
+  if (stored.status < 300) {
     const body = stored.body as ServiceInfo | { processes: ServiceInfo[] };
     if ('processes' in body) {
       request.auditTarget = body.processes.map((p) => p.id).join(',');
     } else {
       request.auditTarget = body.id;
-      reply.header('location', `/v1/processes/${body.id}`);
+      if (stored.status === 201) reply.header('location', `/v1/processes/${body.id}`);
     }
   } else {
     request.problemCode = (stored.body as Problem).code;
