@@ -94,6 +94,8 @@ export class Supervisor {
   #configQueue: Promise<unknown> = Promise.resolve();
   readonly #dependencies: DependencyTracker;
   readonly #usage: UsageSampler;
+  /** Services re-created from a previous daemon's journal: log files of theirs may exist from before. */
+  readonly #restored = new WeakSet<Service>();
 
   constructor(options: SupervisorOptions) {
     this.#logger = options.logger;
@@ -360,6 +362,7 @@ export class Supervisor {
       notifyDir: path.join(this.#stateDir, 'notify'),
     });
     this.#services.set(id, service);
+    if (restoredId !== undefined) this.#restored.add(service);
     if (definition.name !== null) this.#byName.set(definition.name, service);
     this.#dependencies.invalidate();
     if (restoredId === undefined) this.events.append({ type: 'created', service: { id, name: definition.name } });
@@ -646,6 +649,12 @@ export class Supervisor {
   // "Forget it, with its logs": a removed service's files would otherwise pile up for ever,
   // since nothing can name them again. Logs of services still defined survive a shutdown.
   async #removeLogFiles(service: Service): Promise<void> {
+    // Files are named after the service's id, which this daemon drew at random: unless the
+    // service was restored, only its own writer can have made any, and one that never wrote
+    // (or failed to) made none. Listing the directory anyway was a readdir in the threadpool
+    // on every removal of a silent process (a launch+wait+delete of `true`).
+    const stats = service.logs!.stats();
+    if (!this.#restored.has(service) && stats.writtenBytes === 0 && stats.droppedRecords === 0 && stats.rotations === 0) return;
     for (const file of await listLogFiles(this.#logDir, logName(service.name ?? service.id, service.id))) {
       try {
         await fs.promises.unlink(file);

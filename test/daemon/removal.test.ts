@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { catchesSignal, liveChildren, pollUntil } from '../helpers/proc.js';
 import { createTestSupervisor, type TestSupervisor } from '../helpers/supervisor.js';
+import pino from 'pino';
+import { Supervisor } from '../../daemon/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
 let t: TestSupervisor | undefined;
@@ -105,5 +107,26 @@ describe.skipIf(unsupported !== null)(`removing a service${unsupported ? ` (skip
     expect(logFiles(stateDir, 'kept')).toHaveLength(1);
     expect(fs.readFileSync(path.join(stateDir, 'logs', logFiles(stateDir, 'kept')[0]!), 'utf8')).toMatch(/ stdout F still here\n$/);
     expect(fdsInto(path.join(stateDir, 'logs'))).toEqual([]);
+  });
+
+  it('deletes the log files an earlier daemon wrote, when a service restored from its journal is removed', async () => {
+    t = createTestSupervisor();
+    const { supervisor, stateDir } = t;
+    const spec = { name: 'heir', command: ['sh', '-c', 'echo from the first daemon; exec sleep 1000'], startGraceMs: 0 };
+    const { id } = await supervisor.launch(spec);
+    const logs = supervisor.service('heir').logs!;
+    await pollUntil(() => logs.tail().length === 1, 5000);
+    await supervisor.shutdown(); // keeps the file
+    expect(logFiles(stateDir, 'heir')).toHaveLength(1);
+    // The next daemon re-creates the service under its id; this life's writer has written nothing.
+    const next = new Supervisor({ stateDir, logger: pino({ level: 'silent' }), cgroupName: `${t.cgroupName}-next` });
+    try {
+      next.restoreService(id, spec, 'api');
+      expect(next.service(id).logs!.stats().writtenBytes).toBe(0);
+      await next.remove(id);
+      expect(logFiles(stateDir, 'heir')).toEqual([]);
+    } finally {
+      await next.shutdown();
+    }
   });
 });
