@@ -59,14 +59,25 @@ export function instanceUsage(rusage: ProcessExit['rusage'], spawn: SpawnMemoryC
   };
 }
 
+const NO_MEMORY_PEAK = 'no memory.peak in its cgroup (the cgroup v2 memory controller is off for it, or Linux < 5.19)';
+
+/**
+ * Daemon subtrees whose children have no memory controller: enableMemoryController found it
+ * unavailable there (only the daemon writes its subtree's cgroup.subtree_control). Their
+ * instance cgroups have no memory.peak to read; a failed read on every exit cost an ENOENT
+ * exception, a visible part of a short-lived launch.
+ */
+const memoryOffUnder = new Set<string>();
+
 /** The cgroup's memory.peak in KiB, or why there is none. */
 function cgroupMemoryPeak(dir: string): { kiB: number } | { reason: string } {
+  if (memoryOffUnder.has(path.dirname(dir))) return { reason: NO_MEMORY_PEAK };
   let text: string;
   try {
     text = fs.readFileSync(path.join(dir, 'memory.peak'), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { reason: 'no memory.peak in its cgroup (the cgroup v2 memory controller is off for it, or Linux < 5.19)' };
+      return { reason: NO_MEMORY_PEAK };
     }
     return { reason: `its cgroup's memory.peak could not be read (${(error as Error).message})` };
   }
@@ -82,6 +93,13 @@ function cgroupMemoryPeak(dir: string): { kiB: number } | { reason: string } {
  * the whole machine's choice. Returns why it is off, or null when it is on.
  */
 export function enableMemoryController(root: string): string | null {
+  const off = memoryControllerOff(root);
+  if (off === null) memoryOffUnder.delete(path.resolve(root));
+  else memoryOffUnder.add(path.resolve(root));
+  return off;
+}
+
+function memoryControllerOff(root: string): string | null {
   try {
     const available = fs.readFileSync(path.join(root, 'cgroup.controllers'), 'utf8').split(/\s+/);
     if (!available.includes('memory')) return `the memory controller is not available in ${root} (not enabled in its parent's cgroup.subtree_control, or bound to cgroup v1)`;
