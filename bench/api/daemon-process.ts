@@ -53,8 +53,14 @@ function daemonNodeArgs(): string[] {
   return (process.env.BENCH_API_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
 
-/** `hostArgs`: more arguments for daemon-host.ts (the unlimited flavour), e.g. `--without audit`. */
-export async function startPidvisor(flavour: DaemonFlavour, options: { tcp: boolean; label: string; hostArgs?: readonly string[] }): Promise<DaemonHandle> {
+/**
+ * `hostArgs`: more arguments for daemon-host.ts (the unlimited flavour), e.g. `--without audit`;
+ * `hostEntry`: another build's compiled daemon-host.js (bench/launch compares a baseline checkout).
+ */
+export async function startPidvisor(
+  flavour: DaemonFlavour,
+  options: { tcp: boolean; label: string; hostArgs?: readonly string[]; hostEntry?: string },
+): Promise<DaemonHandle> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pvb-api-'));
   const socketPath = path.join(dir, 'run', 'pidvisor.sock');
   const stateDir = path.join(dir, 'state');
@@ -64,9 +70,9 @@ export async function startPidvisor(flavour: DaemonFlavour, options: { tcp: bool
   const cgroupName = `${cgroupPrefix()}${options.label}`;
   let token: string | null = null;
   const args: string[] = [];
-  if (flavour === 'stock' && options.hostArgs !== undefined && options.hostArgs.length > 0) throw new Error('hostArgs are for the unlimited daemon (daemon-host.ts)');
+  if (flavour === 'stock' && (options.hostEntry !== undefined || (options.hostArgs?.length ?? 0) > 0)) throw new Error('hostArgs and hostEntry are for the unlimited daemon (daemon-host.ts)');
   if (flavour === 'stock') args.push(pidvisorBin, 'daemon');
-  else args.push(entry.daemonHost, ...(options.hostArgs ?? []));
+  else args.push(options.hostEntry ?? entry.daemonHost, ...(options.hostArgs ?? []));
   args.push('--socket', socketPath, '--state-dir', stateDir, '--cgroup-name', cgroupName);
   if (options.tcp) {
     token = randomBytes(24).toString('hex');
