@@ -22,7 +22,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startBare, type BareHandle } from '../api/bare-process.js';
 import { killAllStarted, terminateAllStarted } from '../api/children.js';
-import { startPidvisor, sweepAllCgroups, type DaemonHandle } from '../api/daemon-process.js';
+import { startPidvisor, sweepAllCgroups } from '../api/daemon-process.js';
 import { closeTarget, request, unixTarget, type Target } from '../api/http-client.js';
 import { runLoad, type Operation } from '../api/load.js';
 import { repoRoot } from '../api/paths.js';
@@ -50,7 +50,6 @@ const config = {
   maxOps: 200_000,
 };
 
-type DaemonKind = 'stock' | 'no-audit' | 'no-validation';
 const VARIANTS = ['bare', 'baseline', 'api', 'one-request', 'no-cgroup', 'no-logs', 'no-audit', 'no-validation'] as const;
 type Variant = (typeof VARIANTS)[number];
 
@@ -110,40 +109,57 @@ async function main(): Promise<number> {
   try {
     const bare: BareHandle = await startBare();
     started.push(bare);
-    const daemons = {} as Record<DaemonKind, DaemonHandle>;
-    const hostArgs: Record<DaemonKind, string[]> = { stock: [], 'no-audit': ['--without', 'audit'], 'no-validation': ['--without', 'validation'] };
-    for (const kind of ['stock', 'no-audit', 'no-validation'] as const) {
-      const daemon = await startPidvisor('unlimited', { tcp: false, label: `launch-${kind}`, hostArgs: hostArgs[kind] });
-      started.push({ stop: () => daemon.stop(30_000) });
-      daemons[kind] = daemon;
-    }
-    const baselineDir = process.env.BENCH_LAUNCH_BASELINE;
-    let baseline: DaemonHandle | null = null;
-    if (baselineDir !== undefined && baselineDir !== '') {
-      const hostEntry = path.resolve(baselineDir, 'dist', 'bench', 'api', 'daemon-host.js');
-      if (!fs.existsSync(hostEntry)) throw new Error(`BENCH_LAUNCH_BASELINE: ${hostEntry} is missing (build that checkout first)`);
-      baseline = await startPidvisor('unlimited', { tcp: false, label: 'launch-baseline', hostEntry });
-      const stopBaseline = baseline;
-      started.push({ stop: () => stopBaseline.stop(30_000) });
-    }
     const target = (socketPath: string): Target => {
       const t = unixTarget(socketPath, config.connections);
       targets.push(t);
       return t;
     };
     const bareTarget = target(bare.socketPath);
-    const daemonTargets = Object.fromEntries(Object.entries(daemons).map(([kind, daemon]) => [kind, target(daemon.socketPath)])) as Record<DaemonKind, Target>;
-    const baselineTarget = baseline === null ? null : target(baseline.socketPath);
-    const plan: Record<Variant, { pid: number; operation: Operation } | null> = {
-      bare: { pid: bare.pid, operation: () => barePost(bareTarget) },
-      baseline: baseline === null ? null : { pid: baseline.pid, operation: () => threeRequests(baselineTarget!, TRUE_SPEC) },
-      api: { pid: daemons.stock.pid, operation: () => threeRequests(daemonTargets.stock, TRUE_SPEC) },
-      'one-request': { pid: daemons.stock.pid, operation: () => oneRequest(daemonTargets.stock) },
-      'no-cgroup': { pid: daemons.stock.pid, operation: () => threeRequests(daemonTargets.stock, { ...TRUE_SPEC, killMode: 'group' }) },
-      'no-logs': { pid: daemons.stock.pid, operation: () => threeRequests(daemonTargets.stock, { ...TRUE_SPEC, stdout: 'null', stderr: 'null' }) },
-      'no-audit': { pid: daemons['no-audit'].pid, operation: () => threeRequests(daemonTargets['no-audit'], TRUE_SPEC) },
-      'no-validation': { pid: daemons['no-validation'].pid, operation: () => threeRequests(daemonTargets['no-validation'], TRUE_SPEC) },
+    const baselineDir = process.env.BENCH_LAUNCH_BASELINE;
+    const baselineEntry = baselineDir === undefined || baselineDir === '' ? null : path.resolve(baselineDir, 'dist', 'bench', 'api', 'daemon-host.js');
+    if (baselineEntry !== null && !fs.existsSync(baselineEntry)) throw new Error(`BENCH_LAUNCH_BASELINE: ${baselineEntry} is missing (build that checkout first)`);
+    // Each variant has a daemon of its own: one that idles while others run loses its warm
+    // code and heap alike (V8 flushes bytecode and shrinks the heap of an idle process), so a
+    // daemon shared by several variants measured cheaper than one used by a single variant.
+    const daemonFor = async (variant: Variant, options: { hostArgs?: string[]; hostEntry?: string } = {}): Promise<{ pid: number; target: Target }> => {
+      const daemon = await startPidvisor('unlimited', { tcp: false, label: `launch-${variant}`, ...options });
+      started.push({ stop: () => daemon.stop(30_000) });
+      return { pid: daemon.pid, target: target(daemon.socketPath) };
     };
+    const plans: Record<Variant, () => Promise<{ pid: number; operation: Operation } | null>> = {
+      bare: async () => ({ pid: bare.pid, operation: () => barePost(bareTarget) }),
+      baseline: async () => {
+        if (baselineEntry === null) return null;
+        const d = await daemonFor('baseline', { hostEntry: baselineEntry });
+        return { pid: d.pid, operation: () => threeRequests(d.target, TRUE_SPEC) };
+      },
+      api: async () => {
+        const d = await daemonFor('api');
+        return { pid: d.pid, operation: () => threeRequests(d.target, TRUE_SPEC) };
+      },
+      'one-request': async () => {
+        const d = await daemonFor('one-request');
+        return { pid: d.pid, operation: () => oneRequest(d.target) };
+      },
+      'no-cgroup': async () => {
+        const d = await daemonFor('no-cgroup');
+        return { pid: d.pid, operation: () => threeRequests(d.target, { ...TRUE_SPEC, killMode: 'group' }) };
+      },
+      'no-logs': async () => {
+        const d = await daemonFor('no-logs');
+        return { pid: d.pid, operation: () => threeRequests(d.target, { ...TRUE_SPEC, stdout: 'null', stderr: 'null' }) };
+      },
+      'no-audit': async () => {
+        const d = await daemonFor('no-audit', { hostArgs: ['--without', 'audit'] });
+        return { pid: d.pid, operation: () => threeRequests(d.target, TRUE_SPEC) };
+      },
+      'no-validation': async () => {
+        const d = await daemonFor('no-validation', { hostArgs: ['--without', 'validation'] });
+        return { pid: d.pid, operation: () => threeRequests(d.target, TRUE_SPEC) };
+      },
+    };
+    const plan = {} as Record<Variant, { pid: number; operation: Operation } | null>;
+    for (const variant of selectedVariants()) plan[variant] = await plans[variant]();
     const selected = selectedVariants().filter((variant) => plan[variant] !== null);
     const runs = Object.fromEntries(selected.map((v) => [v, [] as Run[]])) as Record<Variant, Run[]>;
     for (let round = 1; round <= config.rounds; round++) {
