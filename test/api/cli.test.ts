@@ -80,6 +80,17 @@ describe.skipIf(unsupported !== null)(`pidvisor CLI${unsupported ? ` (skipped: $
     for (const name of ['job', 'waited', 'svc']) expect((await cli('rm', name)).code).toBe(0);
   });
 
+  it('run --wait --rm exits with the status of the command and leaves no process behind; --rm needs --wait', async () => {
+    expect(await cli('run', '--name', 'once', '--restart', 'no', '--wait', '--rm', '--', 'sh', '-c', 'exit 7')).toMatchObject({ code: 7, stdout: '', stderr: '' });
+    const json = await cli('run', '--name', 'once', '--restart', 'no', '--wait', '--rm', '--json', '--', 'sh', '-c', 'kill -TERM $$');
+    expect(json.code).toBe(143);
+    expect(JSON.parse(json.stdout)).toMatchObject({ code: null, signal: 'SIGTERM' });
+    expect(JSON.parse((await cli('ps', '--json')).stdout).filter((p: { name: string }) => p.name === 'once')).toEqual([]);
+    const usage = await cli('run', '--rm', '--', 'true');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--rm needs --wait/);
+  });
+
   it('rm --label removes every process with the labels; --all every process; bad combinations are usage errors', async () => {
     await cli('run', '--name', 'l1', '--label', 'set=a', '--', 'sleep', '1000');
     await cli('run', '--name', 'l2', '--label', 'set=a', '--', 'sleep', '1000');
