@@ -5,11 +5,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listen } from '../../api/server/index.js';
+import { buildApp, listen } from '../../api/server/index.js';
 import { ProcessInfo } from '../../api/server/schemas.js';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { pollUntil } from '../helpers/proc.js';
-import { childPids, createApi, expectProblem, expectSchema, json, type ApiFixture } from './support.js';
+import { childPids, createApi, delegate, expectProblem, expectSchema, json, type ApiFixture } from './support.js';
 
 const unsupported = pidfdUnsupportedReason();
 let t: ApiFixture;
@@ -75,6 +75,17 @@ describe.skipIf(unsupported !== null)('launch with wait=exit', () => {
       await server.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('answers 503 SHUTTING_DOWN when the app closes during the wait, so the daemon can stop its services', async () => {
+    let waiting = false;
+    const watched = delegate(t.supervisor, { wait: (ref) => ((waiting = true), t.supervisor.wait(ref)) });
+    const app = buildApp(watched, { rateLimit: false });
+    const answer = app.inject({ method: 'POST', url: '/v1/processes?wait=exit&remove=true', payload: { name: 'long', command: ['sleep', '1000'] } });
+    await pollUntil(() => waiting);
+    await app.close();
+    expectProblem(await answer, 503, 'PIDVISOR_ERR_SHUTTING_DOWN');
+    expect(t.supervisor.get('long').state).toMatch(/^(starting|running)$/); // left to the daemon's shutdown
   });
 
   it('refuses what would start no instance to wait for, and remove without wait=exit, before anything is made', async () => {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { SignalLike } from '../../../native/index.js';
-import type { ServiceInfo } from '../../supervisor-api.js';
+import type { ExitRecord, ServiceInfo } from '../../supervisor-api.js';
 import { peerOf, principalOf } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, toApiError, type ErrorCode, type Problem } from '../errors.js';
@@ -148,10 +148,28 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
     // Each turn waits for an exit; it stops when nothing runs (an exit history that no longer
     // reaches back to this instance: it ended long ago), so it never spins.
     while (launched.instance !== null && !ended() && supervisor.get(launched.id).instance !== null) {
-      if ((await supervisor.wait(launched.id))?.instance === launched.instance) break;
+      if ((await exitUnlessClosing(launched.id))?.instance === launched.instance) break;
     }
     if (!remove) return { status: 201, contentType: JSON_TYPE, body: supervisor.get(launched.id) };
     return { status: 200, contentType: JSON_TYPE, body: await supervisor.remove(launched.id) };
+  }
+
+  /**
+   * The next exit of the process, or SHUTTING_DOWN once the app closes: the daemon stops its
+   * services only after the API has closed, so a wait held open would hold the shutdown up.
+   */
+  function exitUnlessClosing(id: string): Promise<ExitRecord | null> {
+    const closing = (): ApiError => new ApiError('PIDVISOR_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
+    if (ctx.closing.aborted) return Promise.reject(closing());
+    return new Promise((resolve, reject) => {
+      const onClosing = (): void => reject(closing());
+      ctx.closing.addEventListener('abort', onClosing, { once: true });
+      const settle = (): void => ctx.closing.removeEventListener('abort', onClosing);
+      supervisor.wait(id).then(
+        (exit) => (settle(), resolve(exit)),
+        (error: unknown) => (settle(), reject(error)),
+      );
+    });
   }
 
   app.get(
