@@ -23,6 +23,7 @@
         "native/src/probe.cc",
         "native/src/process_handle.cc",
         "native/src/spawn.cc",
+        "native/src/spawn_async.cc",
         "native/src/spawn_many.cc",
         "native/src/spawn_child.cc",
         "native/src/spawn_request.cc"

@@ -114,7 +114,7 @@ export type RawSpawnArgs = [
 
 declare const clonedChild: unique symbol;
 /**
- * A child spawnMany cloned and the constructor has not yet taken: opaque, taken once. One never
+ * A child spawnMany or spawnAsync cloned and the constructor has not yet taken: opaque, taken once. One never
  * taken is killed and reaped when it is collected.
  */
 export interface RawClonedChild {
@@ -174,6 +174,13 @@ export interface RawBinding {
    * thrown here).
    */
   spawnMany(requests: RawSpawnArgs[]): Array<RawClonedChild | RawErrnoError>;
+  /**
+   * The request as `new ProcessHandle(OP_SPAWN, ...request)` would start it, cloned on a thread
+   * of the addon; the callback comes later, from the event loop, with the cloned child or the
+   * error the constructor would have thrown. Every fd the request names must stay open until
+   * then. Throws (and calls nothing) for a malformed request or one with a parent-death signal.
+   */
+  spawnAsync(request: RawSpawnArgs, callback: (error: RawErrnoError | null, child?: RawClonedChild) => void): void;
   makePipe(nonblockingEnd: 0 | 1 | -1): [number, number];
   /** close(2) of an fd makePipe made (fs.closeSync warns for it in a worker thread). */
   closeFd(fd: number): void;

@@ -1,6 +1,7 @@
 // The process layer's public API: spawn, adopt, signal and reap processes through pidfds.
 export { spawn, ChildProcess, RLIMITS, inheritedEnv } from './spawn.js';
 export { spawnMany } from './spawn-many.js';
+export { spawnAsync } from './spawn-async.js';
 export type { SpawnOptions, StdioOption, RlimitName, Rlimit, RlimitValue } from './spawn.js';
 export { ProcessRef } from './process-ref.js';
 export type { SignalOptions } from './process-ref.js';

@@ -13,6 +13,7 @@
 #include "pipes.h"
 #include "probe.h"
 #include "process_handle.h"
+#include "spawn_async.h"
 #include "spawn_many.h"
 
 namespace pidvisor {
@@ -26,6 +27,7 @@ void CloseAllHandles(void* arg) {
   // Shutdown leaves each handle in the table (only its destructor removes it).
   state->handles.ForEach([](ProcessHandle* h) { h->Shutdown(); });
   state->exit_poller.Close();
+  CloseAsyncSpawns(state);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -34,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, CloseAllHandles, state);
 
   exports.Set("spawnMany", Napi::Function::New<SpawnMany>(env, "spawnMany"));
+  exports.Set("spawnAsync", Napi::Function::New<SpawnAsync>(env, "spawnAsync"));
   exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("dupFd", Napi::Function::New<DupFd>(env, "dupFd"));

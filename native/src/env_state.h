@@ -14,6 +14,7 @@
 
 namespace pidvisor {
 
+class AsyncSpawns;
 class ProcessHandle;
 
 struct EnvState {
@@ -49,6 +50,8 @@ struct EnvState {
   // Whether a spawn child may share our fd table and unshare part of it (ProbeFdTableSharing),
   // decided at the first spawn.
   int fd_table_sharing_state = -1;  // -1 unknown, 0 no, 1 yes
+  // spawnAsync's callbacks and wake-up handle, made at its first call (spawn_async.cc).
+  AsyncSpawns* async_spawns = nullptr;
 
  private:
   int close_fallback_limit_ = -1;
