@@ -1,6 +1,7 @@
 // exec: runs a command as the service would run (its user, environment and working
 // directory); exit code 0 passes. Spawned through the native layer like every process of the
-// daemon (never child_process, whose SIGCHLD reaping races ours), into a tree of its own: a
+// daemon (never child_process, whose SIGCHLD reaping races ours), with the clone on a thread
+// of the addon rather than the event loop's (spawnAsync), into a tree of its own: a
 // cgroup of the probe where cgroups are usable, else a session (and so a process group) of its
 // own. At the timeout the whole tree is killed; after any exit what the command left running
 // is killed too, so a check never leaves a process behind.
@@ -11,7 +12,7 @@
 // and the next check makes a new one.
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { spawn, type ChildProcess, type ProcessExit } from '../../native/index.js';
+import { spawnAsync, type ChildProcess, type ProcessExit } from '../../native/index.js';
 import { ServiceCgroup } from '../cgroup.js';
 import type { ServiceDefinition } from '../definition.js';
 import { ProcessTree } from '../process-tree.js';
@@ -36,6 +37,8 @@ export class ExecChecker implements Checker {
   #cgroup: ServiceCgroup | null = null;
   /** The check running now, so that close() can end it. */
   #running: { child: ChildProcess; tree: ProcessTree } | null = null;
+  /** A check's clone is under way: once it is back, the check sees #closed and kills it. */
+  #spawning = false;
   #closed = false;
 
   constructor(command: readonly [string, ...string[]], definition: ServiceDefinition, cgroupParent: string | null, label: string) {
@@ -51,10 +54,20 @@ export class ExecChecker implements Checker {
     if (this.#cgroupParent !== null) this.#cgroup ??= ServiceCgroup.create(path.join(this.#cgroupParent, `probe.${this.#label}.${process.pid}.${++sequence}`));
     const cgroup = this.#cgroup;
     const tree = new ProcessTree(cgroup === null ? 'group' : 'cgroup', cgroup);
-    let child: ChildProcess;
+    // The timeout runs from the request: a clone waiting for a thread or a CPU counts against
+    // it, and a child that arrives after it is killed at once.
+    let timedOut = false;
+    let child: ChildProcess | null = null;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child !== null) tree.kill(child);
+    }, timeoutMs);
+    this.#spawning = true;
     try {
       const [command, ...args] = this.#command;
-      child = spawn({
+      // Cloned off the event loop (spawnAsync): the clone suspends its thread until the child
+      // has exec'd, 0.1-0.25 s on a busy machine, and 100 probes a second stalled the loop.
+      child = await spawnAsync({
         command,
         args,
         ...(definition.env === null ? {} : { env: definition.env }),
@@ -63,37 +76,42 @@ export class ExecChecker implements Checker {
         detach: 'session',
         stdio: ['null', 'pipe', 'pipe'],
         ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
-        // Pinned while a zombie: its group can still be killed safely (group mode).
-        beforeReap: () => tree.onMainExited(child),
+        // Pinned while a zombie: its group can still be killed safely (group mode). The
+        // child is known by then: its exit is seen on a later turn of the loop than the one
+        // that resolved the spawn.
+        beforeReap: () => {
+          if (child !== null) tree.onMainExited(child);
+        },
       });
     } catch (error) {
+      clearTimeout(timer);
       this.#retireCgroup();
-      return { ok: false, detail: `could not run: ${describeError(error)}` };
+      return { ok: false, detail: this.#closed ? 'the check was cancelled' : `could not run: ${describeError(error)}` };
+    } finally {
+      this.#spawning = false;
     }
-    this.#running = { child, tree };
+    // Closed or timed out while the clone ran: nothing of this check may run on.
+    if (timedOut || this.#closed) tree.kill(child);
+    const started = child;
+    this.#running = { child: started, tree };
     let output = '';
     const keep = (chunk: Buffer): void => {
       output = (output + chunk.toString('utf8')).slice(-OUTPUT_BYTES);
     };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      tree.kill(child);
-    }, timeoutMs);
+    started.stdout?.on('data', keep);
+    started.stderr?.on('data', keep);
     let exit: ProcessExit;
     try {
-      exit = await child.wait();
+      exit = await started.wait();
     } finally {
       clearTimeout(timer);
       this.#running = null;
     }
-    await this.#endTree(tree, cgroup, child.pid, timedOut);
+    await this.#endTree(tree, cgroup, started.pid, timedOut);
     // The tree is gone, so the pipes are at EOF: their last bytes are on the way.
-    await outputEnded([child.stdout, child.stderr], OUTPUT_WAIT_MS);
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    await outputEnded([started.stdout, started.stderr], OUTPUT_WAIT_MS);
+    started.stdout?.destroy();
+    started.stderr?.destroy();
     const said = output.trim() === '' ? '' : `: ${output.trim()}`;
     if (timedOut) return { ok: false, detail: `timed out after ${timeoutMs} ms; its processes were killed` };
     if (exit.code === 0) return { ok: true, detail: `exited with code 0${said}` };
@@ -125,7 +143,7 @@ export class ExecChecker implements Checker {
     const running = this.#running;
     // A check still running is killed, and removes the cgroup once it has ended.
     if (running !== null) running.tree.kill(running.child);
-    else this.#retireCgroup();
+    else if (!this.#spawning) this.#retireCgroup();
   }
 }
 
