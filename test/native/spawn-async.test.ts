@@ -16,8 +16,13 @@ const cgroupMount = capabilities().cgroup2Mount;
 const nativeIndex = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../dist/native/index.js');
 const started: ChildProcess[] = [];
 const cgroups: string[] = [];
+const thawers: ChildProcess[] = [];
 
 afterEach(async () => {
+  for (const thawer of thawers.splice(0)) {
+    thawer.signal('SIGKILL', { processGroup: true }); // its sleep too
+    await thawer.wait();
+  }
   for (const child of started.splice(0)) {
     if (child.exitStatus === undefined) child.signal('SIGKILL');
     await child.wait();
@@ -48,8 +53,13 @@ function frozenCgroup(name: string): string {
  * behaviour these tests rule out) fails the test instead of hanging it. Killed by the test.
  */
 function thawLater(dir: string, seconds: number): ChildProcess {
-  const thawer = spawn({ command: 'sh', args: ['-c', `sleep ${seconds}; echo 0 > ${path.join(dir, 'cgroup.freeze')}`] });
-  started.push(thawer);
+  const thawer = spawn({
+    command: 'sh',
+    args: ['-c', `sleep ${seconds}; echo 0 > ${path.join(dir, 'cgroup.freeze')}`],
+    detach: 'session',
+    stdio: ['null', 'null', 'null'],
+  });
+  thawers.push(thawer);
   return thawer;
 }
 
@@ -117,7 +127,9 @@ describe.skipIf(unsupported !== null)(`spawnAsync${unsupported ? ` (skipped: ${u
     const code = `
       const { parentPort } = require('node:worker_threads');
       import(${JSON.stringify(nativeIndex)}).then(({ spawnAsync }) => {
-        spawnAsync({ command: 'sleep', args: ['1000'], cgroup: ${JSON.stringify(dir)} });
+        // The process's own stdio: a worker's fs fds (its /dev/null) are closed when it ends,
+        // and a child that cannot take them fails before exec instead of running on.
+        spawnAsync({ command: 'sleep', args: ['1000'], cgroup: ${JSON.stringify(dir)}, stdio: ['inherit', 'inherit', 'inherit'] });
         parentPort.postMessage('queued');
       });`;
     const worker = new Worker(code, { eval: true });
