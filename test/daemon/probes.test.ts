@@ -6,9 +6,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pidfdUnsupportedReason } from '../../native/index.js';
+import { capabilities, pidfdUnsupportedReason, spawn } from '../../native/index.js';
 import { SupervisorError } from '../../daemon/errors.js';
-import { isRunning, pollUntil } from '../helpers/proc.js';
+import { isRoot, isRunning, pollUntil } from '../helpers/proc.js';
 import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
 
 const unsupported = pidfdUnsupportedReason();
@@ -141,6 +141,48 @@ describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsup
     const started = fs.readFileSync(pids, 'utf8').trim().split('\n').map(Number);
     expect(started.length).toBeGreaterThanOrEqual(4); // two checks, each a shell and a sleep
     await pollUntil(() => started.every((pid) => !isRunning(pid)));
+  });
+
+  // A frozen cgroup v2 holds a clone for real: a child cloned into it freezes before its first
+  // instruction, and its CLONE_VFORK parent thread stays suspended until the thaw. Probe
+  // cgroups live under the supervisor's root, so freezing the root holds every check's clone.
+  it.skipIf(capabilities().cgroup2Mount === null || !isRoot())('runs exec checks off the event loop: timers fire while 20 checks are held before exec (needs root and cgroup2)', async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `held-${i}`);
+    for (const name of names) {
+      await t.supervisor.launch({
+        name,
+        command: ['sleep', '1000'],
+        startGraceMs: 0,
+        liveness: { kind: 'exec', command: ['true'], periodMs: 50, timeoutMs: 120_000, failureThreshold: 1000 },
+      });
+    }
+    const passed = (name: string): number => t.supervisor.get(name).probes.liveness?.successes ?? 0;
+    await pollUntil(() => names.every((name) => passed(name) >= 1), 30_000);
+    const root = t.supervisor.system().cgroupRoot!;
+    const freeze = path.join(root, 'cgroup.freeze');
+    // Should the clones run on this thread (the bug this rules out), the first held one would
+    // suspend it for good: another process thaws the root after a while, so the test fails
+    // instead of hanging.
+    const thawer = spawn({ command: 'sh', args: ['-c', `sleep 60; echo 0 > ${freeze}`], detach: 'session', stdio: ['null', 'null', 'null'] });
+    const heldChecks = (): number =>
+      fs.readdirSync(root).filter((entry) => entry.startsWith('probe.'))
+        .reduce((n, entry) => n + fs.readFileSync(path.join(root, entry, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).length, 0);
+    try {
+      fs.writeFileSync(freeze, '1');
+      // pollUntil runs on timers; two checks held at once cannot both be on this thread.
+      await pollUntil(() => heldChecks() >= 2, 30_000);
+      const before = names.map(passed);
+      const seen = await new Promise<{ held: number; passed: number[] }>((resolve) => setTimeout(() => resolve({ held: heldChecks(), passed: names.map(passed) }), 0));
+      expect(seen.held).toBeGreaterThanOrEqual(2); // the timer fired while the checks were still held
+      expect(seen.passed).toEqual(before);
+      fs.writeFileSync(freeze, '0');
+      await pollUntil(() => names.every((name, i) => passed(name) > before[i]!), 30_000);
+      expect(names.map((name) => t.supervisor.get(name).probes.liveness?.failures)).toEqual(names.map(() => 0));
+    } finally {
+      fs.writeFileSync(freeze, '0');
+      if (thawer.exitStatus === undefined) thawer.signal('SIGKILL', { processGroup: true }); // its sleep too
+      await thawer.wait();
+    }
   });
 
   it('counts a failing exec check with its output, and passes on exit code 0', async () => {

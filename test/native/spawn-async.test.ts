@@ -20,7 +20,7 @@ const thawers: ChildProcess[] = [];
 
 afterEach(async () => {
   for (const thawer of thawers.splice(0)) {
-    thawer.signal('SIGKILL', { processGroup: true }); // its sleep too
+    if (thawer.exitStatus === undefined) thawer.signal('SIGKILL', { processGroup: true }); // its sleep too
     await thawer.wait();
   }
   for (const child of started.splice(0)) {
