@@ -23,10 +23,13 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 interface Phase {
   name: string;
   cpuPercent: number;
+  delayP50Ms: number;
   delayP99Ms: number;
   delayMaxMs: number;
   checks: number;
   failures: number;
+  /** 1-minute load average at the end of the phase: other work on the machine. */
+  load: number;
 }
 
 async function freePort(): Promise<number> {
@@ -95,10 +98,12 @@ async function phase(name: string, stateDir: string, port: number, probes: { tcp
     return {
       name,
       cpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+      delayP50Ms: delay.percentile(50) / 1e6,
       delayP99Ms: delay.percentile(99) / 1e6,
       delayMaxMs: delay.max / 1e6,
       checks: after.checks - before.checks,
       failures: after.failures - before.failures,
+      load: os.loadavg()[0]!,
     };
   } finally {
     await supervisor.shutdown();
@@ -119,12 +124,15 @@ async function main(): Promise<void> {
       const perSecond = p.checks / SECONDS;
       console.log(
         `  ${p.name.padEnd(width)}  CPU ${p.cpuPercent.toFixed(1).padStart(5)} % of a core (${(p.cpuPercent - baseline.cpuPercent).toFixed(1)} above no probes)` +
-          `  loop delay p99 ${p.delayP99Ms.toFixed(1)} ms (max ${p.delayMaxMs.toFixed(1)}, ${(p.delayP99Ms / baseline.delayP99Ms).toFixed(2)}x no probes)` +
-          `  ${perSecond.toFixed(0)} checks/s, ${p.failures} failed`,
+          `  loop delay p50 ${p.delayP50Ms.toFixed(1)} p99 ${p.delayP99Ms.toFixed(1)} ms (max ${p.delayMaxMs.toFixed(1)}, p99 ${(p.delayP99Ms / baseline.delayP99Ms).toFixed(2)}x no probes)` +
+          `  ${perSecond.toFixed(0)} checks/s, ${p.failures} failed  load ${p.load.toFixed(2)}`,
       );
     }
     const tcpCost = tcp.cpuPercent - baseline.cpuPercent;
-    console.log(`  target: tcp probes <= 15% of a core: ${tcpCost.toFixed(1)}% (${tcpCost <= 15 ? 'met' : 'NOT met'}); loop delay p99 <= 20 ms: ${Math.max(tcp.delayP99Ms, both.delayP99Ms).toFixed(1)} ms (${Math.max(tcp.delayP99Ms, both.delayP99Ms) <= 20 ? 'met' : 'NOT met'})`);
+    const worst = Math.max(tcp.delayP99Ms, both.delayP99Ms);
+    // On a loaded machine the loop of a daemon doing nothing already waits for a CPU: the
+    // ratio to the no-probe phase of the same run is what the probes themselves add.
+    console.log(`  target: tcp probes <= 15% of a core: ${tcpCost.toFixed(1)}% (${tcpCost <= 15 ? 'met' : 'NOT met'}); loop delay p99 <= 20 ms: ${worst.toFixed(1)} ms (${worst <= 20 ? 'met' : 'NOT met'}; ${(worst / baseline.delayP99Ms).toFixed(2)}x the no-probe p99 of this run)`);
     const out = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../bench/.out');
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, 'results-probes.json'), JSON.stringify({ tcp: TCP, exec: EXEC, seconds: SECONDS, phases: [baseline, tcp, both] }, null, 2));
