@@ -45,8 +45,9 @@ namespace {
 // Clone threads, at most. Each clone holds its thread until the child has exec'd, so this is
 // how many children can be loading their program at once before the next request waits its
 // turn; a child stuck before exec (a cwd on a hung NFS mount) holds one thread, not all. More
-// would only queue for the CPUs: at 100 exec probes a second on a busy 2-CPU machine, 8
-// threads kept the queue short (bench/probes). Threads start on demand.
+// would only queue for the CPUs. With 8, 100 exec probes a second on a 2-CPU machine at load
+// ~11 all ran within their period (bench/probes); other counts were not compared. Threads
+// start on demand.
 constexpr int kMaxCloneThreads = 8;
 constexpr size_t kChildStackSize = 256 * 1024;  // as EnvState's
 constexpr size_t kThreadStackSize = 256 * 1024;
