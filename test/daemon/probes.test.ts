@@ -183,7 +183,43 @@ describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsup
       if (thawer.exitStatus === undefined) thawer.signal('SIGKILL', { processGroup: true }); // its sleep too
       await thawer.wait();
     }
-  });
+  }, 120_000);
+
+  it.skipIf(capabilities().cgroup2Mount === null || !isRoot())('kills an exec check whose timeout passed while its clone was held, as soon as it arrives (needs root and cgroup2)', async () => {
+    await t.supervisor.launch({
+      name: 'late',
+      command: ['sleep', '1000'],
+      startGraceMs: 0,
+      // Each check would sleep for good: only a kill ends it.
+      liveness: { kind: 'exec', command: ['sh', '-c', 'test -e go || exec sleep 1000'], periodMs: 50, timeoutMs: 300, failureThreshold: 1 },
+      cwd: dir,
+      restart: { policy: 'no' },
+    });
+    fs.writeFileSync(path.join(dir, 'go'), '');
+    await pollUntil(() => (t.supervisor.get('late').probes.liveness?.successes ?? 0) >= 1, 30_000);
+    const root = t.supervisor.system().cgroupRoot!;
+    const freeze = path.join(root, 'cgroup.freeze');
+    const thawer = spawn({ command: 'sh', args: ['-c', `sleep 60; echo 0 > ${freeze}`], detach: 'session', stdio: ['null', 'null', 'null'] });
+    const held = (): boolean =>
+      fs.readdirSync(root).some((entry) => entry.startsWith('probe.') && fs.readFileSync(path.join(root, entry, 'cgroup.procs'), 'utf8').trim() !== '');
+    try {
+      fs.rmSync(path.join(dir, 'go'));
+      fs.writeFileSync(freeze, '1');
+      await pollUntil(held, 30_000);
+      // The check armed its 300 ms timeout before its clone: a 300 ms timer armed now is due
+      // later, and Node fires timers in due order, so by then the check's has fired, with no
+      // child to kill yet.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      fs.writeFileSync(freeze, '0');
+      await waitForState(t.supervisor, 'late', 'exited', 30_000);
+      expect(t.supervisor.get('late').exit!.detail).toMatch(/failed 1 times in a row \(last: timed out after 300 ms; its processes were killed\)/);
+      await pollUntil(() => !fs.readdirSync(root).some((entry) => entry.startsWith('probe.')), 10_000);
+    } finally {
+      fs.writeFileSync(freeze, '0');
+      if (thawer.exitStatus === undefined) thawer.signal('SIGKILL', { processGroup: true }); // its sleep too
+      await thawer.wait();
+    }
+  }, 120_000);
 
   it('counts a failing exec check with its output, and passes on exit code 0', async () => {
     const marker = path.join(dir, 'healthy');

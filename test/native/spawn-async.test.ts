@@ -119,7 +119,7 @@ describe.skipIf(unsupported !== null)(`spawnAsync${unsupported ? ` (skipped: ${u
     fs.writeFileSync(path.join(dir, 'cgroup.freeze'), '0');
     const children = await Promise.all(spawns);
     for (const child of children) expect((await child.wait()).code).toBe(0);
-  });
+  }, 120_000);
 
   it.skipIf(cgroupMount === null || !isRoot())('kills and reaps a child whose clone ends after its worker has gone (needs root and cgroup2)', async () => {
     const dir = frozenCgroup('orphaned');
@@ -143,5 +143,5 @@ describe.skipIf(unsupported !== null)(`spawnAsync${unsupported ? ` (skipped: ${u
     fs.writeFileSync(path.join(dir, 'cgroup.freeze'), '0');
     await pollUntil(() => processesIn(dir).length === 0, 10_000);
     await pollUntil(() => zombieChildren().length === 0, 10_000);
-  });
+  }, 120_000);
 });
