@@ -14,6 +14,7 @@
         "native/src/handle_table.cc",
         "native/src/keeper_channel.cc",
         "native/src/limits.cc",
+        "native/src/loop_watch.cc",
         "native/src/notify_socket.cc",
         "native/src/orphans.cc",
         "native/src/owned_children.cc",

@@ -186,6 +186,8 @@ export interface RawBinding {
   closeFd(fd: number): void;
   /** fcntl(F_DUPFD_CLOEXEC): a new fd on the same open file, owned by the caller. */
   dupFd(fd: number): number;
+  /** epoll_ctl(EPOLL_CTL_DEL) of `fd` on this environment's libuv loop: libuv is never woken for it again. */
+  stopWatchingFd(fd: number): void;
   /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
   setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;
   peerCredentials(socketFd: number): { pid: number; uid: number; gid: number };

@@ -26,3 +26,4 @@ export { tryLockExclusive } from './file-lock.js';
 export { NotifySocket, closeReceivedFds, holdReceivedPidfd } from './notify-socket.js';
 export type { NotifyDatagram } from './notify-socket.js';
 export { dupFd } from './dup.js';
+export { stopWatchingFd } from './loop-watch.js';

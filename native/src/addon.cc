@@ -6,6 +6,7 @@
 #include "file_lock.h"
 #include "keeper_channel.h"
 #include "limits.h"
+#include "loop_watch.h"
 #include "notify_socket.h"
 #include "peer.h"
 #include "pidfs_handle.h"
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("makePipe", Napi::Function::New<MakePipe>(env, "makePipe"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("dupFd", Napi::Function::New<DupFd>(env, "dupFd"));
+  exports.Set("stopWatchingFd", Napi::Function::New<StopWatchingFd>(env, "stopWatchingFd"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   exports.Set("pidfsHandle", Napi::Function::New<PidfsHandle>(env, "pidfsHandle"));
   exports.Set("openPidfsHandle", Napi::Function::New<OpenPidfsHandle>(env, "openPidfsHandle"));
