@@ -13,6 +13,7 @@
 // in stats(), so a full disk never stops a service. The in-memory tail still has it.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { stopHandleReading } from '../handle-fd.js';
 import { now } from './clock.js';
 import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
 import { LineSplitter } from './line-splitter.js';
@@ -97,6 +98,8 @@ export class ServiceLogs {
   #seq = 0;
   #capturedBytes = 0;
   #paused = false;
+  /** Handing over to the next daemon (suspend()): no source is read any more. */
+  #suspended = false;
   #closing: Promise<void> | null = null;
 
   constructor(options: ServiceLogsOptions) {
@@ -140,7 +143,34 @@ export class ServiceLogs {
     source.on('close', () => this.#end(entry));
     // A read error is followed by 'close'; without a listener it would be thrown.
     source.on('error', () => undefined);
-    if (this.#paused) source.pause();
+    if (this.#suspended) this.#stopReading(entry);
+    else if (this.#paused) source.pause();
+  }
+
+  /**
+   * For a hand-over to the next daemon (reexec): stops reading every source, now and for
+   * sources attached later, so that what is still in a pipe stays there for the next daemon
+   * (which reads the same pipes, through the keeper); records what Node had already read, an
+   * unfinished line as a partial record (the next daemon records the rest of it); and
+   * resolves once all of it is on disk. No byte is then lost or recorded twice. Irreversible.
+   */
+  suspend(): Promise<void> {
+    this.#suspended = true;
+    for (const source of [...this.#sources]) this.#stopReading(source);
+    return this.flush();
+  }
+
+  #stopReading(source: Source): void {
+    source.socket.pause();
+    // In paused mode read() hands each buffered chunk to the 'data' listener; it may also
+    // start the handle reading again, which is stopped below in the same tick (libuv reads
+    // only in its poll phase).
+    while (source.socket.read() !== null);
+    stopHandleReading(source.socket);
+    if (source.timer !== null) clearTimeout(source.timer);
+    source.timer = null;
+    source.pendingSince = null;
+    this.#record(source.stream, source.splitter.flush());
   }
 
   /** The last records in memory, oldest first; `limit` defaults to all of them. */
@@ -212,6 +242,7 @@ export class ServiceLogs {
   }
 
   #maybeResume(): void {
+    if (this.#suspended) return;
     if (!this.#paused || this.#file.queuedBytes > this.#options.highWaterBytes / 2) return;
     this.#paused = false;
     for (const { socket } of this.#sources) socket.resume();
