@@ -12,6 +12,7 @@ import { keeperChannel } from './keeper.js';
 import { KeeperLink, type ListenerKeeper } from './keeper-link.js';
 import { createLogger } from './logger.js';
 import { lockStateDir } from './state-dir-lock.js';
+import { Reexec, type ReexecAccepted } from './reexec.js';
 import { openState, resumeState, type StatePersistence } from './state-persistence.js';
 import { Supervisor, type ConfigChanges } from './supervisor.js';
 
@@ -31,9 +32,16 @@ export interface DaemonOptions {
    * starts listening, so a daemon that cannot serve (its socket held by a live daemon) starts
    * nothing. `reload` is the daemon's reload (for the API's). `keeper`, under pidvisor-keeper:
    * where the listening sockets are kept across a daemon restart (api/server/transport.ts).
-   * Returns what to close at shutdown, before the services stop.
+   * `reexec` is the daemon's hand-over to a new daemon (for the API's). Returns what to close
+   * at shutdown, before the services stop, and how to stop accepting for a hand-over.
    */
-  serve?: (supervisor: Supervisor, logger: Logger, reload: () => Promise<ConfigChanges>, keeper: ListenerKeeper | null) => Promise<{ close(): Promise<void> }>;
+  serve?: (
+    supervisor: Supervisor,
+    logger: Logger,
+    reload: () => Promise<ConfigChanges>,
+    keeper: ListenerKeeper | null,
+    reexec: () => ReexecAccepted,
+  ) => Promise<{ close(): Promise<void>; quiesce?(): Promise<{ forced: number }> }>;
 }
 
 export interface Daemon {
@@ -44,7 +52,13 @@ export interface Daemon {
    * daemon has no file, CONFIG_INVALID (with `problems`; nothing changed) for a refused one.
    */
   reload(): Promise<ConfigChanges>;
-  /** Stops every service and removes the signal handlers. */
+  /**
+   * Hands everything to pidvisor-keeper and exits, for a new daemon that restarts nothing
+   * (reexec.ts); returns once the hand-over has begun. Throws NO_KEEPER without a keeper,
+   * HANDING_OVER when one has begun, SHUTTING_DOWN during a stop.
+   */
+  reexec(): ReexecAccepted;
+  /** Stops every service and removes the signal handlers. During a hand-over: never resolves (the process exits). */
   shutdown(): Promise<void>;
 }
 
@@ -104,17 +118,34 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   };
   const onHangup = (): void => {
-    if (options.configFile === undefined) logger.warn('SIGHUP: the daemon has no config file to reload');
+    if (handOver.handingOver) logger.warn('SIGHUP during a hand-over to a new daemon: not reloaded; send it to the new daemon');
+    else if (options.configFile === undefined) logger.warn('SIGHUP: the daemon has no config file to reload');
     else reload().catch(() => {}); // logged by reload
   };
   const onUserSignal = (signal: NodeJS.Signals): void => logUserSignal(supervisor, logger, signal);
 
   let initial: ConfigFile | null = null;
-  let server: { close(): Promise<void> } | null = null;
+  let server: { close(): Promise<void>; quiesce?(): Promise<{ forced: number }> } | null = null;
+  let stopping = false;
+  const handOver = new Reexec({
+    logger,
+    supervisor,
+    channel: keeperChannel(),
+    quiesceApi: () => server?.quiesce?.() ?? Promise.resolve({ forced: 0 }),
+    closeState: () => {
+      persistence.close();
+      lock.release();
+    },
+    exit: (code) => process.exit(code),
+  });
+  const reexec = (): ReexecAccepted => {
+    if (stopping) throw new SupervisorError('SHUTTING_DOWN', 'the daemon is shutting down');
+    return handOver.request();
+  };
   try {
     // Load the config before anything runs, so a broken file fails the start loudly.
     initial = options.configFile === undefined ? null : await loadConfig(options.configFile);
-    server = options.serve === undefined ? null : await options.serve(supervisor, logger, reload, keeper);
+    server = options.serve === undefined ? null : await options.serve(supervisor, logger, reload, keeper, reexec);
     keeper?.settleListeners();
     process.on('SIGHUP', onHangup);
     process.on('SIGUSR1', onUserSignal);
@@ -139,7 +170,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     supervisor,
     logger,
     reload,
+    reexec,
     async shutdown() {
+      if (handOver.handingOver) {
+        logger.warn('stop asked for during a hand-over to a new daemon: not acted on (it would stop the services handed over); send it to the new daemon');
+        return new Promise<void>(() => {});
+      }
+      stopping = true;
       process.off('SIGHUP', onHangup);
       process.off('SIGUSR1', onUserSignal);
       process.off('SIGUSR2', onUserSignal);

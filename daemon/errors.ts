@@ -20,7 +20,9 @@ export type SupervisorErrorCode =
   | 'DEPENDENCY_UNKNOWN'
   | 'DEPENDENCY_CYCLE'
   | 'DEPENDENCY_UNAVAILABLE'
-  | 'NOT_READY';
+  | 'NOT_READY'
+  | 'NO_KEEPER'
+  | 'HANDING_OVER';
 
 export class SupervisorError extends Error {
   override name = 'SupervisorError';

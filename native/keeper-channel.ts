@@ -47,6 +47,11 @@ export class KeeperChannel {
     this.fd = fd;
   }
 
+  /** The keeper's end is gone, or this side said STOPPING or REEXEC: nothing more can be sent. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /**
    * Starts reading: messages wait in the socket (and the keeper holds them) until then. From
    * here the channel keeps the event loop alive, as a socket does, until stopping() or close().
@@ -85,14 +90,15 @@ export class KeeperChannel {
   /**
    * This daemon is about to exit for an upgrade: once it has, the keeper re-executes itself from
    * disk (keeping its fds, exits and children) and starts a new daemon, which gets them all. Send
-   * every deposit first; then exit. Synchronous, as stopping().
+   * every deposit first; then exit. Synchronous, as stopping(). False when it could not be
+   * sent (the channel was closed, or the keeper's end is gone).
    */
-  reexec(): void {
-    this.#last(MessageType.REEXEC);
+  reexec(): boolean {
+    return this.#last(MessageType.REEXEC);
   }
 
-  #last(type: typeof MessageType.STOPPING | typeof MessageType.REEXEC): void {
-    if (this.#closed) return;
+  #last(type: typeof MessageType.STOPPING | typeof MessageType.REEXEC): boolean {
+    if (this.#closed) return false;
     try {
       for (const message of this.#outbox.splice(0)) {
         binding.channelSend(this.fd, message.bytes, message.fd, true);
@@ -101,9 +107,10 @@ export class KeeperChannel {
       binding.channelSend(this.fd, encodeEmpty(type), -1, true);
     } catch (error) {
       this.#close(SystemError.from(error as RawErrnoError));
-      return;
+      return false;
     }
     this.#close(null);
+    return true;
   }
 
   close(): void {

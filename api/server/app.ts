@@ -33,6 +33,7 @@ import { inspectRoutes } from './routes/inspect.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { processRoutes } from './routes/processes.js';
+import { systemReexecRoutes } from './routes/system-reexec.js';
 import { systemRoutes } from './routes/system.js';
 import { uiRoutes } from './routes/ui.js';
 import { waitRoutes } from './routes/wait.js';
@@ -115,6 +116,7 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
   app.register(eventRoutes, { ctx });
   app.register(metricsRoutes, { ctx });
   app.register(configRoutes, { ctx, reload: options.reloadConfig ?? null });
+  app.register(systemReexecRoutes, { ctx, reexec: options.reexec ?? null });
   app.register(uiRoutes, { ctx });
   return app;
 }

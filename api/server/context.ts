@@ -10,6 +10,7 @@ import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
 import { RateLimiter, Semaphore, type RateLimitOptions } from './limits.js';
 import { ApiMetrics } from './metrics.js';
 import type { RouteRecord } from './openapi.js';
+import type { ReexecAccepted } from './routes/system-reexec.js';
 import { LiveStreams } from './stream.js';
 import { UiSessions, type UiSessionOptions } from './ui-session.js';
 
@@ -48,6 +49,8 @@ export interface AppOptions {
   uiSessions?: Partial<UiSessionOptions>;
   /** The daemon's config reload (POST /v1/config/reload); without it that route answers NO_CONFIG. */
   reloadConfig?: () => Promise<ConfigChanges>;
+  /** The daemon's hand-over to a new daemon (POST /v1/system/reexec); without it that route answers NO_KEEPER. */
+  reexec?: () => ReexecAccepted;
 }
 
 export interface ServerTimeouts {
@@ -76,6 +79,8 @@ export interface AppContext {
   timeouts: ServerTimeouts;
   /** Aborted when the app starts closing: long polls and streams end. */
   closing: AbortSignal;
+  /** Aborted when the daemon hands over to the next one (reexec, quiesce.ts): long polls answer HANDING_OVER. */
+  handOver: AbortController;
   /** Every route as registered, for the OpenAPI document. */
   routes: RouteRecord[];
 }
@@ -106,6 +111,7 @@ export function createContext(supervisor: SupervisorApi, options: AppOptions, lo
     allowedOrigins: new Set(options.allowedOrigins ?? []),
     timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, ...options.timeouts },
     closing,
+    handOver: new AbortController(),
     routes: [],
   };
 }

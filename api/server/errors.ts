@@ -32,6 +32,7 @@ export const ERRORS = {
   PIDVISOR_ERR_INSTANCE_MISMATCH: { status: 409, title: 'The instance is not the current one; nothing was signalled' },
   PIDVISOR_ERR_LOGS_NOT_CAPTURED: { status: 409, title: 'The output of this process is not captured' },
   PIDVISOR_ERR_NO_CONFIG: { status: 409, title: 'The daemon was started without a config file' },
+  PIDVISOR_ERR_NO_KEEPER: { status: 409, title: 'The daemon runs without pidvisor-keeper: it cannot hand over to a new daemon' },
   PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE: { status: 409, title: 'A dependency the process needs is missing or being removed; nothing was started' },
   PIDVISOR_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The body is too large' },
   PIDVISOR_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Only application/json bodies are accepted' },
@@ -50,6 +51,7 @@ export const ERRORS = {
   PIDVISOR_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   PIDVISOR_ERR_TOO_MANY_LAUNCHES: { status: 503, title: 'Too many launches in progress' },
   PIDVISOR_ERR_SHUTTING_DOWN: { status: 503, title: 'The daemon is shutting down' },
+  PIDVISOR_ERR_HANDING_OVER: { status: 503, title: 'The daemon is handing over to a new daemon (reexec); retry in a moment' },
   PIDVISOR_ERR_STREAM_BEHIND: { status: 503, title: 'The stream was ended: the client read too slowly' },
 } as const satisfies Record<string, ErrorDefinition>;
 
@@ -86,6 +88,8 @@ export const SUPERVISOR_ERRORS: Readonly<Record<SupervisorErrorCode, ErrorCode>>
   DEPENDENCY_CYCLE: 'PIDVISOR_ERR_DEPENDENCY_CYCLE',
   DEPENDENCY_UNAVAILABLE: 'PIDVISOR_ERR_DEPENDENCY_UNAVAILABLE',
   NOT_READY: 'PIDVISOR_ERR_NOT_READY',
+  NO_KEEPER: 'PIDVISOR_ERR_NO_KEEPER',
+  HANDING_OVER: 'PIDVISOR_ERR_HANDING_OVER',
 };
 
 /** fastify's own client errors, by their code. Any other fastify 4xx is BAD_REQUEST. */

@@ -35,6 +35,7 @@ import { isLoopbackAddress, loadTokenDigest, loopbackHosts, tagConnection, type 
 import { DEFAULT_MAX_CONNECTIONS } from './context.js';
 import { writeClientError } from './errors.js';
 import { UnauthenticatedConnections } from './limits.js';
+import { ConnectionTracker } from './quiesce.js';
 
 export interface ListenOptions {
   /** Default: $PIDVISOR_SOCKET, /run/pidvisor/pidvisor.sock for root, else under $XDG_RUNTIME_DIR. */
@@ -76,6 +77,12 @@ export interface ListenHandle {
   tcp: { host: string; port: number } | null;
   /** Stops both listeners and closes the app (open streams end, long polls answer 503). */
   close(): Promise<void>;
+  /**
+   * For a hand-over to the next daemon (reexec): stops accepting while the listening sockets
+   * stay open (the keeper holds them), and resolves once the connections accepted are answered
+   * and closed (quiesce.ts). Then the process must exit without close().
+   */
+  quiesce(): Promise<{ forced: number }>;
 }
 
 const PROBE_TIMEOUT_MS = 1000;
@@ -107,6 +114,9 @@ export async function listen(app: PidvisorApp, options: ListenOptions = {}): Pro
     await app.close();
     throw error;
   }
+  const connections = new ConnectionTracker();
+  connections.track(app.server);
+  if (tcp !== null) connections.track(tcp.server);
   if (keeper !== null) {
     depositServer(keeper, unixAddress, app.server);
     if (tcp !== null && tcpPlan !== null) depositServer(keeper, { transport: 'tcp', host: tcpPlan.host, port: tcpPlan.port }, tcp.server);
@@ -120,6 +130,7 @@ export async function listen(app: PidvisorApp, options: ListenOptions = {}): Pro
       closing ??= closeAll(app, tcp?.server ?? null);
       return closing;
     },
+    quiesce: () => connections.quiesce(app.pidvisor),
   };
 }
 

@@ -77,8 +77,8 @@ otherwise ignored). Neither opens Node's inspector.`,
         ...(values['cgroup-name'] === undefined ? {} : { cgroupName: values['cgroup-name'] as string }),
         ...(usageInterval === undefined ? {} : { usageIntervalMs: Number(usageInterval) }),
         logger,
-        serve: async (supervisor, _logger, reload, keeper) => {
-          const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') }, reloadConfig: reload });
+        serve: async (supervisor, _logger, reload, keeper, reexec) => {
+          const app = buildApp(supervisor, { logger, audit: { file: path.join(stateDir, 'audit.log') }, reloadConfig: reload, reexec });
           return listen(app, {
             socketPath,
             ...(tcp === undefined ? {} : { tcp }),

@@ -41,7 +41,7 @@ export const waitRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
           description:
             'Answers with the exit of the instance running when the request arrived, or at once with the last exit (null if none) when nothing runs. When `timeoutMs` passes first: 200 with `{exit: null, timedOut: true}`.',
           tags: ['processes'],
-          errors: ['PIDVISOR_ERR_NOT_FOUND'],
+          errors: ['PIDVISOR_ERR_NOT_FOUND', 'PIDVISOR_ERR_HANDING_OVER'],
         },
       },
     },
@@ -52,7 +52,11 @@ export const waitRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
           problems: [{ in: 'querystring', path: '/timeoutMs', message: `must be <= ${MAX_WAIT_MS}` }],
         });
       }
-      const outcome = await until(exitOf(request.params.id), timeoutMs, ctx.closing, reply.raw);
+      const outcome = await until(exitOf(request.params.id), timeoutMs, [ctx.closing, ctx.handOver.signal], reply.raw);
+      if (outcome.kind === 'closing' && ctx.handOver.signal.aborted) {
+        // The next daemon answers the same question: the client asks again.
+        throw new ApiError('PIDVISOR_ERR_HANDING_OVER', 'the daemon is handing over to a new one (reexec); ask again', { retryAfterSeconds: 1 }, { headers: { 'retry-after': '1' } });
+      }
       if (outcome.kind === 'closing') throw new ApiError('PIDVISOR_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
       if (outcome.kind === 'failed') throw outcome.error;
       if (outcome.kind === 'exit') return { exit: outcome.exit, timedOut: false };
@@ -61,20 +65,20 @@ export const waitRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async 
   );
 };
 
-/** The first of: the exit, the timeout, the app closing, the client going away. */
-function until(exit: Promise<ExitRecord | null>, timeoutMs: number | null, closing: AbortSignal, response: ServerResponse): Promise<Outcome> {
-  if (closing.aborted) return Promise.resolve({ kind: 'closing' });
+/** The first of: the exit, the timeout, the app closing (or handing over), the client going away. */
+function until(exit: Promise<ExitRecord | null>, timeoutMs: number | null, closings: AbortSignal[], response: ServerResponse): Promise<Outcome> {
+  if (closings.some((closing) => closing.aborted)) return Promise.resolve({ kind: 'closing' });
   return new Promise<Outcome>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     const finish = (outcome: Outcome): void => {
       clearTimeout(timer);
-      closing.removeEventListener('abort', onClosing);
+      for (const closing of closings) closing.removeEventListener('abort', onClosing);
       response.off('close', onGone);
       resolve(outcome);
     };
     const onClosing = (): void => finish({ kind: 'closing' });
     const onGone = (): void => finish({ kind: 'gone' });
-    closing.addEventListener('abort', onClosing);
+    for (const closing of closings) closing.addEventListener('abort', onClosing);
     response.on('close', onGone);
     if (timeoutMs !== null) timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
     exit.then(
