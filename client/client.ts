@@ -12,6 +12,7 @@ import { DEFAULT_RETRY, isRetryable, retryDelay, sleep, type RetryOptions } from
 import type {
   ConfigChanges,
   DependencyGraph,
+  ReexecAccepted,
   Health,
   LaunchSpec,
   LogLine,
@@ -137,6 +138,16 @@ export class PidvisorClient {
   /** POST /v1/config/reload: re-read the config file; ApiError PIDVISOR_ERR_CONFIG_INVALID (with `problems`) when refused. */
   async reloadConfig(): Promise<ConfigChanges> {
     return (await this.json<ConfigChanges>('POST', '/v1/config/reload', {})).body;
+  }
+
+  /**
+   * POST /v1/system/reexec: the daemon hands every service to pidvisor-keeper and exits; the
+   * keeper re-executes itself and starts the new daemon, which restarts nothing. Resolves once
+   * the hand-over has begun; the new daemon is up when system() answers with another `pid`.
+   * ApiError PIDVISOR_ERR_NO_KEEPER when the daemon runs without the keeper.
+   */
+  async reexec(): Promise<ReexecAccepted> {
+    return (await this.json<ReexecAccepted>('POST', '/v1/system/reexec', {})).body;
   }
 
   // ---- processes ----

@@ -5,7 +5,8 @@
 //   refused while the keeper restarts the daemon, a keep-alive socket closed while idle):
 //   any request. Not when the failure is permanent (EACCES, TLS refused).
 // - The daemon refused it before acting: 429 RATE_LIMITED / TOO_MANY_STREAMS, 503
-//   SHUTTING_DOWN / TOO_MANY_LAUNCHES, after their Retry-After: any request.
+//   SHUTTING_DOWN / TOO_MANY_LAUNCHES / HANDING_OVER (a reexec: the next daemon answers),
+//   after their Retry-After: any request.
 // - The connection broke after the request was sent (ConnectionLostError): only reads (GET).
 //   A launch is not repeated then, even with its Idempotency-Key: the daemon keeps keys in
 //   memory, so if it died mid-request the next one does not know the key and would launch
@@ -22,7 +23,7 @@ export interface RetryOptions {
 }
 
 const PERMANENT = new Set(['EACCES', 'ENOTSOCK', 'EPROTO', 'ENOTFOUND']);
-const REFUSED_BEFORE_ACTING = new Set(['PIDVISOR_ERR_RATE_LIMITED', 'PIDVISOR_ERR_TOO_MANY_STREAMS', 'PIDVISOR_ERR_SHUTTING_DOWN', 'PIDVISOR_ERR_TOO_MANY_LAUNCHES']);
+const REFUSED_BEFORE_ACTING = new Set(['PIDVISOR_ERR_RATE_LIMITED', 'PIDVISOR_ERR_TOO_MANY_STREAMS', 'PIDVISOR_ERR_SHUTTING_DOWN', 'PIDVISOR_ERR_TOO_MANY_LAUNCHES', 'PIDVISOR_ERR_HANDING_OVER']);
 
 export const DEFAULT_RETRY: Required<RetryOptions> = { attempts: 5, initialDelayMs: 100, maxDelayMs: 2000 };
 

@@ -2,6 +2,7 @@
 // documents responses with (api/server/schemas.ts), so the two cannot drift apart.
 import type { Static } from '@sinclair/typebox';
 import type * as Schemas from '../api/server/schemas.js';
+import type { ReexecAnswer } from '../api/server/routes/system-reexec.js';
 import type { Ticket } from '../api/server/routes/ui.js';
 import type { SupervisorEvent } from '../daemon/events.js';
 
@@ -20,6 +21,8 @@ export type WaitResult = Static<typeof Schemas.WaitResult>;
 export type SystemInfo = Static<typeof Schemas.SystemInfo>;
 export type Health = Static<typeof Schemas.Health>;
 export type ConfigChanges = Static<typeof Schemas.ConfigChanges>;
+/** A hand-over to a new daemon has begun (POST /v1/system/reexec). */
+export type ReexecAccepted = Static<typeof ReexecAnswer>;
 /** Processes, their dependsOn edges with whether each holds now and why not, and the start order. */
 export type DependencyGraph = Static<typeof Schemas.DependencyGraph>;
 export type ConfigProblem = Static<typeof Schemas.ConfigProblem>;

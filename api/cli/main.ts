@@ -19,7 +19,7 @@ const configs = (): Promise<Command[]> => import('./commands/config.js').then((m
 
 /** The command table: every command, loaded only when run. */
 export const COMMANDS: readonly Entry[] = [
-  { name: 'daemon', summary: 'Run the supervisor and its HTTP API', load: () => import('./commands/daemon.js').then((m) => m.daemonCommand), resident: true },
+  { name: 'daemon', summary: 'Run the supervisor and its HTTP API (`daemon reexec`: upgrade it in place, restarting no service)', load: () => import('./commands/daemon.js').then((m) => m.daemonCommand), resident: true },
   { name: 'init', summary: 'Run as init (PID 1 of a container, or a subreaper)', load: () => import('./commands/init.js').then((m) => m.initCommand), resident: true },
   { name: 'run', summary: 'Start a command under the daemon', load: fromList(processes, 'run') },
   { name: 'ps', summary: 'List the processes the daemon supervises, with CPU % and memory', load: fromList(processes, 'ps') },
@@ -87,6 +87,10 @@ export async function runCli(argv: string[]): Promise<number> {
   if (entry === undefined) {
     process.stderr.write(`pidvisor: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
     return EXIT.usage;
+  }
+  if (name === 'daemon' && rest[0] === 'reexec') {
+    // A client of the running daemon, not a daemon: no keeper, nothing resident.
+    return runCommand((await import('./commands/daemon-reexec.js')).daemonReexecCommand, rest.slice(1));
   }
   if (entry.resident === true) {
     // The process the user started becomes pidvisor-keeper, which runs this command again as

@@ -12,7 +12,7 @@ import { EXIT, UsageError, type Command } from '../command.js';
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'Run the supervisor and its HTTP API. With no options it starts empty and listens on its unix socket.',
-  usage: 'daemon [options]',
+  usage: 'daemon [options]  |  daemon reexec [--timeout SECONDS] (see `pidvisor daemon reexec --help`)',
   details: `Options:
   --socket PATH       the API's unix socket (default: $PIDVISOR_SOCKET, else ${defaultSocketPath()})
   --config FILE       YAML file of services, loaded at start and on reload
@@ -43,6 +43,11 @@ any problem is refused whole (the line, the field and what is allowed are logged
 nothing changes; \`pidvisor check --config FILE\` finds them beforehand. Changed services
 keep their id, history and logs and restart if they were running; added ones start,
 removed ones stop.
+
+Upgrade: \`pidvisor daemon reexec\` (or POST /v1/system/reexec) makes the running daemon hand
+every service, output pipe and socket to pidvisor-keeper and exit; the keeper re-executes
+itself from disk and starts the new daemon, which takes everything over: no service is
+restarted, no request refused, no captured byte lost. Not without the keeper (PIDVISOR_KEEPER=off).
 
 Signals: SIGHUP reloads; SIGTERM or SIGINT stops every service, each with its stop timeout,
 then exits 0; SIGUSR1 logs the status of every service; SIGUSR2 is reserved (logged,

@@ -16,7 +16,7 @@ export interface ReexecAccepted {
 
 const ReexecBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
 
-const ReexecAnswer = Type.Object(
+export const ReexecAnswer = Type.Object(
   {
     daemonPid: Type.Integer({ description: 'This daemon: it exits once everything is handed over' }),
     keeperPid: Type.Integer({ description: 'pidvisor-keeper: it re-executes itself from disk (same pid) and starts the new daemon' }),
