@@ -340,8 +340,14 @@ describe.skipIf(unsupported !== null)('HTTP routes', () => {
       '/v1/processes/{id}/stop',
       '/v1/processes/{id}/wait',
       '/v1/system',
+      '/v1/system/reexec',
       '/v1/ui/tickets',
     ]);
+    // Documented with its refusals; an app without a daemon to hand over (as here) answers NO_KEEPER.
+    expect(Object.keys(doc.paths['/v1/system/reexec'].post.responses)).toEqual(expect.arrayContaining(['202', '409', '503']));
+    const reexec = await t.app.inject({ method: 'POST', url: '/v1/system/reexec', payload: {} });
+    expect(reexec.statusCode).toBe(409);
+    expect(json(reexec)).toMatchObject({ code: 'PIDVISOR_ERR_NO_KEEPER' });
     expect(doc.paths['/v1/processes'].post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ServiceSpec' });
     expect(doc.paths['/v1/processes'].post.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ProcessInfo' });
     expect(doc.paths['/v1/processes/batch'].post.operationId).toBe('launchProcesses');
