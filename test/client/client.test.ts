@@ -67,6 +67,7 @@ const METHOD_OF_OPERATION: Record<string, keyof PidvisorClient> = {
   getOpenApi: 'openApi',
   getMetrics: 'metrics',
   reloadConfig: 'reloadConfig',
+  reexecDaemon: 'reexec',
   listProcesses: 'list',
   getProcess: 'get',
   inspectProcess: 'inspect',
