@@ -43,7 +43,7 @@ export const systemReexecRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; re
     },
     async (request, reply) => {
       request.auditTarget = 'daemon';
-      if (reexec === null) throw new ApiError('PIDVISOR_ERR_NO_KEEPER', 'this API is not served by a daemon that can hand over (no keeper)');
+      if (reexec === null) throw new ApiError('PIDVISOR_ERR_NO_KEEPER', 'this daemon cannot hand over to a new one: only `pidvisor daemon` under pidvisor-keeper can (not `pidvisor init`)');
       const accepted = reexec();
       request.auditDetail = { ...accepted };
       // This connection is answered, then closed: the daemon is about to exit.
