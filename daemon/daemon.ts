@@ -131,6 +131,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     logger,
     supervisor,
     channel: keeperChannel(),
+    keeper,
     quiesceApi: () => server?.quiesce?.() ?? Promise.resolve({ forced: 0 }),
     closeState: () => {
       persistence.close();

@@ -9,6 +9,13 @@
 // pidfs file handle, reads its output from the keeper's read ends, and records an instance
 // that ended with the keeper's status instead of `unobserved`. Exits are acknowledged only
 // once recorded in the journal.
+//
+// An output pipe is withdrawn when this daemon has read it to its end (its socket closed), not
+// at its instance's exit: a process the instance left behind (kill mode `process`) may still
+// write to it, and an instance that ends during a hand-over (reexec) may have left bytes in it
+// that this daemon no longer reads. The next daemon then reads such a pipe of an ended
+// instance to its end, into the service's logs, and withdraws it.
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
@@ -79,7 +86,11 @@ export class KeeperLink implements ListenerKeeper {
   /** Inventory listening sockets not yet taken, by key. */
   readonly #heldListeners = new Map<bigint, number>();
   /** Inventory output pipe read ends not yet taken, by `<instance token>/<stream>`. */
-  readonly #heldOutputs = new Map<string, { key: bigint; fd: number }>();
+  readonly #heldOutputs = new Map<string, { key: bigint; fd: number; service: string; stream: OutputStream }>();
+  /** Output pipes deposited whose socket this daemon reads, with their instance: withdrawn once it is closed. */
+  readonly #pipesRead = new Map<bigint, string>();
+  /** Handing over to the next daemon (reexec): nothing is withdrawn any more, it is all for the next one. */
+  #handingOver = false;
   /** Exits the keeper reported and that are not yet acknowledged, by instance token. */
   readonly #exits = new Map<string, KeeperExit>();
   /** Instances the keeper holds fds of now (pidfd, output pipes), by token: the keys to withdraw at their exit. */
@@ -154,7 +165,7 @@ export class KeeperLink implements ListenerKeeper {
         return;
       }
       if (kind === 'OUTPUT_PIPE' && stream !== null && outputKey(service, instance, stream) === key) {
-        this.#heldOutputs.set(`${instance}/${stream}`, { key, fd });
+        this.#heldOutputs.set(`${instance}/${stream}`, { key, fd, service, stream });
         return;
       }
     }
@@ -287,12 +298,13 @@ export class KeeperLink implements ListenerKeeper {
    * withdraws it when its exit is recorded.
    */
   start(supervisor: Supervisor): void {
-    for (const [instance, held] of [...this.#held, ...this.#heldOutputs]) {
+    for (const [instance, held] of this.#held) {
       // An instance the journal does not name (or not as current): nobody will take it over.
       this.#logger.warn({ instance }, 'the keeper held an instance no service has; withdrawn');
       fs.closeSync(held.fd);
       this.#withdraw(held.key);
     }
+    for (const [instance, held] of this.#heldOutputs) this.#drainEnded(supervisor, instance, held);
     this.#held.clear();
     this.#heldOutputs.clear();
     // Taken, but the instance had ended (reaped by the keeper, or by the dead daemon before it
@@ -314,6 +326,50 @@ export class KeeperLink implements ListenerKeeper {
     for (const { id } of supervisor.list()) this.#depositCurrent(id, supervisor.service(id));
   }
 
+  /**
+   * A hand-over to the next daemon (reexec) has begun: from now on nothing is withdrawn (an
+   * instance that ends now may have left output this daemon no longer reads); new instances
+   * are still deposited.
+   */
+  handOver(): void {
+    this.#handingOver = true;
+  }
+
+  /**
+   * The pipe of an instance that ended (no service has it as current): read to its end into
+   * the service's logs, then withdrawn. Bytes it still held, or that a process the instance
+   * left behind writes, are not lost.
+   */
+  #drainEnded(supervisor: Supervisor, instance: string, held: { key: bigint; fd: number; service: string; stream: OutputStream }): void {
+    let logs = null;
+    try {
+      logs = fs.fstatSync(held.fd).isFIFO() ? supervisor.service(held.service).logs : null;
+    } catch {
+      logs = null; // the service is gone
+    }
+    if (logs === null) {
+      this.#logger.warn({ instance, stream: held.stream }, 'the keeper held an output pipe no service reads; withdrawn');
+      fs.closeSync(held.fd);
+      this.#withdraw(held.key);
+      return;
+    }
+    this.#logger.info({ service: held.service, instance, stream: held.stream }, 'reading the rest of an ended instance\'s output');
+    const socket = new net.Socket({ fd: held.fd, readable: true, writable: false });
+    this.#pipesRead.set(held.key, instance);
+    socket.once('close', () => this.#pipeClosed(held.key));
+    logs.attach(held.stream, socket);
+  }
+
+  #pipeClosed(key: bigint): void {
+    const instance = this.#pipesRead.get(key);
+    if (instance === undefined || this.#handingOver) return;
+    this.#pipesRead.delete(key);
+    // Not withdrawn a second time at the instance's exit.
+    const keys = this.#deposited.get(instance);
+    if (keys !== undefined) this.#deposited.set(instance, keys.filter((k) => k !== key));
+    this.#withdraw(key);
+  }
+
   /** Stops depositing (a clean stop: the keeper is told STOPPING next). */
   stop(): void {
     this.#unsubscribe?.();
@@ -333,7 +389,8 @@ export class KeeperLink implements ListenerKeeper {
       const keys = this.#deposited.get(event.instance);
       if (keys === undefined) return;
       this.#deposited.delete(event.instance);
-      for (const key of keys) this.#withdraw(key);
+      // Its output pipes go once read to their end (#pipeClosed).
+      if (!this.#handingOver) for (const key of keys) if (!this.#pipesRead.has(key)) this.#withdraw(key);
       const exit = this.#exits.get(event.instance);
       if (exit !== undefined) this.#acknowledge(exit);
     }
@@ -352,6 +409,10 @@ export class KeeperLink implements ListenerKeeper {
       const fd = socket === null ? null : handleFd(socket);
       const key = outputKey(serviceId, instance, stream);
       if (fd !== null && !held.includes(key)) this.#deposit(serviceId, instance, key, 'OUTPUT_PIPE', fd, stream);
+      if (socket !== null && !socket.destroyed && (fd !== null || held.includes(key)) && !this.#pipesRead.has(key)) {
+        this.#pipesRead.set(key, instance);
+        socket.once('close', () => this.#pipeClosed(key));
+      }
     }
   }
 

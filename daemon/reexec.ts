@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { KeeperChannel } from '../native/keeper-channel.js';
 import { SupervisorError } from './errors.js';
+import type { KeeperLink } from './keeper-link.js';
 import type { ServiceLogs } from './logs/service-logs.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -40,6 +41,8 @@ export interface HandOverParts {
   supervisor: Supervisor;
   /** The channel to the keeper; null without one (PIDVISOR_KEEPER=off, a daemon started as a library). */
   channel: KeeperChannel | null;
+  /** This daemon's use of the keeper's store (withdraws nothing once the hand-over begins). */
+  keeper: KeeperLink | null;
   /** Stops the API accepting and resolves once what it accepted is answered (null: no API). */
   quiesceApi: (() => Promise<{ forced: number }>) | null;
   /** Syncs and closes the state journal, releases the state dir: synchronous. */
@@ -80,6 +83,9 @@ export class Reexec {
     }
     if (this.#started) throw new SupervisorError('HANDING_OVER', 'the daemon is already handing over to a new one');
     this.#started = true;
+    // From now on an instance that ends keeps its output pipes in the keeper: its capture
+    // stops reading below, and the next daemon reads what it left (keeper-link.ts).
+    this.#parts.keeper?.handOver();
     const accepted = { daemonPid: process.pid, keeperPid: process.ppid };
     this.#parts.logger.info({ keeperPid: accepted.keeperPid }, 'reexec: handing everything over to the keeper for a new daemon');
     void this.#handOver(channel);

@@ -6,7 +6,8 @@
 //   - no request fails in any way (no ECONNREFUSED, ENOENT, reset, 5xx): those made during the
 //     hand-over wait in the listening sockets' backlog and are answered by the new daemon;
 //   - no service is restarted: every one keeps its pid and instance, restarts stay 0;
-//   - a writer of sequence-numbered lines loses no line and repeats none;
+//   - a writer of sequence-numbered lines loses no line and repeats none; so does a process an
+//     ended instance left behind (kill mode `process`) writing to the instance's output;
 //   - the keeper keeps its pid and runs the new binary (/proc/PID/exe is the new file's inode);
 //   - a long poll open during the hand-over answers 503 HANDING_OVER (ask again);
 //   - the CLI prints the old and the new daemon's pid; the audit log has the request.
@@ -183,6 +184,16 @@ describe.skipIf(reason !== null)(`pidvisor daemon reexec${reason === null ? '' :
     });
     before.push(writer);
     await pollUntil(() => before.every((info) => fs.existsSync(`/proc/${info.pid}`)), 10_000);
+    // An instance that ends at once, leaving behind a process that goes on writing to its
+    // output: the pipe must outlive the daemon that read it.
+    const stopLeftover = path.join(dir, 'stop-leftover');
+    const leftover = await launch(unix, {
+      name: 'leftover',
+      command: ['sh', '-c', `(i=0; while [ ! -e ${stopLeftover} ]; do echo "$i"; i=$((i+1)); sleep 0.01; done; echo "end $i") & exit 0`],
+      killMode: 'process',
+      restart: { policy: 'no' },
+    });
+    await pollUntil(() => !fs.existsSync(`/proc/${leftover.pid}`), 10_000);
 
     // Load: each client sends one request after the other, each on a new connection, until
     // told to stop; GETs on both transports, and launches on both.
@@ -267,21 +278,23 @@ describe.skipIf(reason !== null)(`pidvisor daemon reexec${reason === null ? '' :
     expect(logs.some((r) => r.msg === "took over the previous keeper's state" && r.pid === keeperPid)).toBe(true);
     expect(logs.find((r) => r.msg === 'api listening' && r.daemonPid === newDaemon)).toMatchObject({ inherited: true, tcp: { port } });
 
-    // The writer's output: every line once, in order, across the hand-over.
+    // The writers' output: every line once, in order, across the hand-over.
     fs.writeFileSync(stopWriter, '');
-    await pollUntil(() => !fs.existsSync(`/proc/${writer.pid}`) || procStat(writer.pid!)[0] === 'Z', 30_000);
-    // Bounded: the new daemon writes the last line out within a few seconds.
-    let lines: string[] = [];
-    for (let tries = 0; tries < 300 && lines.at(-1)?.startsWith('end ') !== true; tries++) {
-      lines = await loggedLines(stateDir, writer);
-      if (lines.at(-1)?.startsWith('end ') !== true) await new Promise((resolve) => setTimeout(resolve, 100));
+    fs.writeFileSync(stopLeftover, '');
+    for (const info of [writer, leftover]) {
+      // Bounded: the new daemon writes the last line out within a few seconds.
+      let lines: string[] = [];
+      for (let tries = 0; tries < 300 && lines.at(-1)?.startsWith('end ') !== true; tries++) {
+        lines = await loggedLines(stateDir, info);
+        if (lines.at(-1)?.startsWith('end ') !== true) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(lines.at(-1), `${info.name}: its last line (a writer killed by SIGPIPE writes none)`).toMatch(/^end \d+$/);
+      const count = Number(lines.at(-1)!.slice('end '.length));
+      const numbers = lines.slice(0, -1).map(Number);
+      expect(numbers.length, `${info.name}: lines logged`).toBe(count);
+      const wrong = numbers.flatMap((n, i) => (n === i ? [] : [`line ${i} is ${n}`]));
+      expect(wrong.slice(0, 5), info.name).toEqual([]);
     }
-    expect(lines.at(-1)).toMatch(/^end \d+$/);
-    const count = Number(lines.at(-1)!.slice('end '.length));
-    const numbers = lines.slice(0, -1).map(Number);
-    expect(numbers.length, 'lines logged').toBe(count);
-    const wrong = numbers.flatMap((n, i) => (n === i ? [] : [`line ${i} is ${n}`]));
-    expect(wrong.slice(0, 5)).toEqual([]);
 
     // The request is in the audit log, with its answer.
     const audit = fs.readFileSync(path.join(stateDir, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
