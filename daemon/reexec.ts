@@ -6,7 +6,8 @@
 //
 // What the keeper holds is already deposited as things happen: every instance's pidfd, every
 // output pipe's read end, every listening socket. What only this process holds is handed over
-// here, in this order:
+// here, in this order (from step 1 on, the keeper keeps everything deposited: nothing is
+// withdrawn, so the pipes of an instance that ends meanwhile stay for the next daemon to read):
 //   1. The API stops accepting (the listening sockets stay open: the keeper's copies keep the
 //      backlog, and clients connecting now wait there for the next daemon), answers what it
 //      accepted, then lets the connections go (api/server/quiesce.ts).
