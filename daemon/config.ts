@@ -12,12 +12,14 @@
 // value".
 import fs from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
-import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
+import type { ValueError, ValueErrorType } from '@sinclair/typebox/value';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { EntryProblem } from './config-problems.js';
 import { SupervisorError } from './errors.js';
 import type { ConfigChanges, Supervisor } from './supervisor.js';
-import { NAME_PATTERN, ServiceSpec } from './spec.js';
+import { NAME_PATTERN } from './service-name.js';
+import { loadTypeBoxValue, serviceSpecErrors } from './spec-check.js';
+import type { ServiceSpec } from './spec.js';
 
 export interface Config {
   services: Record<string, ServiceSpec>;
@@ -93,9 +95,9 @@ export function parseConfig(text: string, file = '<config>'): ConfigFile {
         problems.push(at(['services', name, 'name'], 'must be omitted or equal to the key'));
       }
       const withName = typeof spec === 'object' && spec !== null ? { ...spec, name } : spec;
-      for (const error of firstErrors(ServiceSpec, withName)) {
+      for (const error of serviceSpecErrors(withName, MAX_PROBLEMS)) {
         // A missing field is reported once, as required, not also as of the wrong type.
-        if (error.value === undefined && error.type !== ValueErrorType.ObjectRequiredProperty) continue;
+        if (error.value === undefined && error.type !== loadTypeBoxValue().ValueErrorType.ObjectRequiredProperty) continue;
         const described = describe(error);
         problems.push(at(['services', name, ...pointerSegments(error.path)], described.message, described.allowed));
       }
@@ -140,13 +142,10 @@ export function byPosition(problems: readonly ConfigProblem[]): ConfigProblem[] 
   return [...problems].sort((a, b) => key(a) - key(b));
 }
 
-function firstErrors(schema: TSchema, value: unknown): ValueError[] {
-  if (Value.Check(schema, value)) return [];
-  return [...Value.Errors(schema, value)].slice(0, MAX_PROBLEMS);
-}
-
 /** An error of the schema in words, with what is allowed there when the schema says. */
 function describe(error: ValueError): { message: string; allowed?: string[] } {
+  // TypeBox is loaded: the error is its.
+  const { ValueErrorType } = loadTypeBoxValue();
   if (error.type === ValueErrorType.ObjectAdditionalProperties) {
     const field = error.path.split('/').at(-1) ?? '';
     const known = error.schema.properties === undefined ? undefined : Object.keys(error.schema.properties as object);
@@ -162,18 +161,13 @@ function describe(error: ValueError): { message: string; allowed?: string[] } {
     return { message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}${got}`, allowed };
   }
   if (members !== null) return { message: `must be ${members.map(expected).join(', or ')}` };
-  if (TYPE_ERRORS.has(error.type)) return { message: `must be ${expected(error.schema)}, not ${kindOf(error.value)}` };
+  if (isTypeError(error.type, ValueErrorType)) return { message: `must be ${expected(error.schema)}, not ${kindOf(error.value)}` };
   return { message: error.message };
 }
 
-const TYPE_ERRORS: ReadonlySet<ValueErrorType> = new Set([
-  ValueErrorType.Array,
-  ValueErrorType.Boolean,
-  ValueErrorType.Integer,
-  ValueErrorType.Number,
-  ValueErrorType.Object,
-  ValueErrorType.String,
-]);
+function isTypeError(type: ValueErrorType, types: typeof ValueErrorType): boolean {
+  return [types.Array, types.Boolean, types.Integer, types.Number, types.Object, types.String].includes(type);
+}
 
 // What a YAML value is, in the words of the messages (the value itself may be a secret).
 function kindOf(value: unknown): string {

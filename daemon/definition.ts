@@ -4,7 +4,8 @@ import type { Dependency } from './dependencies.js';
 import { SupervisorError } from './errors.js';
 import { defineProbe, type ProbeDefinition } from './probes/probe-spec.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
-import { schemaProblems, ServiceSpec } from './spec.js';
+import { serviceSpecProblems } from './spec-check.js';
+import type { ServiceSpec } from './spec.js';
 import { resolveCredentials, type Credentials } from './users.js';
 
 export type KillMode = 'process' | 'group' | 'cgroup';
@@ -59,7 +60,7 @@ export const DEFAULT_START_GRACE_MS = 1000;
 
 /** Validates `input` (untrusted JSON or YAML) and builds the definition; throws INVALID_SPEC. */
 export function defineService(input: unknown, context: DefinitionContext): ServiceDefinition {
-  const problems = schemaProblems(ServiceSpec, input);
+  const problems = serviceSpecProblems(input);
   if (problems.length > 0) {
     throw new SupervisorError('INVALID_SPEC', `invalid service: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { problems });
   }

@@ -1,9 +1,11 @@
 // The schema of a service: one definition for the API's launch body and for entries of the
 // YAML config, so both are validated the same way. Rejects rather than repairs: unknown
 // fields, wrong types and NUL bytes are errors.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
-import { ProbeSpec } from './probes/probe-spec.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { ProbeSpec } from './probes/probe-schema.js';
+import { NAME_PATTERN } from './service-name.js';
+
+export { NAME_PATTERN };
 
 // C strings end at NUL; a value with one would reach the kernel cut short.
 const Text = (options: { minLength?: number; maxLength?: number; description?: string } = {}) =>
@@ -11,7 +13,6 @@ const Text = (options: { minLength?: number; maxLength?: number; description?: s
 
 const strict = { additionalProperties: false } as const;
 
-export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
 export const ServiceName = Type.String({ pattern: NAME_PATTERN, description: 'Unique name: letters, digits, `_`, `.`, `-`; at most 63 characters.' });
 
 export const SignalSpec = Type.Union(
@@ -130,14 +131,3 @@ export const ServiceSpec = Type.Object(
   strict,
 );
 export type ServiceSpec = Static<typeof ServiceSpec>;
-
-export interface SchemaProblem {
-  path: string;
-  message: string;
-}
-
-/** Every problem with `value` against `schema`, as `/path: message`; empty when valid. */
-export function schemaProblems(schema: TSchema, value: unknown): SchemaProblem[] {
-  if (Value.Check(schema, value)) return [];
-  return [...Value.Errors(schema, value)].slice(0, 20).map((error) => ({ path: error.path || '/', message: error.message }));
-}

@@ -1,0 +1,61 @@
+// What `pidvisor init --config` loads (issue 14: with services, start-up close to Node and the
+// addon alone): a valid config is checked without TypeBox (daemon/spec-check.ts); only a
+// refused one loads it, to explain the refusal as before. The modules are listed by
+// bench/init's preload (module hooks for ES modules, require.cache at exit for CommonJS).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PRELOAD = path.join(root, 'dist/bench/init/imports/preload.js');
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-init-imports-'));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+interface InitRun {
+  status: number | null;
+  stderr: string;
+  modules: string[];
+}
+
+/** `pidvisor init --config FILE -- /bin/true` without the keeper (the Node process is the init). */
+function runInit(name: string, config: string): InitRun {
+  const dir = fs.mkdtempSync(path.join(scratch, `${name}-`));
+  const configFile = path.join(dir, 'services.yaml');
+  const log = path.join(dir, 'modules.log');
+  fs.writeFileSync(configFile, config);
+  const result = spawnSync(process.execPath, ['--import', PRELOAD, PIDVISOR_BIN, 'init', '--config', configFile, '--state-dir', path.join(dir, 'state'), '--', '/bin/true'], {
+    env: { ...process.env, PIDVISOR_KEEPER: 'off', BENCH_INIT_MODULE_LOG: log },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    timeout: 60_000,
+    killSignal: 'SIGKILL',
+  });
+  const modules = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((line) => line !== '') : [];
+  return { status: result.status, stderr: result.stderr, modules };
+}
+
+const typeBoxModules = (run: InitRun): string[] => run.modules.filter((line) => line.includes('/node_modules/@sinclair/typebox/'));
+
+describe('init --config loads only what its path needs', () => {
+  it('checks and runs a valid service without loading TypeBox', () => {
+    const run = runInit('valid', 'services:\n  idle:\n    command: [/bin/sleep, "60"]\n    restart: { policy: always }\n    stopTimeoutMs: 2000\n');
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    // The log works: it lists the config module and the YAML parser.
+    expect(run.modules.some((line) => line.endsWith('/dist/daemon/config.js'))).toBe(true);
+    expect(run.modules.some((line) => line.includes('/node_modules/yaml/'))).toBe(true);
+    expect(typeBoxModules(run)).toEqual([]);
+  });
+
+  it('explains a refused service with TypeBox, as before', () => {
+    const run = runInit('refused', 'services:\n  idle:\n    command: [/bin/sleep, "60"]\n    stopTimeoutMs: "2000"\n    restart: { policy: sometimes }\n');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/services\.idle\.stopTimeoutMs: must be an integer from 0 to 3600000, not a string/);
+    expect(run.stderr).toMatch(/services\.idle\.restart\.policy: must be one of "no", "on-failure", "always" \(got "sometimes"\)/);
+    expect(typeBoxModules(run).length).toBeGreaterThan(0);
+  });
+});
