@@ -22,13 +22,13 @@ interface InitRun {
 }
 
 /** `pidvisor init --config FILE -- /bin/true` without the keeper (the Node process is the init). */
-function runInit(name: string, config: string): InitRun {
+function runInit(name: string, config: string, env: NodeJS.ProcessEnv = {}): InitRun {
   const dir = fs.mkdtempSync(path.join(scratch, `${name}-`));
   const configFile = path.join(dir, 'services.yaml');
   const log = path.join(dir, 'modules.log');
   fs.writeFileSync(configFile, config);
   const result = spawnSync(process.execPath, ['--import', PRELOAD, PIDVISOR_BIN, 'init', '--config', configFile, '--state-dir', path.join(dir, 'state'), '--', '/bin/true'], {
-    env: { ...process.env, PIDVISOR_KEEPER: 'off', BENCH_INIT_MODULE_LOG: log },
+    env: { ...process.env, PIDVISOR_KEEPER: 'off', BENCH_INIT_MODULE_LOG: log, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
     timeout: 60_000,
@@ -37,6 +37,9 @@ function runInit(name: string, config: string): InitRun {
   const modules = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((line) => line !== '') : [];
   return { status: result.status, stderr: result.stderr, modules };
 }
+
+const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+const noCompileCache = major > 22 || (major === 22 && minor >= 1) ? null : `Node ${process.versions.node} has no module.enableCompileCache (22.1 and later)`;
 
 const typeBoxModules = (run: InitRun): string[] => run.modules.filter((line) => line.includes('/node_modules/@sinclair/typebox/'));
 
@@ -57,5 +60,14 @@ describe('init --config loads only what its path needs', () => {
     expect(run.stderr).toMatch(/services\.idle\.stopTimeoutMs: must be an integer from 0 to 3600000, not a string/);
     expect(run.stderr).toMatch(/services\.idle\.restart\.policy: must be one of "no", "on-failure", "always" \(got "sometimes"\)/);
     expect(typeBoxModules(run).length).toBeGreaterThan(0);
+  });
+
+  it.skipIf(noCompileCache !== null)(`keeps the compiled code for the next run where Node can (${noCompileCache ?? 'Node >= 22.1'})`, () => {
+    const tmp = fs.mkdtempSync(path.join(scratch, 'tmpdir-'));
+    const env = { TMPDIR: tmp, NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined };
+    const run = runInit('cached', 'services: {}\n', env);
+    expect(run.status).toBe(0);
+    const cache = path.join(tmp, 'node-compile-cache');
+    expect(fs.existsSync(cache) ? fs.readdirSync(cache, { recursive: true }).length : 0).toBeGreaterThan(0);
   });
 });
