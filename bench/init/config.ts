@@ -35,17 +35,21 @@ export const pidvisorCli = path.join(repoRoot, 'dist', 'bin', 'pidvisor.js');
 export const pidvisorInitBin = path.join(repoRoot, 'build', 'Release', 'pidvisor-init');
 
 /**
- * A config with no service: enough to make init run its services path (the Node init under
- * the keeper, its supervisor and config loaded), which is what "with services" costs at start.
- * Each run gets its own state dir (init locks it), under one directory removed at exit.
+ * `--config FILE --state-dir DIR` for init's services path (the Node init under the keeper, its
+ * supervisor and config loaded). 'empty': a config with no service, what "with services" costs
+ * at start; 'one': a service that sleeps, checked, started in its own cgroup, and stopped when
+ * the main command exits. Each run gets its own state dir (init locks it), under one directory
+ * removed at exit.
  */
-export function servicesArgs(): string[] {
+export function servicesArgs(config: 'empty' | 'one' = 'empty'): string[] {
   const dir = fs.mkdtempSync(path.join(scratchDir, 'run-'));
-  return ['--config', emptyConfig, '--state-dir', dir];
+  return ['--config', config === 'empty' ? emptyConfig : oneServiceConfig, '--state-dir', dir];
 }
 const scratchDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-bench-init-'));
 const emptyConfig = path.join(scratchDir, 'empty.yaml');
 fs.writeFileSync(emptyConfig, 'services: {}\n');
+const oneServiceConfig = path.join(scratchDir, 'one.yaml');
+fs.writeFileSync(oneServiceConfig, 'services:\n  idle:\n    command: [/bin/sleep, "3600"]\n    restart: { policy: always }\n');
 process.on('exit', () => fs.rmSync(scratchDir, { recursive: true, force: true }));
 
 export type Part = 'time' | 'memory' | 'imports';
@@ -59,7 +63,15 @@ function parts(): Set<Part> {
   return new Set(chosen as Part[]);
 }
 
+function targetIds(): Set<string> | null {
+  const raw = process.env.BENCH_INIT_TARGETS;
+  if (raw === undefined || raw === '') return null;
+  return new Set(raw.split(',').map((s) => s.trim()));
+}
+
 export const settings = {
+  /** The targets to run (ids as in targets.ts, and supervisord); null: every one. */
+  targets: targetIds(),
   /** Timed start-to-exit runs per target, interleaved round by round. */
   runs: positiveInt('BENCH_INIT_RUNS', 20),
   /** Untimed runs of each target first (page cache, dentries). */

@@ -31,6 +31,9 @@ export interface TimeRatios {
   pidvisorVsTiniNet: number | null;
   /** Issue 14 target 2: with services, at most 1.1x Node + the addon alone. */
   servicesVsNodeAddon: number | null;
+  /** The same with one service started and stopped, and through the Node CLI. */
+  oneServiceVsNodeAddon: number | null;
+  cliServicesVsNodeAddon: number | null;
   pidvisorVsSupervisord: number | null;
   pidvisorVsSupervisordNet: number | null;
   tiniNetMs: number | null;
@@ -53,6 +56,8 @@ export function timeRatios(report: TimeReport): TimeRatios {
     pidvisorVsTini: ratio(pidvisor, tini),
     pidvisorVsTiniNet: ratio(net(pidvisor), net(tini)),
     servicesVsNodeAddon: ratio(medianOf('pidvisor-services'), medianOf('native-init')),
+    oneServiceVsNodeAddon: ratio(medianOf('pidvisor-service'), medianOf('native-init')),
+    cliServicesVsNodeAddon: ratio(medianOf('pidvisor-cli-services'), medianOf('native-init')),
     pidvisorVsSupervisord: ratio(native, supervisord),
     pidvisorVsSupervisordNet: ratio(net(native), net(supervisord)),
     tiniNetMs: net(tini),
@@ -83,7 +88,7 @@ export function formatTimes(report: TimeReport, ratios: TimeRatios): string {
     `pidvisor-init vs tini:            ${times(ratios.pidvisorInitVsTini)} (target <= 2x; net of the no-init baseline: ${times(ratios.pidvisorInitVsTiniNet)}, ${ms(ratios.pidvisorInitNetMs)} ms vs ${ms(ratios.tiniNetMs)} ms${tiniInNoise ? "; tini's net is within the baseline's spread, so the net ratio is noise: read the raw one" : ''})`,
     `pidvisor-init vs dumb-init:       ${times(ratios.pidvisorInitVsDumbInit)}`,
     `pidvisor init (node CLI) vs tini: ${times(ratios.pidvisorVsTini)} (net: ${times(ratios.pidvisorVsTiniNet)}, ${ms(ratios.pidvisorNetMs)} ms: Node's start-up, then the same native init)`,
-    `with services vs node + addon:    ${times(ratios.servicesVsNodeAddon)} (target <= 1.1x)`,
+    `with services vs node + addon:    ${times(ratios.servicesVsNodeAddon)} (target <= 1.1x; one service started and stopped: ${times(ratios.oneServiceVsNodeAddon)}; through the node CLI: ${times(ratios.cliServicesVsNodeAddon)}, two Node start-ups)`,
     `pidvisor-init vs supervisord:     ${times(ratios.pidvisorVsSupervisord)} (net: ${times(ratios.pidvisorVsSupervisordNet)})`,
   ].join('\n');
 }

@@ -20,7 +20,7 @@ import { measureMemory, memoryEntry, type MemoryEntry, type MemoryResult } from 
 import { formatImports, formatMemory, formatTimes, memoryRatios, timeRatios, type TimeReport } from './report.js';
 import { measureStartToExit } from './start-to-exit.js';
 import { SupervisordHarness, supervisordMissing } from './supervisord.js';
-import { TARGETS } from './targets.js';
+import { SERVICES_TARGETS, TARGETS } from './targets.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -58,12 +58,14 @@ async function main(): Promise<void> {
   log(`bench/init: node ${process.version}, ${os.cpus().length} CPUs, load ${loadStart.map((l) => l.toFixed(2)).join(' ')}`);
 
   const skipped: Record<string, string> = {};
+  const chosen = (id: string): boolean => settings.targets === null || settings.targets.has(id);
   const targets = TARGETS.filter((target) => {
+    if (!chosen(target.id)) return false;
     const missing = target.missing();
     if (missing !== null) skipped[target.id] = missing;
     return missing === null;
   });
-  const svMissing = supervisordMissing();
+  const svMissing = chosen('supervisord') ? supervisordMissing() : 'not in BENCH_INIT_TARGETS';
   if (svMissing !== null) skipped.supervisord = svMissing;
   for (const [id, why] of Object.entries(skipped)) log(`  skipping ${id}: ${why}`);
 
@@ -81,8 +83,8 @@ async function main(): Promise<void> {
     if (settings.parts.has('memory')) {
       log(`memory: ${settings.memoryRounds} rounds per target, sleep ${settings.sleepSeconds}`);
       const sleep = ['/bin/sleep', String(settings.sleepSeconds)];
-      // Not the services path: its PID 1 is the keeper and the command is the Node init's child.
-      const entries: MemoryEntry[] = targets.filter((t) => t.id !== 'baseline' && t.id !== 'pidvisor-services').map((t) => memoryEntry(t.id, t.label, t.argv(sleep)));
+      // Not the services paths: their PID 1 is the keeper and the command is the Node init's child.
+      const entries: MemoryEntry[] = targets.filter((t) => t.id !== 'baseline' && !SERVICES_TARGETS.has(t.id)).map((t) => memoryEntry(t.id, t.label, t.argv(sleep)));
       if (harness !== null) entries.push(memoryEntry('supervisord', 'supervisord', harness.memoryArgv(), true));
       memory = await measureMemory(entries, log);
     }
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         environment: { ...env, loadavgStart: loadStart, loadavgEnd: loadEnd },
-        settings: { ...settings, parts: [...settings.parts] },
+        settings: { ...settings, parts: [...settings.parts], targets: settings.targets === null ? null : [...settings.targets] },
         skipped,
         startToExit: times === null ? null : { ...times, ratios: tRatios },
         memory: memory === null ? null : { results: memory, ratios: mRatios },

@@ -4,7 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { benchDir, pidvisorCli, pidvisorInitBin, servicesArgs, settings } from './config.js';
 
-export type TargetId = 'baseline' | 'tini' | 'dumb-init' | 'pidvisor-init' | 'pidvisor' | 'pidvisor-services' | 'native-init' | 'node';
+export type TargetId = 'baseline' | 'tini' | 'dumb-init' | 'pidvisor-init' | 'pidvisor' | 'pidvisor-services' | 'pidvisor-service' | 'pidvisor-cli-services' | 'native-init' | 'node';
+
+/** The targets whose PID 1 is the keeper with a Node init under it (not measured for memory). */
+export const SERVICES_TARGETS: ReadonlySet<TargetId> = new Set(['pidvisor-services', 'pidvisor-service', 'pidvisor-cli-services']);
 
 export interface Target {
   id: TargetId;
@@ -34,6 +37,19 @@ export const TARGETS: readonly Target[] = [
     label: 'pidvisor-init --config (Node init, services)',
     argv: (command) => [pidvisorInitBin, ...servicesArgs(), '--', ...command],
     missing: exists(pidvisorInitBin, 'npx node-gyp rebuild'),
+  },
+  {
+    id: 'pidvisor-service',
+    label: 'pidvisor-init --config (one service)',
+    argv: (command) => [pidvisorInitBin, ...servicesArgs('one'), '--', ...command],
+    missing: exists(pidvisorInitBin, 'npx node-gyp rebuild'),
+  },
+  // The same through the Node CLI: a first Node execs the keeper, which starts the Node init.
+  {
+    id: 'pidvisor-cli-services',
+    label: 'pidvisor init --config (node CLI)',
+    argv: (command) => [process.execPath, pidvisorCli, 'init', ...servicesArgs(), '--', ...command],
+    missing: exists(pidvisorCli, 'npx tsc -p tsconfig.build.json'),
   },
   {
     id: 'native-init',
