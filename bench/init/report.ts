@@ -34,6 +34,10 @@ export interface TimeRatios {
   /** The same with one service started and stopped, and through the Node CLI. */
   oneServiceVsNodeAddon: number | null;
   cliServicesVsNodeAddon: number | null;
+  /** The same three in CPU time of the whole tree (medians), steadier on a loaded machine. */
+  servicesVsNodeAddonCpu: number | null;
+  oneServiceVsNodeAddonCpu: number | null;
+  cliServicesVsNodeAddonCpu: number | null;
   pidvisorVsSupervisord: number | null;
   pidvisorVsSupervisordNet: number | null;
   tiniNetMs: number | null;
@@ -43,6 +47,7 @@ export interface TimeRatios {
 
 export function timeRatios(report: TimeReport): TimeRatios {
   const medianOf = (id: string): number | null => report.targets.find((t) => t.id === id)?.summary.median ?? null;
+  const cpuOf = (id: string): number | null => report.targets.find((t) => t.id === id)?.cpu.median ?? null;
   const base = medianOf('baseline');
   const net = (value: number | null): number | null => (value === null || base === null ? null : value - base);
   const native = medianOf('pidvisor-init');
@@ -58,6 +63,9 @@ export function timeRatios(report: TimeReport): TimeRatios {
     servicesVsNodeAddon: ratio(medianOf('pidvisor-services'), medianOf('native-init')),
     oneServiceVsNodeAddon: ratio(medianOf('pidvisor-service'), medianOf('native-init')),
     cliServicesVsNodeAddon: ratio(medianOf('pidvisor-cli-services'), medianOf('native-init')),
+    servicesVsNodeAddonCpu: ratio(cpuOf('pidvisor-services'), cpuOf('native-init')),
+    oneServiceVsNodeAddonCpu: ratio(cpuOf('pidvisor-service'), cpuOf('native-init')),
+    cliServicesVsNodeAddonCpu: ratio(cpuOf('pidvisor-cli-services'), cpuOf('native-init')),
     pidvisorVsSupervisord: ratio(native, supervisord),
     pidvisorVsSupervisordNet: ratio(net(native), net(supervisord)),
     tiniNetMs: net(tini),
@@ -68,27 +76,38 @@ export function timeRatios(report: TimeReport): TimeRatios {
 
 export function formatTimes(report: TimeReport, ratios: TimeRatios): string {
   const base = report.targets.find((t) => t.id === 'baseline')?.summary.median ?? null;
-  const row = (label: string, s: Summary, failures: number | string): string[] => [label, ms(s.median), ms(s.p90), ms(s.min), ms(base === null ? null : s.median - base), String(s.n), String(failures)];
-  const rows = report.targets.map((t) => row(t.label, t.summary, t.failures));
+  const row = (label: string, s: Summary, failures: number | string, cpu: Summary | null): string[] => [
+    label,
+    ms(s.median),
+    ms(s.p90),
+    ms(s.min),
+    ms(base === null ? null : s.median - base),
+    cpu === null ? '' : ms(cpu.median),
+    String(s.n),
+    String(failures),
+  ];
+  const rows = report.targets.map((t) => row(t.label, t.summary, t.failures, t.cpu));
   const sv = report.supervisord;
   if (sv !== null) {
-    rows.push(row('supervisord: started (its log)', sv.started, ''));
-    rows.push(row('supervisord: program spawned (its log)', sv.spawned, ''));
-    rows.push(row('supervisord: program reaped (its log) *', sv.summary, sv.failures));
-    rows.push(row('supervisord: exit event at the listener', sv.event, ''));
-    rows.push(row('supervisord: gone, after the SIGTERM', sv.gone, ''));
+    rows.push(row('supervisord: started (its log)', sv.started, '', null));
+    rows.push(row('supervisord: program spawned (its log)', sv.spawned, '', null));
+    rows.push(row('supervisord: program reaped (its log) *', sv.summary, sv.failures, null));
+    rows.push(row('supervisord: exit event at the listener', sv.event, '', null));
+    rows.push(row('supervisord: gone, after the SIGTERM', sv.gone, '', sv.cpu));
   }
   const baseline = report.targets.find((t) => t.id === 'baseline')?.summary;
   const tiniInNoise = baseline !== undefined && ratios.tiniNetMs !== null && ratios.tiniNetMs < baseline.p90 - baseline.median;
   return [
     'Start-to-exit as PID 1, main command /bin/true (ms; every row includes spawning `unshare --pid --fork --mount-proc`;',
-    'net = median minus the no-init median; * the supervisord figure compared)',
-    table(['target', 'median', 'p90', 'min', 'net', 'n', 'fail'], rows),
+    'net = median minus the no-init median; cpu = median CPU time of the whole tree, user + system, in 10 ms ticks;',
+    '* the supervisord figure compared)',
+    table(['target', 'median', 'p90', 'min', 'net', 'cpu', 'n', 'fail'], rows),
     '',
     `pidvisor-init vs tini:            ${times(ratios.pidvisorInitVsTini)} (target <= 2x; net of the no-init baseline: ${times(ratios.pidvisorInitVsTiniNet)}, ${ms(ratios.pidvisorInitNetMs)} ms vs ${ms(ratios.tiniNetMs)} ms${tiniInNoise ? "; tini's net is within the baseline's spread, so the net ratio is noise: read the raw one" : ''})`,
     `pidvisor-init vs dumb-init:       ${times(ratios.pidvisorInitVsDumbInit)}`,
     `pidvisor init (node CLI) vs tini: ${times(ratios.pidvisorVsTini)} (net: ${times(ratios.pidvisorVsTiniNet)}, ${ms(ratios.pidvisorNetMs)} ms: Node's start-up, then the same native init)`,
     `with services vs node + addon:    ${times(ratios.servicesVsNodeAddon)} (target <= 1.1x; one service started and stopped: ${times(ratios.oneServiceVsNodeAddon)}; through the node CLI: ${times(ratios.cliServicesVsNodeAddon)}, two Node start-ups)`,
+    `  the same in CPU time:            ${times(ratios.servicesVsNodeAddonCpu)} (one service: ${times(ratios.oneServiceVsNodeAddonCpu)}; node CLI: ${times(ratios.cliServicesVsNodeAddonCpu)})`,
     `pidvisor-init vs supervisord:     ${times(ratios.pidvisorVsSupervisord)} (net: ${times(ratios.pidvisorVsSupervisordNet)})`,
   ].join('\n');
 }

@@ -4,6 +4,7 @@
 // command alone as PID 1, shows. Rounds interleave the targets, rotating which goes first, so
 // drift in the machine's load hits all of them alike.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { settings } from './config.js';
 import { asPid1 } from './pidns.js';
 import { summarize, type Summary } from './stats.js';
@@ -14,6 +15,8 @@ const MAIN_COMMAND = ['/bin/true'];
 
 export interface TimedRun {
   ms: number;
+  /** CPU time (user + system) of the whole tree the run started, milliseconds (10 ms ticks). */
+  cpuMs: number;
   ok: boolean;
   detail: string | null;
 }
@@ -24,6 +27,9 @@ export interface TargetTimes {
   argv: string[];
   samples: number[];
   summary: Summary;
+  /** CPU time of each successful run; on a loaded machine steadier than the wall time. */
+  cpuSamples: number[];
+  cpu: Summary;
   failures: number;
   firstFailure: string | null;
 }
@@ -37,13 +43,29 @@ export interface SupervisordTimesResult extends TargetTimes {
   gone: Summary;
 }
 
+// USER_HZ: the unit of /proc's tick counts, 100 on every Linux ABI.
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time of this process's reaped children, milliseconds: cutime + cstime of
+ * /proc/self/stat (proc(5) fields 16 and 17). A child reaped by spawnSync adds its own time and
+ * that of every descendant reaped below it: unshare, the init, and what the init ran.
+ */
+function reapedChildrenCpuMs(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND;
+}
+
 export function timeOnce(argv: readonly string[]): TimedRun {
+  const cpu0 = reapedChildrenCpuMs();
   const t0 = performance.now();
   const result = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], timeout: settings.timeoutMs, killSignal: 'SIGKILL' });
   const ms = performance.now() - t0;
+  const cpuMs = reapedChildrenCpuMs() - cpu0;
   const ok = result.error === undefined && result.status === 0;
   const detail = ok ? null : `${result.error?.message ?? `status ${result.status} signal ${result.signal}`}: ${result.stderr?.toString().slice(0, 500) ?? ''}`;
-  return { ms, ok, detail };
+  return { ms, cpuMs, ok, detail };
 }
 
 interface Entry {
@@ -80,6 +102,7 @@ export function measureStartToExit(targets: readonly Target[], harness: Supervis
   for (const entry of entries) for (let i = 0; i < Math.min(settings.warmup, entry.runs); i++) entry.run();
 
   const samples = new Map<string, number[]>(entries.map((e) => [e.id, []]));
+  const cpuSamples = new Map<string, number[]>(entries.map((e) => [e.id, []]));
   const failures = new Map<string, string[]>(entries.map((e) => [e.id, []]));
   const svRuns: (SupervisordTimes & { goneMs: number })[] = [];
   const rounds = Math.max(0, ...entries.map((e) => e.runs));
@@ -88,6 +111,7 @@ export function measureStartToExit(targets: readonly Target[], harness: Supervis
       const entry = entries[(round + k) % entries.length]!;
       if (round >= entry.runs) continue;
       const result = entry.run();
+      if (result.ok) cpuSamples.get(entry.id)!.push(result.cpuMs);
       if (result.supervisord !== undefined) {
         const exited = result.supervisord.exitedMs;
         if (result.ok && exited !== null) {
@@ -111,6 +135,8 @@ export function measureStartToExit(targets: readonly Target[], harness: Supervis
     argv: entry.argv,
     samples: samples.get(entry.id)!,
     summary: summarize(samples.get(entry.id)!),
+    cpuSamples: cpuSamples.get(entry.id)!,
+    cpu: summarize(cpuSamples.get(entry.id)!),
     failures: failures.get(entry.id)!.length,
     firstFailure: failures.get(entry.id)![0] ?? null,
   });
