@@ -7,7 +7,7 @@
 // ready and stops it at failure_threshold; a liveness probe acts only on an is_daemon process;
 // ready_log_line is a substring of one line of output).
 import path from 'node:path';
-import type { ProbeSpec } from '../../daemon/probes/probe-spec.js';
+import type { ProbeSpec } from '../../daemon/probes/probe-schema.js';
 import { ImportError, type ImportNote } from '../result.js';
 
 export interface ProbeContext {
