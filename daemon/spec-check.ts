@@ -4,8 +4,9 @@
 // before, so every message stays the same. TypeBox's 247 modules cost a third of
 // `pidvisor init --config`'s start-up (bench/init); a valid config no longer pays for them.
 import { createRequire } from 'node:module';
+import type { TSchema } from '@sinclair/typebox';
 import type { ValueError } from '@sinclair/typebox/value';
-import { checkServiceSpec, serviceSpecSchema } from './spec-check.generated.js';
+import { checkServiceSpec, SERVICE_SPEC_SCHEMA_JSON, SYMBOL_KEY_PREFIX } from './spec-check.generated.js';
 
 export interface SchemaProblem {
   path: string;
@@ -25,6 +26,23 @@ let typeBoxValue: TypeBoxValue | null = null;
 export function loadTypeBoxValue(): TypeBoxValue {
   typeBoxValue ??= createRequire(import.meta.url)('@sinclair/typebox/value') as TypeBoxValue;
   return typeBoxValue;
+}
+
+let schema: TSchema | null = null;
+
+/** ServiceSpec again, from the generated JSON: the symbols TypeBox reads put back. */
+function serviceSpecSchema(): TSchema {
+  schema ??= JSON.parse(SERVICE_SPEC_SCHEMA_JSON, (_key, value: unknown) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    const node = value as Record<string | symbol, unknown>;
+    for (const key of Object.keys(node)) {
+      if (!key.startsWith(SYMBOL_KEY_PREFIX)) continue;
+      node[Symbol.for(key.slice(SYMBOL_KEY_PREFIX.length))] = node[key];
+      delete node[key];
+    }
+    return node;
+  }) as TSchema;
+  return schema;
 }
 
 /** The first `max` errors of `value` as a ServiceSpec, as TypeBox's Value.Errors gives them; none when valid. */
