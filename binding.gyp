@@ -15,6 +15,7 @@
         "native/src/keeper_channel.cc",
         "native/src/limits.cc",
         "native/src/loop_watch.cc",
+        "native/src/log_frame.cc",
         "native/src/notify_socket.cc",
         "native/src/orphans.cc",
         "native/src/owned_children.cc",

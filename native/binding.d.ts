@@ -188,6 +188,10 @@ export interface RawBinding {
   dupFd(fd: number): number;
   /** epoll_ctl(EPOLL_CTL_DEL) of `fd` on this environment's libuv loop: libuv is never woken for it again. */
   stopWatchingFd(fd: number): void;
+  /** fcntl(F_SETPIPE_SZ): the pipe's capacity becomes at least `bytes`; returns it. */
+  setPipeSize(fd: number, bytes: number): number;
+  /** Frames the complete short lines of chunk[from..] as records into out; see native/src/log_frame.h. */
+  frameLines(chunk: Uint8Array, from: number, maxLineBytes: number, header: Uint8Array, out: Uint8Array, outOffset: number, ends: Int32Array, endsFrom: number): [count: number, stop: 0 | 1 | 2 | 3];
   /** The one function every watched handle reports to: fn.call(handle, error, ...RawExitFields). */
   setExitHandler(handler: (this: RawProcessHandle, error: RawErrnoError | null, ...fields: RawExitFields) => void): void;
   peerCredentials(socketFd: number): { pid: number; uid: number; gid: number };

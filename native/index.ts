@@ -27,3 +27,5 @@ export { NotifySocket, closeReceivedFds, holdReceivedPidfd } from './notify-sock
 export type { NotifyDatagram } from './notify-socket.js';
 export { dupFd } from './dup.js';
 export { stopWatchingFd } from './loop-watch.js';
+export { setPipeSize } from './pipe-size.js';
+export { frameLines, FrameStop } from './frame-lines.js';

@@ -7,6 +7,7 @@
 #include "keeper_channel.h"
 #include "limits.h"
 #include "loop_watch.h"
+#include "log_frame.h"
 #include "notify_socket.h"
 #include "peer.h"
 #include "pidfs_handle.h"
@@ -42,6 +43,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("dupFd", Napi::Function::New<DupFd>(env, "dupFd"));
   exports.Set("stopWatchingFd", Napi::Function::New<StopWatchingFd>(env, "stopWatchingFd"));
+  exports.Set("setPipeSize", Napi::Function::New<SetPipeSize>(env, "setPipeSize"));
+  exports.Set("frameLines", Napi::Function::New<FrameLines>(env, "frameLines"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   exports.Set("pidfsHandle", Napi::Function::New<PidfsHandle>(env, "pidfsHandle"));
   exports.Set("openPidfsHandle", Napi::Function::New<OpenPidfsHandle>(env, "openPidfsHandle"));

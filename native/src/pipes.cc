@@ -43,6 +43,13 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value SetPipeSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int size = fcntl(info[0].As<Napi::Number>().Int32Value(), F_SETPIPE_SZ, info[1].As<Napi::Number>().Int32Value());
+  if (size < 0) throw ErrnoError(env, errno, "fcntl");
+  return Napi::Number::New(env, size);
+}
+
 Napi::Value DupFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);

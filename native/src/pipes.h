@@ -13,6 +13,11 @@ Napi::Value MakePipe(const Napi::CallbackInfo& info);
 // opened in unmanaged mode") for every other one fs closes.
 Napi::Value CloseFd(const Napi::CallbackInfo& info);
 
+// setPipeSize(fd, bytes) -> the pipe's new capacity (fcntl F_SETPIPE_SZ, Linux 2.6.35; the
+// kernel rounds up to a power-of-two number of pages). EPERM past /proc/sys/fs/pipe-max-size
+// for an unprivileged caller, or past the user's pipe-user-pages-soft total.
+Napi::Value SetPipeSize(const Napi::CallbackInfo& info);
+
 // dupFd(fd) -> a new fd (F_DUPFD_CLOEXEC) on the same open file. For what /proc/self/fd/N
 // cannot open again, such as a socket (ENXIO): the keeper deposit of a listening socket.
 Napi::Value DupFd(const Napi::CallbackInfo& info);
