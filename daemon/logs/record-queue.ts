@@ -5,6 +5,7 @@
 //
 // A record (header, data, '\n') never straddles two slabs, so each slab holds a run of whole
 // records, and the writer can cut between any two.
+import { frameLines, FrameStop } from '../../native/frame-lines.js';
 
 const NEWLINE = 0x0a;
 // As big as the pipe reads. Idle, a service keeps one slab and at most two spares.
@@ -38,6 +39,32 @@ export class RecordQueue {
     slab.end += length;
     slab.buffer[slab.end - 1] = NEWLINE;
     this.#bytes += length;
+  }
+
+  /**
+   * Queues a record (`header`, line, '\n') for each complete line of chunk[from..] up to
+   * maxLineBytes long, framed in native code straight into the slabs, until a line the caller
+   * must handle: `stop` says which (see FrameStop; NoRoom: its record is bigger than a slab).
+   * The offset in `chunk` of each framed line's '\n' is in ends[0..count).
+   */
+  appendLines(header: Buffer, chunk: Buffer, from: number, maxLineBytes: number, ends: Int32Array): { count: number; stop: FrameStop } {
+    let count = 0;
+    for (;;) {
+      let slab = this.#slabs.at(-1);
+      if (slab === undefined) slab = this.#newSlab(0);
+      const [framed, stop] = frameLines(chunk, from, maxLineBytes, header, slab.buffer, slab.end, ends, count);
+      if (framed > 0) {
+        const next = ends[count + framed - 1]! + 1;
+        const bytes = framed * header.length + (next - from);
+        slab.end += bytes;
+        this.#bytes += bytes;
+        count += framed;
+        from = next;
+      }
+      // A full slab: on to a new one, unless even an empty one had no room.
+      if (stop !== FrameStop.NoRoom || (framed === 0 && slab.end === 0)) return { count, stop };
+      this.#newSlab(0);
+    }
   }
 
   /**
@@ -82,6 +109,10 @@ export class RecordQueue {
   #slabWithRoom(length: number): Slab {
     const last = this.#slabs.at(-1);
     if (last !== undefined && last.buffer.length - last.end >= length) return last;
+    return this.#newSlab(length);
+  }
+
+  #newSlab(length: number): Slab {
     // Only a record longer than a slab (maxLineBytes near 64 KiB or more) gets one of its own.
     const buffer =
       length > SLAB_BYTES ? Buffer.allocUnsafeSlow(length) : (this.#spare.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES));

@@ -12,6 +12,7 @@
 // cut off, so a full disk costs whole records and never corrupts the file.
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
+import { FrameStop } from '../../native/frame-lines.js';
 import { listLogFiles, logFilePath } from './log-files.js';
 import { RecordQueue } from './record-queue.js';
 
@@ -89,6 +90,18 @@ export class RotatingFile {
     }
     this.#queue.append(header, data);
     if (!this.#pumping) this.#pump();
+  }
+
+  /**
+   * Queues the records of complete lines of chunk[from..], framed natively (see
+   * RecordQueue.appendLines, whose answer this is). After close() it frames nothing: the
+   * caller's general path then drops and counts each record through append().
+   */
+  appendLines(header: Buffer, chunk: Buffer, from: number, maxLineBytes: number, ends: Int32Array): { count: number; stop: FrameStop } {
+    if (this.#closed !== null) return { count: 0, stop: FrameStop.Unfinished };
+    const framed = this.#queue.appendLines(header, chunk, from, maxLineBytes, ends);
+    if (framed.count > 0 && !this.#pumping) this.#pump();
+    return framed;
   }
 
   /** Resolves when everything queued so far is written or dropped. */

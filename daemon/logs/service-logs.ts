@@ -1,6 +1,8 @@
 // Log capture for one service: reads its children's stdout and stderr pipes in the event
 // loop, cuts them into records, keeps the last ones in memory, hands each to followers
-// and queues it for the service's rotating files.
+// and queues it for the service's rotating files. Without followers, the whole lines of a
+// read are framed in native code straight into the disk queue (one call per read, not a JS
+// loop per line); the records are the same byte for byte.
 //
 // Memory stays bounded whatever a child writes:
 // - a line is held back only up to maxLineBytes (LineSplitter);
@@ -14,7 +16,8 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { stopHandleReading } from '../handle-fd.js';
-import { now } from './clock.js';
+import { FrameStop } from '../../native/frame-lines.js';
+import { now, type Instant } from './clock.js';
 import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
 import { LineSplitter } from './line-splitter.js';
 import { checkServiceName } from './log-files.js';
@@ -68,6 +71,10 @@ export interface LogStats extends WriterStats {
   /** True while the sources are paused because the disk is behind. */
   paused: boolean;
 }
+
+const NEWLINE = 0x0a;
+// Where appendLines reports the '\n' of each line it framed; read at once, so one serves all.
+const LINE_ENDS = new Int32Array(4096);
 
 interface Source {
   stream: LogStream;
@@ -232,13 +239,56 @@ export class ServiceLogs {
 
   #capture(source: Source, chunk: Buffer): void {
     this.#capturedBytes += chunk.length;
-    const pieces = source.splitter.push(chunk);
-    this.#record(source.stream, pieces);
-    this.#watchPending(source, pieces.length > 0);
+    const time = now();
+    // Followers get an object per record: for them, the general path. Without any, complete
+    // lines go from the chunk to the disk queue and the tail in one native copy per read.
+    const drained = this.#listeners.size === 0 ? this.#captureLines(source, chunk, time) : this.#split(source, chunk, time);
+    this.#watchPending(source, drained);
     if (!this.#paused && this.#file.queuedBytes > this.#options.highWaterBytes) {
       this.#paused = true;
       for (const { socket } of this.#sources) socket.pause();
     }
+  }
+
+  /** The general path: the splitter cuts, each piece is recorded. Returns whether any piece went out. */
+  #split(source: Source, bytes: Buffer, time: Instant): boolean {
+    const pieces = source.splitter.push(bytes);
+    this.#record(source.stream, pieces, time);
+    return pieces.length > 0;
+  }
+
+  // The same records as #split, byte for byte: lines the splitter would send out whole (no
+  // bytes held before them, at most maxLineBytes) are framed natively; anything else (the end
+  // of a held line, a long line, an unfinished one) goes through the splitter.
+  #captureLines(source: Source, chunk: Buffer, time: Instant): boolean {
+    let from = 0;
+    let drained = false;
+    if (source.splitter.pendingBytes > 0) {
+      const newline = chunk.indexOf(NEWLINE);
+      if (newline === -1) return this.#split(source, chunk, time);
+      drained = this.#split(source, chunk.subarray(0, newline + 1), time);
+      from = newline + 1;
+    }
+    const header = recordHeader(formatTimestamp(time.ns), source.stream, false);
+    while (from < chunk.length) {
+      const { count, stop } = this.#file.appendLines(header, chunk, from, this.#options.maxLineBytes, LINE_ENDS);
+      if (count > 0) {
+        this.#tail.pushLines(this.#seq + 1, time.ms, source.stream, chunk, from, LINE_ENDS, count);
+        this.#seq += count;
+        from = LINE_ENDS[count - 1]! + 1;
+        drained = true;
+      }
+      if (stop === FrameStop.EndsFull) continue;
+      if (stop === FrameStop.Unfinished) {
+        if (from < chunk.length && this.#split(source, chunk.subarray(from), time)) drained = true;
+        break;
+      }
+      // TooLong, or NoRoom (a record bigger than a slab): this one line through the splitter.
+      const newline = chunk.indexOf(NEWLINE, from);
+      if (this.#split(source, chunk.subarray(from, newline + 1), time)) drained = true;
+      from = newline + 1;
+    }
+    return drained;
   }
 
   #maybeResume(): void {
@@ -249,9 +299,8 @@ export class ServiceLogs {
   }
 
   /** Pieces completed together share one timestamp: they were captured at the same instant. */
-  #record(stream: LogStream, pieces: Piece[]): void {
+  #record(stream: LogStream, pieces: Piece[], time: Instant = now()): void {
     if (pieces.length === 0) return;
-    const time = now();
     const timestamp = formatTimestamp(time.ns);
     const full = recordHeader(timestamp, stream, false);
     const partial = recordHeader(timestamp, stream, true);

@@ -1,0 +1,74 @@
+// The in-memory tail: lines pushed together (pushLines, the native framing path) leave the
+// same records as the same lines pushed one by one, and both keep what the byte bound
+// allows: evict the oldest while the new record does not fit, always keep the newest.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { RECORD_OVERHEAD_BYTES, TailBuffer, type LogRecord } from '../../daemon/logs/tail-buffer.js';
+
+interface Line {
+  data: Buffer;
+  stream: 'stdout' | 'stderr';
+  partial: boolean;
+}
+
+/** The bound as a list: the oldest go while the new one does not fit, the newest always stays. */
+function model(maxBytes: number, records: LogRecord[]): LogRecord[] {
+  const kept: LogRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const cost = record.data.length + RECORD_OVERHEAD_BYTES;
+    while (kept.length > 0 && bytes + cost > maxBytes) bytes -= kept.shift()!.data.length + RECORD_OVERHEAD_BYTES;
+    kept.push(record);
+    bytes += cost;
+  }
+  return kept;
+}
+
+const line = fc.record({
+  data: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes.map((b) => (b === 0x0a ? 0x20 : b)))),
+  stream: fc.constantFrom('stdout' as const, 'stderr' as const),
+  partial: fc.boolean(),
+});
+// A batch of whole lines of one stream (what one read frames), or one record alone (the splitter's path).
+const step = fc.oneof(
+  fc.record({ batch: fc.array(line.map((l) => l.data), { minLength: 1, maxLength: 40 }), stream: fc.constantFrom('stdout' as const, 'stderr' as const) }),
+  fc.record({ single: line }),
+);
+
+describe('TailBuffer', () => {
+  it('keeps the same records whether lines come in batches or one by one', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 8000 }), fc.array(step, { maxLength: 60 }), (maxBytes, steps) => {
+        const maxRecordBytes = 300;
+        const tail = new TailBuffer(maxBytes, maxRecordBytes);
+        const all: LogRecord[] = [];
+        let seq = 0;
+        let time = 1_000;
+        for (const s of steps) {
+          time++;
+          if ('single' in s) {
+            const { data, stream, partial } = s.single as Line;
+            tail.push(++seq, time, stream, partial, data);
+            all.push({ seq, time, stream, partial, data });
+            continue;
+          }
+          // The lines as one read holds them: each ends in '\n', after a prefix that is not part of them.
+          const prefix = Buffer.from('held:');
+          const chunk = Buffer.concat([prefix, ...s.batch.flatMap((data) => [data, Buffer.from('\n')])]);
+          const ends = new Int32Array(s.batch.length + 3);
+          let at = prefix.length;
+          s.batch.forEach((data, i) => {
+            at += data.length;
+            ends[i] = at++;
+          });
+          tail.pushLines(seq + 1, time, s.stream, chunk, prefix.length, ends, s.batch.length);
+          for (const data of s.batch) all.push({ seq: ++seq, time, stream: s.stream, partial: false, data });
+        }
+        const expected = model(maxBytes, all);
+        expect(tail.last(Infinity)).toEqual(expected);
+        expect(tail.last(3, 'stderr')).toEqual(expected.filter((r) => r.stream === 'stderr').slice(-3));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
