@@ -79,7 +79,7 @@ export class RotatingFile {
 
   /**
    * Queues one record: header, data, '\n'. Never throws and never waits; the write starts
-   * once the caller's synchronous work is done, so records appended together go out in one
+   * at the end of this turn of the event loop, so records appended in one turn go out in one
    * write. After close() the record is dropped and counted.
    */
   append(header: Buffer, data: Buffer): void {
@@ -119,6 +119,10 @@ export class RotatingFile {
   #pump(): void {
     this.#pumping = true;
     const run = async (): Promise<void> => {
+      // The first write waits for the end of this turn of the event loop: the reads libuv
+      // makes in one turn (a burst of up to 32) then go out in one write, one trip to the
+      // thread pool, rather than one each.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.#queue.bytes > 0) {
         await this.#writeHead();
         this.#notify(this.#options.onSettled);

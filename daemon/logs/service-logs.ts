@@ -17,6 +17,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { stopHandleReading } from '../handle-fd.js';
 import { FrameStop } from '../../native/frame-lines.js';
+import { BATCH_DELAY_MS, BUSY_PIPE_BYTES, BUSY_READ_BYTES, enlargePipe, FULL_READ_BYTES, releasePipe } from './busy-pipe.js';
 import { now, type Instant } from './clock.js';
 import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
 import { LineSplitter } from './line-splitter.js';
@@ -84,6 +85,14 @@ interface Source {
   pendingSince: number | null;
   timer: NodeJS.Timeout | null;
   ended: boolean;
+  /** Bytes of pipe capacity taken from the busy-pipe budget; 0 while not enlarged. */
+  enlarged: number;
+  /** Whether enlarging was tried (once per source). */
+  triedEnlarge: boolean;
+  /** Set while a busy source waits for its pipe to fill (see busy-pipe.ts). */
+  burstTimer: NodeJS.Timeout | null;
+  /** Bytes of the reads since the pipe was last found empty. */
+  burstBytes: number;
 }
 
 const DEFAULTS = {
@@ -143,6 +152,10 @@ export class ServiceLogs {
       pendingSince: null,
       timer: null,
       ended: false,
+      enlarged: 0,
+      triedEnlarge: false,
+      burstTimer: null,
+      burstBytes: 0,
     };
     this.#sources.add(entry);
     source.on('data', (chunk: Buffer) => this.#capture(entry, chunk));
@@ -248,6 +261,27 @@ export class ServiceLogs {
       this.#paused = true;
       for (const { socket } of this.#sources) socket.pause();
     }
+    source.burstBytes += chunk.length;
+    if (chunk.length < FULL_READ_BYTES) {
+      if (source.burstBytes >= BUSY_READ_BYTES) this.#readInBursts(source);
+      source.burstBytes = 0;
+    }
+  }
+
+  // Pauses a busy source for BATCH_DELAY_MS, once its pipe holds BUSY_PIPE_BYTES; it then
+  // resumes unless the disk is behind (#maybeResume resumes it then).
+  #readInBursts(source: Source): void {
+    if (source.burstTimer !== null || source.ended) return;
+    if (!source.triedEnlarge) {
+      source.triedEnlarge = true;
+      source.enlarged = enlargePipe(source.socket);
+    }
+    if (source.enlarged < BUSY_PIPE_BYTES) return;
+    source.socket.pause();
+    source.burstTimer = setTimeout(() => {
+      source.burstTimer = null;
+      if (!this.#paused && !source.ended) source.socket.resume();
+    }, BATCH_DELAY_MS);
   }
 
   /** The general path: the splitter cuts, each piece is recorded. Returns whether any piece went out. */
@@ -295,7 +329,7 @@ export class ServiceLogs {
     if (this.#suspended) return;
     if (!this.#paused || this.#file.queuedBytes > this.#options.highWaterBytes / 2) return;
     this.#paused = false;
-    for (const { socket } of this.#sources) socket.resume();
+    for (const { socket, burstTimer } of this.#sources) if (burstTimer === null) socket.resume();
   }
 
   /** Pieces completed together share one timestamp: they were captured at the same instant. */
@@ -357,6 +391,10 @@ export class ServiceLogs {
     source.ended = true;
     if (source.timer !== null) clearTimeout(source.timer);
     source.timer = null;
+    if (source.burstTimer !== null) clearTimeout(source.burstTimer);
+    source.burstTimer = null;
+    releasePipe(source.enlarged);
+    source.enlarged = 0;
     this.#record(source.stream, source.splitter.flush());
     this.#sources.delete(source);
     if (this.#sources.size === 0) for (const resolve of this.#endWaiters.splice(0)) resolve();
