@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { favourSmallHeap, interpretJavaScriptOnly, keepYoungGenerationSmall } from '../../daemon/heap.js';
 import { killAllStarted } from '../api/children.js';
 import { median } from '../lib/stats.js';
 import { entry, outDir } from './paths.js';
@@ -27,6 +28,11 @@ const LINE = 'pidvisor log throughput: a line of ordinary length, with a timesta
 const loadavg = (): string => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 async function main(): Promise<void> {
+  // The daemon's V8 settings (api/cli/main.ts): its JS runs in the interpreter, with a small
+  // young generation; pidvisor's capture is measured as the daemon runs it.
+  keepYoungGenerationSmall();
+  interpretJavaScriptOnly();
+  favourSmallHeap();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pvb-logs-'));
   fs.mkdirSync(outDir, { recursive: true });
   const writer: Writer = { script: path.join(dir, 'writer.sh'), bytes: MIB * 2 ** 20, sha256: null };
