@@ -3,9 +3,12 @@
 // tail() copies out what it returns. Bounded by bytes, charging each record a fixed
 // overhead as well, so that a flood of empty lines is bounded too.
 //
-// The entries are columns of typed arrays used as a circular list, not an object per
-// record: a child writing at full speed makes hundreds of records per read, and the lines
-// framed together (pushLines) are copied into the ring in one piece.
+// The unit kept is a run: the whole lines of one read (pushLines, the native framing path),
+// copied into the ring in one piece with the '\n's between them, or one record alone (push).
+// Nothing is done per line when a read comes in or when old lines leave: the daemon runs its
+// JS in V8's interpreter (daemon/heap.ts), where a loop over the 700 lines of a 64 KiB read
+// cost more than everything else in capture. Costs of a run's lines come from their ends
+// (sums in closed form), and the lines a new run pushes out are found by binary search.
 import type { LogStream } from './cri-format.js';
 
 export interface LogRecord {
@@ -20,48 +23,51 @@ export interface LogRecord {
   data: Buffer;
 }
 
-/** What a record costs besides its bytes: its entry in the columns, roughly, and what keeps a flood of empty lines bounded. */
+/** What a record costs besides its bytes: its share of the bookkeeping, and what keeps a flood of empty lines bounded. */
 export const RECORD_OVERHEAD_BYTES = 128;
 
-const STDERR = 1;
-const PARTIAL = 2;
-const FIRST_CAPACITY = 16;
+interface Run {
+  /** Seq of line 0 of the run (evicted or not). */
+  seq: number;
+  time: number;
+  stream: LogStream;
+  /** For a run of one record from push(): whether it is partial. Lines of pushLines are whole. */
+  partial: boolean;
+  /** Where line 0 starts, in the coordinates of `ends` (its offset in the read). */
+  base: number;
+  /** The '\n' of each line: line i is [ends[i-1] + 1, ends[i]), line 0 [base, ends[0]). */
+  ends: Int32Array;
+  /** Position p of the run is at (ringOrigin + p) modulo the ring's size; it may wrap around the end. */
+  ringOrigin: number;
+  /** The first line still kept; the ones before it were evicted. */
+  first: number;
+}
 
 export class TailBuffer {
   readonly #maxBytes: number;
   readonly #ringBytes: number;
-  /** More entries than this cannot be live: each costs at least the overhead. */
-  readonly #maxEntries: number;
   #ring: Buffer | null = null;
-  /** Where the next record's bytes go. */
+  /** Where the next run's bytes go. */
   #writeAt = 0;
-  // The entries, oldest at #first, #count of them, in columns of #capacity slots.
-  #capacity = 0;
-  #first = 0;
-  #count = 0;
-  #seq = new Float64Array(0);
-  #time = new Float64Array(0);
-  /** Where its bytes start in the ring; they may wrap around the end. */
-  #offset = new Int32Array(0);
-  #length = new Int32Array(0);
-  #flags = new Uint8Array(0);
+  /** Oldest first; runs before #head are gone. */
+  #runs: Run[] = [];
+  #head = 0;
   #bytes = 0;
 
   /** `maxRecordBytes`: the longest record; the newest one is always kept, whatever its size. */
   constructor(maxBytes: number, maxRecordBytes: number) {
     this.#maxBytes = maxBytes;
-    // One more than the longest record: pushLines copies the '\n's between its lines too.
+    // One more than the longest record: a run holds the '\n's between its lines too.
     this.#ringBytes = Math.max(maxBytes, maxRecordBytes + 1);
-    this.#maxEntries = Math.floor(maxBytes / RECORD_OVERHEAD_BYTES) + 1;
   }
 
   push(seq: number, time: number, stream: LogStream, partial: boolean, data: Buffer): void {
-    const length = Math.min(data.length, this.#ringBytes);
+    const length = Math.min(data.length, this.#ringBytes - 1);
     // Evicting first keeps the live bytes, oldest to newest, one run around the ring that
     // the new record cannot overtake.
     this.#evictFor(length + RECORD_OVERHEAD_BYTES);
-    const offset = this.#copyIn(data.length === length ? data : data.subarray(0, length));
-    this.#add(seq, time, (stream === 'stderr' ? STDERR : 0) | (partial ? PARTIAL : 0), offset, length);
+    const ringOrigin = this.#copyIn(data.length === length ? data : data.subarray(0, length));
+    this.#add({ seq, time, stream, partial, base: 0, ends: Int32Array.of(length), ringOrigin, first: 0 });
   }
 
   /**
@@ -70,54 +76,66 @@ export class TailBuffer {
    */
   pushLines(firstSeq: number, time: number, stream: LogStream, chunk: Buffer, from: number, ends: Int32Array, count: number): void {
     if (count === 0) return;
+    // The ends as they are, copied in one native call: no loop over the lines here.
+    const run: Run = { seq: firstSeq, time, stream, partial: false, base: from, ends: ends.slice(0, count), ringOrigin: 0, first: 0 };
     // Only the newest lines that can stay: the older ones would be evicted by these anyway.
-    let keep = count;
-    let cost = 0;
-    while (keep > 0) {
-      const start = keep === 1 ? from : ends[keep - 2]! + 1;
-      const lineCost = ends[keep - 1]! - start + RECORD_OVERHEAD_BYTES;
-      if (keep < count && cost + lineCost > this.#maxBytes) break;
-      cost += lineCost;
-      keep--;
-    }
-    this.#evictFor(cost);
-    const runStart = keep === 0 ? from : ends[keep - 1]! + 1;
-    // The run, with the '\n's between its lines: at most the cost, which fits beside the live bytes.
-    const ringStart = this.#copyIn(chunk.subarray(runStart, ends[count - 1]!));
-    const flags = stream === 'stderr' ? STDERR : 0;
-    for (let i = keep; i < count; i++) {
-      const start = i === 0 ? from : ends[i - 1]! + 1;
-      this.#add(firstSeq + i, time, flags, (ringStart + start - runStart) % this.#ringBytes, ends[i]! - start);
-    }
+    run.first = firstKept(run, this.#maxBytes);
+    this.#evictFor(runCost(run, run.first, count));
+    const start = lineStart(run, run.first);
+    // The kept lines with the '\n's between them: at most their cost, which fits beside the live bytes.
+    run.ringOrigin = this.#copyIn(chunk.subarray(start, run.ends[count - 1]!)) - start;
+    this.#add(run);
   }
 
   /** The last `limit` records, oldest first, of one stream or both; each a copy. */
   last(limit: number, stream?: LogStream): LogRecord[] {
     const out: LogRecord[] = [];
-    for (let i = this.#count - 1; i >= 0 && out.length < limit; i--) {
-      const slot = (this.#first + i) % this.#capacity;
-      const recordStream: LogStream = (this.#flags[slot]! & STDERR) !== 0 ? 'stderr' : 'stdout';
-      if (stream === undefined || recordStream === stream) out.push(this.#record(slot, recordStream));
+    for (let r = this.#runs.length - 1; r >= this.#head && out.length < limit; r--) {
+      const run = this.#runs[r]!;
+      if (stream !== undefined && run.stream !== stream) continue;
+      for (let i = run.ends.length - 1; i >= run.first && out.length < limit; i--) out.push(this.#record(run, i));
     }
     return out.reverse();
   }
 
-  #record(slot: number, stream: LogStream): LogRecord {
-    const offset = this.#offset[slot]!;
-    const length = this.#length[slot]!;
+  #record(run: Run, line: number): LogRecord {
+    const start = lineStart(run, line);
+    const length = run.ends[line]! - start;
+    const offset = (((run.ringOrigin + start) % this.#ringBytes) + this.#ringBytes) % this.#ringBytes;
     const data = Buffer.allocUnsafe(length);
     const first = Math.min(length, this.#ringBytes - offset);
     this.#ring!.copy(data, 0, offset, offset + first);
     this.#ring!.copy(data, first, 0, length - first);
-    return { seq: this.#seq[slot]!, time: this.#time[slot]!, stream, partial: (this.#flags[slot]! & PARTIAL) !== 0, data };
+    return { seq: run.seq + line, time: run.time, stream: run.stream, partial: run.partial, data };
   }
 
   /** Evicts the oldest records until `cost` more fits (all of them if it does not fit at all). */
   #evictFor(cost: number): void {
-    while (this.#count > 0 && this.#bytes + cost > this.#maxBytes) {
-      this.#bytes -= this.#length[this.#first]! + RECORD_OVERHEAD_BYTES;
-      this.#first = (this.#first + 1) % this.#capacity;
-      this.#count--;
+    while (this.#head < this.#runs.length && this.#bytes + cost > this.#maxBytes) {
+      const run = this.#runs[this.#head]!;
+      const count = run.ends.length;
+      const whole = runCost(run, run.first, count);
+      if (this.#bytes - whole + cost > this.#maxBytes) {
+        this.#bytes -= whole;
+        this.#head++;
+        continue;
+      }
+      // Part of this run goes: the fewest oldest lines that make room (binary search on the cost).
+      const excess = this.#bytes + cost - this.#maxBytes;
+      let low = run.first + 1;
+      let high = count;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (runCost(run, run.first, middle) >= excess) high = middle;
+        else low = middle + 1;
+      }
+      this.#bytes -= runCost(run, run.first, low);
+      run.first = low;
+      if (low === count) this.#head++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#runs.length) {
+      this.#runs = this.#runs.slice(this.#head);
+      this.#head = 0;
     }
   }
 
@@ -136,36 +154,33 @@ export class TailBuffer {
     return offset;
   }
 
-  #add(seq: number, time: number, flags: number, offset: number, length: number): void {
-    if (this.#count === this.#capacity) this.#grow();
-    const slot = (this.#first + this.#count) % this.#capacity;
-    this.#seq[slot] = seq;
-    this.#time[slot] = time;
-    this.#flags[slot] = flags;
-    this.#offset[slot] = offset;
-    this.#length[slot] = length;
-    this.#count++;
-    this.#bytes += length + RECORD_OVERHEAD_BYTES;
+  #add(run: Run): void {
+    this.#runs.push(run);
+    this.#bytes += runCost(run, run.first, run.ends.length);
   }
+}
 
-  // Doubles the columns (never past #maxEntries, which eviction keeps #count under), oldest first again.
-  #grow(): void {
-    const capacity = Math.min(this.#maxEntries, Math.max(FIRST_CAPACITY, this.#capacity * 2));
-    const order = (column: Float64Array | Int32Array | Uint8Array, into: Float64Array | Int32Array | Uint8Array): void => {
-      for (let i = 0; i < this.#count; i++) into[i] = column[(this.#first + i) % this.#capacity]!;
-    };
-    const seq = new Float64Array(capacity);
-    const time = new Float64Array(capacity);
-    const offset = new Int32Array(capacity);
-    const length = new Int32Array(capacity);
-    const flags = new Uint8Array(capacity);
-    order(this.#seq, seq);
-    order(this.#time, time);
-    order(this.#offset, offset);
-    order(this.#length, length);
-    order(this.#flags, flags);
-    [this.#seq, this.#time, this.#offset, this.#length, this.#flags] = [seq, time, offset, length, flags];
-    this.#capacity = capacity;
-    this.#first = 0;
+/** Where line `i` of a run starts. */
+function lineStart(run: Run, i: number): number {
+  return i === 0 ? run.base : run.ends[i - 1]! + 1;
+}
+
+/** What lines [from, to) of a run cost: their bytes (without the '\n's) plus the overhead each. */
+function runCost(run: Run, from: number, to: number): number {
+  if (to <= from) return 0;
+  const bytes = run.ends[to - 1]! - lineStart(run, from) - (to - 1 - from);
+  return bytes + (to - from) * RECORD_OVERHEAD_BYTES;
+}
+
+/** The first line of a run that fits in `maxBytes` together with all after it (the last always stays). */
+function firstKept(run: Run, maxBytes: number): number {
+  const count = run.ends.length;
+  let low = 0;
+  let high = count - 1;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (runCost(run, middle, count) <= maxBytes) high = middle;
+    else low = middle + 1;
   }
+  return low;
 }

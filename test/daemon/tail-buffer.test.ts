@@ -71,4 +71,22 @@ describe('TailBuffer', () => {
       { numRuns: 300 },
     );
   });
+
+  it('evicts exactly the oldest lines that make room, no more, when sizes add up exactly', () => {
+    // Three 10-byte lines fill it; each next read of one line pushes out exactly one.
+    const tail = new TailBuffer(3 * (RECORD_OVERHEAD_BYTES + 10), 10);
+    const line = (n: number): string => `line ${String(n).padStart(5, '0')}`;
+    const read = (from: number, count: number): void => {
+      const chunk = Buffer.from(Array.from({ length: count }, (_, i) => `${line(from + i)}\n`).join(''));
+      const ends = Int32Array.from({ length: count }, (_, i) => 11 * i + 10);
+      tail.pushLines(from, 0, 'stdout', chunk, 0, ends, count);
+    };
+    read(1, 3);
+    read(4, 1);
+    expect(tail.last(Infinity).map((r) => r.data.toString())).toEqual([line(2), line(3), line(4)]);
+    read(5, 2);
+    expect(tail.last(Infinity).map((r) => [r.seq, r.data.toString()])).toEqual([[4, line(4)], [5, line(5)], [6, line(6)]]);
+    read(7, 5); // more than fits: only the last three stay
+    expect(tail.last(Infinity).map((r) => r.seq)).toEqual([9, 10, 11]);
+  });
 });
