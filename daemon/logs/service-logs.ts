@@ -21,6 +21,7 @@ import { BATCH_DELAY_MS, BUSY_PIPE_BYTES, BUSY_READ_BYTES, enlargePipe, FULL_REA
 import { now, type Instant } from './clock.js';
 import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
 import { LineSplitter } from './line-splitter.js';
+import { readIntoSharedBuffer } from './shared-read-buffer.js';
 import { checkServiceName } from './log-files.js';
 import { RotatingFile, type WriterStats } from './rotating-file.js';
 import { TailBuffer, type LogRecord } from './tail-buffer.js';
@@ -158,6 +159,8 @@ export class ServiceLogs {
       burstBytes: 0,
     };
     this.#sources.add(entry);
+    // With the shared buffer no 'data' comes; the listener still keeps the stream flowing, so 'end' does.
+    readIntoSharedBuffer(source, (chunk) => this.#capture(entry, chunk));
     source.on('data', (chunk: Buffer) => this.#capture(entry, chunk));
     source.on('end', () => this.#end(entry));
     source.on('close', () => this.#end(entry));
