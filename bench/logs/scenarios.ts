@@ -71,6 +71,15 @@ async function whenFileSettles(file: string, bytes: number): Promise<{ at: numbe
   }, POLL_MS);
 }
 
+/** A process's environment, or '' once it is gone (it may exit between the check and the read). */
+function environOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 export function sha256File(file: string): string {
   const hash = createHash('sha256');
   const buffer = Buffer.allocUnsafe(1 << 20);
@@ -250,7 +259,7 @@ export function pm2(): Scenario {
         // below
       }
       // God was started detached by PM2 for us: if killDaemon failed, SIGKILL it by the pid it wrote (checked to be ours).
-      if (pid !== null && processState(pid) === 'alive' && fs.readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`PM2_HOME=${home}`)) process.kill(pid, 'SIGKILL');
+      if (pid !== null && processState(pid) === 'alive' && environOf(pid).includes(`PM2_HOME=${home}`)) process.kill(pid, 'SIGKILL');
       fs.rmSync(home, { recursive: true, force: true });
     },
   };
