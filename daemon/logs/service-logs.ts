@@ -192,6 +192,10 @@ export class ServiceLogs {
     stopHandleReading(source.socket);
     if (source.timer !== null) clearTimeout(source.timer);
     source.timer = null;
+    // A burst's timer would resume the read after the hand-over began: bytes this daemon
+    // took from the pipe then would be neither on disk nor left for the next daemon.
+    if (source.burstTimer !== null) clearTimeout(source.burstTimer);
+    source.burstTimer = null;
     source.pendingSince = null;
     this.#record(source.stream, source.splitter.flush());
   }
@@ -283,7 +287,7 @@ export class ServiceLogs {
     source.socket.pause();
     source.burstTimer = setTimeout(() => {
       source.burstTimer = null;
-      if (!this.#paused && !source.ended) source.socket.resume();
+      if (!this.#paused && !this.#suspended && !source.ended) source.socket.resume();
     }, BATCH_DELAY_MS);
   }
 
