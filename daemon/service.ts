@@ -2,7 +2,7 @@
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { closeReceivedFds as closeFds, holdReceivedPidfd, inheritedEnv, NotifySocket, openProcess, ProcessExitedError, signalName as signalNameOf, spawn, type ChildProcess, type ProcessExit, type ProcessRef, type SpawnOptions } from '../native/index.js';
+import { closeReceivedFds as closeFds, holdReceivedPidfd, inheritedEnv, NotifySocket, openProcess, ProcessExitedError, signalName as signalNameOf, spawn, type ChildProcess, type ProcessExit, type PreparedEnvironment, type ProcessRef, type SpawnOptions } from '../native/index.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
@@ -103,6 +103,8 @@ export interface ServiceContext {
   gate: (service: Service) => Gate;
   /** Where notify services get their sd_notify socket (<dir>/<id>.sock); made 0700 on first use. */
   notifyDir: string | null;
+  /** The environment of a spawn whose definition has none: the daemon's, prepared once. */
+  inheritedEnvironment: PreparedEnvironment;
 }
 
 /** A service as a dead daemon left it (see Service.restore). */
@@ -669,7 +671,7 @@ export class Service {
       options: {
         command,
         args,
-        ...(env === null ? {} : { env }),
+        env: env ?? this.#context.inheritedEnvironment,
         ...(definition.cwd === undefined ? {} : { cwd: definition.cwd }),
         ...(definition.credentials === null ? {} : definition.credentials),
         ...(definition.umask === undefined ? {} : { umask: definition.umask }),

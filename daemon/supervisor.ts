@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { capabilities, signalNumber, spawnMany, type Capabilities, type ChildProcess, type SignalLike, type SpawnOptions } from '../native/index.js';
+import { capabilities, PreparedEnvironment, signalNumber, spawnMany, type Capabilities, type ChildProcess, type SignalLike, type SpawnOptions } from '../native/index.js';
 import { claimCgroupRoot, type CgroupRootClaim } from './cgroup.js';
 import { defineEntries, entriesRefused } from './config-problems.js';
 import { defineService, type DefinitionContext, type KillMode, type ServiceDefinition } from './definition.js';
@@ -96,6 +96,12 @@ export class Supervisor {
   readonly #usage: UsageSampler;
   /** Services re-created from a previous daemon's journal: log files of theirs may exist from before. */
   readonly #restored = new WeakSet<Service>();
+  /**
+   * The environment of services that add nothing to the daemon's, encoded once rather than
+   * read from process.env at every spawn: nothing in the daemon changes process.env after it
+   * starts (the keeper's variables are taken out before, in api/cli/main.ts).
+   */
+  readonly #inheritedEnvironment = PreparedEnvironment.ofProcess();
 
   constructor(options: SupervisorOptions) {
     this.#logger = options.logger;
@@ -363,6 +369,7 @@ export class Supervisor {
       dependencies: (s) => this.#dependencies.states(s),
       gate: (s) => this.#dependencies.gate(s),
       notifyDir: path.join(this.#stateDir, 'notify'),
+      inheritedEnvironment: this.#inheritedEnvironment,
     });
     this.#services.set(id, service);
     if (restoredId !== undefined) this.#restored.add(service);

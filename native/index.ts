@@ -1,5 +1,5 @@
 // The process layer's public API: spawn, adopt, signal and reap processes through pidfds.
-export { spawn, ChildProcess, RLIMITS, inheritedEnv } from './spawn.js';
+export { spawn, ChildProcess, RLIMITS, inheritedEnv, PreparedEnvironment } from './spawn.js';
 export { spawnMany } from './spawn-many.js';
 export { spawnAsync } from './spawn-async.js';
 export type { SpawnOptions, StdioOption, RlimitName, Rlimit, RlimitValue } from './spawn.js';

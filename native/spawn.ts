@@ -33,7 +33,7 @@ export interface SpawnOptions {
    * The whole environment of the child; defaults to process.env as the calling thread sees it
    * at the spawn (a worker thread's own process.env in a worker, as with child_process).
    */
-  env?: Readonly<Record<string, string>>;
+  env?: Readonly<Record<string, string>> | PreparedEnvironment;
   cwd?: string;
   uid?: number;
   /** Required with `uid` so a child never keeps the daemon's group by accident. */
@@ -189,14 +189,10 @@ export function buildRequest(options: SpawnOptions, inherited?: string): RawSpaw
   let envp: string;
   if (env === undefined) {
     envp = inherited ?? inheritedEnvp();
+  } else if (env instanceof PreparedEnvironment) {
+    envp = env.envp;
   } else {
-    envp = '';
-    for (const key of Object.keys(env)) {
-      checkString(key, 'env name', fail);
-      const value = checkString(env[key], 'env', fail, key);
-      if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
-      envp += `${key}=${value}\0`;
-    }
+    envp = encodeEnv(env, fail);
   }
   if (options.cwd !== undefined) checkString(options.cwd, 'cwd', fail);
   if (options.uid !== undefined && options.gid === undefined) fail('gid is required with uid');
@@ -267,9 +263,9 @@ function signalSet(signals: readonly SignalLike[] | undefined, what: string, fai
 // the missing ones, so the parent makes no stat() calls and the answer cannot go stale.
 // PATH is read only for a bare name: process.env.PATH is a call into C++ (node::EnvGetter)
 // that showed in spawn's profile.
-function resolveExecutable(command: string, env: Readonly<Record<string, string>> | undefined): string[] {
+function resolveExecutable(command: string, env: SpawnOptions['env']): string[] {
   if (command.includes('/')) return [command];
-  const searchPath = env === undefined ? process.env.PATH : env.PATH;
+  const searchPath = env === undefined ? process.env.PATH : env instanceof PreparedEnvironment ? env.path : env.PATH;
   return (searchPath ?? DEFAULT_PATH).split(':').map((dir) => path.join(dir === '' ? '.' : dir, command));
 }
 
@@ -310,6 +306,48 @@ function checkId(value: number | undefined, what: string, fail: (reason: string)
 
 function isId(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= 0xfffffffe;
+}
+
+/**
+ * A child environment checked and encoded once, for a caller that starts many children with
+ * the same one: the daemon gives its services its own environment, which nothing in it changes
+ * after its start. Building "NAME=value" entries from process.env costs a call into C++ per
+ * variable (node::EnvGetter), some 70 µs per spawn with 35 variables on a loaded machine.
+ */
+export class PreparedEnvironment {
+  /** @internal "NAME=value" entries, each ended by a NUL, as the addon's request carries them. */
+  readonly envp: string;
+  /** @internal PATH, for the search of a bare command name. */
+  readonly path: string | undefined;
+
+  private constructor(envp: string, path: string | undefined) {
+    this.envp = envp;
+    this.path = path;
+  }
+
+  /** `env`; throws TypeError for a name or value that is not a string or contains NUL, or a name that is empty or contains "=". */
+  static of(env: Readonly<Record<string, string>>): PreparedEnvironment {
+    const envp = encodeEnv(env, (reason) => {
+      throw new TypeError(reason);
+    });
+    return new PreparedEnvironment(envp, env.PATH);
+  }
+
+  /** process.env as the calling thread sees it now, exactly what a spawn without `env` would pass now. */
+  static ofProcess(): PreparedEnvironment {
+    return new PreparedEnvironment(inheritedEnvp(), process.env.PATH);
+  }
+}
+
+function encodeEnv(env: Readonly<Record<string, string>>, fail: (reason: string) => never): string {
+  let envp = '';
+  for (const key of Object.keys(env)) {
+    checkString(key, 'env name', fail);
+    const value = checkString(env[key], 'env', fail, key);
+    if (key === '' || key.includes('=')) fail(`env name ${JSON.stringify(key)} is empty or contains "="`);
+    envp += `${key}=${value}\0`;
+  }
+  return envp;
 }
 
 /**
