@@ -10,10 +10,34 @@
 // pidfd holds, so neither a recycled pid nor a service that replaced its stdout gets read.
 import fs from 'node:fs';
 import net from 'node:net';
-import type { ProcessRef } from '../native/index.js';
+import { ChildProcess, type ProcessRef } from '../native/index.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 const FD_OF: Record<OutputStream, number> = { stdout: 1, stderr: 2 };
+
+/**
+ * The pipe ("pipe:[123]") a child this daemon has just spawned writes `stream` to, from the
+ * daemon's own read end: both ends of a pipe have one inode, so an fstat of ours names it
+ * without a /proc lookup of the child's fd (two path walks and a signal per spawn, in the
+ * journal's cost of every launch). A reference that is not our child, or whose read end is
+ * closed already, is asked through /proc (outputPipeOf).
+ */
+export function spawnedOutputPipe(process: ProcessRef, stream: OutputStream): string | null {
+  if (process instanceof ChildProcess) {
+    // net.Socket keeps its libuv handle in `_handle` (its `fd` is the one it wraps, -1 once
+    // closed; the handle is null once destroyed): not public, hence the fallback.
+    const handle = (process[stream] as { _handle?: { fd?: unknown } | null } | null)?._handle;
+    const fd = handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) {
+      try {
+        return `pipe:[${fs.fstatSync(fd).ino}]`;
+      } catch {
+        // fall through to /proc
+      }
+    }
+  }
+  return outputPipeOf(process, stream);
+}
 
 /** What fd 1 or 2 of `process` is ("pipe:[123]"), or null when it is not a pipe or cannot be read. */
 export function outputPipeOf(process: ProcessRef, stream: OutputStream): string | null {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { pidfsHandleOf, type PidfsHandle, type ProcessRef } from '../native/index.js';
 import { bootId } from './boot-id.js';
 import type { SupervisorEvent } from './events.js';
-import { outputPipeOf } from './output-reopen.js';
+import { spawnedOutputPipe } from './output-reopen.js';
 import type { Service } from './service.js';
 import type { ExitRecord } from './service.js';
 import type { PersistedInstance, StateStore } from './state-store.js';
@@ -132,13 +132,14 @@ function handleOf(process: ProcessRef): PidfsHandle | null {
   }
 }
 
-// The pipes a capturing instance writes to, read while the new child is surely unreaped.
+// The pipes a capturing instance writes to, read at its first state change (from the daemon's
+// read ends while they are open; else through /proc while the new child is surely unreaped).
 function capturedOutputs(service: Service, process: ProcessRef): PersistedInstance['outputs'] | null {
   if (service.logs === null) return null;
   const outputs: NonNullable<PersistedInstance['outputs']> = {};
   for (const stream of ['stdout', 'stderr'] as const) {
     if (service.definition[stream] !== 'capture') continue;
-    const pipe = outputPipeOf(process, stream);
+    const pipe = spawnedOutputPipe(process, stream);
     if (pipe !== null) outputs[stream] = pipe;
   }
   return outputs;
