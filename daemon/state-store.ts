@@ -18,7 +18,7 @@
 // start with an error naming the file and the line, rather than run on half a state. The one
 // exception is the end of the file: a last line cut short (a write interrupted by a power
 // loss) is dropped, its bytes kept beside the journal, and the recovery reported.
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PidfsHandle } from '../native/index.js';
@@ -260,8 +260,13 @@ function snapshotRecords(state: PersistedState): JournalRecord[] {
   return records;
 }
 
+// crypto.hash (Node 20.12, 21.7) is the same digest in one call, without a Hash object per
+// record: a third of createHash's cost, on every record of every launch. Older Node: createHash.
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
 function checksum(json: string): string {
-  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+  return sha256Hex(json).slice(0, 16);
 }
 
 function encode(record: JournalRecord): string {
