@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pidfdUnsupportedReason, spawn } from '../../native/index.js';
+import { pidfdUnsupportedReason, PreparedEnvironment, spawn } from '../../native/index.js';
 import { pollUntil } from '../helpers/proc.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
@@ -19,11 +19,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-env-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** What `sh` printed of $PIDVISOR_TEST_VAR ("unset" when it has none). */
-async function seenByChild(): Promise<string> {
+async function seenByChild(env?: PreparedEnvironment): Promise<string> {
   const file = path.join(dir, 'seen');
   const fd = fs.openSync(file, 'w');
   try {
-    await spawn({ command: 'sh', args: ['-c', 'printf %s "${PIDVISOR_TEST_VAR-unset}"'], stdio: ['null', { fd }, 'inherit'] }).wait();
+    await spawn({ command: '/bin/sh', args: ['-c', 'printf %s "${PIDVISOR_TEST_VAR-unset}"'], stdio: ['null', { fd }, 'inherit'], ...(env === undefined ? {} : { env }) }).wait();
   } finally {
     fs.closeSync(fd);
   }
@@ -41,6 +41,33 @@ describe.skipIf(unsupported !== null)(`the inherited environment${unsupported ? 
       delete process.env.PIDVISOR_TEST_VAR;
     }
     expect(await seenByChild()).toBe('unset');
+  });
+
+  // The daemon's services get the daemon's environment prepared once (supervisor.ts): the
+  // child must get exactly what was prepared, not process.env as it is at the spawn.
+  it('is a PreparedEnvironment as it was when prepared, when the caller gives one', async () => {
+    process.env.PIDVISOR_TEST_VAR = 'prepared';
+    let prepared: PreparedEnvironment;
+    try {
+      prepared = PreparedEnvironment.ofProcess();
+      process.env.PIDVISOR_TEST_VAR = 'changed since';
+      expect(await seenByChild(prepared)).toBe('prepared');
+    } finally {
+      delete process.env.PIDVISOR_TEST_VAR;
+    }
+    expect(await seenByChild(prepared)).toBe('prepared');
+    expect(await seenByChild(PreparedEnvironment.of({ PIDVISOR_TEST_VAR: 'given' }))).toBe('given');
+    expect(await seenByChild(PreparedEnvironment.of({}))).toBe('unset');
+  });
+
+  it("searches a bare command on a PreparedEnvironment's PATH, and refuses names a C environment cannot hold", async () => {
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    fs.writeFileSync(path.join(bin, 'pidvisor-env-probe'), '#!/bin/sh\nexit 7\n', { mode: 0o755 });
+    const child = spawn({ command: 'pidvisor-env-probe', env: PreparedEnvironment.of({ PATH: bin }) });
+    expect((await child.wait()).code).toBe(7);
+    expect(() => PreparedEnvironment.of({ 'A=B': 'x' })).toThrow(TypeError);
+    expect(() => PreparedEnvironment.of({ '': 'x' })).toThrow(TypeError);
+    expect(() => PreparedEnvironment.of({ A: 'x\0y' })).toThrow(TypeError);
   });
 
   it("is a worker's own process.env in its children, and stays whole while the main thread changes the process's", async () => {
