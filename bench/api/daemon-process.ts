@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { capabilities, getResourceLimit } from '../../native/index.js';
+import { daemonProcesses } from '../lib/daemon-under-keeper.js';
 import { startProcess, stopProcess, type Started } from './children.js';
 import { entry, outDir, pidvisorBin } from './paths.js';
 import { pollFor, rssBytes, waitForSocket } from './proc.js';
@@ -16,14 +17,21 @@ export type DaemonFlavour = 'stock' | 'unlimited';
 
 export interface DaemonHandle {
   flavour: DaemonFlavour;
+  /** What the bench started: pidvisor-keeper for the stock daemon (the CLI execs into it), else the daemon. */
   process: Started;
+  /** The Node daemon (the keeper's child under a keeper): sample its CPU and RSS. */
   pid: number;
+  /** pidvisor-keeper's pid, or null when the daemon runs without one (the unlimited flavour, PIDVISOR_KEEPER=off). */
+  keeperPid: number | null;
   socketPath: string;
   tcp: { host: string; port: number; token: string } | null;
   logFile: string;
   cgroupName: string;
   nofile: number;
+  /** VmRSS of the Node daemon. */
   rss(): number;
+  /** VmRSS of the keeper (0 without one). */
+  keeperRss(): number;
   /** SIGTERM (the daemon stops every service, then exits); SIGKILL and a cgroup sweep past `timeoutMs`. */
   stop(timeoutMs: number): Promise<{ ms: number; forced: boolean }>;
 }
@@ -99,18 +107,21 @@ export async function startPidvisor(
       return null;
     });
     const tcp = options.tcp && listening.tcp !== null && token !== null ? { ...listening.tcp, token } : null;
-    // prlimit execs node: the pid is the daemon's.
-    const pid = started.pid;
+    // prlimit execs node, and the stock CLI execs into the keeper, which starts the daemon as
+    // its child: the started pid is the keeper's then.
+    const { daemon: pid, keeper: keeperPid } = daemonProcesses(started.pid);
     return {
       flavour,
       process: started,
       pid,
+      keeperPid,
       socketPath,
       tcp,
       logFile,
       cgroupName,
       nofile,
       rss: () => rssBytes(pid),
+      keeperRss: () => (keeperPid === null ? 0 : rssBytes(keeperPid)),
       async stop(timeoutMs) {
         const result = await stopProcess(started, timeoutMs);
         if (result.forced) sweepCgroups(cgroupName);

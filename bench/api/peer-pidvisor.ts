@@ -34,12 +34,12 @@ export function pidvisorPeer(options: { launchConcurrency: number; stopConcurren
       ? {
           start: "one POST /v1/processes/batch of N on the unix socket of the stock daemon; answers once all exec'd",
           stop: 'one DELETE /v1/processes?label=bench=peers; answers once every tree is gone; then every pid gone from /proc',
-          rss: 'daemon process VmRSS (/proc/<pid>/status)',
+          rss: 'Node daemon VmRSS (/proc/<pid>/status; the keeper\'s child), keeper VmRSS apart',
         }
       : {
           start: `${options.launchConcurrency} concurrent POST /v1/processes on the unix socket of the stock daemon; each answers once exec'd`,
           stop: `${options.stopConcurrency} concurrent DELETE /v1/processes/{id}; each answers once the tree is gone; then every pid gone from /proc`,
-          rss: 'daemon process VmRSS (/proc/<pid>/status)',
+          rss: 'Node daemon VmRSS (/proc/<pid>/status; the keeper\'s child), keeper VmRSS apart',
         },
     daemon: () => daemon,
     async setup() {
@@ -64,6 +64,7 @@ export function pidvisorPeer(options: { launchConcurrency: number; stopConcurren
       const running = countRunning(pids, 'sleep');
       await new Promise((resolve) => setTimeout(resolve, settleMs));
       const rss = daemon!.rss();
+      const keeperRss = daemon!.keeperRss();
       const cpu1 = cpuSeconds(pid);
       const t1 = performance.now();
       const deadline2 = t1 + options.phaseTimeoutMs;
@@ -77,7 +78,7 @@ export function pidvisorPeer(options: { launchConcurrency: number; stopConcurren
       const leftAfterStop = await waitAllGone(pids, options.phaseTimeoutMs);
       const stopMs = performance.now() - t1;
       const stopCpuMs = (cpuSeconds(pid) - cpu1) * 1000;
-      return { startMs, stopMs, stopTailMs: performance.now() - returned, running, leftAfterStop, startCpuMs, stopCpuMs, rssBytes: rss, notes: { retried: refusals.retried } };
+      return { startMs, stopMs, stopTailMs: performance.now() - returned, running, leftAfterStop, startCpuMs, stopCpuMs, rssBytes: rss, keeperRssBytes: keeperRss, notes: { retried: refusals.retried } };
     },
     async teardown() {
       if (target !== null) closeTarget(target);

@@ -16,6 +16,8 @@ export interface PeerRound {
   stopCpuMs: number;
   /** Resident memory of the supervisor's own process with N programs, after the settle pause. */
   rssBytes: number;
+  /** pidvisor only: resident memory of pidvisor-keeper at the same moment (not in rssBytes). */
+  keeperRssBytes?: number;
   /** Refusals retried, and anything else worth keeping. */
   notes: Record<string, unknown>;
 }

@@ -23,6 +23,9 @@ export interface PeerResult {
   /** The largest over the rounds. */
   rssMaxBytes: number;
   rssMedianBytes: number;
+  /** pidvisor under its keeper: the keeper's largest RSS, and the largest daemon + keeper sum of one round (null for the others). */
+  keeperRssMaxBytes: number | null;
+  rssWithKeeperMaxBytes: number | null;
   /** Every round had N running after the start and none left after the stop. */
   verified: boolean;
 }
@@ -106,6 +109,8 @@ export async function measurePeers(config: ApiBenchConfig, versions: { superviso
         stopCpuMedianMs: median(rounds.map((r) => r.stopCpuMs)),
         rssMaxBytes: Math.max(...rounds.map((r) => r.rssBytes)),
         rssMedianBytes: median(rounds.map((r) => r.rssBytes)),
+        keeperRssMaxBytes: rounds.some((r) => r.keeperRssBytes !== undefined) ? Math.max(...rounds.map((r) => r.keeperRssBytes ?? 0)) : null,
+        rssWithKeeperMaxBytes: rounds.some((r) => r.keeperRssBytes !== undefined) ? Math.max(...rounds.map((r) => r.rssBytes + (r.keeperRssBytes ?? 0))) : null,
         verified: rounds.length > 0 && rounds.every((r) => r.running === n && r.leftAfterStop === 0),
       };
     }),
