@@ -96,3 +96,36 @@ describe('the garbage of start-up', () => {
     expect(gcGlobal).toBe('undefined');
   });
 });
+
+// Promoted garbage, as a burst of work leaves it, then a bounded wait for the heap to drop,
+// in a fresh node (dist/ is built by the test setup). A large initial old generation keeps
+// V8 from collecting it on its own: only the idle collection can free it here.
+function heapAfterBurst(idleCollection: boolean): { before: number; after: number } {
+  const heap = new URL('../../dist/daemon/heap.js', import.meta.url).href;
+  const script = [
+    `const { collectGarbageWhenIdle, collectStartupGarbage } = await import(${JSON.stringify(heap)});`,
+    // Both runs take V8's gc (a new vm context) as the daemon does at start, so that they differ only by the timer.
+    'collectStartupGarbage();',
+    idleCollection ? 'collectGarbageWhenIdle({ intervalMs: 20, growthBytes: 2 ** 20, quietBytes: 256 * 1024 });' : '',
+    'let kept = []; for (let i = 0; i < 300000; i++) kept.push({ i, s: "x" + i }); await new Promise((r) => setTimeout(r, 10)); kept = null;',
+    'const before = process.memoryUsage().heapUsed;',
+    // Bounded: 150 polls of 20 ms. The collection needs two quiet reads after the burst.
+    'let after = before; for (let i = 0; i < 150 && before - after < 10 * 2 ** 20; i++) { await new Promise((r) => setTimeout(r, 20)); after = process.memoryUsage().heapUsed; }',
+    'console.log(JSON.stringify({ before, after }));',
+  ].join('\n');
+  const result = spawnSync(process.execPath, ['--initial-old-space-size=256', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  expect(result.status, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as { before: number; after: number };
+}
+
+describe('the garbage of a burst of work', () => {
+  it('negative control: without the idle collection, the dead objects of a burst stay in the heap', () => {
+    const { before, after } = heapAfterBurst(false);
+    expect(before - after).toBeLessThan(10 * 2 ** 20);
+  });
+
+  it('collectGarbageWhenIdle() frees them once the heap has stopped growing', () => {
+    const { before, after } = heapAfterBurst(true);
+    expect(before - after).toBeGreaterThan(10 * 2 ** 20);
+  });
+});

@@ -1,7 +1,7 @@
 // `pidvisor daemon`: run the supervisor and its API until SIGTERM or SIGINT.
 import path from 'node:path';
 import { shutdownOnSignal, startDaemon } from '../../../daemon/daemon.js';
-import { collectStartupGarbage } from '../../../daemon/heap.js';
+import { collectGarbageWhenIdle, collectStartupGarbage } from '../../../daemon/heap.js';
 import { daemonStarted } from '../../../daemon/keeper.js';
 import { createLogger } from '../../../daemon/logger.js';
 import { defaultSocketPath, defaultStateDir } from '../../../daemon/paths.js';
@@ -97,6 +97,7 @@ otherwise ignored). Neither opens Node's inspector.`,
       return EXIT.failed;
     }
     collectStartupGarbage();
+    collectGarbageWhenIdle();
     const stopped = shutdownOnSignal(daemon);
     daemonStarted();
     greet(socketPath, tcp, daemon.supervisor.system().services);
