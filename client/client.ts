@@ -181,7 +181,29 @@ export class PidvisorClient {
     if (options.remove === true && options.waitExit !== true) throw new TypeError('launch: remove needs waitExit');
     const wait = options.waitReady === true ? 'ready' : options.waitExit === true ? 'exit' : undefined;
     const path = wait === undefined ? '/v1/processes' : `/v1/processes?wait=${wait}${options.remove === true ? '&remove=true' : ''}`;
-    return (await this.json<ProcessInfo>('POST', path, spec, { 'idempotency-key': options.idempotencyKey ?? randomUUID() }, options.signal)).body;
+    try {
+      return (await this.json<ProcessInfo>('POST', path, spec, { 'idempotency-key': options.idempotencyKey ?? randomUUID() }, options.signal)).body;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.code !== 'PIDVISOR_ERR_WAIT_INTERRUPTED') throw error;
+      return this.#waitAfterHandOver(error, options);
+    }
+  }
+
+  /**
+   * A launch with waitExit whose daemon handed over (reexec) before the exit: the process runs
+   * on under the next daemon, which knows nothing of the wait. Its exit is awaited there (GET
+   * /wait, which is retried across the hand-over), and the removal asked for is done here.
+   */
+  async #waitAfterHandOver(interrupted: ApiError, options: LaunchOptions): Promise<ProcessInfo> {
+    const { id, instance } = interrupted.problem as unknown as { id: string; instance: string | null };
+    const signal = options.signal === undefined ? {} : { signal: options.signal };
+    // Each turn ends within a second: the wait answers this instance's exit, or times out and
+    // the process says whether another instance (a restart) or none has replaced it.
+    for (;;) {
+      const waited = await this.wait(id, { timeoutMs: 1000, ...signal });
+      if (waited.exit?.instance === instance || (await this.get(id)).instance !== instance) break;
+    }
+    return options.remove === true ? this.remove(id) : this.get(id);
   }
 
   /** POST /v1/processes/batch: all or nothing. */

@@ -51,6 +51,7 @@ export const ERRORS = {
   PIDVISOR_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   PIDVISOR_ERR_TOO_MANY_LAUNCHES: { status: 503, title: 'Too many launches in progress' },
   PIDVISOR_ERR_SHUTTING_DOWN: { status: 503, title: 'The daemon is shutting down' },
+  PIDVISOR_ERR_WAIT_INTERRUPTED: { status: 503, title: 'The process was launched, but the daemon handed over (reexec) before it exited: wait for it again with GET /v1/processes/{id}/wait' },
   PIDVISOR_ERR_HANDING_OVER: { status: 503, title: 'The daemon is handing over to a new daemon (reexec); retry in a moment' },
   PIDVISOR_ERR_STREAM_BEHIND: { status: 503, title: 'The stream was ended: the client read too slowly' },
 } as const satisfies Record<string, ErrorDefinition>;

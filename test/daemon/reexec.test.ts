@@ -227,6 +227,12 @@ describe.skipIf(reason !== null)(`pidvisor daemon reexec${reason === null ? '' :
 
     // A long poll open across the hand-over.
     const longPoll = send(unix, 'GET', `/v1/processes/quiet0/wait?timeoutMs=60000`);
+    // A job launched, awaited and removed in one request (`run --wait --rm`) whose exit comes
+    // after the hand-over: the CLI goes on waiting on the new daemon, exits with the job's
+    // status, and removes it; the job is neither launched twice nor left behind.
+    const stopJob = path.join(dir, 'stop-job');
+    const job = runCli(['run', '--socket', socketPath, '--wait', '--rm', '--name', 'job', '--restart', 'no', '--', 'sh', '-c', `until [ -e ${stopJob} ]; do sleep 0.05; done; exit 7`]);
+    for (let tries = 0; tries < 300 && (await send(unix, 'GET', '/v1/processes/job')).status !== 200; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
     const oldDaemon = daemonOf(keeperPid);
     const startTime = procStat(keeperPid)[19]; // field 22: the keeper's start, unchanged by an exec
     const oldExe = fs.statSync(`/proc/${keeperPid}/exe`).ino;
@@ -258,6 +264,13 @@ describe.skipIf(reason !== null)(`pidvisor daemon reexec${reason === null ? '' :
       expect(failed, `${name}: requests before, during, after the hand-over: ${byPhase}`).toEqual([]);
     }
     expect(outcomes.getUnix!.filter((o) => o.phase === 'during').length + outcomes.getTcp!.filter((o) => o.phase === 'during').length).toBeGreaterThan(0);
+
+    const jobBefore = JSON.parse((await send(unix, 'GET', '/v1/processes/job')).body) as Info;
+    fs.writeFileSync(stopJob, '');
+    const jobRun = await job;
+    expect(jobRun.code, jobRun.stderr).toBe(7);
+    expect((await send(unix, 'GET', '/v1/processes/job')).status).toBe(404);
+    expect(fs.existsSync(`/proc/${jobBefore.pid}`)).toBe(false);
 
     const wait = await longPoll;
     expect(wait.status).toBe(503);

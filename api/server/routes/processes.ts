@@ -56,9 +56,9 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           operationId: 'launchProcess',
           summary: 'Create a process from a spec and start it',
           description:
-            'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With `dependsOn`, the dependencies it needs that are at rest (stopped, exited, failed) are started first, and the process answers `waiting` (or `blocked`, with the `reason`) until each meets its condition; a dependency on a name no process has is 422 DEPENDENCY_UNKNOWN, a cycle 422 DEPENDENCY_CYCLE (`cycle` lists it), one being removed 409 DEPENDENCY_UNAVAILABLE: nothing is left behind. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour. With `wait=ready` it answers only once the instance is ready (`running`), or 422 NOT_READY with the reason it will not be (see LaunchQuery). With `wait=exit` it answers once the instance has exited (`exit` in the answer), and with `remove=true` also removes it then, answering 200 with its last state: launch, wait and delete in one request, like `docker run --rm`.',
+            'Answers 201 once the process has exec\'d. An exec failure leaves nothing behind and answers 422 SPAWN_FAILED with `errno` (its name) and `stage`. With `dependsOn`, the dependencies it needs that are at rest (stopped, exited, failed) are started first, and the process answers `waiting` (or `blocked`, with the `reason`) until each meets its condition; a dependency on a name no process has is 422 DEPENDENCY_UNKNOWN, a cycle 422 DEPENDENCY_CYCLE (`cycle` lists it), one being removed 409 DEPENDENCY_UNAVAILABLE: nothing is left behind. With an `Idempotency-Key`, a retry with the same body gets the first response again (header `Idempotent-Replayed: true`), while the first still runs it waits for it; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED. Keys are kept per caller for an hour. With `wait=ready` it answers only once the instance is ready (`running`), or 422 NOT_READY with the reason it will not be (see LaunchQuery). With `wait=exit` it answers once the instance has exited (`exit` in the answer), and with `remove=true` also removes it then, answering 200 with its last state: launch, wait and delete in one request, like `docker run --rm`. A hand-over to a new daemon (reexec) during that wait answers 503 WAIT_INTERRUPTED with the process\'s `id` and `instance`: the launch happened (do not send it again); the process runs on under the new daemon, which neither answers the wait nor removes it: wait with GET /v1/processes/{id}/wait (and remove it).',
           tags,
-          errors: [...LAUNCH_ERRORS, 'PIDVISOR_ERR_NOT_READY'],
+          errors: [...LAUNCH_ERRORS, 'PIDVISOR_ERR_NOT_READY', 'PIDVISOR_ERR_WAIT_INTERRUPTED'],
         },
       },
     },
@@ -148,7 +148,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
     // Each turn waits for an exit; it stops when nothing runs (an exit history that no longer
     // reaches back to this instance: it ended long ago), so it never spins.
     while (launched.instance !== null && !ended() && supervisor.get(launched.id).instance !== null) {
-      if ((await exitUnlessClosing(launched.id))?.instance === launched.instance) break;
+      if ((await exitUnlessClosing(launched))?.instance === launched.instance) break;
     }
     if (!remove) return { status: 201, contentType: JSON_TYPE, body: supervisor.get(launched.id) };
     return { status: 200, contentType: JSON_TYPE, body: await supervisor.remove(launched.id) };
@@ -157,15 +157,27 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
   /**
    * The next exit of the process, or SHUTTING_DOWN once the app closes: the daemon stops its
    * services only after the API has closed, so a wait held open would hold the shutdown up.
+   * A hand-over (reexec) ends the wait too, with WAIT_INTERRUPTED naming the process: the
+   * launch happened, so the answer must not be one a client sends again (HANDING_OVER is), and
+   * the client goes on waiting on the next daemon (client/client.ts launch).
    */
-  function exitUnlessClosing(id: string): Promise<ExitRecord | null> {
-    const closing = (): ApiError => new ApiError('PIDVISOR_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
-    if (ctx.closing.aborted) return Promise.reject(closing());
+  function exitUnlessClosing(launched: ServiceInfo): Promise<ExitRecord | null> {
+    const closing = (): ApiError =>
+      ctx.handOver.signal.aborted
+        ? new ApiError('PIDVISOR_ERR_WAIT_INTERRUPTED', `${launched.name ?? launched.id} was launched; the daemon is handing over to a new one (reexec): wait for it with GET /v1/processes/${launched.id}/wait`, {
+            id: launched.id,
+            instance: launched.instance,
+          })
+        : new ApiError('PIDVISOR_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
+    const signals = [ctx.closing, ctx.handOver.signal];
+    if (signals.some((signal) => signal.aborted)) return Promise.reject(closing());
     return new Promise((resolve, reject) => {
       const onClosing = (): void => reject(closing());
-      ctx.closing.addEventListener('abort', onClosing, { once: true });
-      const settle = (): void => ctx.closing.removeEventListener('abort', onClosing);
-      supervisor.wait(id).then(
+      for (const signal of signals) signal.addEventListener('abort', onClosing, { once: true });
+      const settle = (): void => {
+        for (const signal of signals) signal.removeEventListener('abort', onClosing);
+      };
+      supervisor.wait(launched.id).then(
         (exit) => (settle(), resolve(exit)),
         (error: unknown) => (settle(), reject(error)),
       );
