@@ -82,7 +82,7 @@ export class KeeperLink implements ListenerKeeper {
   readonly #channel: KeeperChannel;
   readonly #logger: Logger;
   /** Inventory pidfds not yet taken, by instance token. */
-  readonly #held = new Map<string, { key: bigint; fd: number }>();
+  readonly #held = new Map<string, { key: bigint; fd: number; service: string }>();
   /** Inventory listening sockets not yet taken, by key. */
   readonly #heldListeners = new Map<bigint, number>();
   /** Inventory output pipe read ends not yet taken, by `<instance token>/<stream>`. */
@@ -161,7 +161,7 @@ export class KeeperLink implements ListenerKeeper {
     // Each item under the key its record names: an instance's pidfd, or one of its output pipes.
     if (!this.#inventoryDone && service !== null && instance !== null) {
       if (kind === 'PIDFD' && instanceKey(service, instance) === key) {
-        this.#held.set(instance, { key, fd });
+        this.#held.set(instance, { key, fd, service });
         return;
       }
       if (kind === 'OUTPUT_PIPE' && stream !== null && outputKey(service, instance, stream) === key) {
@@ -203,7 +203,9 @@ export class KeeperLink implements ListenerKeeper {
    */
   takePidfd(serviceId: string, instance: string): number | null {
     const held = this.#held.get(instance);
-    if (held === undefined || held.key !== instanceKey(serviceId, instance)) return null;
+    // Its key was checked against the record's (service, instance) on receipt: comparing the
+    // service id is the same check without a sha256 per take (2,000 of them at 1,000 services).
+    if (held === undefined || held.service !== serviceId) return null;
     this.#held.delete(instance);
     this.#keep(instance, held.key);
     return held.fd;
@@ -215,7 +217,7 @@ export class KeeperLink implements ListenerKeeper {
    */
   takeOutput(serviceId: string, instance: string, stream: OutputStream): number | null {
     const held = this.#heldOutputs.get(`${instance}/${stream}`);
-    if (held === undefined || held.key !== outputKey(serviceId, instance, stream)) return null;
+    if (held === undefined || held.service !== serviceId) return null; // checked on receipt, as in takePidfd
     this.#heldOutputs.delete(`${instance}/${stream}`);
     this.#keep(instance, held.key);
     return held.fd;

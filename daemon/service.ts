@@ -494,10 +494,12 @@ export class Service {
         const liveness = this.#definition.liveness;
         if (liveness !== null && restored.state !== 'stopping') this.#probes?.startLiveness(liveness);
       }
-      const daemonPeakKiB = daemonPeakRssKiB();
       const exactExit = running.exactExit ?? ((exit: ProcessExit) => Promise.resolve(exit));
+      // The daemon's peak read at the exit, not here: this daemon did not spawn it, so no
+      // figure of its own bounds the child's, and a later (higher) peak only makes the
+      // ru_maxrss test stricter. One getrusage per exit instead of 1,000 in a take-over.
       child.wait().then(exactExit).then(
-        (exit) => this.#onMainExit(child, exit, daemonPeakKiB),
+        (exit) => this.#onMainExit(child, exit, daemonPeakRssKiB()),
         (error: unknown) => this.#logger.error({ err: error, pid: child.pid }, 'waiting for the exit failed'),
       );
       // A stop the dead daemon had begun is finished by this one.

@@ -90,8 +90,12 @@ function killUnownedCgroups(root: string, owned: ReadonlySet<string>, logger: Lo
     return 0;
   }
   let killed = 0;
+  // The root normalised once (as the instances' cgroups were named with path.join), then a
+  // plain concatenation: an entry's name has no '/' and is never . or .., and path.join's
+  // normalisation per entry cost ~0.08 ms under load (1,000 entries at 1,000 services).
+  const prefix = path.join(root, '/');
   for (const entry of entries) {
-    const dir = path.join(root, entry.name);
+    const dir = prefix + entry.name;
     if (!entry.isDirectory() || owned.has(dir)) continue;
     const cgroup = new ServiceCgroup(dir);
     if (cgroup.tryRemove() === null) continue; // empty: removed at once
