@@ -119,7 +119,7 @@ describe.skipIf(reason !== null)(`a Node init killed under pidvisor-init${reason
     // The Node init's log lines reach the shared stderr through its logger's buffer, so they
     // may come after the keeper's "ready" line: wait for them (bounded) rather than read once.
     await pollUntil(() => stderr.includes('"msg":"main command re-adopted"'), 10_000);
-    await pollUntil(() => stderr.split('\n').some((line) => line.includes('"msg":"re-adopted"') && line.includes('"through":"keeper"')), 10_000);
+    await pollUntil(() => stderr.split('\n').some((line) => line.includes('"msg":"took over from the previous daemon"') && line.includes('"adoptedThrough":{"keeper":1,"handle":0}')), 10_000);
     // Now the keeper's children (it reaps them), watched by the new Node init through their pidfds.
     expect(parentOf(main!)).toBe(after.keeper);
     expect(parentOf(service!)).toBe(after.keeper);

@@ -172,7 +172,7 @@ describe.skipIf(reason !== null)(`captured output across a daemon crash, under t
     expect(lines.every((line, i) => line === `seq ${i}`), 'a line missing, repeated or out of order').toBe(true);
     const info = (await requestJson(socket, 'GET', '/v1/processes/writer')).body as unknown as Info;
     expect(info).toMatchObject({ state: 'running', pid: writer.pid, instance: writer.instance });
-    expect(daemon!.logs.some((r) => r.msg === 're-adopted' && r.through === 'keeper')).toBe(true);
+    expect(daemon!.logs.some((r) => r.msg === 'took over from the previous daemon' && (r.adoptedThrough as { keeper: number }).keeper >= 1)).toBe(true);
 
     expect(await daemon!.stop('SIGTERM')).toBe(0);
     daemon = null;

@@ -84,7 +84,7 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     const cgroupName = `pidvisor-test-keeper-takeover-${process.pid}`;
     // As on a kernel before 6.15: the exits of re-adopted services must come from the keeper's
     // EXIT, since no status is read through their pidfds (see take-over.ts).
-    daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName], { env: { PIDVISOR_IGNORE_PIDFD_EXIT_INFO: '1' } });
+    daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName], { env: { PIDVISOR_IGNORE_PIDFD_EXIT_INFO: '1', PIDVISOR_LOG_LEVEL: 'debug' } });
     const keeper = daemon.process.pid!;
     await daemon.waitForLog((r) => r.msg === 'api listening', 30_000);
     const pidfdsAtStart = keeperPidfds(keeper);
@@ -128,6 +128,9 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     // Held again through the pidfds the keeper kept, not the file handles.
     const adopted = daemon.logs.filter((r) => r.msg === 're-adopted').map((r) => [r.instance, r.through]);
     expect(adopted).toEqual(expect.arrayContaining([[quiet.instance, 'keeper'], [grouped.instance, 'keeper']]));
+    // The summary line (the per-instance ones are at debug level) counts them the same way.
+    const summary = daemon.logs.find((r) => r.msg === 'took over from the previous daemon' && r.daemonPid !== firstNode);
+    expect(summary?.adoptedThrough).toEqual({ keeper: adopted.length, handle: 0 });
     // Its exact status, as the keeper reaped it.
     expect(after.get('ender')).toMatchObject({ state: 'exited', pid: null, exit: { reason: 'exited', code: 7, signal: null, pid: ender.pid, instance: ender.instance } });
     // No second copy: the new daemon started nothing.
