@@ -312,7 +312,10 @@ export class KeeperLink implements ListenerKeeper {
     // Taken, but the instance had ended (reaped by the keeper, or by the dead daemon before it
     // could withdraw it): nothing is left to hold for the next daemon. (Its output pipes, if
     // taken, are being drained into its logs by this daemon.)
-    const current = new Set(supervisor.list().map((info) => info.instance));
+    // The service objects, not list(): each info() reads its log files' sizes (twice over 1,000
+    // services cost ~0.35 s of a take-over under load).
+    const services = supervisor.services();
+    const current = new Set(services.map((service) => service.process?.instance));
     for (const [instance, keys] of this.#deposited) {
       if (current.has(instance)) continue;
       this.#deposited.delete(instance);
@@ -325,7 +328,7 @@ export class KeeperLink implements ListenerKeeper {
     const events = supervisor.events;
     const subscription = events.subscribe(events.lastSeq, (event) => this.#onEvent(supervisor, event));
     this.#unsubscribe = subscription.unsubscribe;
-    for (const { id } of supervisor.list()) this.#depositCurrent(id, supervisor.service(id));
+    for (const service of services) this.#depositCurrent(service.id, service);
   }
 
   /**

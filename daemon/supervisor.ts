@@ -161,6 +161,11 @@ export class Supervisor {
     return [...this.#services.values()].map((service) => service.info());
   }
 
+  /** Every service object, for the daemon's own bookkeeping (list() builds each one's full info: logs, usage). */
+  services(): Service[] {
+    return [...this.#services.values()];
+  }
+
   get(ref: string): ServiceInfo {
     return this.#find(ref).info();
   }
