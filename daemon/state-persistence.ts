@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { EventLog } from './events.js';
+import { withDefaultHeapGrowth } from './heap.js';
 import type { KeeperLink } from './keeper-link.js';
 import { StateRecorder } from './state-recorder.js';
 import { StateStore } from './state-store.js';
@@ -43,7 +44,7 @@ export function resumeState(supervisor: Supervisor, store: StateStore, logger: L
   // Recording starts first: the take-over's own state changes belong in the journal.
   recorder.start();
   const began = performance.now();
-  const report = recorder.batch(() => takeOver(supervisor, store.state, logger, keeper));
+  const report = recorder.batch(() => withDefaultHeapGrowth(() => takeOver(supervisor, store.state, logger, keeper)));
   // How long the API waited for it (bench/takeover/ measures the whole crash-to-answer).
   const durationMs = Math.round(performance.now() - began);
   if (report.restored > 0 || report.problems.length > 0) logger.info({ ...report, durationMs }, 'took over from the previous daemon');
