@@ -7,9 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PidvisorClient, type StreamedEvent } from '../../client/index.js';
-import { adopt, capabilities, pidfdUnsupportedReason } from '../../native/index.js';
+import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { pollUntil } from '../helpers/proc.js';
+import { killLeftInstances } from '../helpers/instances.js';
 
 function skipReason(): string | null {
   const pidfd = pidfdUnsupportedReason();
@@ -26,15 +27,7 @@ const started: Array<{ pid: number; instance: string }> = [];
 afterEach(async () => {
   await daemon?.stop('SIGTERM');
   daemon = null;
-  for (const { pid, instance } of started.splice(0)) {
-    try {
-      const ref = adopt(pid, instance, { watch: false });
-      ref.signal('SIGKILL');
-      ref.close();
-    } catch {
-      // gone, as it should be
-    }
-  }
+  killLeftInstances(started.splice(0));
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 

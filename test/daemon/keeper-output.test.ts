@@ -16,10 +16,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adopt, capabilities, pidfdUnsupportedReason } from '../../native/index.js';
+import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { listLogFiles, readLogFile } from '../../daemon/logs/index.js';
 import { requestJson, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning, pollUntil, procStat } from '../helpers/proc.js';
+import { killLeftInstances } from '../helpers/instances.js';
 
 const KILLS = Number(process.env.KEEPER_OUTPUT_KILLS ?? 20);
 const SEED = Number(process.env.KEEPER_OUTPUT_SEED ?? Date.now() % 2 ** 31);
@@ -58,15 +59,7 @@ afterEach(async () => {
     await daemon.stop('SIGTERM');
     daemon = null;
   }
-  for (const { pid, instance } of seen.splice(0)) {
-    try {
-      const ref = adopt(pid, instance, { watch: false });
-      ref.signal('SIGKILL');
-      ref.close();
-    } catch {
-      // gone, as it should be
-    }
-  }
+  killLeftInstances(seen.splice(0));
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 

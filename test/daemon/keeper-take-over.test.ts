@@ -10,9 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adopt, capabilities, pidfdUnsupportedReason } from '../../native/index.js';
+import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { requestJson, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning, pollUntil, procStat } from '../helpers/proc.js';
+import { killLeftInstances } from '../helpers/instances.js';
 
 function skipReason(): string | null {
   const pidfd = pidfdUnsupportedReason();
@@ -34,15 +35,7 @@ afterEach(async () => {
     await daemon.stop('SIGTERM');
     daemon = null;
   }
-  for (const { pid, instance } of seen.splice(0)) {
-    try {
-      const ref = adopt(pid, instance, { watch: false });
-      ref.signal('SIGKILL');
-      ref.close();
-    } catch {
-      // gone, as it should be
-    }
-  }
+  killLeftInstances(seen.splice(0));
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 

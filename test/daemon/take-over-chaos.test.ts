@@ -20,6 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper } from '../../native/index.js';
 import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { procStat } from '../helpers/proc.js';
+import { killLeftInstances } from '../helpers/instances.js';
 
 const KILLS = Number(process.env.TAKEOVER_CHAOS_KILLS ?? 20);
 const SEED = Number(process.env.TAKEOVER_CHAOS_SEED ?? Date.now() % 2 ** 31);
@@ -72,15 +73,7 @@ beforeAll(() => {
 afterAll(() => reaper.stop());
 afterEach(async () => {
   await daemon?.stop('SIGTERM');
-  for (const [instance, { pid }] of instances) {
-    try {
-      const ref = adopt(pid, instance, { watch: false });
-      ref.signal('SIGKILL');
-      ref.close();
-    } catch {
-      // dead, as it should be
-    }
-  }
+  killLeftInstances([...instances].map(([instance, { pid }]) => ({ pid, instance })));
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 

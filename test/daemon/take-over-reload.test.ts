@@ -8,9 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adopt, capabilities, pidfdUnsupportedReason } from '../../native/index.js';
+import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning } from '../helpers/proc.js';
+import { killLeftInstances } from '../helpers/instances.js';
 
 function skipReason(): string | null {
   const pidfd = pidfdUnsupportedReason();
@@ -27,16 +28,7 @@ const seen: Array<{ pid: number; instance: string }> = [];
 afterEach(async () => {
   await daemon?.stop('SIGTERM');
   daemon = null;
-  for (const { pid, instance } of seen.splice(0)) {
-    try {
-      // Through a pidfd, and only if the pid still names that instance.
-      const ref = adopt(pid, instance, { watch: false });
-      ref.signal('SIGKILL');
-      ref.close();
-    } catch {
-      // gone, as it should be
-    }
-  }
+  killLeftInstances(seen.splice(0));
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 

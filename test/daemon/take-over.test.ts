@@ -13,10 +13,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, spawn, type ReapedOrphan } from '../../native/index.js';
+import { capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, spawn, type ReapedOrphan } from '../../native/index.js';
 import { removeCgroupSubtree } from '../helpers/cgroup.js';
 import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning, pollUntil } from '../helpers/proc.js';
+import { killLeftInstances } from '../helpers/instances.js';
 
 function skipReason(): string | null {
   const pidfd = pidfdUnsupportedReason();
@@ -48,16 +49,7 @@ const seen: Array<{ pid: number; instance: string }> = [];
 afterEach(async () => {
   // A test that failed midway: a clean stop of the live daemon stops its services.
   for (const daemon of daemons.splice(0)) await daemon.stop('SIGTERM');
-  for (const { pid, instance } of seen.splice(0)) {
-    try {
-      // Through a pidfd, and only if the pid still names that instance.
-      const ref = adopt(pid, instance, { watch: false });
-      ref.signal('SIGKILL', { processGroup: true });
-      ref.close();
-    } catch {
-      // gone, as it should be
-    }
-  }
+  killLeftInstances(seen.splice(0), { processGroup: true });
   // What a test's killed or refused daemon left (a clean stop removes it: checked where it happens).
   await removeCgroupSubtree(cgroupName);
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
