@@ -8,17 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { INIT_BIN } from '../helpers/keeper.js';
-import { descendants, isRoot, isRunning, killTree, pollUntil } from '../helpers/proc.js';
+import { descendants, isRoot, isRunning, killTree, pidfdsHeldBy, pollUntil } from '../helpers/proc.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
 
 function skipReason(): string | null {
   if (!isRoot()) return 'needs root for a new PID namespace';
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  // The main command is taken back through its instance token (pid + pidfs inode).
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): no instance token for the main command';
-  return null;
+  return takeOverSkipReason('no instance token for the main command');
 }
 const reason = skipReason();
 
@@ -47,18 +43,6 @@ const executable = (pid: number): string => {
     return '';
   }
 };
-/** The pidfds the keeper holds open (its store keeps one per deposited process). */
-function keeperPidfds(keeper: number): number {
-  let count = 0;
-  for (const fd of fs.readdirSync(`/proc/${keeper}/fd`)) {
-    try {
-      if (fs.readlinkSync(`/proc/${keeper}/fd/${fd}`) === 'anon_inode:[pidfd]') count++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return count;
-}
 const parentOf = (pid: number): number => Number(/^PPid:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 describe.skipIf(reason !== null)(`a Node init killed under pidvisor-init${reason ? ` (skipped: ${reason})` : ''}`, () => {
@@ -105,7 +89,7 @@ describe.skipIf(reason !== null)(`a Node init killed under pidvisor-init${reason
 
     // Both pidfds (main command, service) in the keeper's store: what the kill is about. (Killed
     // between a spawn and its deposit, a process is not taken back: see the README.)
-    await pollUntil(() => keeperPidfds(before.keeper) === 2, 10_000);
+    await pollUntil(() => pidfdsHeldBy(before.keeper) === 2, 10_000);
 
     process.kill(node!, 'SIGKILL');
     // A new Node init, ready (the keeper says so: its take-over is done, its main command runs).

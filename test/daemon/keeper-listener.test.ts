@@ -9,17 +9,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { requestJson, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { pollUntil } from '../helpers/proc.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
 
-function skipReason(): string | null {
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): the keeper reports exits without an instance token';
-  return null;
-}
-const reason = skipReason();
+const reason = takeOverSkipReason('the keeper reports exits without an instance token');
 
 let dir = '';
 let daemon: DaemonProcess | null = null;

@@ -16,11 +16,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { listLogFiles, readLogFile } from '../../daemon/logs/index.js';
 import { requestJson, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
-import { isRunning, pollUntil, procStat } from '../helpers/proc.js';
+import { isRunning, isZombie, pollUntil } from '../helpers/proc.js';
 import { killLeftInstances } from '../helpers/instances.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const KILLS = Number(process.env.KEEPER_OUTPUT_KILLS ?? 20);
 const SEED = Number(process.env.KEEPER_OUTPUT_SEED ?? Date.now() % 2 ** 31);
@@ -29,25 +30,7 @@ const SEED = Number(process.env.KEEPER_OUTPUT_SEED ?? Date.now() % 2 ** 31);
 // (64 KiB) and an unfinished line (16 KiB).
 const DAEMON_HELD_BYTES = (1 << 20) + (64 << 10) + (16 << 10);
 
-function skipReason(): string | null {
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): the keeper reports exits without an instance token';
-  return null;
-}
-const reason = skipReason();
-
-// mulberry32: a seeded generator, so a failure can be replayed with its seed.
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const reason = takeOverSkipReason('the keeper reports exits without an instance token');
 
 let dir = '';
 let daemon: DaemonProcess | null = null;
@@ -114,14 +97,6 @@ async function nextDaemonAnswers(socket: string, previous: number): Promise<numb
   return daemon!.supervisorPid();
 }
 
-const isZombie = (pid: number): boolean => {
-  try {
-    return procStat(pid)[0] === 'Z';
-  } catch {
-    return true; // reaped
-  }
-};
-
 const wchan = (pid: number): string => {
   try {
     return fs.readFileSync(`/proc/${pid}/wchan`, 'utf8');
@@ -173,7 +148,7 @@ describe.skipIf(reason !== null)(`captured output across a daemon crash, under t
 
   it(`no writer dies of SIGPIPE, no line is repeated, and only lines a killed daemon held are missing, across ${KILLS} SIGKILLs of the daemon`, async () => {
     console.info(`keeper output chaos: seed ${SEED}, ${KILLS} kills`);
-    const rand = random(SEED);
+    const rand = seededRandom(SEED);
     const { socket, stateDir } = start('keeper-output-chaos');
     await daemon!.waitForLog((r) => r.msg === 'api listening', 30_000);
     const stop = path.join(dir, 'stop');

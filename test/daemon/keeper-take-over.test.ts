@@ -10,18 +10,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
+import { capabilities } from '../../native/index.js';
 import { requestJson, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
-import { isRunning, pollUntil, procStat } from '../helpers/proc.js';
+import { isRunning, isZombie, pidfdsHeldBy, pollUntil } from '../helpers/proc.js';
 import { killLeftInstances } from '../helpers/instances.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
 
-function skipReason(): string | null {
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): the keeper reports exits without an instance token';
-  return null;
-}
-const reason = skipReason();
+const reason = takeOverSkipReason('the keeper reports exits without an instance token');
 
 let dir = '';
 let daemon: DaemonProcess | null = null;
@@ -49,27 +44,6 @@ interface Info {
   exit: { reason: string; code: number | null; signal: string | null; pid: number | null; instance: string | null } | null;
 }
 
-/** The pidfds the keeper holds open (its store keeps one per deposited instance). */
-function keeperPidfds(keeper: number): number {
-  let count = 0;
-  for (const fd of fs.readdirSync(`/proc/${keeper}/fd`)) {
-    try {
-      if (fs.readlinkSync(`/proc/${keeper}/fd/${fd}`) === 'anon_inode:[pidfd]') count++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return count;
-}
-
-const isZombie = (pid: number): boolean => {
-  try {
-    return procStat(pid)[0] === 'Z';
-  } catch {
-    return false;
-  }
-};
-
 describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? '' : ` (skipped: ${reason})`}`, () => {
   it('restarts a SIGKILLed Node daemon, which keeps every service (same pid, instance) and records an exit while none ran exactly', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-keeper-takeover-'));
@@ -80,7 +54,7 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName], { env: { PIDVISOR_IGNORE_PIDFD_EXIT_INFO: '1', PIDVISOR_LOG_LEVEL: 'debug' } });
     const keeper = daemon.process.pid!;
     await daemon.waitForLog((r) => r.msg === 'api listening', 30_000);
-    const pidfdsAtStart = keeperPidfds(keeper);
+    const pidfdsAtStart = pidfdsHeldBy(keeper);
     const launch = async (spec: Record<string, unknown>): Promise<Info> => {
       const { status, body } = await requestJson(socket, 'POST', '/v1/processes', { startGraceMs: 0, stdout: 'null', stderr: 'null', ...spec });
       expect(status, JSON.stringify(body)).toBe(201);
@@ -146,7 +120,7 @@ describe.skipIf(reason !== null)(`take-over under the keeper${reason === null ? 
     // Every ended instance was withdrawn: ender (ended while no daemon ran) and quiet; grouped
     // is still deposited, by the new daemon's take-over.
     expect(await requestJson(socket, 'DELETE', '/v1/processes/grouped')).toMatchObject({ status: 200 });
-    await pollUntil(() => keeperPidfds(keeper) === pidfdsAtStart, 10_000);
+    await pollUntil(() => pidfdsHeldBy(keeper) === pidfdsAtStart, 10_000);
 
     // A clean stop ends the keeper too, and nothing is left running.
     expect(await daemon.stop('SIGTERM')).toBe(0);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason, spawn, type ChildProcess } from '../../native/index.js';
 import { listLogFiles, readLogFile, ServiceLogs, type FileRecord, type LogRecord } from '../../daemon/logs/index.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const unsupported = pidfdUnsupportedReason();
 const NEWLINE = 0x0a;
@@ -32,21 +33,9 @@ afterAll(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-// mulberry32: seeded, so a failure replays.
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** About `bytes` of lines whose lengths cluster around maxLineBytes and the 64 KiB reads, then an unfinished line. */
 function input(seed: number, bytes: number, maxLineBytes: number): Buffer {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const lengths = [0, 1, 97, maxLineBytes - 1, maxLineBytes, maxLineBytes + 1, 2 * maxLineBytes, 3 * maxLineBytes + 5, 70_000, 140_001];
   const parts: Buffer[] = [];
   let total = 0;

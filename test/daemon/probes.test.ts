@@ -2,7 +2,6 @@
 // readiness probe passes; a liveness probe that fails restarts it under its restart policy;
 // an exec check that hangs is killed whole at its timeout and counts as a failure.
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { capabilities, pidfdUnsupportedReason, spawn } from '../../native/index.
 import { SupervisorError } from '../../daemon/errors.js';
 import { isRoot, isRunning, pollUntil } from '../helpers/proc.js';
 import { createTestSupervisor, waitForState, type TestSupervisor } from '../helpers/supervisor.js';
+import { freeLoopbackPort } from '../helpers/ports.js';
 
 const unsupported = pidfdUnsupportedReason();
 let t: TestSupervisor;
@@ -24,21 +24,12 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A port nothing listens on now (the kernel's pick, released at once). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const node = process.execPath;
 const eventsOf = (name: string, type: string) => t.events.filter((e) => e.service.name === name && e.type === type);
 
 describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
   it('keeps an instance starting until its tcp readiness probe connects', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const flag = path.join(dir, 'listen-now');
     // Listens only once the test says so: until then every check is refused.
     const script = `const fs=require('fs');const t=setInterval(()=>{if(fs.existsSync(${JSON.stringify(flag)})){clearInterval(t);require('net').createServer(s=>s.end()).listen(${port},'127.0.0.1')}},20)`;
@@ -56,7 +47,7 @@ describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsup
   });
 
   it('waitReady answers with the reason an instance never became ready', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     await t.supervisor.launch({
       name: 'never',
       command: ['sleep', '1000'],
@@ -102,7 +93,7 @@ describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsup
   });
 
   it('restarts an instance whose http liveness probe stops being answered', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     // Answers its first three requests, then accepts connections and never answers.
     const script = `let n=0;require('http').createServer((q,r)=>{if(++n<=3)r.end('ok')}).listen(${port},'127.0.0.1')`;
     await t.supervisor.launch({

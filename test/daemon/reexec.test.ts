@@ -19,16 +19,15 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { listLogFiles, readLogFile } from '../../daemon/logs/index.js';
 import { PIDVISOR_BIN, requestJson, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { KEEPER_BIN } from '../helpers/keeper.js';
 import { pollUntil, procStat } from '../helpers/proc.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
 
 function skipReason(): string | null {
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): the keeper reports exits without an instance token';
+  const takeOver = takeOverSkipReason('the keeper reports exits without an instance token');
+  if (takeOver !== null) return takeOver;
   if (!fs.existsSync(KEEPER_BIN)) return `pidvisor-keeper is not built (${KEEPER_BIN})`;
   return null;
 }

@@ -17,10 +17,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adopt, capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper } from '../../native/index.js';
+import { adopt, capabilities, OrphanReaper, setChildSubreaper } from '../../native/index.js';
 import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
-import { procStat } from '../helpers/proc.js';
+import { isZombie, pollUntilAsync } from '../helpers/proc.js';
 import { killLeftInstances } from '../helpers/instances.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const KILLS = Number(process.env.TAKEOVER_CHAOS_KILLS ?? 20);
 const SEED = Number(process.env.TAKEOVER_CHAOS_SEED ?? Date.now() % 2 ** 31);
@@ -28,25 +30,12 @@ const OPS_PER_ROUND = 8;
 const SHORT_LIVED_MS = 300;
 
 function skipReason(): string | null {
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): instances cannot be named on disk';
+  const takeOver = takeOverSkipReason();
+  if (takeOver !== null) return takeOver;
   if (capabilities().cgroup2Mount === null) return 'no cgroup v2 mount';
   return null;
 }
 const reason = skipReason();
-
-// mulberry32: a seeded generator, so a failure can be replayed with its seed.
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface Info {
   id: string;
@@ -77,13 +66,8 @@ afterEach(async () => {
   if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function pollAsync(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(condition).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (seed ${SEED})`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const pollAsync = (what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> =>
+  pollUntilAsync(condition, timeoutMs, `${what} (seed ${SEED})`);
 
 /** Whether the process of `instance` still exists, zombie included (reached through a pidfd, never by pid alone). */
 function exists(pid: number, instance: string): boolean {
@@ -103,18 +87,10 @@ function exists(pid: number, instance: string): boolean {
   }
 }
 
-const isZombie = (pid: number): boolean => {
-  try {
-    return procStat(pid)[0] === 'Z';
-  } catch {
-    return false;
-  }
-};
-
 describe.skipIf(reason !== null)(`take-over chaos${reason === null ? '' : ` (skipped: ${reason})`}`, () => {
   it(`survives ${KILLS} SIGKILLs of the daemon at random moments under a workload`, async () => {
     console.info(`take-over chaos: seed ${SEED}, ${KILLS} kills`);
-    const rand = random(SEED);
+    const rand = seededRandom(SEED);
     const pick = <T>(list: readonly T[]): T | undefined => list[Math.floor(rand() * list.length)];
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-chaos-'));
     const socket = path.join(dir, 'api.sock');

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fixture = path.join(root, 'test/fixtures/takeover-pid-reuse.mjs');
@@ -19,9 +19,8 @@ const FIXTURE_TIMEOUT_MS = 60_000;
 
 function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (ns_last_pid is writable only with CAP_SYS_ADMIN)';
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): instances cannot be named on disk';
+  const takeOver = takeOverSkipReason();
+  if (takeOver !== null) return takeOver;
   const probe = childProcess.spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { timeout: 10_000 });
   if (probe.status !== 0) return `unshare --pid --fork --mount-proc fails here: ${probe.error?.message ?? probe.stderr.toString().trim()}`;
   return null;

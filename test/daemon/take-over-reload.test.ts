@@ -8,18 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilities, pidfdUnsupportedReason } from '../../native/index.js';
 import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
 import { isRunning } from '../helpers/proc.js';
 import { killLeftInstances } from '../helpers/instances.js';
+import { takeOverSkipReason } from '../helpers/take-over.js';
 
-function skipReason(): string | null {
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): instances cannot be named on disk';
-  return null;
-}
-const reason = skipReason();
+const reason = takeOverSkipReason();
 
 let dir = '';
 let daemon: DaemonProcess | null = null;

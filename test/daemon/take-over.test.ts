@@ -9,124 +9,29 @@
 // their exits are reaped and a later daemon learns their status (PIDFD_INFO_EXIT, Linux 6.15).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { capabilities, OrphanReaper, pidfdUnsupportedReason, setChildSubreaper, spawn, type ReapedOrphan } from '../../native/index.js';
-import { removeCgroupSubtree } from '../helpers/cgroup.js';
-import { request, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js';
-import { isRunning, pollUntil } from '../helpers/proc.js';
-import { killLeftInstances } from '../helpers/instances.js';
+import { describe, expect, it } from 'vitest';
+import { capabilities, spawn } from '../../native/index.js';
+import { request, startDaemonProcess } from '../helpers/daemon-process.js';
+import { isRunning, pollUntil, pollUntilAsync } from '../helpers/proc.js';
+import { freeLoopbackPort } from '../helpers/ports.js';
+import { keeperlessDaemons, takeOverSkipReason, type ListedProcess } from '../helpers/take-over.js';
 
-function skipReason(): string | null {
-  const pidfd = pidfdUnsupportedReason();
-  if (pidfd !== null) return pidfd;
-  if (!capabilities().features.pidfs.ok) return 'no pidfs (Linux 6.9): instances cannot be named on disk';
-  return null;
-}
-const reason = skipReason();
-
-let dir = '';
-const daemons: DaemonProcess[] = [];
-const reaped: ReapedOrphan[] = [];
-const reaper = new OrphanReaper({ onReap: (orphan) => reaped.push(orphan) });
+const reason = takeOverSkipReason();
 const cgroupName = `pidvisor-test-takeover-${process.pid}`;
 // Each test starts two or three daemons (node, fastify): seconds each when the machine is busy.
 const DAEMONS_TEST_TIMEOUT_MS = 120_000;
-
-beforeAll(() => {
-  if (reason !== null) return;
-  setChildSubreaper(true);
-  reaper.start();
-});
-afterAll(() => {
-  reaper.stop();
-});
-// Every instance the tests saw, to kill in case a failure left one without a daemon.
-const seen: Array<{ pid: number; instance: string }> = [];
-
-afterEach(async () => {
-  // A test that failed midway: a clean stop of the live daemon stops its services.
-  for (const daemon of daemons.splice(0)) await daemon.stop('SIGTERM');
-  killLeftInstances(seen.splice(0), { processGroup: true });
-  // What a test's killed or refused daemon left (a clean stop removes it: checked where it happens).
-  await removeCgroupSubtree(cgroupName);
-  if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
-});
-
-interface Info {
-  id: string;
-  name: string | null;
-  state: string;
-  pid: number | null;
-  instance: string | null;
-  restarts: number;
-  origin: string;
-  exit: { reason: string; code: number | null; signal: string | null; pid: number | null; instance: string | null } | null;
-}
-
-/** Polls an async condition: true ends the wait. */
-async function pollAsync(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function start(args: string[]): Promise<{ daemon: DaemonProcess; socket: string }> {
-  const socket = path.join(dir, 'api.sock');
-  const daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName, ...args], { env: { PIDVISOR_KEEPER: 'off' } });
-  daemons.push(daemon);
-  await pollAsync(async () => {
-    if (daemon.process.exitCode !== null) throw new Error(`the daemon exited: ${JSON.stringify(daemon.logs)}`);
-    return (await request(socket, 'GET', '/healthz')).status === 200;
-  }, 60_000);
-  return { daemon, socket };
-}
-
-// The daemon runs without the keeper here (PIDVISOR_KEEPER=off): these tests are about the
-// journal and the pidfs file handles, the path a daemon takes when no keeper held anything for
-// it (started by systemd or by hand after a crash). Under the keeper, see keeper-take-over.test.ts.
-async function sigkill(daemon: DaemonProcess): Promise<void> {
-  const pid = daemon.supervisorPid();
-  if (pid <= 0) throw new Error('the Node daemon is not running');
-  process.kill(pid, 'SIGKILL');
-  expect([137, 'SIGKILL']).toContain(await daemon.exited);
-  daemons.splice(daemons.indexOf(daemon), 1);
-}
-
-async function list(socket: string): Promise<Map<string, Info>> {
-  const { processes } = (await request<{ processes: Info[] }>(socket, 'GET', '/v1/processes')).body;
-  for (const p of processes) if (p.pid !== null && p.instance !== null) seen.push({ pid: p.pid, instance: p.instance });
-  return new Map(processes.map((p) => [p.name ?? p.id, p]));
-}
+const { reaped, seen, makeDir, start, track, forget, sigkill, list, launch } = keeperlessDaemons(cgroupName, { skipped: reason !== null });
 
 async function lastSeq(socket: string): Promise<number> {
   const text = (await request<string>(socket, 'GET', '/metrics')).body;
   return Number(/^pidvisor_events_last_seq (\d+)$/m.exec(text)?.[1]);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-const launch = async (socket: string, spec: Record<string, unknown>): Promise<Info> => {
-  const { status, body } = await request<Info>(socket, 'POST', '/v1/processes', { startGraceMs: 0, stdout: 'null', stderr: 'null', ...spec });
-  expect(status, JSON.stringify(body)).toBe(201);
-  if (body.pid !== null && body.instance !== null) seen.push({ pid: body.pid, instance: body.instance });
-  return body;
-};
-
 describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === null ? '' : ` (skipped: ${reason})`}`, () => {
   it('re-adopts every running service after a SIGKILL: same ids, pids, instances and counters, no second copy', async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
-    const port = await freePort();
+    const dir = makeDir('pidvisor-takeover-');
+    const port = await freeLoopbackPort();
     const config = path.join(dir, 'pidvisor.yaml');
     // A config service that holds a port: a second copy would die of EADDRINUSE, again and again.
     const listener = `require('net').createServer().listen(${port}, '127.0.0.1')`;
@@ -145,20 +50,20 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     // Captured output: says hello, and pong on each SIGUSR1 (its write needs a reader, or SIGPIPE).
     const talker = await launch(first.socket, { name: 'talker', command: ['sh', '-c', 'trap "echo pong" USR1; echo hello; while :; do sleep 0.05; done'], stdout: 'capture' });
     const output = async (socket: string): Promise<string> => (await request<string>(socket, 'GET', '/v1/processes/talker/logs?format=text&stream=stdout')).body;
-    await pollAsync(async () => (await output(first.socket)).includes('hello'));
+    await pollUntilAsync(async () => (await output(first.socket)).includes('hello'));
     // Restarted on any exit: while no daemon runs it is killed, and the new daemon restarts it.
     const phoenix = await launch(first.socket, { name: 'phoenix', command: ['sleep', '1000'], restart: { policy: 'always', initialDelayMs: 0 } });
-    await pollAsync(async () => (await list(first.socket)).get('counted')?.state === 'failed');
+    await pollUntilAsync(async () => (await list(first.socket)).get('counted')?.state === 'failed');
     // Ignores SIGTERM: the crash comes in the middle of its stop, which the next daemon finishes.
     const stubborn = await launch(first.socket, { name: 'stubborn', command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'], stopTimeoutMs: 1000 });
     await pollUntil(() => fs.readFileSync(`/proc/${stubborn.pid}/status`, 'utf8').includes('SigIgn:\t0000000000004000'), 10_000);
     void request(first.socket, 'POST', '/v1/processes/stubborn/stop', { timeoutMs: 60_000 }).catch(() => {});
-    await pollAsync(async () => (await list(first.socket)).get('stubborn')?.state === 'stopping');
+    await pollUntilAsync(async () => (await list(first.socket)).get('stubborn')?.state === 'stopping');
     // The same in the middle of a removal, which the next daemon finishes too.
     const doomed = await launch(first.socket, { name: 'doomed', command: ['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done'], stopTimeoutMs: 1000 });
     await pollUntil(() => fs.readFileSync(`/proc/${doomed.pid}/status`, 'utf8').includes('SigIgn:\t0000000000004000'), 10_000);
     void request(first.socket, 'DELETE', '/v1/processes/doomed?timeoutMs=60000').catch(() => {});
-    await pollAsync(async () => (await list(first.socket)).get('doomed')?.state === 'removing');
+    await pollUntilAsync(async () => (await list(first.socket)).get('doomed')?.state === 'removing');
 
     const before = await list(first.socket);
     const seqBefore = await lastSeq(first.socket);
@@ -195,25 +100,25 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     expect(after.get('counted')).toMatchObject({ id: before.get('counted')!.id, state: 'failed', restarts: 2, exit: { code: 3, reason: 'exited' } });
     // What ended while no daemon ran is recorded with what is known, and the policy applied.
     expect(after.get('ender')).toMatchObject({ state: 'exited', pid: null, exit: { reason: 'unobserved', pid: ender.pid, instance: ender.instance } });
-    let phoenixNow: Info | undefined;
-    await pollAsync(async () => (phoenixNow = (await list(second.socket)).get('phoenix'))?.state === 'running');
+    let phoenixNow: ListedProcess | undefined;
+    await pollUntilAsync(async () => (phoenixNow = (await list(second.socket)).get('phoenix'))?.state === 'running');
     expect(phoenixNow).toMatchObject({ id: phoenix.id, restarts: 1, exit: { reason: 'unobserved', pid: phoenix.pid } });
     expect(phoenixNow!.pid).not.toBe(phoenix.pid);
     // Its output is read again: what it writes now reaches the new daemon's log.
     await request(second.socket, 'POST', '/v1/processes/talker/signal', { signal: 'SIGUSR1', instance: talker.instance });
-    await pollAsync(async () => (await output(second.socket)).includes('pong'));
+    await pollUntilAsync(async () => (await output(second.socket)).includes('pong'));
     expect((await list(second.socket)).get('talker')).toMatchObject({ pid: talker.pid, instance: talker.instance, state: 'running' });
     // The stop that was under way is finished by the new daemon (with its own timeout: SIGKILL).
-    await pollAsync(async () => (await list(second.socket)).get('stubborn')?.state === 'stopped');
+    await pollUntilAsync(async () => (await list(second.socket)).get('stubborn')?.state === 'stopped');
     expect((await list(second.socket)).get('stubborn')).toMatchObject({ id: stubborn.id, exit: { pid: stubborn.pid, signal: 'SIGKILL', reason: 'killed' } });
-    await pollAsync(async () => !(await list(second.socket)).has('doomed'));
+    await pollUntilAsync(async () => !(await list(second.socket)).has('doomed'));
     await pollUntil(() => !isRunning(doomed.pid!), 10_000);
     // The event sequence continues after the dead daemon's, never repeating a number.
     expect(await lastSeq(second.socket)).toBeGreaterThan(seqBefore);
 
     // The re-adopted processes are supervised: a stop goes through the held pidfd, and the
     // exit is recorded exactly (we reap it as their reaper; the daemon reads PIDFD_INFO_EXIT).
-    const stopped = await request<Info>(second.socket, 'POST', '/v1/processes/quiet/stop', {});
+    const stopped = await request<ListedProcess>(second.socket, 'POST', '/v1/processes/quiet/stop', {});
     expect(stopped.body).toMatchObject({ state: 'stopped', exit: { reason: 'stopped', signal: 'SIGTERM', pid: before.get('quiet')!.pid } });
     const grouped = before.get('grouped')!;
     await request(second.socket, 'DELETE', '/v1/processes/grouped');
@@ -221,14 +126,14 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
 
     // A clean stop of the daemon that took over still stops everything, re-adopted or not.
     expect(await second.daemon.stop('SIGTERM')).toBe(0);
-    daemons.splice(daemons.indexOf(second.daemon), 1);
+    forget(second.daemon);
     for (const pid of [before.get('web')!.pid!, phoenixNow!.pid!]) await pollUntil(() => !isRunning(pid), 10_000);
     // Its subtree, made by the first daemon, is removed as the first would have removed it.
     expect(fs.existsSync(path.join(capabilities().cgroup2Mount!, cgroupName)), 'cgroup root left after the clean stop').toBe(false);
   }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('after a reboot (another boot id in the journal) adopts nothing: every instance ended, none is signalled', async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const dir = makeDir('pidvisor-takeover-');
     const first = await start([]);
     // Group kill mode: no cgroup, which the take-over's sweep would (rightly) empty.
     const quiet = await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'], restart: { policy: 'no' }, killMode: 'group' });
@@ -252,7 +157,7 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
   }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('a second daemon refused on a live daemon\'s state dir neither reads its journal nor touches its services', async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const dir = makeDir('pidvisor-takeover-');
     const first = await start([]);
     const quiet = await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'] });
     const journal = path.join(dir, 'state', 'state.journal');
@@ -262,9 +167,9 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     // Refused by the state-dir lock. Had it opened the journal first, it would have compacted
     // it (a new file renamed over the live daemon's) and held the live daemon's services.
     const refused = startDaemonProcess(['--socket', path.join(dir, 'second.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
-    daemons.push(refused);
+    track(refused);
     expect(await refused.exited).toBe(1);
-    daemons.splice(daemons.indexOf(refused), 1);
+    forget(refused);
     expect(refused.logs.find((r) => r.msg === 'daemon failed to start')?.err).toMatchObject({ type: 'StateDirBusyError' });
     expect(refused.logs.some((r) => r.msg === 'took over from the previous daemon')).toBe(false);
     expect({ ino: fs.statSync(journal).ino, text: fs.readFileSync(journal, 'utf8') }).toEqual(journalBefore);
@@ -283,7 +188,7 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
   }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('refuses to start on a corrupt journal, naming the file and the line, and changes nothing', async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    const dir = makeDir('pidvisor-takeover-');
     const first = await start([]);
     await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'] });
     await sigkill(first.daemon);
@@ -293,23 +198,23 @@ describe.skipIf(reason !== null)(`take-over after a daemon crash${reason === nul
     lines[damaged] = lines[damaged]!.replace('"quiet"', '"qu1et"');
     fs.writeFileSync(journal, lines.join('\n'));
     const second = startDaemonProcess(['--socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--cgroup-name', cgroupName]);
-    daemons.push(second);
+    track(second);
     await pollUntil(() => second.process.exitCode !== null, 20_000).catch(() => {
       throw new Error(`the daemon did not refuse the corrupt journal: ${JSON.stringify(second.logs)}`);
     });
     expect(second.process.exitCode).toBe(1);
-    daemons.splice(daemons.indexOf(second), 1);
+    forget(second);
     expect(second.logs.find((r) => r.msg === 'daemon failed to start')?.err).toMatchObject({ code: 'STATE_CORRUPT', line: damaged + 1 });
     expect(fs.readFileSync(journal, 'utf8')).toBe(lines.join('\n'));
   }, DAEMONS_TEST_TIMEOUT_MS);
 
   it('after a clean SIGTERM stop, the next daemon restores none of the services launched through the API', async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-takeover-'));
+    makeDir('pidvisor-takeover-');
     const first = await start([]);
     const quiet = await launch(first.socket, { name: 'quiet', command: ['sleep', '1000'] });
     const seqBefore = await lastSeq(first.socket);
     expect(await first.daemon.stop('SIGTERM')).toBe(0);
-    daemons.splice(daemons.indexOf(first.daemon), 1);
+    forget(first.daemon);
     expect(isRunning(quiet.pid!)).toBe(false);
 
     const second = await start([]);

@@ -12,6 +12,19 @@ export async function pollUntil(condition: () => boolean, timeoutMs = 5000, inte
 }
 
 /**
+ * Polls an async condition every 20 ms until it resolves true, or throws after `timeoutMs`
+ * naming `what`. A condition that throws or rejects counts as not yet met: a daemon that is
+ * still starting or taking over refuses connections for a while.
+ */
+export async function pollUntilAsync(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = 'the condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await Promise.resolve().then(condition).catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
  * Blocks until `pid` (a `sleep`) sits in nanosleep, or throws after `timeoutMs`.
  *
  * spawn() returns once the child's execve() has passed the point of no return: the kernel
@@ -53,6 +66,28 @@ export function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether `pid` is a zombie: exited, not yet reaped by its parent. False once it is gone. */
+export function isZombie(pid: number): boolean {
+  try {
+    return procStat(pid)[0] === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** How many pidfds `pid` holds open (the keeper keeps one per deposited process). */
+export function pidfdsHeldBy(pid: number): number {
+  let count = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[pidfd]') count++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return count;
 }
 
 /** Every process below `pid`, deepest first (from /proc/<pid>/task/<pid>/children). */

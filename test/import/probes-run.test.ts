@@ -6,13 +6,13 @@
 // it, and reads the start order from the file every process appends its name to.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason } from '../../native/index.js';
 import { PIDVISOR_BIN, requestJson, startDaemonProcess } from '../helpers/daemon-process.js';
+import { freeLoopbackPort } from '../helpers/ports.js';
 
 const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/import/gated-server.cjs');
 const unsupported = pidfdUnsupportedReason();
@@ -27,18 +27,6 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
   return new Promise((resolve) => {
     execFile(process.execPath, [PIDVISOR_BIN, ...args], { cwd: dir, timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
-    });
-  });
-}
-
-/** A loopback port nobody listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
     });
   });
 }
@@ -67,7 +55,7 @@ describe.skipIf(unsupported !== null)(`process-compose probes and dependencies i
     fs.mkdirSync(work);
     const order = path.join(gate, 'order');
     fs.writeFileSync(order, '');
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const appended = (line: string) => `echo ${line} $$$$ >> "$$GATE_DIR/order"`;
     const source = path.join(dir, 'process-compose.yaml');
     fs.writeFileSync(
