@@ -189,6 +189,24 @@ function removeTree(dir: string): Error | null {
 }
 
 /**
+ * Removes the cgroup `dir` if no cgroup is left in it (rmdir fails with EBUSY while one is).
+ * For a parent that several processes share, each making and removing its own child: the
+ * last one out removes the parent; one that makes its child after that makes the parent
+ * again (ServiceCgroup.create). Returns whether it is gone.
+ */
+export function removeCgroupIfEmpty(dir: string): boolean {
+  try {
+    fs.rmdirSync(dir);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'EBUSY' || code === 'ENOTEMPTY') return false;
+    throw error;
+  }
+}
+
+/**
  * The directory under which service cgroups live, created if needed, or null with the
  * reason when cgroup v2 is not usable here (then services default to the `group` kill mode).
  * `created` says whether this call made it (see claimCgroupRoot on removing only that).

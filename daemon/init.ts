@@ -22,7 +22,7 @@ import {
   type SignalName,
   type SpawnOptions,
 } from '../native/index.js';
-import { prepareCgroupRoot, ServiceCgroup } from './cgroup.js';
+import { prepareCgroupRoot, removeCgroupIfEmpty, ServiceCgroup } from './cgroup.js';
 import { keepInspectorClosed } from './inspector-signals.js';
 import { holdMain, mainEnded, takeMainBack, type MainTakenBack } from './init-main.js';
 import { daemonStarted, inheritedSignals, keeperChannel } from './keeper.js';
@@ -246,6 +246,15 @@ async function runMain(options: InitOptions, signals: SignalRouter, supervisor: 
     if (!(await main.cgroup.waitEmpty(options.graceMs))) logger.error({ cgroup: main.cgroup.dir }, 'processes survived cgroup.kill');
     const left = main.cgroup.tryRemove();
     if (left !== null) logger.warn({ err: left }, 'cgroup left in place');
+    // pidvisor-init/, the parent every init on this host shares: the last one out removes it,
+    // so a host where `pidvisor init --forward-to cgroup` ran keeps no empty cgroup behind.
+    else {
+      try {
+        removeCgroupIfEmpty(path.dirname(main.cgroup.dir));
+      } catch (error) {
+        logger.warn({ err: error }, 'cgroup left in place');
+      }
+    }
   }
   return status;
 }

@@ -202,6 +202,20 @@ describe('which init runs', () => {
     expect(await tree([INIT_BIN, ...args(), '--', 'sleep', '60'])).toEqual(['node', 'sleep']);
   });
 
+  it('pidvisor-init --forward-to cgroup removes the cgroups it made once the command ends', (context) => {
+    const mount = capabilities().cgroup2Mount;
+    if (mount === null) return context.skip('no cgroup v2 hierarchy is mounted');
+    const parent = path.join(mount, 'pidvisor-init');
+    // Shared by every init on the host: its removal is checked only when no other init had it.
+    const parentExisted = fs.existsSync(parent);
+    const result = spawnSync(INIT_BIN, ['--forward-to', 'cgroup', '--', 'cat', '/proc/self/cgroup'], { encoding: 'utf8', env: { ...process.env, PIDVISOR_NODE: process.execPath }, timeout: 30_000 });
+    expect(result.status, result.stderr).toBe(0);
+    const main = /^0::(\/pidvisor-init\/main\.\d+)$/m.exec(result.stdout)?.[1];
+    expect(main, result.stdout).toBeDefined();
+    expect(fs.existsSync(path.join(mount, main!))).toBe(false);
+    if (!parentExisted) expect(fs.existsSync(parent)).toBe(false);
+  });
+
   it('an option value the native init does not take goes to the Node init, which refuses it as before', () => {
     const result = spawnSync(INIT_BIN, ['--grace', 'soon', '--', 'true'], { encoding: 'utf8', env: { ...process.env, PIDVISOR_NODE: process.execPath }, timeout: 20_000 });
     expect(result.status).toBe(2);
