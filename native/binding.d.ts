@@ -122,7 +122,7 @@ export interface RawClonedChild {
 }
 
 export interface RawSpawnRequest {
-  execPaths: string[];
+  execPaths: readonly string[];
   argv: string[];
   /**
    * "NAME=value" entries, each ended by a NUL, in one string (one conversion in the addon

@@ -263,11 +263,18 @@ function signalSet(signals: readonly SignalLike[] | undefined, what: string, fai
 // the missing ones, so the parent makes no stat() calls and the answer cannot go stale.
 // PATH is read only for a bare name: process.env.PATH is a call into C++ (node::EnvGetter)
 // that showed in spawn's profile.
-function resolveExecutable(command: string, env: SpawnOptions['env']): string[] {
+function resolveExecutable(command: string, env: SpawnOptions['env']): readonly string[] {
   if (command.includes('/')) return [command];
-  const searchPath = env === undefined ? process.env.PATH : env instanceof PreparedEnvironment ? env.path : env.PATH;
+  if (env instanceof PreparedEnvironment) return env.candidates(command);
+  return searchCandidates(env === undefined ? process.env.PATH : env.PATH, command);
+}
+
+function searchCandidates(searchPath: string | undefined, command: string): string[] {
   return (searchPath ?? DEFAULT_PATH).split(':').map((dir) => path.join(dir === '' ? '.' : dir, command));
 }
+
+// Bare names whose candidates a PreparedEnvironment keeps; a daemon runs a handful of programs.
+const KEPT_CANDIDATES = 64;
 
 function flattenRlimits(limits: Partial<Record<RlimitName, Rlimit>>, fail: (reason: string) => never): number[] {
   const flat: number[] = [];
@@ -320,9 +327,28 @@ export class PreparedEnvironment {
   /** @internal PATH, for the search of a bare command name. */
   readonly path: string | undefined;
 
+  /**
+   * The execve candidates of bare command names under this PATH, computed once per name: a
+   * pure function of PATH and the name (no stat: the child still tries each one), so they
+   * cannot go stale. Joining the 10-16 directories of a PATH cost more per launch of `true`
+   * than the rest of the request's encoding. Bounded: emptied when full.
+   */
+  readonly #candidates = new Map<string, readonly string[]>();
+
   private constructor(envp: string, path: string | undefined) {
     this.envp = envp;
     this.path = path;
+  }
+
+  /** @internal execve candidates of a bare `command` (no '/'), in PATH order. */
+  candidates(command: string): readonly string[] {
+    let found = this.#candidates.get(command);
+    if (found === undefined) {
+      if (this.#candidates.size >= KEPT_CANDIDATES) this.#candidates.clear();
+      found = Object.freeze(searchCandidates(this.path, command));
+      this.#candidates.set(command, found);
+    }
+    return found;
   }
 
   /** `env`; throws TypeError for a name or value that is not a string or contains NUL, or a name that is empty or contains "=". */

@@ -70,6 +70,23 @@ describe.skipIf(unsupported !== null)(`the inherited environment${unsupported ? 
     expect(() => PreparedEnvironment.of({ A: 'x\0y' })).toThrow(TypeError);
   });
 
+  it('finds each bare name on a PreparedEnvironment\'s PATH in order, many names over', async () => {
+    // Two directories with a program of the same name (the first on PATH wins) and one only in
+    // the second; then more missing names than a PreparedEnvironment keeps search lists for.
+    const first = fs.mkdtempSync(path.join(dir, 'first-'));
+    const second = fs.mkdtempSync(path.join(dir, 'second-'));
+    fs.writeFileSync(path.join(first, 'pidvisor-both'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(second, 'pidvisor-both'), '#!/bin/sh\nexit 4\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(second, 'pidvisor-second'), '#!/bin/sh\nexit 5\n', { mode: 0o755 });
+    const env = PreparedEnvironment.of({ PATH: `${first}:${second}` });
+    const codeOf = async (command: string): Promise<number | null> => (await spawn({ command, env }).wait()).code;
+    for (let round = 0; round < 2; round++) {
+      expect(await codeOf('pidvisor-both')).toBe(3);
+      expect(await codeOf('pidvisor-second')).toBe(5);
+      for (let i = 0; i < 70; i++) expect(() => spawn({ command: `pidvisor-missing-${i}`, env })).toThrow(/ENOENT/);
+    }
+  });
+
   it("is a worker's own process.env in its children, and stays whole while the main thread changes the process's", async () => {
     const flags = new Int32Array(new SharedArrayBuffer(8));
     const worker = new Worker(path.join(fixtures, 'worker-env-spawns.mjs'), {
