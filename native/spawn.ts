@@ -330,8 +330,8 @@ export class PreparedEnvironment {
   /**
    * The execve candidates of bare command names under this PATH, computed once per name: a
    * pure function of PATH and the name (no stat: the child still tries each one), so they
-   * cannot go stale. Joining the 10-16 directories of a PATH cost more per launch of `true`
-   * than the rest of the request's encoding. Bounded: emptied when full.
+   * cannot go stale. Joining each directory of a 16-entry PATH (npm's) with the name cost
+   * ~60 us of CPU per spawn in the daemon's interpreter-only V8. Bounded: emptied when full.
    */
   readonly #candidates = new Map<string, readonly string[]>();
 
