@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `pidvisor` command.
+import fs from 'node:fs';
 import module from 'node:module';
 import { keepInspectorClosed } from '../daemon/inspector-signals.js';
 
@@ -11,5 +12,23 @@ keepInspectorClosed();
 // cannot write only leaves it off; NODE_DISABLE_COMPILE_CACHE=1 turns it off): the CLI, and an
 // init or daemon, start faster. Node 20 has no such cache (feature-detected).
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-const { runCli } = await import('../api/cli/main.js');
+const { runCli } = (await import(cliEntry(process.argv[2]))) as typeof import('../api/cli/main.js');
 process.exitCode = await runCli(process.argv.slice(2));
+
+/**
+ * `init` runs from the bundle of the CLI (tools/bundle-cli.ts: a few chunks instead of ~240
+ * module files; its start-up is what a container pays), when the bundle is at least as new as
+ * this file: tsc rewrites every file it emits, so a rebuild with tsc alone leaves an older
+ * bundle, which must not run stale code. PIDVISOR_CLI_BUNDLE=off runs tsc's output.
+ * The other commands run tsc's output (the daemon's memory with the bundle is not measured).
+ */
+function cliEntry(command: string | undefined): string {
+  const unbundled = '../api/cli/main.js';
+  if (command !== 'init' || process.env.PIDVISOR_CLI_BUNDLE === 'off') return unbundled;
+  const bundle = new URL('../cli-bundle/main.js', import.meta.url);
+  try {
+    return fs.statSync(bundle).mtimeMs >= fs.statSync(new URL(import.meta.url)).mtimeMs ? bundle.href : unbundled;
+  } catch {
+    return unbundled; // not built (tsc alone)
+  }
+}

@@ -1,5 +1,7 @@
 // Fixtures that run in other processes (workers, unprivileged children, PID namespaces)
-// import the compiled layer from dist/, so build it once before any test file runs.
+// import the compiled layer from dist/, so build it once before any test file runs; then the
+// bundle of the CLI that `pidvisor init` runs from (tools/bundle-cli.ts: a bundle older than
+// tsc's output is not used, so without this init tests would run tsc's output instead).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,4 +12,5 @@ export default function setup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  execFileSync(process.execPath, [path.join(root, 'dist/tools/bundle-cli.js')], { cwd: root, stdio: 'inherit' });
 }

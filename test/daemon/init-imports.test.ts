@@ -1,7 +1,10 @@
 // What `pidvisor init --config` loads (issue 14: with services, start-up close to Node and the
-// addon alone): a valid config is checked without TypeBox (daemon/spec-check.ts); only a
-// refused one loads it, to explain the refusal as before. The modules are listed by
-// bench/init's preload (module hooks for ES modules, require.cache at exit for CommonJS).
+// addon alone): it runs from the bundle of the CLI (tools/bundle-cli.ts: a few chunk files, not
+// ~240 modules), unless the bundle is older than tsc's output; a valid config is checked
+// without TypeBox (daemon/spec-check.ts); only a refused one loads it, to explain the refusal
+// as before. The files are listed by bench/init's preload (module hooks for ES modules,
+// require.cache at exit for CommonJS); a chunk stands for the modules it holds
+// (dist/cli-bundle/inputs.json).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,24 +21,38 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 interface InitRun {
   status: number | null;
   stderr: string;
+  /** The files loaded ("esm URL" or "cjs PATH" lines of the preload's log). */
+  files: string[];
+  /** The same, with each chunk of the bundle replaced by the modules it holds (absolute paths). */
   modules: string[];
 }
 
+const BUNDLE = path.join(root, 'dist/cli-bundle');
+const chunkInputs = JSON.parse(fs.readFileSync(path.join(BUNDLE, 'inputs.json'), 'utf8')) as Record<string, string[]>;
+
+function modulesOf(files: string[]): string[] {
+  return files.flatMap((line) => {
+    const file = line.replace(/^(esm|cjs) /, '').replace(/^file:\/\//, '');
+    const inputs = path.dirname(file) === BUNDLE ? chunkInputs[path.basename(file)] : undefined;
+    return inputs === undefined ? [line] : inputs.map((input) => path.join(root, input));
+  });
+}
+
 /** `pidvisor init --config FILE -- /bin/true` without the keeper (the Node process is the init). */
-function runInit(name: string, config: string, env: NodeJS.ProcessEnv = {}): InitRun {
+function runInit(name: string, config: string, env: NodeJS.ProcessEnv = {}, bin = PIDVISOR_BIN): InitRun {
   const dir = fs.mkdtempSync(path.join(scratch, `${name}-`));
   const configFile = path.join(dir, 'services.yaml');
   const log = path.join(dir, 'modules.log');
   fs.writeFileSync(configFile, config);
-  const result = spawnSync(process.execPath, ['--import', PRELOAD, PIDVISOR_BIN, 'init', '--config', configFile, '--state-dir', path.join(dir, 'state'), '--', '/bin/true'], {
+  const result = spawnSync(process.execPath, ['--import', PRELOAD, bin, 'init', '--config', configFile, '--state-dir', path.join(dir, 'state'), '--', '/bin/true'], {
     env: { ...process.env, PIDVISOR_KEEPER: 'off', BENCH_INIT_MODULE_LOG: log, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
     timeout: 60_000,
     killSignal: 'SIGKILL',
   });
-  const modules = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((line) => line !== '') : [];
-  return { status: result.status, stderr: result.stderr, modules };
+  const files = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((line) => line !== '') : [];
+  return { status: result.status, stderr: result.stderr, files, modules: modulesOf(files) };
 }
 
 const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
@@ -43,9 +60,49 @@ const noCompileCache = major > 22 || (major === 22 && minor >= 1) ? null : `Node
 
 const typeBoxModules = (run: InitRun): string[] => run.modules.filter((line) => line.includes('/node_modules/@sinclair/typebox/'));
 
+const VALID = 'services:\n  idle:\n    command: [/bin/sleep, "60"]\n    restart: { policy: always }\n    stopTimeoutMs: 2000\n';
+const fromBundle = (run: InitRun): boolean => run.files.some((line) => line.endsWith('/dist/cli-bundle/main.js'));
+const tscModules = (run: InitRun): string[] => run.files.filter((line) => /\/dist\/(daemon|native|api)\//.test(line));
+
+describe('init runs from the bundle of the CLI', () => {
+  it('loads chunks of the bundle, not the modules tsc wrote', () => {
+    const run = runInit('bundled', VALID);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(fromBundle(run)).toBe(true);
+    // The bin itself imports one module before it picks (it closes the inspector first).
+    expect(tscModules(run).map((line) => path.relative(root, line.replace(/^esm file:\/\//, '')))).toEqual(['dist/daemon/inspector-signals.js']);
+  });
+
+  it('runs tsc\'s output with PIDVISOR_CLI_BUNDLE=off', () => {
+    const run = runInit('unbundled', VALID, { PIDVISOR_CLI_BUNDLE: 'off' });
+    expect(run.status).toBe(0);
+    expect(fromBundle(run)).toBe(false);
+    expect(run.files.some((line) => line.endsWith('/dist/daemon/init.js'))).toBe(true);
+  });
+
+  // tsc rewrites every file it emits: after `tsc` alone, the bundle is older than the bin and
+  // holds yesterday's code. A copy of the bin beside links to the real dist/ tells the two apart.
+  it('runs tsc\'s output when the bundle is older than the bin', () => {
+    const dist = fs.mkdtempSync(path.join(scratch, 'dist-'));
+    for (const dir of ['api', 'daemon', 'native', 'client', 'cli-bundle']) fs.symlinkSync(path.join(root, 'dist', dir), path.join(dist, dir));
+    fs.mkdirSync(path.join(dist, 'bin'));
+    const bin = path.join(dist, 'bin', 'pidvisor.js');
+    fs.copyFileSync(PIDVISOR_BIN, bin);
+    const bundleTime = fs.statSync(path.join(BUNDLE, 'main.js')).mtime;
+    fs.utimesSync(bin, bundleTime, new Date(bundleTime.getTime() - 1000));
+    expect(fromBundle(runInit('bundle-newer', VALID, {}, bin))).toBe(true);
+    fs.utimesSync(bin, bundleTime, new Date(bundleTime.getTime() + 1000));
+    const stale = runInit('bundle-older', VALID, {}, bin);
+    expect(stale.status).toBe(0);
+    expect(fromBundle(stale)).toBe(false);
+    expect(stale.files.some((line) => line.endsWith('/dist/daemon/init.js'))).toBe(true);
+  });
+});
+
 describe('init --config loads only what its path needs', () => {
   it('checks and runs a valid service without loading TypeBox', () => {
-    const run = runInit('valid', 'services:\n  idle:\n    command: [/bin/sleep, "60"]\n    restart: { policy: always }\n    stopTimeoutMs: 2000\n');
+    const run = runInit('valid', VALID);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     // The log works: it lists the config module and the YAML parser.
