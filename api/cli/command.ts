@@ -2,7 +2,7 @@
 // shared by every client command (where the daemon is, output format) are parsed here.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaultSocketPath } from '../../daemon/paths.js';
-import { ApiError, clientFromFlags, ConnectionLostError, UnreachableError, type PidvisorClient } from './client.js';
+import type { PidvisorClient } from './client.js';
 
 /** Exit codes of the CLI; `wait` instead exits with the process's own status. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -76,12 +76,7 @@ export async function runCommand(command: Command, argv: string[]): Promise<numb
   const values = parsed.values as CommandContext['values'];
   let client: PidvisorClient;
   try {
-    client = clientFromFlags({
-      socket: values.socket as string | undefined,
-      url: values.url as string | undefined,
-      tokenFile: values['token-file'] as string | undefined,
-      caFile: values['ca-file'] as string | undefined,
-    });
+    client = command.client ? await clientFor(values) : notConnected(command.name);
   } catch (error) {
     process.stderr.write(`pidvisor ${command.name}: ${(error as Error).message}\n`);
     return EXIT.usage;
@@ -93,13 +88,36 @@ export async function runCommand(command: Command, argv: string[]): Promise<numb
   }
 }
 
+// The client (and with it node:http, https, tls) is loaded only by the commands that talk to a
+// daemon: `init` and `daemon` start faster without it.
+async function clientFor(values: CommandContext['values']): Promise<PidvisorClient> {
+  const { clientFromFlags } = await import('./client.js');
+  return clientFromFlags({
+    socket: values.socket as string | undefined,
+    url: values.url as string | undefined,
+    tokenFile: values['token-file'] as string | undefined,
+    caFile: values['ca-file'] as string | undefined,
+  });
+}
+
+/** The client of a command that talks to no daemon (client: false): using it is a bug of that command. */
+function notConnected(name: string): PidvisorClient {
+  return new Proxy({} as PidvisorClient, {
+    get(_target, property) {
+      throw new Error(`pidvisor ${name} talks to no daemon: it has no client (used: ${String(property)})`);
+    },
+  });
+}
+
 export class UsageError extends Error {}
 
-function reportFailure(name: string, error: unknown): number {
+async function reportFailure(name: string, error: unknown): Promise<number> {
   if (error instanceof UsageError) {
     process.stderr.write(`pidvisor ${name}: ${error.message}\n`);
     return EXIT.usage;
   }
+  // The client's errors come only from commands that loaded it: loading it here costs nothing more.
+  const { ApiError, ConnectionLostError, UnreachableError } = await import('./client.js');
   if (error instanceof UnreachableError || error instanceof ConnectionLostError) {
     process.stderr.write(`pidvisor ${name}: ${error.message}\n`);
     return EXIT.unreachable;

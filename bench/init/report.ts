@@ -38,6 +38,8 @@ export interface TimeRatios {
   servicesVsNodeAddonCpu: number | null;
   oneServiceVsNodeAddonCpu: number | null;
   cliServicesVsNodeAddonCpu: number | null;
+  beforeVsNodeAddon: number | null;
+  beforeVsNodeAddonCpu: number | null;
   pidvisorVsSupervisord: number | null;
   pidvisorVsSupervisordNet: number | null;
   tiniNetMs: number | null;
@@ -66,6 +68,8 @@ export function timeRatios(report: TimeReport): TimeRatios {
     servicesVsNodeAddonCpu: ratio(cpuOf('pidvisor-services'), cpuOf('native-init')),
     oneServiceVsNodeAddonCpu: ratio(cpuOf('pidvisor-service'), cpuOf('native-init')),
     cliServicesVsNodeAddonCpu: ratio(cpuOf('pidvisor-cli-services'), cpuOf('native-init')),
+    beforeVsNodeAddon: ratio(medianOf('pidvisor-services-before'), medianOf('native-init')),
+    beforeVsNodeAddonCpu: ratio(cpuOf('pidvisor-services-before'), cpuOf('native-init')),
     pidvisorVsSupervisord: ratio(native, supervisord),
     pidvisorVsSupervisordNet: ratio(net(native), net(supervisord)),
     tiniNetMs: net(tini),
@@ -108,6 +112,7 @@ export function formatTimes(report: TimeReport, ratios: TimeRatios): string {
     `pidvisor init (node CLI) vs tini: ${times(ratios.pidvisorVsTini)} (net: ${times(ratios.pidvisorVsTiniNet)}, ${ms(ratios.pidvisorNetMs)} ms: Node's start-up, then the same native init)`,
     `with services vs node + addon:    ${times(ratios.servicesVsNodeAddon)} (target <= 1.1x; one service started and stopped: ${times(ratios.oneServiceVsNodeAddon)}; through the node CLI: ${times(ratios.cliServicesVsNodeAddon)}, two Node start-ups)`,
     `  the same in CPU time:            ${times(ratios.servicesVsNodeAddonCpu)} (one service: ${times(ratios.oneServiceVsNodeAddonCpu)}; node CLI: ${times(ratios.cliServicesVsNodeAddonCpu)})`,
+    ...(ratios.beforeVsNodeAddon === null ? [] : [`  BENCH_INIT_BEFORE's, same run:    ${times(ratios.beforeVsNodeAddon)} (CPU ${times(ratios.beforeVsNodeAddonCpu)})`]),
     `pidvisor-init vs supervisord:     ${times(ratios.pidvisorVsSupervisord)} (net: ${times(ratios.pidvisorVsSupervisordNet)})`,
   ].join('\n');
 }
@@ -165,7 +170,7 @@ export function formatMemory(results: readonly MemoryResult[], ratios: MemoryRat
 export function formatImports(inventory: Inventory, timing: ImportTiming | null, profile: ProfileResult | null): string {
   const out: string[] = [];
   out.push(
-    `Modules loaded by the Node init with services (\`pidvisor init --config EMPTY -- /bin/true\`, no keeper): ${inventory.totalFiles} files, ${(inventory.totalBytes / 1024).toFixed(0)} KiB of source, ${inventory.builtins} node: builtins imported from ESM${inventory.ok ? '' : ` (the run failed: ${inventory.detail})`}`,
+    `Modules loaded by the Node init with services (\`pidvisor init --config EMPTY -- /bin/true\`, no keeper): ${inventory.totalFiles} files, ${(inventory.totalBytes / 1024).toFixed(0)} KiB of source, ${inventory.builtins} of Node's builtin modules (internal ones included)${inventory.ok ? '' : ` (the run failed: ${inventory.detail})`}`,
     table(
       ['package', 'files', 'KiB'],
       inventory.packages.slice(0, 15).map((p) => [p.name, String(p.files), (p.bytes / 1024).toFixed(0)]),

@@ -2,9 +2,13 @@
 // pattern when one is given. No keep-alive: each check opens its own connection, so a server
 // that stops accepting (or answering) fails the next check instead of hiding behind a
 // connection pooled from better days.
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import { createRequire } from 'node:module';
 import { describeError, type Checker, type CheckResult } from './check.js';
+
+// node:http and node:https are loaded at the first check, not with the supervisor: a daemon or
+// init without http probes (and without the API) never needs them, and they cost its start-up.
+const require = createRequire(import.meta.url);
 
 /** Only the start of a body is matched: a probe must not buffer a large page every period. */
 export const BODY_MATCH_BYTES = 64 * 1024;
@@ -22,7 +26,7 @@ export class HttpChecker implements Checker {
 
   run(timeoutMs: number): Promise<CheckResult> {
     return new Promise((resolve) => {
-      const get = this.#url.protocol === 'https:' ? https.get : http.get;
+      const get = (require(this.#url.protocol === 'https:' ? 'node:https' : 'node:http') as typeof http).get;
       let settled = false;
       const finish = (result: CheckResult): void => {
         if (settled) return;

@@ -111,6 +111,26 @@ describe('init --config loads only what its path needs', () => {
     expect(typeBoxModules(run)).toEqual([]);
   });
 
+  it('loads neither pino nor the HTTP client when nothing is logged and no API is asked for', () => {
+    const run = runInit('quiet', VALID);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.modules.filter((line) => line.includes('/node_modules/pino/'))).toEqual([]);
+    expect(run.modules.filter((line) => /\/dist\/(client|api\/cli\/client\.js)/.test(line))).toEqual([]);
+    // (node:worker_threads cannot be checked here: the preload's module hooks run on a worker.)
+    expect(run.files).toContain('builtin crypto'); // the log of builtins works
+    expect(run.files.filter((line) => /^builtin (http|https|tls)$/.test(line))).toEqual([]);
+  });
+
+  it('loads pino at the first line at its level, and writes the lines', () => {
+    const run = runInit('logged', VALID, { PIDVISOR_LOG_LEVEL: 'info' });
+    expect(run.status).toBe(0);
+    expect(run.modules.some((line) => line.includes('/node_modules/pino/'))).toBe(true);
+    const lines = run.stderr.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { msg: string; service?: string; level: number });
+    expect(lines.find((line) => line.msg === 'started')).toMatchObject({ service: 'idle', level: 30 });
+    expect(lines.some((line) => line.msg === 'main command started')).toBe(true);
+  });
+
   it('explains a refused service with TypeBox, as before', () => {
     const run = runInit('refused', 'services:\n  idle:\n    command: [/bin/sleep, "60"]\n    stopTimeoutMs: "2000"\n    restart: { policy: sometimes }\n');
     expect(run.status).toBe(1);

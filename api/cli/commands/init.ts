@@ -1,6 +1,6 @@
 // `pidvisor init`: run as a container's PID 1 (or as a subreaper) around a main command.
 import { remapStatus, runInit, type ForwardTarget } from '../../../daemon/init.js';
-import { createLogger } from '../../../daemon/logger.js';
+import { createLazyLogger, createLogger } from '../../../daemon/logger.js';
 import { defaultStateDir } from '../../../daemon/paths.js';
 import { signalNumber, type SignalName } from '../../../native/signals.js';
 import { EXIT, UsageError, type Command } from '../command.js';
@@ -69,7 +69,9 @@ Options:
       }
     }
     const socket = values.socket as string | undefined;
-    const logger = createLogger(values.verbose === true ? 'debug' : (process.env.PIDVISOR_LOG_LEVEL ?? 'warn'));
+    const level = values.verbose === true ? 'debug' : (process.env.PIDVISOR_LOG_LEVEL ?? 'warn');
+    // fastify needs a pino logger of its own; without the API, pino loads only if a line is written.
+    const logger = socket === undefined ? createLazyLogger(level) : createLogger(level);
     try {
       return await runInit({
         command: positionals.length === 0 ? null : positionals,

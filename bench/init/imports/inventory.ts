@@ -58,7 +58,7 @@ export function takeInventory(): Inventory {
     for (const line of lines) {
       const [kind, ...rest] = line.split(' ');
       const where = rest.join(' ');
-      if (kind === 'esm' && where.startsWith('node:')) builtins.add(where);
+      if (kind === 'builtin') builtins.add(`node:${where}`);
       else if (kind === 'esm' && where.startsWith('file:')) files.add(fileURLToPath(where));
       else if (kind === 'cjs' && path.isAbsolute(where)) files.add(where);
     }
