@@ -93,4 +93,9 @@ export const settings = {
   dumbInit: process.env.DUMB_INIT ?? '/usr/bin/dumb-init',
   supervisord: process.env.SUPERVISORD ?? '/usr/bin/supervisord',
   unshare: process.env.UNSHARE ?? 'unshare',
+  /**
+   * A built checkout of another pidvisor (say main, before a change): its services path is timed
+   * in the same rounds, as `pidvisor-services-before`; unset, that target is left out.
+   */
+  before: process.env.BENCH_INIT_BEFORE === undefined || process.env.BENCH_INIT_BEFORE === '' ? null : process.env.BENCH_INIT_BEFORE,
 };

@@ -4,10 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { benchDir, pidvisorCli, pidvisorInitBin, servicesArgs, settings } from './config.js';
 
-export type TargetId = 'baseline' | 'tini' | 'dumb-init' | 'pidvisor-init' | 'pidvisor' | 'pidvisor-services' | 'pidvisor-service' | 'pidvisor-cli-services' | 'native-init' | 'node';
+const beforeInitBin = settings.before === null ? null : path.join(settings.before, 'build', 'Release', 'pidvisor-init');
+
+export type TargetId = 'baseline' | 'tini' | 'dumb-init' | 'pidvisor-init' | 'pidvisor' | 'pidvisor-services' | 'pidvisor-service' | 'pidvisor-cli-services' | 'pidvisor-services-before' | 'native-init' | 'node';
 
 /** The targets whose PID 1 is the keeper with a Node init under it (not measured for memory). */
-export const SERVICES_TARGETS: ReadonlySet<TargetId> = new Set(['pidvisor-services', 'pidvisor-service', 'pidvisor-cli-services']);
+export const SERVICES_TARGETS: ReadonlySet<TargetId> = new Set(['pidvisor-services', 'pidvisor-service', 'pidvisor-cli-services', 'pidvisor-services-before']);
 
 export interface Target {
   id: TargetId;
@@ -50,6 +52,13 @@ export const TARGETS: readonly Target[] = [
     label: 'pidvisor init --config (node CLI)',
     argv: (command) => [process.execPath, pidvisorCli, 'init', ...servicesArgs(), '--', ...command],
     missing: exists(pidvisorCli, 'npx tsc -p tsconfig.build.json'),
+  },
+  // The same as pidvisor-services, from the checkout in BENCH_INIT_BEFORE: before/after in one run.
+  {
+    id: 'pidvisor-services-before',
+    label: 'pidvisor-init --config, BENCH_INIT_BEFORE',
+    argv: (command) => [beforeInitBin ?? 'BENCH_INIT_BEFORE', ...servicesArgs(), '--', ...command],
+    missing: () => (beforeInitBin === null ? 'BENCH_INIT_BEFORE is not set' : exists(beforeInitBin, 'build that checkout')()),
   },
   {
     id: 'native-init',
