@@ -158,6 +158,7 @@ export class Service {
   /** The tree of the current (or last) instance, with its own cgroup in cgroup mode. */
   #tree: ProcessTree;
   #cgroup: ServiceCgroup | null = null;
+  #eventRef: { readonly id: string; readonly name: string | null } | null = null;
   readonly #tracker = new RestartTracker();
   readonly #exits: ExitRecord[] = [];
   #definition: ServiceDefinition;
@@ -218,6 +219,16 @@ export class Service {
 
   get name(): string | null {
     return this.#definition.name;
+  }
+
+  /**
+   * The `service` of its events: one object for all of them while its name stays, not one per
+   * event (the event log keeps the last 10,000 events, long after their services are removed).
+   */
+  get eventRef(): { readonly id: string; readonly name: string | null } {
+    const name = this.#definition.name;
+    if (this.#eventRef?.name !== name) this.#eventRef = Object.freeze({ id: this.id, name });
+    return this.#eventRef;
   }
 
   get state(): State {
@@ -516,7 +527,7 @@ export class Service {
     if (ended !== null) {
       this.#record(ended);
       // What it left in its cgroup is killed by the take-over's sweep of unowned cgroups.
-      this.#context.events.append({ type: 'exit', service: this.#ref(), pid: ended.pid, instance: ended.instance, exit: ended });
+      this.#context.events.append({ type: 'exit', service: this.eventRef, pid: ended.pid, instance: ended.instance, exit: ended });
     }
     const last = this.#exits.at(-1);
     if (wasStopping) this.#setState('stopped', 'stopped while no daemon ran');
@@ -753,7 +764,7 @@ export class Service {
       health: (health, reason) => {
         this.#logger.info({ health, reason }, 'health changed');
         const child = this.#child;
-        this.#context.events.append({ type: 'health', service: this.#ref(), health, reason, pid: child?.pid ?? null, instance: child?.instance ?? null });
+        this.#context.events.append({ type: 'health', service: this.eventRef, health, reason, pid: child?.pid ?? null, instance: child?.instance ?? null });
       },
       unhealthy: (reason) => this.#killForFailure('unhealthy', reason),
     });
@@ -827,7 +838,7 @@ export class Service {
       status: (text) => {
         this.#statusText = text;
         const current = this.#child;
-        this.#context.events.append({ type: 'status', service: this.#ref(), statusText: text, pid: current?.pid ?? null, instance: current?.instance ?? null });
+        this.#context.events.append({ type: 'status', service: this.eventRef, statusText: text, pid: current?.pid ?? null, instance: current?.instance ?? null });
       },
       watchdogFailed: (detail) => this.#killForFailure('watchdog', detail, SIGABRT),
       extendTimeout: (ms) => this.#extendTimeout(ms),
@@ -902,7 +913,7 @@ export class Service {
   #becomeReady(reason: string): void {
     this.#setState('running', reason);
     const child = this.#child;
-    this.#context.events.append({ type: 'ready', service: this.#ref(), reason, pid: child?.pid ?? null, instance: child?.instance ?? null });
+    this.#context.events.append({ type: 'ready', service: this.eventRef, reason, pid: child?.pid ?? null, instance: child?.instance ?? null });
     const liveness = this.#definition.liveness;
     if (liveness !== null) this.#probes?.startLiveness(liveness);
   }
@@ -957,7 +968,7 @@ export class Service {
       error: failure,
     };
     this.#record(record);
-    this.#context.events.append({ type: 'spawn-failed', service: this.#ref(), reason: record.error!.message, exit: record });
+    this.#context.events.append({ type: 'spawn-failed', service: this.eventRef, reason: record.error!.message, exit: record });
     // The failure, not the Error, and not under `err`: pino's error serializer would print the
     // message again for its cause, and a stack, for what is a runtime condition and not a bug.
     this.#logger.warn({ failure }, 'spawn failed');
@@ -996,7 +1007,7 @@ export class Service {
       ...(failureKill === null ? {} : { detail: failureKill.detail }),
     };
     this.#record(record);
-    this.#context.events.append({ type: 'exit', service: this.#ref(), pid: child.pid, instance: child.instance, exit: record });
+    this.#context.events.append({ type: 'exit', service: this.eventRef, pid: child.pid, instance: child.instance, exit: record });
     this.#logger.info({ pid: child.pid, code: exit.code, signal: exit.signal, reason: record.reason }, 'exited');
     for (const waiter of this.#exitWaiters.splice(0)) waiter(record);
     if (stopping) {
@@ -1149,7 +1160,7 @@ export class Service {
     }
     this.#context.events.append({
       type: 'state',
-      service: this.#ref(),
+      service: this.eventRef,
       from,
       to: state,
       reason,
@@ -1158,9 +1169,6 @@ export class Service {
     });
   }
 
-  #ref(): { id: string; name: string | null } {
-    return { id: this.id, name: this.#definition.name };
-  }
 
   #clearTimers(): void {
     clearTimeout(this.#startTimer);

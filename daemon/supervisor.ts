@@ -383,7 +383,7 @@ export class Supervisor {
     if (restoredId !== undefined) this.#restored.add(service);
     if (definition.name !== null) this.#byName.set(definition.name, service);
     this.#dependencies.invalidate();
-    if (restoredId === undefined) this.events.append({ type: 'created', service: { id, name: definition.name } });
+    if (restoredId === undefined) this.events.append({ type: 'created', service: service.eventRef });
     return service;
   }
 
@@ -571,7 +571,7 @@ export class Supervisor {
     const logs = service.logs === null ? this.#captureFor(definition, service.id, this.#logger.child({ service: service.name ?? service.id, id: service.id })) : null;
     service.redefine(definition, logs);
     this.#dependencies.invalidate();
-    this.events.append({ type: 'reloaded', service: { id: service.id, name: service.name }, changed: fields });
+    this.events.append({ type: 'reloaded', service: service.eventRef, changed: fields });
     if (!start || this.#shuttingDown) return;
     // Started again by a request during the stop: restart it, so it runs the new definition.
     if (ACTIVE.has(service.state) || service.state === 'stopping') await service.restart().catch(ignoreLostRace);
@@ -661,7 +661,7 @@ export class Supervisor {
     const left = await disposeResources(service);
     if (left !== null) this.#logger.warn({ err: left, service: service.name ?? service.id }, 'cgroup left in place');
     if (service.logs !== null && !keepLogs) await this.#removeLogFiles(service);
-    this.events.append({ type: 'removed', service: { id: service.id, name: service.name } });
+    this.events.append({ type: 'removed', service: service.eventRef });
   }
 
   // "Forget it, with its logs": a removed service's files would otherwise pile up for ever,
