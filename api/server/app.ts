@@ -37,7 +37,7 @@ import { systemReexecRoutes } from './routes/system-reexec.js';
 import { systemRoutes } from './routes/system.js';
 import { uiRoutes } from './routes/ui.js';
 import { waitRoutes } from './routes/wait.js';
-import { NoQuery } from './schemas.js';
+import { LAUNCH_BODY_ID, LaunchBody, NoQuery } from './schemas.js';
 
 export type PidvisorApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -53,7 +53,9 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // verbose: an error carries its schema, so a union's description can explain it (errors.ts).
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true } },
+    // inlineRefs off: a $ref (the launch body's, schemas.ts) calls the one validator compiled
+    // for it instead of copying it into each schema that refers to it.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, verbose: true, inlineRefs: false } },
     exposeHeadRoutes: false,
     // We answer requests during close ourselves, with a problem body.
     return503OnClosing: false,
@@ -107,6 +109,8 @@ export function buildApp(supervisor: SupervisorApi, options: AppOptions = {}): P
   });
   app.addHook('onClose', async () => ctx.audit.close());
 
+  // Both launch routes validate it by reference (LaunchBodyRef): compiled once, not twice.
+  app.addSchema({ ...LaunchBody, $id: LAUNCH_BODY_ID });
   app.register(systemRoutes, { ctx });
   app.register(processRoutes, { ctx });
   app.register(inspectRoutes, { ctx });

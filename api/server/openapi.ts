@@ -167,15 +167,28 @@ function parametersOf(schema: unknown, where: 'path' | 'query' | 'header'): Arra
 
 /**
  * A schema as plain JSON: TypeBox's symbol keys dropped, and the shared schemas (by
- * identity) replaced by $refs to the components, except `self`, the one being defined.
+ * identity, or by a $ref to the $id they are validated under: `ServiceSpec#`) replaced by
+ * $refs to the components, except `self`, the one being defined.
  */
 function toJson(schema: unknown, self?: unknown): unknown {
   const names = new Map<unknown, string>(Object.entries(COMPONENTS).map(([name, s]) => [s, name]));
   const visit = (node: unknown): unknown => {
     if (node !== self && names.has(node)) return { $ref: `#/components/schemas/${names.get(node)}` };
+    const idRef = componentOfIdRef(node);
+    if (idRef !== null) return { $ref: `#/components/schemas/${idRef}` };
     if (Array.isArray(node)) return node.map(visit);
     if (node === null || typeof node !== 'object') return node;
     return Object.fromEntries(Object.keys(node).map((key) => [key, visit((node as Record<string, unknown>)[key])]));
   };
   return visit(schema);
+}
+
+/** The component a `{ $ref: "Name#" }` (a schema given to ajv under its $id, app.ts) stands for. */
+function componentOfIdRef(node: unknown): string | null {
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return null;
+  const ref = (node as { $ref?: unknown }).$ref;
+  if (typeof ref !== 'string' || !ref.endsWith('#')) return null;
+  const name = ref.slice(0, -1);
+  if (!Object.hasOwn(COMPONENTS, name)) throw new Error(`schema $ref ${JSON.stringify(ref)} names no component`);
+  return name;
 }

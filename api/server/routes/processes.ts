@@ -12,7 +12,7 @@ import {
   BatchLaunchBody,
   MAX_BATCH,
   RemoveManyQuery,
-  LaunchBody,
+  LaunchBodyRef,
   LaunchHeaders,
   LaunchQuery,
   ProcessInfo,
@@ -50,7 +50,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
   app.post(
     '/v1/processes',
     {
-      schema: { body: LaunchBody, headers: LaunchHeaders, querystring: LaunchQuery, response: { 200: ProcessInfo, 201: ProcessInfo } },
+      schema: { body: LaunchBodyRef, headers: LaunchHeaders, querystring: LaunchQuery, response: { 200: ProcessInfo, 201: ProcessInfo } },
       config: {
         openapi: {
           operationId: 'launchProcess',
