@@ -63,11 +63,12 @@ function daemonNodeArgs(): string[] {
 
 /**
  * `hostArgs`: more arguments for daemon-host.ts (the unlimited flavour), e.g. `--without audit`;
- * `hostEntry`: another build's compiled daemon-host.js (bench/launch compares a baseline checkout).
+ * `hostEntry`: another build's compiled daemon-host.js (bench/launch compares a baseline checkout);
+ * `stockBin`: another build's dist/bin/pidvisor.js for the stock flavour (bench/restart's baseline).
  */
 export async function startPidvisor(
   flavour: DaemonFlavour,
-  options: { tcp: boolean; label: string; hostArgs?: readonly string[]; hostEntry?: string },
+  options: { tcp: boolean; label: string; hostArgs?: readonly string[]; hostEntry?: string; stockBin?: string },
 ): Promise<DaemonHandle> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pvb-api-'));
   const socketPath = path.join(dir, 'run', 'pidvisor.sock');
@@ -79,7 +80,8 @@ export async function startPidvisor(
   let token: string | null = null;
   const args: string[] = [];
   if (flavour === 'stock' && (options.hostEntry !== undefined || (options.hostArgs?.length ?? 0) > 0)) throw new Error('hostArgs and hostEntry are for the unlimited daemon (daemon-host.ts)');
-  if (flavour === 'stock') args.push(pidvisorBin, 'daemon');
+  if (flavour !== 'stock' && options.stockBin !== undefined) throw new Error('stockBin is for the stock daemon');
+  if (flavour === 'stock') args.push(options.stockBin ?? pidvisorBin, 'daemon');
   else args.push(options.hostEntry ?? entry.daemonHost, ...(options.hostArgs ?? []));
   args.push('--socket', socketPath, '--state-dir', stateDir, '--cgroup-name', cgroupName);
   if (options.tcp) {

@@ -14,22 +14,29 @@ import { peersDir, repoRoot } from '../api/paths.js';
 import { processState } from '../api/proc.js';
 import { percentile } from '../api/stats.js';
 import { outDir, stampProgram, stampSource } from './paths.js';
-import { BINARIES, setUp, TOOLS, type Supervised, type Tool } from './supervisors.js';
+import { BASELINE_TOOL, baselineBin, BINARIES, setUp, TOOLS, type Supervised, type Tool } from './supervisors.js';
 
 const int = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`);
   return value;
 };
+const baseline = process.env.BENCH_RESTART_BASELINE ?? null;
 const config = {
+  baseline,
   rounds: int('BENCH_RESTART_ROUNDS', 100),
   warmup: int('BENCH_RESTART_WARMUP', 3),
   uptimeMs: int('BENCH_RESTART_UPTIME_MS', 1200),
   timeoutMs: int('BENCH_RESTART_TIMEOUT_MS', 5000),
-  tools: (process.env.BENCH_RESTART_TOOLS ?? TOOLS.join(',')).split(',').filter(Boolean) as Tool[],
+  // The baseline (another build's daemon) is measured beside this one, right after it in every round.
+  tools: (process.env.BENCH_RESTART_TOOLS ?? TOOLS.join(','))
+    .split(',')
+    .filter(Boolean)
+    .flatMap((tool) => (tool === 'pidvisor' && baseline !== null ? [tool, BASELINE_TOOL] : [tool])) as Tool[],
   noInstall: process.env.BENCH_RESTART_NO_INSTALL !== undefined,
 };
-for (const tool of config.tools) if (!(TOOLS as readonly string[]).includes(tool)) throw new Error(`BENCH_RESTART_TOOLS: unknown tool ${tool}`);
+for (const tool of config.tools) if (!(TOOLS as readonly string[]).includes(tool) && tool !== BASELINE_TOOL) throw new Error(`BENCH_RESTART_TOOLS: unknown tool ${tool}`);
+if (baseline !== null) baselineBin(baseline); // fails now, not after the peers are installed
 
 const progress = (line: string): void => void process.stderr.write(`[restart] ${line}\n`);
 
@@ -134,7 +141,7 @@ async function main(): Promise<void> {
   try {
     for (const tool of config.tools) {
       progress(`starting ${tool}`);
-      const s = await setUp(tool, stampProgram);
+      const s = await setUp(tool, stampProgram, baseline);
       supervised.push(s);
       samples.set(tool, []);
       missed.set(tool, 0);
@@ -180,6 +187,11 @@ async function main(): Promise<void> {
   if (pidvisor !== undefined && pm2 !== undefined) checks.push({ target: '>= 2x faster than PM2 (p50)', value: pm2.p50 / pidvisor.p50, limit: '>= 2', pass: pm2.p50 >= 2 * pidvisor.p50 });
   if (checks.length > 0) console.log('');
   for (const c of checks) console.log(`${c.pass ? 'PASS' : 'MISS'}  pidvisor ${c.target}: ${c.value.toFixed(2)} (${c.limit})`);
+  const base = byTool.get(BASELINE_TOOL);
+  if (pidvisor !== undefined && base !== undefined) {
+    console.log(`\nagainst the baseline (${baseline}): p50 ${(pidvisor.p50 / base.p50).toFixed(2)}x, p99 ${(pidvisor.p99 / base.p99).toFixed(2)}x`);
+    if (runit !== undefined) console.log(`baseline p50/runit ${(base.p50 / runit.p50).toFixed(2)}, p99/runit ${(base.p99 / runit.p99).toFixed(2)}`);
+  }
   fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify({ config, load: [load0, load1], results, checks }, null, 2)}\n`);
   console.log(`\nraw rounds: ${path.relative(repoRoot, path.join(outDir, 'results.json'))}`);
 }

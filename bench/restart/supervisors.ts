@@ -7,6 +7,8 @@
 //   s6           s6-supervise DIR, the same run link (s6 waits until 1 s after the previous start)
 //   supervisord  [program:stamp] autorestart=true, startsecs=1 (no delay setting exists; its loop wakes once a second)
 //   pm2          one app, interpreter none, autorestart, restart_delay 0, no restart limit
+//   pidvisor-base  as pidvisor, with the daemon of another build (BENCH_RESTART_BASELINE=DIR, a
+//                built checkout): before/after in one run
 // Every process the bench starts is kept in bench/api/children.ts' registry and stopped by pid.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +21,9 @@ import { processState } from '../api/proc.js';
 import { entry, outDir } from './paths.js';
 
 export const TOOLS = ['pidvisor', 'runit', 's6', 'supervisord', 'pm2'] as const;
-export type Tool = (typeof TOOLS)[number];
+/** Measured only when asked for (BENCH_RESTART_BASELINE). */
+export const BASELINE_TOOL = 'pidvisor-base';
+export type Tool = (typeof TOOLS)[number] | typeof BASELINE_TOOL;
 
 export interface Supervised {
   tool: Tool;
@@ -31,7 +35,7 @@ export interface Supervised {
   teardown(): Promise<void>;
 }
 
-export const BINARIES: Record<Exclude<Tool, 'pidvisor' | 'pm2'>, string> = {
+export const BINARIES: Record<Exclude<Tool, 'pidvisor' | 'pm2' | typeof BASELINE_TOOL>, string> = {
   runit: '/usr/bin/runsv',
   s6: '/usr/bin/s6-supervise',
   supervisord: '/usr/bin/supervisord',
@@ -113,9 +117,11 @@ async function supervisord(program: string): Promise<Supervised> {
   };
 }
 
-async function pidvisor(program: string): Promise<Supervised> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pvb-restart-pidvisor-'));
-  const daemon = await startPidvisor('stock', { tcp: false, label: 'restart' });
+/** `baseline`: another build's checkout, whose dist/bin/pidvisor.js is run instead of this one's. */
+async function pidvisor(program: string, baseline: string | null): Promise<Supervised> {
+  const tool = baseline === null ? 'pidvisor' : BASELINE_TOOL;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pvb-restart-${tool}-`));
+  const daemon = await startPidvisor('stock', { tcp: false, label: baseline === null ? 'restart' : 'restart-base', ...(baseline === null ? {} : { stockBin: baselineBin(baseline) }) });
   const target = unixTarget(daemon.socketPath, 2);
   try {
     await launch(
@@ -135,10 +141,10 @@ async function pidvisor(program: string): Promise<Supervised> {
     closeTarget(target);
   }
   return {
-    tool: 'pidvisor',
+    tool,
     dir,
     supervisorPid: daemon.pid,
-    how: 'stock daemon, default kill mode; POST /v1/processes {restart: {policy: always, initialDelayMs: 0, jitter: 0, maxRestarts: 1e6, windowMs: 1}}',
+    how: `${baseline === null ? 'stock daemon' : `stock daemon of ${baseline}`}, default kill mode; POST /v1/processes {restart: {policy: always, initialDelayMs: 0, jitter: 0, maxRestarts: 1e6, windowMs: 1}}`,
     async teardown() {
       await daemon.stop(30_000);
       fs.rmSync(dir, { recursive: true, force: true });
@@ -183,10 +189,20 @@ async function pm2(program: string): Promise<Supervised> {
   };
 }
 
-export function setUp(tool: Tool, program: string): Promise<Supervised> {
+/** The CLI of a built checkout (BENCH_RESTART_BASELINE). */
+export function baselineBin(checkout: string): string {
+  const bin = path.join(checkout, 'dist', 'bin', 'pidvisor.js');
+  if (!fs.existsSync(bin)) throw new Error(`BENCH_RESTART_BASELINE: ${bin} is missing (build that checkout first)`);
+  return bin;
+}
+
+export function setUp(tool: Tool, program: string, baseline: string | null): Promise<Supervised> {
   switch (tool) {
     case 'pidvisor':
-      return pidvisor(program);
+      return pidvisor(program, null);
+    case BASELINE_TOOL:
+      if (baseline === null) throw new Error(`${BASELINE_TOOL} needs BENCH_RESTART_BASELINE`);
+      return pidvisor(program, baseline);
     case 'runit':
     case 's6':
       return runsvLike(tool, program);
