@@ -185,6 +185,10 @@ export class Service {
   #stableTimer: NodeJS.Timeout | undefined;
   // An Immediate for a restart with no delay (see #decideAfterEnd).
   #backoffTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** What the restart policy made of the exit being handled, decided before its record (#onMainExit). */
+  #exitDecision: RestartDecision | null = null;
+  /** The next instance, cloned at an exit before the exit is recorded (#cloneAhead); null otherwise. */
+  #clonedAhead: ClonedInstance | null = null;
   #stopTimer: NodeJS.Timeout | undefined;
   /** The probes of the current instance; null when it has none (or none runs). */
   #probes: InstanceProbes | null = null;
@@ -570,9 +574,12 @@ export class Service {
         this.#queuedRestart = false;
         this.#setState('removing', 'removal requested during a stop');
         break;
-      case 'handleExit':
-        this.#decideAfterEnd(this.#exits.at(-1)!);
+      case 'handleExit': {
+        const decided = this.#exitDecision;
+        this.#exitDecision = null;
+        this.#decideAfterEnd(this.#exits.at(-1)!, decided ?? undefined);
         break;
+      }
       case 'markRunning':
         this.#becomeReady(this.#readyReason || `running for ${this.#definition.startGraceMs} ms`);
         break;
@@ -641,6 +648,13 @@ export class Service {
    * reason is unchanged records nothing: a dependency's every change must not make events.
    */
   #spawnWhenMet(): void {
+    const cloned = this.#clonedAhead;
+    if (cloned !== null) {
+      // Its gate was asked just before its clone, in this same synchronous step (#cloneAhead).
+      this.#clonedAhead = null;
+      this.#completeSpawn(cloned.prepared, cloned.outcome);
+      return;
+    }
     const gate = this.#context.gate(this);
     if (gate.status === 'met') {
       this.#spawn();
@@ -657,13 +671,56 @@ export class Service {
     } catch (error) {
       this.#onSpawnFailed(error);
     }
-    let outcome: ChildProcess | Error;
+    this.#completeSpawn(prepared, clone(prepared));
+  }
+
+  /**
+   * A restart with no delay clones the next instance first thing at the exit, and only then
+   * records the exit (its record, events, journal lines and log line, the restart decision's
+   * `backoff`) and completes the spawn: the clone no longer waits for that bookkeeping, which in
+   * V8's interpreter was most of what pidvisor's restart cost beyond runit's (bench/restart).
+   * Nobody sees the instance before its events: they come in the same order as before (exit,
+   * backoff, then starting or running), in the same synchronous step, so the journal still holds
+   * each before any client can read it. Not when the gate is closed (the ordinary path parks the
+   * service) nor when something cannot be prepared (the ordinary path records why).
+   */
+  #cloneAhead(): void {
+    if (this.#context.gate(this).status !== 'met') return;
+    let prepared: PreparedSpawn;
     try {
-      outcome = spawn(prepared.options);
-    } catch (error) {
-      outcome = error instanceof Error ? error : new Error(String(error));
+      prepared = this.#prepareSpawn();
+    } catch {
+      return;
     }
-    this.#completeSpawn(prepared, outcome);
+    this.#clonedAhead = { prepared, outcome: clone(prepared) };
+  }
+
+  /**
+   * An instance cloned ahead whose restart did not happen after all: a listener of the exit or
+   * backoff event stopped, removed or started the service meanwhile. It was never the
+   * service's (no event, record or API answer named it): it is killed with its tree, reaped,
+   * and its cgroup removed, and a removal waits for that.
+   */
+  #discardClonedAhead(): void {
+    const cloned = this.#clonedAhead;
+    this.#clonedAhead = null;
+    if (cloned === null) return;
+    const { prepared, outcome } = cloned;
+    if (outcome instanceof Error) {
+      if (prepared.cgroup !== null) this.#removeCgroup(prepared.cgroup);
+      return;
+    }
+    prepared.child = outcome; // not the service's child: its beforeReap leaves the tree alone
+    outcome.stdout?.destroy();
+    outcome.stderr?.destroy();
+    this.#logger.info({ pid: outcome.pid }, 'the instance cloned for a restart that was called off is killed');
+    prepared.tree.kill(outcome);
+    const cleanup = outcome
+      .wait()
+      .then(() => this.#endRemains(prepared.tree, prepared.cgroup, outcome.pid))
+      .catch((error: unknown) => this.#logger.error({ err: error, pid: outcome.pid }, 'ending an instance cloned ahead failed'))
+      .finally(() => this.#cleanups.delete(cleanup));
+    this.#cleanups.add(cleanup);
   }
 
   #prepareSpawn(): PreparedSpawn {
@@ -979,6 +1036,7 @@ export class Service {
 
   #onMainExit(child: ProcessRef, exit: ProcessExit, daemonPeakKiB: number): void {
     if (child !== this.#child) return; // an instance that is no longer current
+    const endedAt = Date.now();
     this.#child = null;
     this.#outputs = NO_OUTPUTS;
     clearTimeout(this.#stableTimer);
@@ -991,6 +1049,13 @@ export class Service {
     const stopping = this.#stopInProgress();
     const failureKill = stopping ? null : this.#failureKill;
     this.#failureKill = null;
+    const uptimeMs = endedAt - this.#startedAt;
+    if (!stopping && transition(this.#state, 'exit').kind === 'handleExit') {
+      this.#exitDecision = this.#restartDecision({ code: exit.code, uptimeMs, spawnFailed: false });
+      // Not when someone waits for this exit (`wait`, a launch with wait=exit): they act on it
+      // before the restart, as they always could (a `--rm` removes the service: no restart).
+      if (this.#exitDecision.kind === 'restart' && this.#exitDecision.delayMs === 0 && this.#exitWaiters.length === 0) this.#cloneAhead();
+    }
     const record: ExitRecord = {
       instance: child.instance,
       pid: child.pid,
@@ -1001,8 +1066,8 @@ export class Service {
       rusage: instanceUsage(exit.rusage, { daemonPeakKiB, cgroupDir: this.#cgroup?.dir ?? null }),
       reason: stopping ? (this.#escalated ? 'killed' : 'stopped') : (failureKill?.reason ?? 'exited'),
       startedAt: new Date(this.#startedAt).toISOString(),
-      endedAt: new Date().toISOString(),
-      uptimeMs: Date.now() - this.#startedAt,
+      endedAt: new Date(endedAt).toISOString(),
+      uptimeMs,
       error: null,
       ...(failureKill === null ? {} : { detail: failureKill.detail }),
     };
@@ -1019,23 +1084,33 @@ export class Service {
         .finally(() => this.#cleanups.delete(cleanup));
       this.#cleanups.add(cleanup);
       this.#dispatch('exit');
+      this.#exitDecision = null;
+      this.#discardClonedAhead(); // none left unless the restart was called off meanwhile
     }
   }
 
-  // Restart policy after an instance ended by itself or could not start.
-  #decideAfterEnd(record: ExitRecord): void {
+  /** What the restart policy makes of an ending (counted by the tracker when it is a restart). */
+  #restartDecision(ended: EndedInstance): RestartDecision {
     const policy = this.#definition.restart;
-    const ended: EndedInstance = { code: record.code, uptimeMs: record.uptimeMs, spawnFailed: record.reason === 'spawn-failed' };
+    if (!wantsRestart(policy, ended)) return { kind: 'exited' };
+    const delayMs = this.#tracker.next(policy, ended);
+    return delayMs === null ? { kind: 'failed' } : { kind: 'restart', delayMs };
+  }
+
+  // Restart policy after an instance ended by itself or could not start; `decision`, when the
+  // exit handling took it already (#onMainExit).
+  #decideAfterEnd(record: ExitRecord, decision = this.#restartDecision({ code: record.code, uptimeMs: record.uptimeMs, spawnFailed: record.reason === 'spawn-failed' })): void {
+    const policy = this.#definition.restart;
     const what = describeEnd(record);
-    if (!wantsRestart(policy, ended)) {
+    if (decision.kind === 'exited') {
       this.#setState('exited', what);
       return;
     }
-    const delay = this.#tracker.next(policy, ended);
-    if (delay === null) {
+    if (decision.kind === 'failed') {
       this.#setState('failed', `${what}; restarted ${policy.maxRestarts} times within ${policy.windowMs} ms, giving up until started again`);
       return;
     }
+    const delay = decision.delayMs;
     this.#setState('backoff', `${what}; restarting in ${delay} ms`);
     const elapse = (): void => {
       try {
@@ -1045,6 +1120,11 @@ export class Service {
         if (!(error instanceof SupervisorError && error.code === 'SPAWN_FAILED')) throw error;
       }
     };
+    if (this.#clonedAhead !== null) {
+      // Already cloned (#cloneAhead): the restart is now, in this step.
+      elapse();
+      return;
+    }
     // Node clamps a 0 ms timeout to 1 ms, and a timer waits for the loop's next timers phase:
     // that millisecond was most of what pidvisor's restart cost beyond runit's (bench/restart).
     // With no delay the restart runs in this turn of the loop, once the exit's I/O callbacks are
@@ -1184,6 +1264,24 @@ export class Service {
     if (timer === undefined) return;
     if ('refresh' in timer) clearTimeout(timer); // a Timeout has refresh(), an Immediate has not
     else clearImmediate(timer);
+  }
+}
+
+/** What the restart policy makes of an ending (see RestartTracker). */
+type RestartDecision = { kind: 'exited' } | { kind: 'failed' } | { kind: 'restart'; delayMs: number };
+
+/** An instance cloned ahead of its restart (Service.#cloneAhead), or why the clone failed. */
+interface ClonedInstance {
+  prepared: PreparedSpawn;
+  outcome: ChildProcess | Error;
+}
+
+/** The spawn of a prepared instance: the child, or the error that says why there is none. */
+function clone(prepared: PreparedSpawn): ChildProcess | Error {
+  try {
+    return spawn(prepared.options);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
   }
 }
 
