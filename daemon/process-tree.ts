@@ -42,6 +42,11 @@ export class ProcessTree {
     else if (child !== null && child.exitStatus === undefined) signalQuietly(child, SIGKILL, this.#mode === 'group');
   }
 
+  /** Whether onMainExited does anything (a spawn without it needs no beforeReap hook). */
+  get actsBeforeReap(): boolean {
+    return this.#mode === 'group';
+  }
+
   /**
    * Run from the main process's beforeReap: it has exited but is still a zombie, so the
    * group it led is pinned. The rest of a group is killed with it (a service's main process

@@ -753,9 +753,15 @@ export class Service {
         ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
         // The exit is delivered from the event loop, after completeSpawn has set the child.
         // Not for a main process that MAINPID= has replaced: the instance goes on without it.
-        beforeReap: () => {
-          if (this.#child === prepared.child) tree.onMainExited(prepared.child!);
-        },
+        // Only where the tree acts on it: without a hook the addon reaps at once, with no
+        // waitid(WNOWAIT) peek and no call into JS on the exit's path (bench/restart).
+        ...(tree.actsBeforeReap
+          ? {
+              beforeReap: () => {
+                if (this.#child === prepared.child) tree.onMainExited(prepared.child!);
+              },
+            }
+          : {}),
       },
     };
     return prepared;
