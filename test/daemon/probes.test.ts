@@ -161,8 +161,17 @@ describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsup
     try {
       fs.writeFileSync(freeze, '1');
       // pollUntil runs on timers; two checks held at once cannot both be on this thread.
-      await pollUntil(() => heldChecks() >= 2, 30_000);
-      const before = names.map(passed);
+      const frozen = (): boolean => /^frozen 1$/m.test(fs.readFileSync(path.join(root, 'cgroup.events'), 'utf8'));
+      await pollUntil(() => heldChecks() >= 2 && frozen(), 30_000);
+      // A check that ended just before the freeze took hold is still delivered to the loop:
+      // the counts are taken once two reads 50 ms apart agree.
+      let before = names.map(passed);
+      await pollUntil(() => {
+        const now = names.map(passed);
+        const settled = now.every((count, i) => count === before[i]);
+        before = now;
+        return settled;
+      }, 30_000, 50);
       const seen = await new Promise<{ held: number; passed: number[] }>((resolve) => setTimeout(() => resolve({ held: heldChecks(), passed: names.map(passed) }), 0));
       expect(seen.held).toBeGreaterThanOrEqual(2); // the timer fired while the checks were still held
       expect(seen.passed).toEqual(before);
