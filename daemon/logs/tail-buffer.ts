@@ -80,7 +80,10 @@ export class TailBuffer {
     const run: Run = { seq: firstSeq, time, stream, partial: false, base: from, ends: ends.slice(0, count), ringOrigin: 0, first: 0 };
     // Only the newest lines that can stay: the older ones would be evicted by these anyway.
     run.first = firstKept(run, this.#maxBytes);
-    this.#evictFor(runCost(run, run.first, count));
+    // A line of this run that cannot stay is newer than every record kept so far: those go
+    // too, or the tail would keep an old record and lose a newer one (one by one, the lines
+    // after it would have evicted them first).
+    this.#evictFor(run.first > 0 ? Infinity : runCost(run, 0, count));
     const start = lineStart(run, run.first);
     // The kept lines with the '\n's between them: at most their cost, which fits beside the live bytes.
     run.ringOrigin = this.#copyIn(chunk.subarray(start, run.ends[count - 1]!)) - start;

@@ -72,6 +72,15 @@ describe('TailBuffer', () => {
     );
   });
 
+  it('keeps no record older than a line of the same read that did not fit', () => {
+    // fast-check's counterexample (seed 1986424466): an empty line, then a read of two lines of
+    // which only the last fits; one by one, the second line had evicted the empty one.
+    const tail = new TailBuffer(2 * RECORD_OVERHEAD_BYTES + 3, 300);
+    tail.pushLines(1, 1, 'stdout', Buffer.from('\n'), 0, Int32Array.of(0), 1);
+    tail.pushLines(2, 2, 'stdout', Buffer.from('a\nbbb\n'), 0, Int32Array.of(1, 5), 2);
+    expect(tail.last(Infinity).map((record) => record.data.toString())).toEqual(['bbb']);
+  });
+
   it('evicts exactly the oldest lines that make room, no more, when sizes add up exactly', () => {
     // Three 10-byte lines fill it; each next read of one line pushes out exactly one.
     const tail = new TailBuffer(3 * (RECORD_OVERHEAD_BYTES + 10), 10);
