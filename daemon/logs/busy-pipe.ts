@@ -9,6 +9,12 @@
 // by one write. A quiet service is never paused: its lines are read at once; a busy one's
 // reach `logs` at most a few milliseconds later.
 //
+// A busy source also reads its enlarged pipe in one read of up to LARGE_READ_BYTES rather
+// than sixteen of 64 KiB: each read is a call into JS, interpreted in the daemon (daemon/heap.ts),
+// where the work per read (timestamps, the line cut by the read's edge, the tail's run) cost
+// more than the framing of its 700 lines. ServiceLogs makes such a read only when the bytes
+// waiting for the disk leave room for it (see there): a killed daemon loses no more than before.
+//
 // The pipe's bytes are not the daemon's: a killed daemon loses none of them (the keeper holds
 // the read end), so this leaves the bound on what a crash loses as it was.
 import type net from 'node:net';
@@ -22,6 +28,8 @@ export const FULL_READ_BYTES = 64 << 10;
 /** What a busy source's pipe holds: a millisecond of a child writing at 1 GB/s. */
 export const BUSY_PIPE_BYTES = 1 << 20;
 export const BATCH_DELAY_MS = 1;
+/** One read of a busy source: its whole enlarged pipe. */
+export const LARGE_READ_BYTES = BUSY_PIPE_BYTES;
 // Enlarged pipes count against the pipe-user-pages-soft of the daemon's user (64 MiB by
 // default, fs/pipe.c); past it, every new pipe of an unprivileged user gets two pages. So at
 // most this much of enlarged pipes at once, whatever the number of busy services.

@@ -11,13 +11,21 @@
 //   reading the pipe, the pipe fills, and the child blocks in write(2): a slow disk slows
 //   the child down rather than growing the daemon, and nothing is lost. Reading resumes
 //   when the queue is down to half.
+// - a busy source reads up to LARGE_READ_BYTES at once (busy-pipe.ts) only while at most
+//   #largeReadRoom waits for the disk; above, it waits for the writes. What the daemon holds
+//   read and not yet written (what a killed daemon loses) thus stays what a 64 KiB read
+//   allows: highWaterBytes, one read of 64 KiB and an unfinished line. Large reads are made
+//   only while the source's last read was of lines long enough that their records at most
+//   doubled its bytes (LARGE_READ_GROWTH): a child that turns from long lines to a flood of
+//   empty ones queues at most one large read of them (41 MiB for 1 MiB of '\n's) before its
+//   reads are 64 KiB again, as the queue's memory is with 64 KiB reads of such lines.
 // A disk that fails (ENOSPC, EIO) does not pause anything: that data is dropped and counted
 // in stats(), so a full disk never stops a service. The in-memory tail still has it.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { stopHandleReading } from '../handle-fd.js';
 import { FrameStop } from '../../native/frame-lines.js';
-import { BATCH_DELAY_MS, BUSY_PIPE_BYTES, BUSY_READ_BYTES, enlargePipe, FULL_READ_BYTES, releasePipe } from './busy-pipe.js';
+import { BATCH_DELAY_MS, BUSY_PIPE_BYTES, BUSY_READ_BYTES, enlargePipe, FULL_READ_BYTES, LARGE_READ_BYTES, releasePipe } from './busy-pipe.js';
 import { now, type Instant } from './clock.js';
 import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
 import { LineSplitter } from './line-splitter.js';
@@ -70,11 +78,16 @@ export interface LogStatus {
 export interface LogStats extends WriterStats {
   /** Bytes read from the children's pipes. */
   capturedBytes: number;
+  /** Reads of the children's pipes, each a call into the capture's JS. */
+  reads: number;
   /** True while the sources are paused because the disk is behind. */
   paused: boolean;
 }
 
 const NEWLINE = 0x0a;
+// Large reads while a source's records are at most this many times its bytes: lines of 40
+// bytes or more, with the 40-byte header and the '\n' (a 1 MiB read of empty lines queues 41 MiB).
+const LARGE_READ_GROWTH = 2;
 // Where appendLines reports the '\n' of each line it framed; read at once, so one serves all.
 const LINE_ENDS = new Int32Array(4096);
 
@@ -94,6 +107,12 @@ interface Source {
   burstTimer: NodeJS.Timeout | null;
   /** Bytes of the reads since the pipe was last found empty. */
   burstBytes: number;
+  /** Reads into the shared buffers (false: Node's 'data' events, 64 KiB each). */
+  sharedBuffer: boolean;
+  /** Whether the next read may take up to LARGE_READ_BYTES (a busy source of long lines). */
+  readsLarge: boolean;
+  /** Paused by #capture until no more than #largeReadRoom waits for the disk. */
+  waitingForRoom: boolean;
 }
 
 const DEFAULTS = {
@@ -114,6 +133,7 @@ export class ServiceLogs {
   #endWaiters: Array<() => void> = [];
   #seq = 0;
   #capturedBytes = 0;
+  #reads = 0;
   #paused = false;
   /** Handing over to the next daemon (suspend()): no source is read any more. */
   #suspended = false;
@@ -157,11 +177,14 @@ export class ServiceLogs {
       triedEnlarge: false,
       burstTimer: null,
       burstBytes: 0,
+      sharedBuffer: false,
+      readsLarge: false,
+      waitingForRoom: false,
     };
     this.#sources.add(entry);
     // With the shared buffer no 'data' comes; the listener still keeps the stream flowing, so 'end' does.
-    readIntoSharedBuffer(source, (chunk) => this.#capture(entry, chunk));
-    source.on('data', (chunk: Buffer) => this.#capture(entry, chunk));
+    entry.sharedBuffer = readIntoSharedBuffer(source, (chunk, capacity) => this.#capture(entry, chunk, capacity), () => entry.readsLarge);
+    source.on('data', (chunk: Buffer) => this.#capture(entry, chunk, FULL_READ_BYTES));
     source.on('end', () => this.#end(entry));
     source.on('close', () => this.#end(entry));
     // A read error is followed by 'close'; without a listener it would be thrown.
@@ -218,7 +241,7 @@ export class ServiceLogs {
   }
 
   stats(): LogStats {
-    return { capturedBytes: this.#capturedBytes, ...this.#file.stats(), paused: this.#paused };
+    return { capturedBytes: this.#capturedBytes, reads: this.#reads, ...this.#file.stats(), paused: this.#paused };
   }
 
   status(): LogStatus {
@@ -257,22 +280,41 @@ export class ServiceLogs {
     await this.#file.close();
   }
 
-  #capture(source: Source, chunk: Buffer): void {
+  /** `capacity`: the size of the buffer read into; a shorter chunk emptied the pipe. */
+  #capture(source: Source, chunk: Buffer, capacity: number): void {
     this.#capturedBytes += chunk.length;
+    this.#reads++;
     const time = now();
+    const queuedBefore = this.#file.queuedBytes;
     // Followers get an object per record: for them, the general path. Without any, complete
     // lines go from the chunk to the disk queue and the tail in one native copy per read.
     const drained = this.#listeners.size === 0 ? this.#captureLines(source, chunk, time) : this.#split(source, chunk, time);
     this.#watchPending(source, drained);
-    if (!this.#paused && this.#file.queuedBytes > this.#options.highWaterBytes) {
-      this.#paused = true;
-      for (const { socket } of this.#sources) socket.pause();
-    }
     source.burstBytes += chunk.length;
-    if (chunk.length < FULL_READ_BYTES) {
+    if (chunk.length < capacity) {
       if (source.burstBytes >= BUSY_READ_BYTES) this.#readInBursts(source);
       source.burstBytes = 0;
     }
+    const queued = this.#file.queuedBytes;
+    source.readsLarge =
+      source.sharedBuffer && source.enlarged >= LARGE_READ_BYTES && this.#largeReadRoom >= 0 && queued - queuedBefore <= LARGE_READ_GROWTH * chunk.length;
+    if (!this.#paused && queued > this.#options.highWaterBytes) {
+      this.#paused = true;
+      for (const { socket } of this.#sources) socket.pause();
+    }
+    // After any source's read: a large read waits until it fits (see the top of this file).
+    if (queued > this.#largeReadRoom) {
+      for (const other of this.#sources) {
+        if (!other.readsLarge || other.waitingForRoom) continue;
+        other.waitingForRoom = true;
+        other.socket.pause();
+      }
+    }
+  }
+
+  /** The most that may wait for the disk when a large read is made. */
+  get #largeReadRoom(): number {
+    return this.#options.highWaterBytes + FULL_READ_BYTES - LARGE_READ_BYTES;
   }
 
   // Pauses a busy source for BATCH_DELAY_MS, once its pipe holds BUSY_PIPE_BYTES; it then
@@ -287,7 +329,7 @@ export class ServiceLogs {
     source.socket.pause();
     source.burstTimer = setTimeout(() => {
       source.burstTimer = null;
-      if (!this.#paused && !this.#suspended && !source.ended) source.socket.resume();
+      if (!this.#paused && !this.#suspended && !source.ended && !source.waitingForRoom) source.socket.resume();
     }, BATCH_DELAY_MS);
   }
 
@@ -334,9 +376,15 @@ export class ServiceLogs {
 
   #maybeResume(): void {
     if (this.#suspended) return;
-    if (!this.#paused || this.#file.queuedBytes > this.#options.highWaterBytes / 2) return;
-    this.#paused = false;
-    for (const { socket, burstTimer } of this.#sources) if (burstTimer === null) socket.resume();
+    const queued = this.#file.queuedBytes;
+    const resumeAll = this.#paused && queued <= this.#options.highWaterBytes / 2;
+    if (resumeAll) this.#paused = false;
+    if (this.#paused) return;
+    for (const source of this.#sources) {
+      const hadWaited = source.waitingForRoom;
+      if (hadWaited && queued <= this.#largeReadRoom) source.waitingForRoom = false;
+      if ((resumeAll || hadWaited) && !source.waitingForRoom && source.burstTimer === null) source.socket.resume();
+    }
   }
 
   /** Pieces completed together share one timestamp: they were captured at the same instant. */
