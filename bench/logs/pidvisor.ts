@@ -82,7 +82,9 @@ export function pidvisor(name: string, supervisorModule: string): Scenario {
       }
       await supervisor!.remove(info.id);
       fs.rmSync(file, { force: true });
-      return { ms, exact, lostBytes: stats.droppedBytes, captureCpuMs: (cpu.user + cpu.system) / 1000 };
+      // A build from before LogStats.reads has none.
+      const reads = (stats as { reads?: number }).reads;
+      return { ms, exact, lostBytes: stats.droppedBytes, captureCpuMs: (cpu.user + cpu.system) / 1000, ...(reads === undefined ? {} : { reads }) };
     },
     async teardown() {
       await supervisor?.shutdown();

@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   console.log(`log-capture bench: ${MIB} MiB of ${LINE.length + 1}-byte lines per round, ${ROUNDS} rounds + 1 warm-up; ${os.cpus().length} cores; loadavg ${loadavg()}`);
   const samples = new Map<string, number[]>(scenarios.map((s) => [s.name, []]));
   const cpuSamples = new Map<string, number[]>(scenarios.map((s) => [s.name, []]));
+  const readSamples = new Map<string, number[]>(scenarios.map((s) => [s.name, []]));
   const loads: string[] = [];
   const lost = new Map<string, number[]>();
   try {
@@ -55,12 +56,13 @@ async function main(): Promise<void> {
       const order = round === 0 ? scenarios : rotate(scenarios, round);
       const line: string[] = [];
       for (const s of order) {
-        const { ms, exact, lostBytes, captureCpuMs } = await s.round(round, VERIFY && round === 0);
+        const { ms, exact, lostBytes, captureCpuMs, reads } = await s.round(round, VERIFY && round === 0);
         // A peer's loss is a finding to report; pidvisor's would be a bug.
         if (exact === false && s.name.startsWith('pidvisor')) throw new Error(`${s.name}: the log file does not hold the writer's bytes exactly`);
         if (lostBytes > 0) lost.set(s.name, [...(lost.get(s.name) ?? []), lostBytes]);
         if (round > 0) samples.get(s.name)!.push(ms);
         if (round > 0 && captureCpuMs !== null && Number.isFinite(captureCpuMs)) cpuSamples.get(s.name)!.push(captureCpuMs);
+        if (round > 0 && reads !== undefined) readSamples.get(s.name)!.push(reads);
         line.push(`${s.name} ${ms.toFixed(0)} ms${exact === true ? ' (exact)' : exact === false ? ' (NOT exact)' : ''}${lostBytes > 0 ? ` (lost ${lostBytes} bytes)` : ''}`);
       }
       loads.push(loadavg());
@@ -74,8 +76,9 @@ async function main(): Promise<void> {
   const rate = (name: string): number => MIB / (median(samples.get(name)!) / 1000);
   // CPU per MiB of the capturing process: what capture costs, less skewed by the machine's load than the wall time.
   const cpuPerMiB = (name: string): string => (cpuSamples.get(name)!.length === 0 ? '-' : (median(cpuSamples.get(name)!) / MIB).toFixed(2));
-  console.log('\n  scenario            MiB/s   median ms   capturer CPU ms/MiB');
-  for (const s of scenarios) console.log(`  ${s.name.padEnd(18)} ${rate(s.name).toFixed(0).padStart(6)}   ${median(samples.get(s.name)!).toFixed(0).padStart(9)}   ${cpuPerMiB(s.name).padStart(8)}`);
+  const readsPerMiB = (name: string): string => (readSamples.get(name)!.length === 0 ? '-' : (median(readSamples.get(name)!) / MIB).toFixed(1));
+  console.log('\n  scenario            MiB/s   median ms   capturer CPU ms/MiB   reads/MiB');
+  for (const s of scenarios) console.log(`  ${s.name.padEnd(18)} ${rate(s.name).toFixed(0).padStart(6)}   ${median(samples.get(s.name)!).toFixed(0).padStart(9)}   ${cpuPerMiB(s.name).padStart(8)}   ${readsPerMiB(s.name).padStart(18)}`);
   const results: Record<string, number> = {};
   const ratio = (a: string, b: string, target: number, higherIsBetter = true): void => {
     if (!samples.has(a) || !samples.has(b)) return;

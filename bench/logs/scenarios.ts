@@ -30,6 +30,8 @@ export interface RoundResult {
   captureCpuMs: number | null;
   /** What the scenario checked of its log file; null when it did not check. */
   exact: boolean | null;
+  /** Reads of the captured pipe (pidvisor's LogStats.reads), when the capturer reports them. */
+  reads?: number;
 }
 
 export interface Scenario {
