@@ -292,7 +292,7 @@ export class ServiceLogs {
     this.#watchPending(source, drained);
     source.burstBytes += chunk.length;
     if (chunk.length < capacity) {
-      if (source.burstBytes >= BUSY_READ_BYTES) this.#readInBursts(source);
+      if (source.burstBytes >= BUSY_READ_BYTES || source.readsLarge) this.#readInBursts(source);
       source.burstBytes = 0;
     }
     const queued = this.#file.queuedBytes;
@@ -318,7 +318,10 @@ export class ServiceLogs {
   }
 
   // Pauses a busy source for BATCH_DELAY_MS, once its pipe holds BUSY_PIPE_BYTES; it then
-  // resumes unless the disk is behind (#maybeResume resumes it then).
+  // resumes unless the disk is behind (#maybeResume resumes it then). A source reading large
+  // pauses after every read that empties its pipe, however little it gave: under load (seen
+  // at load average 12) a child slowed down would otherwise be read a write at a time, 20 to
+  // 90 reads per MiB, each a call into interpreted JS.
   #readInBursts(source: Source): void {
     if (source.burstTimer !== null || source.ended) return;
     if (!source.triedEnlarge) {

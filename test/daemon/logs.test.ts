@@ -401,6 +401,27 @@ describe.skipIf(unsupported !== null)(`log capture${unsupported ? ` (skipped: ${
     expect(reassemble(records, 'stdout').equals(busyOutput(BYTES))).toBe(true);
   });
 
+  it('keeps reading a busy child in bursts when it slows down: not one read per write', async () => {
+    // 4 MiB at full speed (the pipe is enlarged), then 1,500 lines 300 us apart: read as they
+    // come, about a read (and a call into JS) per line (940 to 1,160 seen); in bursts, about
+    // one per millisecond (380 to 410 seen, at load average 11).
+    const WRITES = 1500;
+    const writer = `
+      const fs = require('node:fs');
+      const line = Buffer.from('x'.repeat(3999) + '\\n');
+      const fast = Buffer.concat(new Array(16).fill(line));
+      for (let i = 0; i < 64; i++) fs.writeSync(1, fast);
+      for (let i = 0; i < ${WRITES}; i++) {
+        fs.writeSync(1, line);
+        for (const until = performance.now() + 0.3; performance.now() < until; );
+      }`;
+    const dir = newDir();
+    const logs = open({ dir, maxFileBytes: 1 << 30 });
+    await finish(logs, run(logs, NODE, ['-e', writer]));
+    expect(logs.stats().capturedBytes).toBe((64 * 16 + WRITES) * 4000);
+    expect(logs.stats().reads).toBeLessThan(WRITES / 2);
+  });
+
   it('reads 64 KiB at a time again once a busy child turns to empty lines: a large read of them queues 41 times its bytes', async () => {
     const dir = newDir();
     const logs = open({ dir, maxFileBytes: 1 << 30 });
