@@ -63,7 +63,7 @@ async function main(): Promise<void> {
         if (round > 0) samples.get(s.name)!.push(ms);
         if (round > 0 && captureCpuMs !== null && Number.isFinite(captureCpuMs)) cpuSamples.get(s.name)!.push(captureCpuMs);
         if (round > 0 && reads !== undefined) readSamples.get(s.name)!.push(reads);
-        line.push(`${s.name} ${ms.toFixed(0)} ms${exact === true ? ' (exact)' : exact === false ? ' (NOT exact)' : ''}${lostBytes > 0 ? ` (lost ${lostBytes} bytes)` : ''}`);
+        line.push(`${s.name} ${ms.toFixed(0)} ms${reads === undefined ? '' : ` (${reads} reads)`}${exact === true ? ' (exact)' : exact === false ? ' (NOT exact)' : ''}${lostBytes > 0 ? ` (lost ${lostBytes} bytes)` : ''}`);
       }
       loads.push(loadavg());
       console.log(`  ${round === 0 ? 'warm-up' : `round ${round}`}: ${line.join(', ')}; loadavg ${loads.at(-1)}`);
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   }
   for (const [name, bytes] of lost) console.log(`  ${name} lost the end of the output in ${bytes.length} of ${ROUNDS + 1} rounds (${bytes.join(', ')} bytes)`);
   console.log(`  loadavg at the end: ${loadavg()}`);
-  fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ mib: MIB, rounds: ROUNDS, samplesMs: Object.fromEntries(samples), captureCpuMs: Object.fromEntries(cpuSamples), lostBytes: Object.fromEntries(lost), ratios: results, loadavg: loads }, null, 2));
+  fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ mib: MIB, rounds: ROUNDS, samplesMs: Object.fromEntries(samples), captureCpuMs: Object.fromEntries(cpuSamples), reads: Object.fromEntries(readSamples), lostBytes: Object.fromEntries(lost), ratios: results, loadavg: loads }, null, 2));
 }
 
 function rotate<T>(items: readonly T[], by: number): T[] {
