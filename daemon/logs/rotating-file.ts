@@ -160,7 +160,14 @@ export class RotatingFile {
         parts = [first.subarray(0, cut + 1)];
         bytes = cut + 1;
       }
-      await this.#append(handle, parts, bytes);
+      const torn = await this.#append(handle, parts, bytes);
+      if (torn !== null) {
+        // The whole records that reached the file stay written; only the rest is dropped.
+        const rest = unwritten(parts, torn.keptBytes);
+        this.#queue.consume(torn.keptBytes);
+        parts = rest;
+        throw torn.error;
+      }
       this.#queue.consume(bytes);
       if (this.#failing) {
         this.#failing = false;
@@ -172,7 +179,16 @@ export class RotatingFile {
     }
   }
 
-  async #append(handle: FileHandle, parts: Buffer[], bytes: number): Promise<void> {
+  /**
+   * Writes `parts` (`bytes` in all) at the end of the file. A write that fails after part of it
+   * reached the file keeps the whole records it put down and cuts off only the torn one, then
+   * returns the error and the bytes kept: on a disk that is filling up, cutting the whole
+   * write back would free its space again, so that a later, smaller write fits and the next
+   * fill-up tears it anew (`failing` would flap), and up to a whole write of complete records
+   * would be lost for one torn record. If the cut itself fails, the next open finds the file
+   * not ending in '\n' and rotates it away.
+   */
+  async #append(handle: FileHandle, parts: Buffer[], bytes: number): Promise<{ error: unknown; keptBytes: number } | null> {
     let written = 0;
     try {
       // writev(2) may write less than asked, typically just before the disk fills up.
@@ -181,13 +197,15 @@ export class RotatingFile {
         written += bytesWritten;
       }
     } catch (error) {
-      // Cut off the torn record. If even that fails, the next open finds the file not
-      // ending in '\n' and rotates it away.
-      if (written > 0) await handle.truncate(this.#size).catch(() => undefined);
-      throw error;
+      const keptBytes = wholeRecordBytes(parts, written);
+      if (written > keptBytes) await handle.truncate(this.#size + keptBytes).catch(() => undefined);
+      this.#size += keptBytes;
+      this.#stats.writtenBytes += keptBytes;
+      return { error, keptBytes };
     }
     this.#size += bytes;
     this.#stats.writtenBytes += bytes;
+    return null;
   }
 
   async #open(): Promise<FileHandle> {
@@ -302,6 +320,19 @@ function byteLength(parts: Buffer[]): number {
   let bytes = 0;
   for (const part of parts) bytes += part.length;
   return bytes;
+}
+
+/** How many of the first `written` bytes of `parts` are whole records (up to the last '\n' among them). */
+function wholeRecordBytes(parts: Buffer[], written: number): number {
+  let start = 0;
+  let kept = 0;
+  for (const part of parts) {
+    if (start >= written) break;
+    const end = part.lastIndexOf(NEWLINE, Math.min(part.length, written - start) - 1);
+    if (end !== -1) kept = start + end + 1;
+    start += part.length;
+  }
+  return kept;
 }
 
 /** `parts` without their first `skip` bytes. */

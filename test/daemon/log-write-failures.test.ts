@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pidfdUnsupportedReason, spawn } from '../../native/index.js';
 import { processDetails } from '../../api/cli/format.js';
 import { EventLog } from '../../daemon/events.js';
+import { RotatingFile } from '../../daemon/logs/rotating-file.js';
 import { logFilePath, ServiceLogs } from '../../daemon/logs/service-logs.js';
 import { reportWriteFailures } from '../../daemon/logs/write-failure-report.js';
 import type { ServiceInfo } from '../../daemon/service.js';
@@ -144,6 +145,26 @@ describe.skipIf(unavailable !== null)(`log write failures are told${unavailable 
     expect(after.logs!.writtenBytes).toBeGreaterThan(info.logs!.writtenBytes);
     expect(daemonLog.filter((line) => line.msg === 'log writes succeed again')).toHaveLength(1);
     expect(processDetails(after)).toMatch(/; last failure: ENOSPC/);
+  });
+
+  it('a write torn by a full disk keeps the whole records it put down, and cuts only the torn one', async () => {
+    const dir = mountTmpfs('64k');
+    const file = new RotatingFile({ dir, service: 'torn', maxFileBytes: 16 << 20, keepFiles: 1 });
+    // 200 KiB of 100-byte records in one queue: one write, three times the disk.
+    const header = Buffer.from('2026-12-06T00:00:00.000000000Z stdout F ');
+    const data = Buffer.alloc(100 - header.length - 1, 'x');
+    const records = 2048;
+    for (let i = 0; i < records; i++) file.append(header, data);
+    await file.flush();
+    const stats = file.stats();
+    const written = fs.readFileSync(logFilePath(dir, 'torn'));
+    expect(stats).toMatchObject({ failing: true, lastError: expect.stringMatching(/ENOSPC/) });
+    // Most of the disk holds whole records (before: the torn write was cut back to nothing).
+    expect(written.length).toBeGreaterThan(32 << 10);
+    expect(written.length % 100).toBe(0);
+    expect(stats.writtenBytes).toBe(written.length);
+    expect(stats.droppedRecords).toBe(records - written.length / 100);
+    await file.close();
   });
 
   it('on a read-only state dir: no file, and the same reports with EROFS', async () => {
