@@ -37,9 +37,10 @@ export interface Subscription {
 // (its service reference is shared by all of that service's events) and the time as a number.
 // The public event - seq, an ISO time string, then the input's fields in their order - is built
 // when it is delivered or read back, and is byte for byte what it would have been when kept
-// whole. Reasons equal to a recent one are kept once. Kept whole, a full ring (10,000 events: about 7 rounds of 200 services started and
-// removed) held ~250 bytes an event; a record holds less than half of that, the difference
-// being the event object itself and its 24-character time string.
+// whole. Reasons equal to a recent one are kept once. Kept whole, a full ring (10,000 events:
+// about 7 rounds of 200 services started and removed) held ~250 bytes an event; a record holds
+// less than half of that, the difference being the event object itself and its 24-character
+// time string.
 const REASONS_REMEMBERED = 256;
 
 export class EventLog {
