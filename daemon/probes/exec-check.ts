@@ -78,10 +78,15 @@ export class ExecChecker implements Checker {
         ...(cgroup === null ? {} : { cgroup: cgroup.dir }),
         // Pinned while a zombie: its group can still be killed safely (group mode). The
         // child is known by then: its exit is seen on a later turn of the loop than the one
-        // that resolved the spawn.
-        beforeReap: () => {
-          if (child !== null) tree.onMainExited(child);
-        },
+        // that resolved the spawn. Only where the tree acts on it (group mode): without a
+        // hook the addon reaps at once, with no waitid(WNOWAIT) peek and no call into JS.
+        ...(tree.actsBeforeReap
+          ? {
+              beforeReap: () => {
+                if (child !== null) tree.onMainExited(child);
+              },
+            }
+          : {}),
       });
     } catch (error) {
       clearTimeout(timer);

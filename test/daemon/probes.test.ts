@@ -235,4 +235,28 @@ describe.skipIf(unsupported !== null)(`probes${unsupported ? ` (skipped: ${unsup
     fs.writeFileSync(marker, '');
     await pollUntil(() => t.supervisor.get('checked').health === 'healthy');
   });
+
+  // Group mode pins the check's main process as a zombie to kill its group (beforeReap);
+  // cgroup mode kills the check's cgroup after the reap. Either way a passing check leaves
+  // nothing running.
+  for (const mode of ['group', 'cgroup'] as const) {
+    it.skipIf(mode === 'cgroup' && (capabilities().cgroup2Mount === null || !isRoot()))(`kills what a passing exec check left running (${mode} mode)`, async () => {
+      const own = mode === 'group' ? createTestSupervisor({ cgroupMount: null }) : t;
+      try {
+        const pids = path.join(dir, 'left');
+        await own.supervisor.launch({
+          name: 'leaves',
+          command: ['sleep', '1000'],
+          startGraceMs: 0,
+          readiness: { kind: 'exec', command: ['sh', '-c', `sleep 1000 & echo $! > ${pids}; exit 0`], periodMs: 50 },
+        });
+        await waitForState(own.supervisor, 'leaves', 'running');
+        const left = Number(fs.readFileSync(pids, 'utf8').trim());
+        expect(left).toBeGreaterThan(0);
+        await pollUntil(() => !isRunning(left));
+      } finally {
+        if (own !== t) await own.close();
+      }
+    });
+  }
 });
