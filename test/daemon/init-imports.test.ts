@@ -1,5 +1,6 @@
 // What `pidvisor init --config` loads (issue 14: with services, start-up close to Node and the
-// addon alone): it runs from the bundle of the CLI (tools/bundle-cli.ts: a few chunk files, not
+// addon alone), and that the daemon and the other commands run from the bundle too (the
+// daemon's memory with 200 services, issue 14). init runs from the bundle of the CLI (tools/bundle-cli.ts: a few chunk files, not
 // ~240 modules), unless the bundle is older than tsc's output; a valid config is checked
 // without TypeBox (daemon/spec-check.ts); only a refused one loads it, to explain the refusal
 // as before. The files are listed by bench/init's preload (module hooks for ES modules,
@@ -11,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PIDVISOR_BIN } from '../helpers/daemon-process.js';
+import { PIDVISOR_BIN, requestJson, startDaemonProcess } from '../helpers/daemon-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PRELOAD = path.join(root, 'dist/bench/init/imports/preload.js');
@@ -97,6 +98,42 @@ describe('init runs from the bundle of the CLI', () => {
     expect(stale.status).toBe(0);
     expect(fromBundle(stale)).toBe(false);
     expect(stale.files.some((line) => line.endsWith('/dist/daemon/init.js'))).toBe(true);
+  });
+});
+
+describe('the daemon and the other commands run from the bundle too', () => {
+  const filesLoaded = (log: string): string[] => fs.readFileSync(log, 'utf8').split('\n').filter((line) => line !== '');
+
+  it('pidvisor daemon', async () => {
+    const dir = fs.mkdtempSync(path.join(scratch, 'daemon-'));
+    const log = path.join(dir, 'modules.log');
+    const socket = path.join(dir, 'api.sock');
+    const daemon = startDaemonProcess(['--socket', socket, '--state-dir', path.join(dir, 'state')], {
+      nodeArgs: ['--import', PRELOAD],
+      env: { PIDVISOR_KEEPER: 'off', BENCH_INIT_MODULE_LOG: log },
+    });
+    try {
+      await daemon.waitForLog((record) => record.msg === 'api listening', 30_000);
+      expect((await requestJson(socket, 'GET', '/v1/processes')).status).toBe(200);
+    } finally {
+      expect(await daemon.stop('SIGTERM')).toBe(0);
+    }
+    const files = filesLoaded(log);
+    expect(fromBundle({ files } as InitRun)).toBe(true);
+    expect(tscModules({ files } as InitRun).map((line) => path.relative(root, line.replace(/^esm file:\/\//, '')))).toEqual(['dist/daemon/inspector-signals.js']);
+  });
+
+  it('a client command (pidvisor version)', () => {
+    const log = path.join(fs.mkdtempSync(path.join(scratch, 'version-')), 'modules.log');
+    const result = spawnSync(process.execPath, ['--import', PRELOAD, PIDVISOR_BIN, 'version'], {
+      env: { ...process.env, BENCH_INIT_MODULE_LOG: log },
+      encoding: 'utf8',
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^\d+\.\d+\.\d+/);
+    expect(fromBundle({ files: filesLoaded(log) } as InitRun)).toBe(true);
   });
 });
 
