@@ -21,6 +21,7 @@
         "native/src/owned_children.cc",
         "native/src/peer.cc",
         "native/src/pidfs_handle.cc",
+        "native/src/pipe_reader.cc",
         "native/src/pipes.cc",
         "native/src/probe.cc",
         "native/src/process_handle.cc",

@@ -10,21 +10,19 @@
 // that ended with the keeper's status instead of `unobserved`. Exits are acknowledged only
 // once recorded in the journal.
 //
-// An output pipe is withdrawn when this daemon has read it to its end (its socket closed), not
+// An output pipe is withdrawn when this daemon has read it to its end (its reader closed), not
 // at its instance's exit: a process the instance left behind (kill mode `process`) may still
 // write to it, and an instance that ends during a hand-over (reexec) may have left bytes in it
 // that this daemon no longer reads. The next daemon then reads such a pipe of an ended
 // instance to its end, into the service's logs, and withdraws it.
-import net from 'node:net';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { KeeperChannel } from '../native/keeper-channel.js';
 import type { KeeperExit } from '../native/keeper-protocol.js';
 import type { SupervisorEvent } from './events.js';
-import { handleFd } from './handle-fd.js';
 import type { InstanceOutputs } from './service.js';
-import { dupFd } from '../native/index.js';
+import { dupFd, PipeReader } from '../native/index.js';
 import type { Supervisor } from './supervisor.js';
 
 /** The store key of an instance's pidfd: the same in every daemon that knows the instance. */
@@ -87,7 +85,7 @@ export class KeeperLink implements ListenerKeeper {
   readonly #heldListeners = new Map<bigint, number>();
   /** Inventory output pipe read ends not yet taken, by `<instance token>/<stream>`. */
   readonly #heldOutputs = new Map<string, { key: bigint; fd: number; service: string; stream: OutputStream }>();
-  /** Output pipes deposited whose socket this daemon reads, with their instance: withdrawn once it is closed. */
+  /** Output pipes deposited whose reader this daemon reads, with their instance: withdrawn once it is closed. */
   readonly #pipesRead = new Map<bigint, string>();
   /** Handing over to the next daemon (reexec): nothing is withdrawn any more, it is all for the next one. */
   #handingOver = false;
@@ -359,10 +357,10 @@ export class KeeperLink implements ListenerKeeper {
       return;
     }
     this.#logger.info({ service: held.service, instance, stream: held.stream }, 'reading the rest of an ended instance\'s output');
-    const socket = new net.Socket({ fd: held.fd, readable: true, writable: false });
+    const reader = new PipeReader(held.fd);
     this.#pipesRead.set(held.key, instance);
-    socket.once('close', () => this.#pipeClosed(held.key));
-    logs.attach(held.stream, socket);
+    reader.onClose(() => this.#pipeClosed(held.key));
+    logs.attach(held.stream, reader);
   }
 
   #pipeClosed(key: bigint): void {
@@ -410,13 +408,13 @@ export class KeeperLink implements ListenerKeeper {
     const pidfdKey = instanceKey(serviceId, instance);
     if (!held.includes(pidfdKey)) this.#deposit(serviceId, instance, pidfdKey, 'PIDFD', process.pidfd, null);
     for (const stream of ['stdout', 'stderr'] as const) {
-      const socket = service.outputs[stream];
-      const fd = socket === null ? null : handleFd(socket);
+      const reader = service.outputs[stream];
+      const fd = reader === null || reader.closed ? null : reader.fd;
       const key = outputKey(serviceId, instance, stream);
       if (fd !== null && !held.includes(key)) this.#deposit(serviceId, instance, key, 'OUTPUT_PIPE', fd, stream);
-      if (socket !== null && !socket.destroyed && (fd !== null || held.includes(key)) && !this.#pipesRead.has(key)) {
+      if (reader !== null && !reader.closed && !this.#pipesRead.has(key)) {
         this.#pipesRead.set(key, instance);
-        socket.once('close', () => this.#pipeClosed(key));
+        reader.onClose(() => this.#pipeClosed(key));
       }
     }
   }

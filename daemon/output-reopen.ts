@@ -9,8 +9,7 @@
 // journal; the fd is used only if it is still that pipe and the process is still the one the
 // pidfd holds, so neither a recycled pid nor a service that replaced its stdout gets read.
 import fs from 'node:fs';
-import net from 'node:net';
-import { ChildProcess, type ProcessRef } from '../native/index.js';
+import { ChildProcess, PipeReader, type ProcessRef } from '../native/index.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 const FD_OF: Record<OutputStream, number> = { stdout: 1, stderr: 2 };
@@ -24,11 +23,8 @@ const FD_OF: Record<OutputStream, number> = { stdout: 1, stderr: 2 };
  */
 export function spawnedOutputPipe(process: ProcessRef, stream: OutputStream): string | null {
   if (process instanceof ChildProcess) {
-    // net.Socket keeps its libuv handle in `_handle` (its `fd` is the one it wraps, -1 once
-    // closed; the handle is null once destroyed): not public, hence the fallback.
-    const handle = (process[stream] as { _handle?: { fd?: unknown } | null } | null)?._handle;
-    const fd = handle?.fd;
-    if (typeof fd === 'number' && fd >= 0) {
+    const fd = (stream === 'stdout' ? process.stdoutReader : process.stderrReader)?.fd ?? -1;
+    if (fd >= 0) {
       try {
         return `pipe:[${fs.fstatSync(fd).ino}]`;
       } catch {
@@ -52,7 +48,7 @@ export function outputPipeOf(process: ProcessRef, stream: OutputStream): string 
 }
 
 /** A new read end of the pipe `expected` that `process` still has as its stdout or stderr, or null. */
-export function reopenOutputPipe(process: ProcessRef, stream: OutputStream, expected: string): net.Socket | null {
+export function reopenOutputPipe(process: ProcessRef, stream: OutputStream, expected: string): PipeReader | null {
   let fd = -1;
   try {
     const path = `/proc/${process.pid}/fd/${FD_OF[stream]}`;
@@ -67,5 +63,5 @@ export function reopenOutputPipe(process: ProcessRef, stream: OutputStream, expe
     if (fd >= 0) fs.closeSync(fd);
     return null;
   }
-  return new net.Socket({ fd, readable: true, writable: false });
+  return new PipeReader(fd);
 }

@@ -1,8 +1,7 @@
 // One supervised service at run time: its definition, its current instance, its recent
 // exits, and the actions of the state machine (state-machine.ts) that move it along.
-import type net from 'node:net';
 import type { Logger } from 'pino';
-import { closeReceivedFds as closeFds, holdReceivedPidfd, inheritedEnv, NotifySocket, openProcess, ProcessExitedError, signalName as signalNameOf, spawn, type ChildProcess, type ProcessExit, type PreparedEnvironment, type ProcessRef, type SpawnOptions } from '../native/index.js';
+import { closeReceivedFds as closeFds, holdReceivedPidfd, inheritedEnv, NotifySocket, openProcess, ProcessExitedError, signalName as signalNameOf, spawn, type ChildProcess, type ProcessExit, type PipeReader, type PreparedEnvironment, type ProcessRef, type SpawnOptions } from '../native/index.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ServiceCgroup } from './cgroup.js';
@@ -109,8 +108,8 @@ export interface ServiceContext {
 
 /** A service as a dead daemon left it (see Service.restore). */
 export interface InstanceOutputs {
-  readonly stdout: net.Socket | null;
-  readonly stderr: net.Socket | null;
+  readonly stdout: PipeReader | null;
+  readonly stderr: PipeReader | null;
 }
 const NO_OUTPUTS: InstanceOutputs = { stdout: null, stderr: null };
 
@@ -125,8 +124,8 @@ export interface RestoredService {
     process: ProcessRef;
     startedAt: number;
     cgroupDir: string | null;
-    stdout: net.Socket | null;
-    stderr: net.Socket | null;
+    stdout: PipeReader | null;
+    stderr: PipeReader | null;
     /**
      * How the instance ended as its reaper saw it, given how the kernel told us (the keeper's
      * EXIT for its child: exact on kernels without PIDFD_INFO_EXIT). Absent: the kernel's word.
@@ -526,7 +525,7 @@ export class Service {
     for (const stream of ['stdout', 'stderr'] as const) {
       const left = restored.leftOutput?.[stream] ?? null;
       if (left !== null && logs !== null) logs.attach(stream, left);
-      else left?.destroy();
+      else left?.close();
     }
     if (ended !== null) {
       this.#record(ended);
@@ -711,8 +710,8 @@ export class Service {
       return;
     }
     prepared.child = outcome; // not the service's child: its beforeReap leaves the tree alone
-    outcome.stdout?.destroy();
-    outcome.stderr?.destroy();
+    outcome.stdoutReader?.close();
+    outcome.stderrReader?.close();
     this.#logger.info({ pid: outcome.pid }, 'the instance cloned for a restart that was called off is killed');
     prepared.tree.kill(outcome);
     const cleanup = outcome
@@ -727,7 +726,7 @@ export class Service {
     this.#clearTimers();
     const definition = this.#definition;
     const [command, ...args] = definition.command as [string, ...string[]];
-    const capture = (mode: 'capture' | 'inherit' | 'null') => (mode === 'capture' ? 'pipe' : mode);
+    const capture = (mode: 'capture' | 'inherit' | 'null') => (mode === 'capture' ? 'reader' : mode);
     const cgroup =
       definition.killMode === 'cgroup' && this.#context.cgroupParent !== null
         ? ServiceCgroup.create(path.join(this.#context.cgroupParent, `${this.#label()}.${this.id}.${this.#spawns + 1}`))
@@ -783,9 +782,10 @@ export class Service {
     const definition = this.#definition;
     const logs = this.#context.logs;
     if (logs !== null) {
-      if (child.stdout !== null) logs.attach('stdout', child.stdout);
-      if (child.stderr !== null) logs.attach('stderr', child.stderr);
-      this.#outputs = { stdout: child.stdout, stderr: child.stderr };
+      const { stdoutReader: stdout, stderrReader: stderr } = child;
+      if (stdout !== null) logs.attach('stdout', stdout);
+      if (stderr !== null) logs.attach('stderr', stderr);
+      this.#outputs = { stdout, stderr };
     }
     this.#logger.info({ pid: child.pid, instance: child.instance }, 'started');
     this.#statusText = null;

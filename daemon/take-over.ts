@@ -7,13 +7,12 @@
 // found any more ended while no daemon ran: it is recorded as such and the restart policy
 // applies to it.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { bootId } from './boot-id.js';
 import { ServiceCgroup } from './cgroup.js';
 import { reopenOutputPipe } from './output-reopen.js';
-import { exitFromFields, holdPidfd, openByPidfsHandle, ProcessIdentityError, SystemError, type ProcessExit, type ProcessRef } from '../native/index.js';
+import { exitFromFields, holdPidfd, openByPidfsHandle, PipeReader, ProcessIdentityError, SystemError, type ProcessExit, type ProcessRef } from '../native/index.js';
 import type { KeeperExit } from '../native/keeper-protocol.js';
 import type { KeeperLink, OutputStream } from './keeper-link.js';
 import type { ExitRecord, RestoredService } from './service.js';
@@ -267,7 +266,7 @@ function exitFromReaper(instance: PersistedInstance, keeper: KeeperLink | null):
 }
 
 /** The read end of `instance`'s `stream` pipe the keeper held, checked to be the pipe recorded at spawn. */
-function keeperOutput(serviceId: string, instance: PersistedInstance, stream: OutputStream, keeper: KeeperLink | null): net.Socket | null {
+function keeperOutput(serviceId: string, instance: PersistedInstance, stream: OutputStream, keeper: KeeperLink | null): PipeReader | null {
   const fd = keeper?.takeOutput(serviceId, instance.instance, stream) ?? null;
   if (fd === null) return null;
   const expected = instance.outputs?.[stream];
@@ -278,7 +277,7 @@ function keeperOutput(serviceId: string, instance: PersistedInstance, stream: Ou
     fs.closeSync(fd);
     return null;
   }
-  return new net.Socket({ fd, readable: true, writable: false });
+  return new PipeReader(fd);
 }
 
 function asState(state: string): State {

@@ -225,6 +225,15 @@ export interface RawBinding {
   /** One datagram, or null when none waits: its bytes (at most maxBytes), whether it was cut, its credentials, fds and the sender's cgroup id (0n: unknown). */
   notifyReceive(fd: number, maxBytes: number): [message: Buffer, truncated: boolean, pid: number, uid: number, gid: number, fds: number[], senderCgroupId: bigint] | null;
   ChannelWatcher: new (fd: number, onEvent: (readable: boolean, writable: boolean, failed: boolean) => void) => RawChannelWatcher;
+  /** Takes `fd` (native/src/pipe_reader.h); onRead: bytes read into the buffer, 0 at EOF, -1 with the errno error. */
+  PipeReader: new (fd: number, onRead: (nread: number, error: RawErrnoError | undefined) => void) => RawPipeReader;
+}
+
+export interface RawPipeReader {
+  setBuffer(buffer: Buffer): void;
+  start(): void;
+  stop(): void;
+  close(): void;
 }
 
 export interface RawChannelWatcher {

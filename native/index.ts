@@ -28,4 +28,6 @@ export type { NotifyDatagram } from './notify-socket.js';
 export { dupFd } from './dup.js';
 export { stopWatchingFd } from './loop-watch.js';
 export { setPipeSize } from './pipe-size.js';
+export { PipeReader } from './pipe-reader.js';
+export type { PipeReaderHandlers } from './pipe-reader.js';
 export { frameLines, FrameStop } from './frame-lines.js';

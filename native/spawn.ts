@@ -8,12 +8,17 @@ import path from 'node:path';
 import type { RawClonedChild, RawErrnoError, RawSpawnArgs, RawSpawnRequest } from './binding.js';
 import { binding } from './load.js';
 import { SpawnError } from './errors.js';
+import { PipeReader } from './pipe-reader.js';
 import { ProcessRef, START_WATCH } from './process-ref.js';
 import { OP_CLONED, OP_SPAWN, RAW_CLONE_METHOD, RAW_KILL_AND_REAP } from './raw-keys.js';
 import { signalNumber, type SignalLike } from './signals.js';
 
-/** What a child's fd 0, 1 or 2 is: the daemon's own, /dev/null, a new pipe, or an fd the caller owns. */
-export type StdioOption = 'inherit' | 'null' | 'pipe' | { fd: number };
+/**
+ * What a child's fd 0, 1 or 2 is: the daemon's own, /dev/null, a new pipe, or an fd the caller
+ * owns. 'reader' (fd 1 and 2 only) is a new pipe whose daemon end is a PipeReader
+ * (native/pipe-reader.ts) rather than a net.Socket: what output capture reads.
+ */
+export type StdioOption = 'inherit' | 'null' | 'pipe' | 'reader' | { fd: number };
 
 export const RLIMITS = {
   cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7,
@@ -77,7 +82,7 @@ export interface SpawnOptions {
 
 export class ChildProcess extends ProcessRef {
   // stdin, stdout, stderr; null when none is a pipe (most children): one field, not three.
-  readonly #pipes: Array<net.Socket | null> | null;
+  readonly #pipes: Array<net.Socket | PipeReader | null> | null;
 
   /**
    * @internal Constructing it is the spawn: the clone happens in the native base class, and
@@ -107,7 +112,14 @@ export class ChildProcess extends ProcessRef {
       throw error;
     }
     // Only once the child is watched: until then a failure leaves the pipes to FdPlan.closeAll.
-    this.#pipes = fds.adoptDaemonEnds();
+    try {
+      this.#pipes = fds.adoptDaemonEnds();
+    } catch (error) {
+      // A reader's uv_poll_init failed (ENOMEM): the child would run with nobody reading it.
+      this[RAW_KILL_AND_REAP]();
+      if (error instanceof Error) (error as RawErrnoError).stage = 'pipe';
+      throw error;
+    }
   }
 
   /** The syscall that created the child: clone3, or clone where clone3 is blocked. */
@@ -117,17 +129,34 @@ export class ChildProcess extends ProcessRef {
 
   /** The daemon's end of the child's stdin, when it is a pipe. */
   get stdin(): net.Socket | null {
-    return this.#pipes?.[0] ?? null;
+    return this.#socket(0);
   }
 
-  /** The daemon's end of the child's stdout, when it is a pipe. */
+  /** The daemon's end of the child's stdout, when it is a 'pipe'. */
   get stdout(): net.Socket | null {
-    return this.#pipes?.[1] ?? null;
+    return this.#socket(1);
   }
 
-  /** The daemon's end of the child's stderr, when it is a pipe. */
+  /** The daemon's end of the child's stderr, when it is a 'pipe'. */
   get stderr(): net.Socket | null {
-    return this.#pipes?.[2] ?? null;
+    return this.#socket(2);
+  }
+
+  /** The daemon's end of the child's stdout, when it is a 'reader'. */
+  get stdoutReader(): PipeReader | null {
+    const end = this.#pipes?.[1] ?? null;
+    return end instanceof PipeReader ? end : null;
+  }
+
+  /** The daemon's end of the child's stderr, when it is a 'reader'. */
+  get stderrReader(): PipeReader | null {
+    const end = this.#pipes?.[2] ?? null;
+    return end instanceof PipeReader ? end : null;
+  }
+
+  #socket(target: number): net.Socket | null {
+    const end = this.#pipes?.[target] ?? null;
+    return end instanceof PipeReader ? null : end;
   }
 }
 
@@ -424,7 +453,7 @@ export class FdPlan {
   // Fds this plan made and must close: the child's pipe ends always, the daemon's on failure.
   // Both stay null for a spawn without pipes (most of them), which then allocates nothing here.
   #owned: number[] | null = null;
-  #daemonEnds: Array<{ fd: number; readable: boolean } | null> | null = null;
+  #daemonEnds: Array<{ fd: number; readable: boolean; native: boolean } | null> | null = null;
 
   constructor(command: string) {
     this.#command = command;
@@ -445,13 +474,24 @@ export class FdPlan {
   }
 
   /** After a successful spawn: the daemon's pipe ends wrapped for the event loop; null without pipes. */
-  adoptDaemonEnds(): Array<net.Socket | null> | null {
+  adoptDaemonEnds(): Array<net.Socket | PipeReader | null> | null {
     if (this.#daemonEnds === null) return null;
-    return this.#daemonEnds.map((end) => {
-      if (end === null) return null;
-      this.#owned = this.#owned!.filter((fd) => fd !== end.fd);
-      return new net.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
-    });
+    const adopted: Array<net.Socket | PipeReader | null> = [];
+    try {
+      for (const end of this.#daemonEnds) {
+        const wrapped = end === null ? null : end.native ? new PipeReader(end.fd) : new net.Socket({ fd: end.fd, readable: end.readable, writable: !end.readable });
+        adopted.push(wrapped);
+        if (end !== null) this.#owned = this.#owned!.filter((fd) => fd !== end.fd);
+      }
+    } catch (error) {
+      // The end that failed is still owned (closeAll closes it); the ones wrapped are closed here.
+      for (const wrapped of adopted) {
+        if (wrapped instanceof PipeReader) wrapped.close();
+        else wrapped?.destroy();
+      }
+      throw error;
+    }
+    return adopted;
   }
 
   closeAll(): void {
@@ -466,12 +506,14 @@ export class FdPlan {
       devNull ??= fs.openSync('/dev/null', 'r+');
       return devNull;
     }
-    if (option === 'pipe') return this.#pipe(target);
+    if (option === 'pipe') return this.#pipe(target, false);
+    if (option === 'reader' && target > 0) return this.#pipe(target, true);
     if (typeof option === 'object' && option !== null && Number.isInteger(option.fd) && option.fd >= 0) return option.fd;
-    throw SpawnError.invalid(this.#command, `stdio[${target}] must be "inherit", "null", "pipe" or { fd }`);
+    const reader = target > 0 ? ', "reader"' : '';
+    throw SpawnError.invalid(this.#command, `stdio[${target}] must be "inherit", "null", "pipe"${reader} or { fd }`);
   }
 
-  #pipe(target: number): number {
+  #pipe(target: number, native: boolean): number {
     const childReads = target === 0;
     let ends: [number, number];
     try {
@@ -483,7 +525,7 @@ export class FdPlan {
     }
     const [readEnd, writeEnd] = ends;
     (this.#owned ??= []).push(readEnd, writeEnd);
-    (this.#daemonEnds ??= [null, null, null])[target] = childReads ? { fd: writeEnd, readable: false } : { fd: readEnd, readable: true };
+    (this.#daemonEnds ??= [null, null, null])[target] = childReads ? { fd: writeEnd, readable: false, native } : { fd: readEnd, readable: true, native };
     return childReads ? readEnd : writeEnd;
   }
 }

@@ -2,7 +2,7 @@
 // empty wakes the daemon for each of its writes (8 KiB for coreutils, 4 KiB for stdio):
 // measured here, 30 to 70 reads per MiB, each an event-loop turn, a call into JS and a write
 // handed to the thread pool, and as many context switches for the child. So once a source
-// gives BUSY_READ_BYTES or more in one burst of reads (libuv reads until a read comes back
+// gives BUSY_READ_BYTES or more in one burst of reads (PipeReader reads until a read comes back
 // short of its 64 KiB buffer: the pipe is empty), its pipe is enlarged to BUSY_PIPE_BYTES, and
 // after each such burst the source pauses for BATCH_DELAY_MS: the child fills the pipe
 // meanwhile without blocking, and the next turn drains it in one burst of full reads followed
@@ -17,13 +17,11 @@
 //
 // The pipe's bytes are not the daemon's: a killed daemon loses none of them (the keeper holds
 // the read end), so this leaves the bound on what a crash loses as it was.
-import type net from 'node:net';
 import { setPipeSize } from '../../native/pipe-size.js';
-import { handleFd } from '../handle-fd.js';
 
 /** A burst this big means the child had written at least that much while the daemon was away. */
 export const BUSY_READ_BYTES = 32 << 10;
-/** What libuv asks for in each read of a stream (uv__read's 64 KiB): a shorter one emptied the pipe. */
+/** The size of a normal read (libuv's uv__read reads streams 64 KiB at a time too): a shorter one emptied the pipe. */
 export const FULL_READ_BYTES = 64 << 10;
 /** What a busy source's pipe holds: a millisecond of a child writing at 1 GB/s. */
 export const BUSY_PIPE_BYTES = 1 << 20;
@@ -37,14 +35,12 @@ const BUDGET_BYTES = 16 << 20;
 let budgetUsed = 0;
 
 /**
- * Enlarges the pipe `socket` reads to BUSY_PIPE_BYTES; returns its new capacity, taken from
- * the budget until releasePipe, or 0 when it stays as it was (budget spent, not a pipe, or the
- * kernel refused: EPERM past pipe-max-size without CAP_SYS_RESOURCE).
+ * Enlarges the pipe read through `fd` to BUSY_PIPE_BYTES; returns its new capacity, taken from
+ * the budget until releasePipe, or 0 when it stays as it was (budget spent, fd closed, not a
+ * pipe, or the kernel refused: EPERM past pipe-max-size without CAP_SYS_RESOURCE).
  */
-export function enlargePipe(socket: net.Socket): number {
-  if (budgetUsed + BUSY_PIPE_BYTES > BUDGET_BYTES) return 0;
-  const fd = handleFd(socket);
-  if (fd === null) return 0;
+export function enlargePipe(fd: number): number {
+  if (budgetUsed + BUSY_PIPE_BYTES > BUDGET_BYTES || fd < 0) return 0;
   try {
     const capacity = setPipeSize(fd, BUSY_PIPE_BYTES);
     budgetUsed += capacity;

@@ -7,8 +7,8 @@
 // Memory stays bounded whatever a child writes:
 // - a line is held back only up to maxLineBytes (LineSplitter);
 // - the in-memory tail is bounded by bytes (TailBuffer);
-// - when more than highWaterBytes wait for the disk, every source is paused. Node then stops
-//   reading the pipe, the pipe fills, and the child blocks in write(2): a slow disk slows
+// - when more than highWaterBytes wait for the disk, every source is paused. The daemon then
+//   stops reading the pipe, the pipe fills, and the child blocks in write(2): a slow disk slows
 //   the child down rather than growing the daemon, and nothing is lost. Reading resumes
 //   when the queue is down to half.
 // - a busy source reads up to LARGE_READ_BYTES at once (busy-pipe.ts) only while at most
@@ -21,15 +21,14 @@
 //   reads are 64 KiB again, as the queue's memory is with 64 KiB reads of such lines.
 // A disk that fails (ENOSPC, EIO) does not pause anything: that data is dropped and counted
 // in stats(), so a full disk never stops a service. The in-memory tail still has it.
-import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { stopHandleReading } from '../handle-fd.js';
 import { FrameStop } from '../../native/frame-lines.js';
+import type { PipeReader } from '../../native/pipe-reader.js';
 import { BATCH_DELAY_MS, BUSY_PIPE_BYTES, BUSY_READ_BYTES, enlargePipe, FULL_READ_BYTES, LARGE_READ_BYTES, releasePipe } from './busy-pipe.js';
 import { now, type Instant } from './clock.js';
 import { formatTimestamp, recordHeader, type LogStream, type Piece } from './cri-format.js';
 import { LineSplitter } from './line-splitter.js';
-import { readIntoSharedBuffer } from './shared-read-buffer.js';
+import { largeReadBuffer, READ_BUFFER } from './shared-read-buffer.js';
 import { checkServiceName } from './log-files.js';
 import { RotatingFile, type WriterStats } from './rotating-file.js';
 import { TailBuffer, type LogRecord } from './tail-buffer.js';
@@ -93,7 +92,7 @@ const LINE_ENDS = new Int32Array(4096);
 
 interface Source {
   stream: LogStream;
-  socket: net.Socket;
+  reader: PipeReader;
   splitter: LineSplitter;
   /** When the unfinished line held by the splitter began to wait (performance.now()). */
   pendingSince: number | null;
@@ -107,8 +106,6 @@ interface Source {
   burstTimer: NodeJS.Timeout | null;
   /** Bytes of the reads since the pipe was last found empty. */
   burstBytes: number;
-  /** Reads into the shared buffers (false: Node's 'data' events, 64 KiB each). */
-  sharedBuffer: boolean;
   /** Whether the next read may take up to LARGE_READ_BYTES (a busy source of long lines). */
   readsLarge: boolean;
   /** Paused by #capture until no more than #largeReadRoom waits for the disk. */
@@ -159,16 +156,17 @@ export class ServiceLogs {
 
   /**
    * Captures `source` as `stream` until EOF (a last unfinished line becomes a partial
-   * record). A new child gets new sockets: attach them again; each keeps its own lines.
+   * record); the reader is closed then, or by close(). A new child gets new readers: attach
+   * them again; each keeps its own lines.
    */
-  attach(stream: LogStream, source: net.Socket): void {
+  attach(stream: LogStream, source: PipeReader): void {
     if (stream !== 'stdout' && stream !== 'stderr') {
       throw new TypeError(`stream must be "stdout" or "stderr", not ${String(stream)}`);
     }
     if (this.#closing !== null) throw new Error(`logs of ${this.#options.service} are closed`);
     const entry: Source = {
       stream,
-      socket: source,
+      reader: source,
       splitter: new LineSplitter(this.#options.maxLineBytes),
       pendingSince: null,
       timer: null,
@@ -177,27 +175,21 @@ export class ServiceLogs {
       triedEnlarge: false,
       burstTimer: null,
       burstBytes: 0,
-      sharedBuffer: false,
       readsLarge: false,
       waitingForRoom: false,
     };
     this.#sources.add(entry);
-    // With the shared buffer no 'data' comes; the listener still keeps the stream flowing, so 'end' does.
-    entry.sharedBuffer = readIntoSharedBuffer(source, (chunk, capacity) => this.#capture(entry, chunk, capacity), () => entry.readsLarge);
-    source.on('data', (chunk: Buffer) => this.#capture(entry, chunk, FULL_READ_BYTES));
-    source.on('end', () => this.#end(entry));
-    source.on('close', () => this.#end(entry));
-    // A read error is followed by 'close'; without a listener it would be thrown.
-    source.on('error', () => undefined);
-    if (this.#suspended) this.#stopReading(entry);
-    else if (this.#paused) source.pause();
+    if (this.#suspended || this.#paused) source.pause();
+    // A read error ends the source as EOF does: what was read is recorded, the rest is lost
+    // with the pipe (a pipe's read end fails only when the fd is not one: EBADF, EISDIR).
+    source.read(READ_BUFFER, { onData: (chunk, capacity) => this.#capture(entry, chunk, capacity), onEnd: () => this.#end(entry) });
   }
 
   /**
    * For a hand-over to the next daemon (reexec): stops reading every source, now and for
    * sources attached later, so that what is still in a pipe stays there for the next daemon
-   * (which reads the same pipes, through the keeper); records what Node had already read, an
-   * unfinished line as a partial record (the next daemon records the rest of it); and
+   * (which reads the same pipes, through the keeper); records an unfinished line as a
+   * partial record (the next daemon records the rest of it); and
    * resolves once all of it is on disk. No byte is then lost or recorded twice. Irreversible.
    */
   suspend(): Promise<void> {
@@ -207,12 +199,8 @@ export class ServiceLogs {
   }
 
   #stopReading(source: Source): void {
-    source.socket.pause();
-    // In paused mode read() hands each buffered chunk to the 'data' listener; it may also
-    // start the handle reading again, which is stopped below in the same tick (libuv reads
-    // only in its poll phase).
-    while (source.socket.read() !== null);
-    stopHandleReading(source.socket);
+    // Exact: nothing is read after this (a reader holds nothing read ahead).
+    source.reader.pause();
     if (source.timer !== null) clearTimeout(source.timer);
     source.timer = null;
     // A burst's timer would resume the read after the hand-over began: bytes this daemon
@@ -261,8 +249,8 @@ export class ServiceLogs {
   }
 
   /**
-   * Stops capturing: what Node has already read is recorded, the sockets are destroyed (a
-   * child still writing gets EPIPE), then the queue is flushed and the file closed. Idempotent.
+   * Stops capturing: an unfinished line is recorded, the readers are closed (a child still
+   * writing gets EPIPE), then the queue is flushed and the file closed. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -271,10 +259,8 @@ export class ServiceLogs {
 
   async #close(): Promise<void> {
     for (const source of [...this.#sources]) {
-      // In paused mode read() hands buffered chunks to our 'data' listener.
-      while (source.socket.read() !== null);
       this.#end(source);
-      source.socket.destroy();
+      source.reader.close();
     }
     this.#listeners.clear();
     await this.#file.close();
@@ -296,18 +282,18 @@ export class ServiceLogs {
       source.burstBytes = 0;
     }
     const queued = this.#file.queuedBytes;
-    source.readsLarge =
-      source.sharedBuffer && source.enlarged >= LARGE_READ_BYTES && this.#largeReadRoom >= 0 && queued - queuedBefore <= LARGE_READ_GROWTH * chunk.length;
+    source.readsLarge = source.enlarged >= LARGE_READ_BYTES && this.#largeReadRoom >= 0 && queued - queuedBefore <= LARGE_READ_GROWTH * chunk.length;
+    source.reader.readInto(source.readsLarge ? largeReadBuffer() : READ_BUFFER);
     if (!this.#paused && queued > this.#options.highWaterBytes) {
       this.#paused = true;
-      for (const { socket } of this.#sources) socket.pause();
+      for (const { reader } of this.#sources) reader.pause();
     }
     // After any source's read: a large read waits until it fits (see the top of this file).
     if (queued > this.#largeReadRoom) {
       for (const other of this.#sources) {
         if (!other.readsLarge || other.waitingForRoom) continue;
         other.waitingForRoom = true;
-        other.socket.pause();
+        other.reader.pause();
       }
     }
   }
@@ -326,13 +312,13 @@ export class ServiceLogs {
     if (source.burstTimer !== null || source.ended) return;
     if (!source.triedEnlarge) {
       source.triedEnlarge = true;
-      source.enlarged = enlargePipe(source.socket);
+      source.enlarged = enlargePipe(source.reader.fd);
     }
     if (source.enlarged < BUSY_PIPE_BYTES) return;
-    source.socket.pause();
+    source.reader.pause();
     source.burstTimer = setTimeout(() => {
       source.burstTimer = null;
-      if (!this.#paused && !this.#suspended && !source.ended && !source.waitingForRoom) source.socket.resume();
+      if (!this.#paused && !this.#suspended && !source.ended && !source.waitingForRoom) source.reader.resume();
     }, BATCH_DELAY_MS);
   }
 
@@ -386,7 +372,7 @@ export class ServiceLogs {
     for (const source of this.#sources) {
       const hadWaited = source.waitingForRoom;
       if (hadWaited && queued <= this.#largeReadRoom) source.waitingForRoom = false;
-      if ((resumeAll || hadWaited) && !source.waitingForRoom && source.burstTimer === null) source.socket.resume();
+      if ((resumeAll || hadWaited) && !source.waitingForRoom && source.burstTimer === null) source.reader.resume();
     }
   }
 

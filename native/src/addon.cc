@@ -12,6 +12,7 @@
 #include "peer.h"
 #include "pidfs_handle.h"
 #include "orphans.h"
+#include "pipe_reader.h"
 #include "pipes.h"
 #include "probe.h"
 #include "process_handle.h"
@@ -64,6 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("execKeeper", Napi::Function::New<ExecKeeper>(env, "execKeeper"));
   exports.Set("keeperProtocol", Napi::Function::New<KeeperProtocol>(env, "keeperProtocol"));
   exports.Set("ChannelWatcher", DefineChannelWatcher(env));
+  exports.Set("PipeReader", DefinePipeReader(env));
   exports.Set("notifySocketBind", Napi::Function::New<NotifySocketBind>(env, "notifySocketBind"));
   exports.Set("notifyReceive", Napi::Function::New<NotifyReceive>(env, "notifyReceive"));
   return exports;

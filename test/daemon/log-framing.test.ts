@@ -80,9 +80,9 @@ async function capture(file: string, maxLineBytes: number, follower: boolean): P
   opened.push(logs);
   const followed: LogRecord[] = [];
   if (follower) logs.follow((record) => followed.push(record));
-  const child = spawn({ command: 'cat', args: [file], stdio: ['null', 'pipe', 'null'] });
+  const child = spawn({ command: 'cat', args: [file], stdio: ['null', 'reader', 'null'] });
   children.push(child);
-  logs.attach('stdout', child.stdout!);
+  logs.attach('stdout', child.stdoutReader!);
   expect((await child.wait()).code).toBe(0);
   await logs.ended();
   const records: FileRecord[] = [];

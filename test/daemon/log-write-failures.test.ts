@@ -207,8 +207,8 @@ describe.skipIf(unavailable !== null)(`log write failures are told${unavailable 
       }),
     });
     const write = async (script: string): Promise<void> => {
-      const child = spawn({ command: 'sh', args: ['-c', script], stdio: ['null', 'pipe', 'null'] });
-      logs.attach('stdout', child.stdout!);
+      const child = spawn({ command: 'sh', args: ['-c', script], stdio: ['null', 'reader', 'null'] });
+      logs.attach('stdout', child.stdoutReader!);
       await child.wait();
       await logs.ended();
     };

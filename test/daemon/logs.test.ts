@@ -65,10 +65,10 @@ function open(options: Partial<ServiceLogsOptions> = {}): ServiceLogs {
 
 /** Starts a child with stdout and stderr piped into `logs`. */
 function run(logs: ServiceLogs, command: string, args: string[]): ChildProcess {
-  const child = spawn({ command, args, stdio: ['null', 'pipe', 'pipe'] });
+  const child = spawn({ command, args, stdio: ['null', 'reader', 'reader'] });
   children.push(child);
-  logs.attach('stdout', child.stdout!);
-  logs.attach('stderr', child.stderr!);
+  logs.attach('stdout', child.stdoutReader!);
+  logs.attach('stderr', child.stderrReader!);
   return child;
 }
 
