@@ -52,6 +52,23 @@ async function loopTurns(turns: number): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/** How many epoll sets of this process watch `fd` (each set's fdinfo lists its fds as "tfd: N"). */
+function epollSetsWatching(fd: number): number {
+  let sets = 0;
+  for (const entry of fs.readdirSync('/proc/self/fd')) {
+    let link: string;
+    try {
+      link = fs.readlinkSync(`/proc/self/fd/${entry}`);
+    } catch {
+      continue; // the fd the readdir itself used
+    }
+    if (link !== 'anon_inode:[eventpoll]') continue;
+    const info = fs.readFileSync(`/proc/self/fdinfo/${entry}`, 'utf8');
+    if (new RegExp(`^tfd:\\s+${fd}\\s`, 'm').test(info)) sets++;
+  }
+  return sets;
+}
+
 /** Whether `fd` still names the file whose inode was `ino` (a closed number may be reused). */
 function stillOpen(fd: number, ino: number): boolean {
   try {
@@ -117,13 +134,17 @@ describe.skipIf(unsupported !== null)(`PipeReader${unsupported ? ` (skipped: ${u
     const got = collect(reader);
     await pollUntil(() => got.chunks.length > 0, 10_000);
     expect(Buffer.concat(got.chunks).toString()).toBe('first\n');
+    expect(epollSetsWatching(reader.fd)).toBe(1); // libuv's
     reader.pause();
     expect(reader.paused).toBe(true);
+    // Out of libuv's epoll set at once: a paused pipe that fills never wakes the loop.
+    expect(epollSetsWatching(reader.fd)).toBe(0);
     fs.writeFileSync(gate, 'go\n'); // blocks until the child opened it: it goes on writing
     // The child writes 100,007 bytes: its pipe (64 KiB) fills and it blocks, nothing is read.
     await loopTurns(50);
     expect(got.chunks.length).toBe(1);
     expect(child.exitStatus).toBeUndefined();
+    expect(epollSetsWatching(reader.fd)).toBe(0);
     reader.resume();
     await child.wait();
     await pollUntil(() => got.ends.length > 0, 10_000);
@@ -142,7 +163,10 @@ describe.skipIf(unsupported !== null)(`PipeReader${unsupported ? ` (skipped: ${u
     let closedCalls = 0;
     reader.onClose(() => closedCalls++);
     await pollUntil(() => got.chunks.length > 0, 10_000);
+    expect(epollSetsWatching(fd)).toBe(1);
     reader.close();
+    // Out of the epoll set before the fd is closed: the number may be reused at once.
+    expect(epollSetsWatching(fd)).toBe(0);
     const seen = got.chunks.length;
     reader.close();
     expect(reader.closed).toBe(true);
