@@ -4,10 +4,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { dupFd, PipeReader, pidfdUnsupportedReason, spawn, SystemError, type ChildProcess } from '../../native/index.js';
+import { dupFd, openProcess, PipeReader, pidfdUnsupportedReason, spawn, SystemError, type ChildProcess } from '../../native/index.js';
 import { openFds, pollUntil } from '../helpers/proc.js';
 
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const unsupported = pidfdUnsupportedReason();
 const started: ChildProcess[] = [];
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pidvisor-pipe-reader-'));
@@ -239,6 +242,36 @@ describe.skipIf(unsupported !== null)(`PipeReader${unsupported ? ` (skipped: ${u
       expect(fs.fstatSync(fd).isFile()).toBe(true);
     } finally {
       fs.closeSync(fd);
+    }
+  });
+
+  it('closes a reader its worker left open when the worker is torn down: no fd, nothing polled', async () => {
+    const worker = new Worker(path.join(fixtures, 'worker-pipe-reader.mjs'));
+    const messages: Array<{ pid?: number; fd?: number; ino?: number; data?: string; ended?: boolean }> = [];
+    worker.on('message', (message) => messages.push(message));
+    const errors: Error[] = [];
+    worker.on('error', (error) => errors.push(error));
+    await pollUntil(() => messages.length > 0 || errors.length > 0, 10_000);
+    expect(errors).toEqual([]);
+    const { pid, fd, ino, data } = messages[0]!;
+    expect(data).toBe('hello\n');
+    const cat = openProcess(pid!, { watch: true });
+    try {
+      expect(stillOpen(fd!, ino!)).toBe(true);
+      expect(epollSetsWatching(fd!)).toBe(1); // the worker's loop
+      await worker.terminate();
+      // The environment's cleanup hook closed it: out of every epoll set, the fd closed.
+      expect(stillOpen(fd!, ino!)).toBe(false);
+      expect(messages.filter((message) => message.ended === true)).toEqual([]);
+    } finally {
+      if (cat.exitStatus === undefined) {
+        try {
+          cat.signal('SIGKILL');
+        } catch {
+          // it ended with its stdin
+        }
+      }
+      await cat.wait();
     }
   });
 
