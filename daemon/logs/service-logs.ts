@@ -181,7 +181,7 @@ export class ServiceLogs {
     this.#sources.add(entry);
     if (this.#suspended || this.#paused) source.pause();
     // A read error ends the source as EOF does: what was read is recorded, the rest is lost
-    // with the pipe (a pipe's read end fails only when the fd is not one: EBADF, EISDIR).
+    // with the fd (a pipe's read end does not fail; what else the keeper could hand back might).
     source.read(READ_BUFFER, { onData: (chunk, capacity) => this.#capture(entry, chunk, capacity), onEnd: () => this.#end(entry) });
   }
 
@@ -189,8 +189,8 @@ export class ServiceLogs {
    * For a hand-over to the next daemon (reexec): stops reading every source, now and for
    * sources attached later, so that what is still in a pipe stays there for the next daemon
    * (which reads the same pipes, through the keeper); records an unfinished line as a
-   * partial record (the next daemon records the rest of it); and
-   * resolves once all of it is on disk. No byte is then lost or recorded twice. Irreversible.
+   * partial record (the next daemon records the rest of it); and resolves once all of it is
+   * on disk. No byte is then lost or recorded twice. Irreversible.
    */
   suspend(): Promise<void> {
     this.#suspended = true;
