@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -84,7 +85,8 @@ static char node_path[PATH_MAX];
 static char script_path[PATH_MAX];
 static char self_path[PATH_MAX];          /* this executable, resolved at start: REEXEC runs what is there then */
 static char **original_argv;              /* REEXEC passes them on unchanged */
-static int restore_fd = -1;               /* --restore FD: the state a previous keeper serialised */
+static int restore_fd = -1;               /* --restore FD[,EXE]: the state a previous keeper serialised */
+static int previous_keeper_fd = -1;       /* --restore FD,EXE: that keeper's executable, to go back to (restore_state) */
 static char *daemon_argv[ARGV_MAX];
 static char *daemon_env[ENV_MAX];
 static char env_fd[64];
@@ -243,11 +245,23 @@ static int find_node(void) {
   return -1;
 }
 
+/* This executable's path: where a REEXEC finds the new binary. A keeper that went back to the
+ * binary it replaced (restore_state) runs a file no longer on disk, "PATH (deleted)": PATH, where
+ * the upgrade put the new one, is still where the next REEXEC should look. */
+static void find_self_path(void) {
+  if (realpath("/proc/self/exe", self_path) != NULL) return;
+  const ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+  if (n <= 0) fail_setup("readlink(/proc/self/exe)", errno);
+  self_path[n] = '\0';
+  const size_t suffix = strlen(" (deleted)");
+  if ((size_t)n > suffix && strcmp(self_path + n - suffix, " (deleted)") == 0) self_path[n - suffix] = '\0';
+}
+
 /* dist/bin/pidvisor.js of the installation this executable belongs to: it is built into
  * build/Release/ of the package. */
 static int find_script(void) {
   char self[PATH_MAX];
-  if (realpath("/proc/self/exe", self) == NULL) return -1;
+  memcpy(self, self_path, sizeof self);
   char *slash = strrchr(self, '/');
   if (slash == NULL) return -1;
   *slash = '\0';
@@ -298,7 +312,10 @@ static void parse_arguments(int argc, char **argv) {
   int i = 1;
   original_argv = argv;
   if (i + 1 < argc && strcmp(argv[i], "--restore") == 0) {
-    restore_fd = atoi(argv[i + 1]);
+    /* "STATE,EXE" (reexecute): a keeper from before EXE was passed reads STATE with atoi. */
+    char *comma;
+    restore_fd = (int)strtol(argv[i + 1], &comma, 10);
+    if (*comma == ',') previous_keeper_fd = atoi(comma + 1);
     original_argv = argv + 2; /* argv[2] stands for argv[0]: the options follow it */
     i += 2;
   }
@@ -502,16 +519,29 @@ static int send_item(const struct stored_fd *entry) {
   return send_message(PVK_INVENTORY_ITEM, body, PVK_ENTRY_RECORD + entry->record_length, entry->fd);
 }
 
-static int send_exit(const struct exit_record *record) {
-  unsigned char body[PVK_EXIT_SIZE] = {0};
+/* An exit as the EXIT message's body: also its form in the state handed to a new keeper. */
+static void encode_exit(unsigned char *body, const struct exit_record *record) {
   put64(body + PVK_EXIT_ID, record->id);
   put32(body + PVK_EXIT_PID, (uint32_t)record->pid);
   put32(body + PVK_EXIT_SI_CODE, (uint32_t)record->code);
   put32(body + PVK_EXIT_SI_STATUS, (uint32_t)record->status);
+  put32(body + PVK_EXIT_RESERVED, 0);
   put64(body + PVK_EXIT_PIDFS_INODE, record->inode);
   put64(body + PVK_EXIT_UTIME_US, record->utime_us);
   put64(body + PVK_EXIT_STIME_US, record->stime_us);
   put64(body + PVK_EXIT_REALTIME_NS, record->realtime_ns);
+}
+
+static void decode_exit(const unsigned char *body, struct exit_record *record) {
+  *record = (struct exit_record){.id = get64(body + PVK_EXIT_ID), .pid = (pid_t)get32(body + PVK_EXIT_PID), .code = (int32_t)get32(body + PVK_EXIT_SI_CODE),
+                                 .status = (int32_t)get32(body + PVK_EXIT_SI_STATUS), .inode = get64(body + PVK_EXIT_PIDFS_INODE),
+                                 .utime_us = get64(body + PVK_EXIT_UTIME_US), .stime_us = get64(body + PVK_EXIT_STIME_US),
+                                 .realtime_ns = get64(body + PVK_EXIT_REALTIME_NS)};
+}
+
+static int send_exit(const struct exit_record *record) {
+  unsigned char body[PVK_EXIT_SIZE];
+  encode_exit(body, record);
   return send_message(PVK_EXIT, body, PVK_EXIT_SIZE, -1);
 }
 
@@ -858,15 +888,75 @@ static __attribute__((noreturn)) void finish(int status) {
 /* ---- REEXEC: a new keeper binary takes over in the same process ----
  *
  * execve keeps the pid, the children (and so their exits to come), the signal mask and every
- * fd without CLOEXEC. The tables go through a memfd: a fixed header, then each stored entry
- * (its fd number stays valid: the fd survives the exec) and each exit record, in this
- * process's own layout (the same build family reads it: the header carries its sizes). */
-#define STATE_MAGIC 0x54534b50u /* "PKST" */
-struct state_header {
+ * fd without CLOEXEC. The tables go to the new binary through a memfd, in a format of their
+ * own rather than this build's memory layout: the reader is another build, whose structs may
+ * differ (keepers up to main 06867fc wrote their structs as they lay in memory, so an upgrade
+ * that changed one started with an empty store). Little endian at fixed offsets, as the
+ * channel's messages:
+ *   header: u32 magic "PVKS", u16 version, u16 header size, u16 entry size, u16 exit size,
+ *     u32 entries, u32 exits, u32 records size, u64 next exit id, u64 signals held for the
+ *     next daemon, u32 the stop signal received (0: none), u16 inherited-signals length, u16 0;
+ *   then the inherited-signals variable (PVK_ENV_INHERITED_SIGNALS=...), each entry, each
+ *   exit (the EXIT message's body), and the entries' records end to end, in entry order.
+ * A later keeper may append a field to the header, an entry or an exit and keep the version
+ * (an older reader skips what is past the sizes it knows, so such a field must be safe to
+ * ignore); any other change takes a new version. A keeper reads its own version and the
+ * unversioned layout, and goes back to the binary it replaces for any other (restore_state). */
+#define STATE_MAGIC 0x534b5650u /* "PVKS" */
+#define STATE_VERSION 2u        /* 1: the unversioned layout (read, never written) */
+#define STATE_HEADER_MAGIC 0u
+#define STATE_HEADER_VERSION 4u
+#define STATE_HEADER_SIZE_AT 6u
+#define STATE_HEADER_ENTRY_SIZE 8u
+#define STATE_HEADER_EXIT_SIZE 10u
+#define STATE_HEADER_ENTRIES 12u
+#define STATE_HEADER_EXITS 16u
+#define STATE_HEADER_RECORDS_SIZE 20u
+#define STATE_HEADER_NEXT_EXIT_ID 24u
+#define STATE_HEADER_HELD_SIGNALS 32u
+#define STATE_HEADER_STOP_SIGNAL 40u
+#define STATE_HEADER_SIGNALS_LENGTH 44u
+#define STATE_HEADER_SIZE 48u
+/* Entry: u64 key, u64 pidfs inode (0: none), i32 fd (open in the new keeper: the exec keeps
+ * it), i32 pid, u16 record length, u8 kind, u8 0, u32 0. */
+#define STATE_ENTRY_KEY 0u
+#define STATE_ENTRY_INODE 8u
+#define STATE_ENTRY_FD 16u
+#define STATE_ENTRY_PID 20u
+#define STATE_ENTRY_RECORD_LENGTH 24u
+#define STATE_ENTRY_KIND 26u
+#define STATE_ENTRY_SIZE 32u
+
+/* The unversioned layout, read for an upgrade from a keeper older than the format: its structs
+ * verbatim (main 06867fc), which this compiler lays out as that build's did on this machine. */
+#define LEGACY_MAGIC 0x54534b50u /* "PKST", in host order */
+struct legacy_entry {
+  uint64_t key, inode;
+  int fd;
+  pid_t pid;
+  uint32_t sent_generation, record_offset;
+  uint16_t record_length;
+  uint8_t kind;
+};
+struct legacy_exit {
+  uint64_t id;
+  pid_t pid;
+  int32_t code, status;
+  uint64_t inode, utime_us, stime_us, realtime_ns;
+  uint32_t sent_generation;
+};
+struct legacy_header {
   uint32_t magic, entry_size, exit_size, store_count, exits_count, arena_used;
   uint64_t next_exit_id;
-  char inherited_signals[sizeof env_signals]; /* what the first keeper was started with, not our own full mask */
+  char inherited_signals[96];
 };
+
+/* The memfd is written through this buffer: one write per 64 KiB, not one per entry. */
+static struct {
+  int fd, failed;
+  size_t used;
+  unsigned char buffer[65536];
+} state_out;
 
 static int write_all(int fd, const void *data, size_t length) {
   const char *p = data;
@@ -880,70 +970,231 @@ static int write_all(int fd, const void *data, size_t length) {
   return 0;
 }
 
-static void set_cloexec_on_store(int on) {
-  for (uint32_t i = 0; i < store_count; i++) fcntl(store[i].fd, F_SETFD, on ? FD_CLOEXEC : 0);
+static void state_flush(void) {
+  if (!state_out.failed && write_all(state_out.fd, state_out.buffer, state_out.used) < 0) state_out.failed = errno;
+  state_out.used = 0;
 }
 
-static void reexecute(void) {
-  const int state = (int)syscall(SYS_memfd_create, "pidvisor-keeper-state", 0u);
-  struct state_header header = {STATE_MAGIC, sizeof(struct stored_fd), sizeof(struct exit_record), store_count, exits_count, arena_used, next_exit_id, {0}};
-  memcpy(header.inherited_signals, env_signals, sizeof env_signals);
-  if (state < 0 || write_all(state, &header, sizeof header) < 0 || write_all(state, store, store_count * sizeof store[0]) < 0 ||
-      write_all(state, exits, exits_count * sizeof exits[0]) < 0 || write_all(state, record_arena, arena_used) < 0 || lseek(state, 0, SEEK_SET) < 0) {
-    log_line(50, "cannot serialise the keeper's state: not re-executing", ",\"errno\":%d", errno);
-    if (state >= 0) close(state);
-    return;
+static void state_put(const void *data, size_t length) {
+  const unsigned char *p = data;
+  while (length > 0) {
+    if (state_out.used == sizeof state_out.buffer) state_flush();
+    const size_t n = length < sizeof state_out.buffer - state_out.used ? length : sizeof state_out.buffer - state_out.used;
+    memcpy(state_out.buffer + state_out.used, p, n);
+    state_out.used += n;
+    p += n;
+    length -= n;
   }
-  static char state_arg[16];
-  static char *argv[ARGV_MAX + 3];
-  snprintf(state_arg, sizeof state_arg, "%d", state);
-  int n = 0;
-  argv[n++] = self_path;
-  argv[n++] = "--restore";
-  argv[n++] = state_arg;
-  for (char **a = original_argv + 1; *a != NULL && n < ARGV_MAX + 2; a++) argv[n++] = *a;
-  argv[n] = NULL;
-  set_cloexec_on_store(0);
-  log_line(40, "re-executing the keeper from disk", ",\"path\":\"%s\",\"fds\":%u,\"exits\":%u", self_path, store_count, exits_count);
-  execve(self_path, argv, environ);
-  const int err = errno;
-  set_cloexec_on_store(1);
-  close(state);
-  log_line(50, "cannot re-execute the keeper: this one goes on", ",\"errno\":%d", err);
 }
 
-/* In the new keeper, before its first daemon: takes over the tables a previous one wrote. */
-static void restore_state(void) {
-  struct state_header header;
-  if (read(restore_fd, &header, sizeof header) != (ssize_t)sizeof header || header.magic != STATE_MAGIC ||
-      header.entry_size != sizeof(struct stored_fd) || header.exit_size != sizeof(struct exit_record) || header.store_count > PVK_STORE_MAX ||
-      header.exits_count > PVK_EXITS_MAX || header.arena_used > sizeof record_arena) {
-    /* The fds are still open here: without the table they cannot be named, so they are kept
-     * (leaked) rather than guessed at. The children are still ours and are reaped. */
-    log_line(50, "cannot read the previous keeper's state: starting with an empty store", ",\"fd\":%d", restore_fd);
-    close(restore_fd);
-    return;
+/* Returns 0, or the errno of the failed write. */
+static int write_state(int fd) {
+  unsigned char header[STATE_HEADER_SIZE] = {0}, entry[STATE_ENTRY_SIZE], exit[PVK_EXIT_SIZE];
+  const uint16_t signals_length = (uint16_t)strlen(env_signals);
+  uint32_t records_size = 0;
+  for (uint32_t i = 0; i < store_count; i++) records_size += store[i].record_length;
+  put32(header + STATE_HEADER_MAGIC, STATE_MAGIC);
+  put16(header + STATE_HEADER_VERSION, STATE_VERSION);
+  put16(header + STATE_HEADER_SIZE_AT, STATE_HEADER_SIZE);
+  put16(header + STATE_HEADER_ENTRY_SIZE, STATE_ENTRY_SIZE);
+  put16(header + STATE_HEADER_EXIT_SIZE, PVK_EXIT_SIZE);
+  put32(header + STATE_HEADER_ENTRIES, store_count);
+  put32(header + STATE_HEADER_EXITS, exits_count);
+  put32(header + STATE_HEADER_RECORDS_SIZE, records_size);
+  put64(header + STATE_HEADER_NEXT_EXIT_ID, next_exit_id);
+  put64(header + STATE_HEADER_HELD_SIGNALS, held_signals);
+  put32(header + STATE_HEADER_STOP_SIGNAL, (uint32_t)stop_signal);
+  put16(header + STATE_HEADER_SIGNALS_LENGTH, signals_length);
+  state_out.fd = fd;
+  state_out.failed = 0;
+  state_out.used = 0;
+  state_put(header, sizeof header);
+  state_put(env_signals, signals_length);
+  for (uint32_t i = 0; i < store_count; i++) {
+    memset(entry, 0, sizeof entry);
+    put64(entry + STATE_ENTRY_KEY, store[i].key);
+    put64(entry + STATE_ENTRY_INODE, store[i].inode);
+    put32(entry + STATE_ENTRY_FD, (uint32_t)store[i].fd);
+    put32(entry + STATE_ENTRY_PID, (uint32_t)store[i].pid);
+    put16(entry + STATE_ENTRY_RECORD_LENGTH, store[i].record_length);
+    entry[STATE_ENTRY_KIND] = store[i].kind;
+    state_put(entry, sizeof entry);
   }
-  const size_t sizes[3] = {header.store_count * sizeof store[0], header.exits_count * sizeof exits[0], header.arena_used};
-  void *const into[3] = {store, exits, record_arena};
-  for (int k = 0; k < 3; k++) {
-    if (sizes[k] > 0 && read(restore_fd, into[k], sizes[k]) != (ssize_t)sizes[k]) {
-      log_line(50, "the previous keeper's state is cut short: starting with an empty store", ",\"fd\":%d", restore_fd);
-      close(restore_fd);
-      return;
-    }
+  for (uint32_t i = 0; i < exits_count; i++) {
+    encode_exit(exit, &exits[i]);
+    state_put(exit, sizeof exit);
   }
-  close(restore_fd);
+  for (uint32_t i = 0; i < store_count; i++) state_put(record_arena + store[i].record_offset, store[i].record_length);
+  state_flush();
+  return state_out.failed;
+}
+
+static int valid_entry(uint8_t kind, uint16_t record_length, int fd) {
+  return kind >= PVK_KIND_PIDFD && kind <= PVK_KIND_LISTENER && record_length <= PVK_RECORD_MAX && fd >= 0;
+}
+
+/* Format 2 (above) into the tables; -1 if it is inconsistent anywhere. */
+static int read_state(const unsigned char *s, size_t size) {
+  if (size < STATE_HEADER_SIZE) return -1;
+  const size_t header_size = get16(s + STATE_HEADER_SIZE_AT), entry_size = get16(s + STATE_HEADER_ENTRY_SIZE), exit_size = get16(s + STATE_HEADER_EXIT_SIZE);
+  const uint32_t entries = get32(s + STATE_HEADER_ENTRIES), exit_count = get32(s + STATE_HEADER_EXITS), stop = get32(s + STATE_HEADER_STOP_SIGNAL);
+  const size_t signals_length = get16(s + STATE_HEADER_SIGNALS_LENGTH), records_size = get32(s + STATE_HEADER_RECORDS_SIZE);
+  if (header_size < STATE_HEADER_SIZE || entry_size < STATE_ENTRY_SIZE || exit_size < PVK_EXIT_SIZE || entries > PVK_STORE_MAX ||
+      exit_count > PVK_EXITS_MAX || signals_length >= sizeof env_signals || stop >= 65)
+    return -1;
+  const size_t entries_at = header_size + signals_length, exits_at = entries_at + entries * entry_size, records_at = exits_at + exit_count * exit_size;
+  if (records_at > size || records_size > size - records_at) return -1;
+  size_t record_at = records_at;
+  for (uint32_t i = 0; i < entries; i++) {
+    const unsigned char *e = s + entries_at + i * entry_size;
+    struct stored_fd *entry = &store[i];
+    entry->key = get64(e + STATE_ENTRY_KEY);
+    entry->inode = get64(e + STATE_ENTRY_INODE);
+    entry->fd = (int)get32(e + STATE_ENTRY_FD);
+    entry->pid = (pid_t)get32(e + STATE_ENTRY_PID);
+    entry->record_length = get16(e + STATE_ENTRY_RECORD_LENGTH);
+    entry->kind = e[STATE_ENTRY_KIND];
+    entry->sent_generation = 0;
+    if (!valid_entry(entry->kind, entry->record_length, entry->fd) || entry->record_length > records_at + records_size - record_at) return -1;
+    entry->record_offset = arena_used;
+    memcpy(record_arena + arena_used, s + record_at, entry->record_length);
+    arena_used += entry->record_length;
+    record_at += entry->record_length;
+  }
+  for (uint32_t i = 0; i < exit_count; i++) decode_exit(s + exits_at + i * exit_size, &exits[i]);
+  store_count = entries;
+  exits_count = exit_count;
+  next_exit_id = get64(s + STATE_HEADER_NEXT_EXIT_ID);
+  held_signals = get64(s + STATE_HEADER_HELD_SIGNALS);
+  stop_signal = (int)stop;
+  memcpy(env_signals, s + header_size, signals_length);
+  env_signals[signals_length] = '\0';
+  return 0;
+}
+
+/* The unversioned layout into the tables; -1 if it is inconsistent anywhere. */
+static int read_legacy_state(const unsigned char *s, size_t size) {
+  struct legacy_header header;
+  if (size < sizeof header) return -1;
+  memcpy(&header, s, sizeof header);
+  if (header.entry_size != sizeof(struct legacy_entry) || header.exit_size != sizeof(struct legacy_exit) || header.store_count > PVK_STORE_MAX ||
+      header.exits_count > PVK_EXITS_MAX || header.arena_used > sizeof record_arena)
+    return -1;
+  const size_t exits_at = sizeof header + header.store_count * sizeof(struct legacy_entry);
+  const size_t arena_at = exits_at + header.exits_count * sizeof(struct legacy_exit);
+  if (arena_at > size || header.arena_used > size - arena_at) return -1;
+  for (uint32_t i = 0; i < header.store_count; i++) {
+    struct legacy_entry e;
+    memcpy(&e, s + sizeof header + i * sizeof e, sizeof e);
+    if (!valid_entry(e.kind, e.record_length, e.fd) || e.record_offset > header.arena_used || e.record_length > header.arena_used - e.record_offset) return -1;
+    store[i] = (struct stored_fd){.key = e.key, .inode = e.inode, .fd = e.fd, .pid = e.pid, .record_offset = e.record_offset, .record_length = e.record_length, .kind = e.kind};
+  }
+  for (uint32_t i = 0; i < header.exits_count; i++) {
+    struct legacy_exit e;
+    memcpy(&e, s + exits_at + i * sizeof e, sizeof e);
+    exits[i] = (struct exit_record){.id = e.id, .pid = e.pid, .code = e.code, .status = e.status, .inode = e.inode, .utime_us = e.utime_us, .stime_us = e.stime_us, .realtime_ns = e.realtime_ns};
+  }
+  memcpy(record_arena, s + arena_at, header.arena_used);
   store_count = header.store_count;
   exits_count = header.exits_count;
   arena_used = header.arena_used;
   next_exit_id = header.next_exit_id;
   header.inherited_signals[sizeof header.inherited_signals - 1] = '\0';
   memcpy(env_signals, header.inherited_signals, sizeof env_signals); /* daemon_env points here */
+  return 0;
+}
+
+static void set_cloexec_on_store(int on) {
+  for (uint32_t i = 0; i < store_count; i++) fcntl(store[i].fd, F_SETFD, on ? FD_CLOEXEC : 0);
+}
+
+/* Executes a keeper (at self_path, or the executable open as `exe`) with `--restore STATE[,PREVIOUS]`
+ * and this keeper's own arguments; returns the errno if it could not. */
+static int exec_keeper(int exe, int state, int previous) {
+  static char state_arg[32];
+  static char *argv[ARGV_MAX + 3];
+  if (previous >= 0) snprintf(state_arg, sizeof state_arg, "%d,%d", state, previous);
+  else snprintf(state_arg, sizeof state_arg, "%d", state);
+  int n = 0;
+  argv[n++] = self_path;
+  argv[n++] = "--restore";
+  argv[n++] = state_arg;
+  for (char **a = original_argv + 1; *a != NULL && n < ARGV_MAX + 2; a++) argv[n++] = *a;
+  argv[n] = NULL;
+  if (exe >= 0) fexecve(exe, argv, environ);
+  else execve(self_path, argv, environ);
+  return errno;
+}
+
+static void reexecute(void) {
+  const int state = (int)syscall(SYS_memfd_create, "pidvisor-keeper-state", 0u);
+  const int err = state < 0 ? errno : write_state(state);
+  if (err != 0 || lseek(state, 0, SEEK_SET) < 0) {
+    log_line(50, "cannot serialise the keeper's state: not re-executing", ",\"errno\":%d", err != 0 ? err : errno);
+    if (state >= 0) close(state);
+    return;
+  }
+  /* This binary, for the new one to go back to if it cannot read the state (an open file: the
+   * upgrade has replaced it on disk). Not CLOEXEC: the new keeper marks it so. */
+  const int self = open("/proc/self/exe", O_RDONLY);
+  set_cloexec_on_store(0);
+  log_line(40, "re-executing the keeper from disk", ",\"path\":\"%s\",\"fds\":%u,\"exits\":%u,\"stateVersion\":%u", self_path, store_count, exits_count,
+           STATE_VERSION);
+  const int exec_error = exec_keeper(-1, state, self);
+  set_cloexec_on_store(1);
+  close(state);
+  if (self >= 0) close(self);
+  log_line(50, "cannot re-execute the keeper: this one goes on", ",\"errno\":%d", exec_error);
+}
+
+/* In the new keeper, before its first daemon: takes over the tables a previous one wrote. A
+ * state it cannot read (a format version it does not know: a downgrade, or a damaged memfd)
+ * goes back, fds and children untouched, to the binary that wrote it, which reads it and starts
+ * the daemon as this one would have: the upgrade of the keeper is refused, nothing else is
+ * lost. It goes back once (that binary gets no fd to go back to) and only to a keeper that gave
+ * one (every keeper since the format); failing that, it starts with an empty store. */
+static void restore_state(void) {
+  if (previous_keeper_fd >= 0) fcntl(previous_keeper_fd, F_SETFD, FD_CLOEXEC); /* never a daemon's */
+  struct stat st;
+  const unsigned char *s = MAP_FAILED;
+  size_t size = 0;
+  if (fstat(restore_fd, &st) == 0 && st.st_size >= 8) {
+    size = (size_t)st.st_size;
+    s = mmap(NULL, size, PROT_READ, MAP_PRIVATE, restore_fd, 0);
+  }
+  uint32_t version = 0, legacy_magic = 0;
+  int read = -1;
+  if (s != MAP_FAILED) {
+    memcpy(&legacy_magic, s, sizeof legacy_magic);
+    if (get32(s + STATE_HEADER_MAGIC) == STATE_MAGIC && (version = get16(s + STATE_HEADER_VERSION)) == STATE_VERSION) read = read_state(s, size);
+    else if (legacy_magic == LEGACY_MAGIC && (version = 1)) read = read_legacy_state(s, size);
+    munmap((void *)s, size);
+  }
+  if (read < 0) {
+    store_count = exits_count = arena_used = 0;
+    held_signals = 0;
+    stop_signal = 0;
+    log_line(50, version == STATE_VERSION || version == 1 ? "the previous keeper's state is inconsistent: going back to the previous keeper's binary"
+                                                          : "the previous keeper's state is in a format this keeper does not read: going back to the previous keeper's binary",
+             ",\"version\":%u,\"reads\":[1,%u],\"previous\":%d", version, STATE_VERSION, previous_keeper_fd);
+    if (previous_keeper_fd >= 0 && lseek(restore_fd, 0, SEEK_SET) == 0) {
+      const int err = exec_keeper(previous_keeper_fd, restore_fd, -1);
+      log_line(50, "cannot go back to the previous keeper's binary", ",\"errno\":%d", err);
+    }
+    /* The fds are still open here: without the table they cannot be named, so they are kept
+     * (leaked) rather than guessed at. The children are still ours and are reaped. */
+    log_line(50, "starting with an empty store: the new daemon holds its services again only through their pidfs file handles", ",\"fd\":%d",
+             restore_fd);
+    close(restore_fd);
+    return;
+  }
+  close(restore_fd);
+  if (previous_keeper_fd >= 0) close(previous_keeper_fd);
   for (uint32_t i = 0; i < store_count; i++) store[i].sent_generation = 0;
   for (uint32_t i = 0; i < exits_count; i++) exits[i].sent_generation = 0;
   set_cloexec_on_store(1);
-  log_line(40, "took over the previous keeper's state", ",\"fds\":%u,\"exits\":%u", store_count, exits_count);
+  log_line(40, "took over the previous keeper's state", ",\"fds\":%u,\"exits\":%u,\"version\":%u,\"heldSignals\":%llu", store_count, exits_count, version,
+           (unsigned long long)held_signals);
 }
 
 static void on_daemon_exit(const siginfo_t *info) {
@@ -1389,6 +1640,7 @@ int main(int argc, char **argv) {
   reset_dispositions();
 
   read_log_level();
+  find_self_path();
   parse_arguments(argc, argv);
   if (!native_init) {
     build_environment();
@@ -1410,7 +1662,6 @@ int main(int argc, char **argv) {
   }
   const int signal_fd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) fail_setup("signalfd", errno);
-  if (realpath("/proc/self/exe", self_path) == NULL) fail_setup("realpath(/proc/self/exe)", errno);
   if (native_init) run_native_init(signal_fd);
   if (restore_fd >= 0) restore_state();
 
