@@ -58,8 +58,12 @@ export interface Daemon {
    * HANDING_OVER when one has begun, SHUTTING_DOWN during a stop.
    */
   reexec(): ReexecAccepted;
-  /** Stops every service and removes the signal handlers. During a hand-over: never resolves (the process exits). */
-  shutdown(): Promise<void>;
+  /**
+   * Stops every service and removes the signal handlers. During a hand-over: never resolves
+   * (the process exits); `signal`, the one that asked for the stop, goes to the new daemon,
+   * which stops once it has taken over.
+   */
+  shutdown(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -118,8 +122,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   };
   const onHangup = (): void => {
-    if (handOver.handingOver) logger.warn('SIGHUP during a hand-over to a new daemon: not reloaded; send it to the new daemon');
-    else if (options.configFile === undefined) logger.warn('SIGHUP: the daemon has no config file to reload');
+    if (handOver.passOn('SIGHUP')) return;
+    if (options.configFile === undefined) logger.warn('SIGHUP: the daemon has no config file to reload');
     else reload().catch(() => {}); // logged by reload
   };
   const onUserSignal = (signal: NodeJS.Signals): void => logUserSignal(supervisor, logger, signal);
@@ -172,9 +176,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     logger,
     reload,
     reexec,
-    async shutdown() {
+    async shutdown(signal) {
       if (handOver.handingOver) {
-        logger.warn('stop asked for during a hand-over to a new daemon: not acted on (it would stop the services handed over); send it to the new daemon');
+        // Stopping here would stop the services being handed over: the new daemon stops them.
+        if (signal === undefined || !handOver.passOn(signal)) logger.warn('stop asked for during a hand-over to a new daemon: not acted on (it would stop the services handed over); send it to the new daemon');
         return new Promise<void>(() => {});
       }
       stopping = true;
@@ -223,7 +228,7 @@ export function shutdownOnSignal(daemon: Daemon): Promise<number> {
       if (stopping) return;
       stopping = true;
       daemon.logger.info({ signal }, 'stopping every service');
-      daemon.shutdown().then(
+      daemon.shutdown(signal).then(
         () => {
           daemon.logger.info('stopped');
           resolve(0);

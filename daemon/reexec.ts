@@ -19,8 +19,13 @@
 //      synced and closed, the state dir's lock released, REEXEC sent (after every deposit
 //      still queued), and the process exits, without closing its servers (closing a unix
 //      socket server that libuv bound unlinks the socket's path; process.exit closes no handle).
-// Signals meant for a stop that arrive meanwhile are logged and not acted on (a clean stop would
-// stop the services this hand-over keeps): send them again to the new daemon.
+// Signals that arrive meanwhile are not acted on here (a stop would stop the services this
+// hand-over keeps, a reload would race it) but passed on: from the start of the hand-over the
+// keeper holds every signal meant for this daemon (HANDING_OVER), and those that reach this
+// process directly go to the keeper too (passOn); the new daemon gets them all once it has taken
+// everything over (READY), and stops or reloads then. A PID 1 or a systemd unit stopped during
+// an upgrade thus stops a moment later, instead of waiting for SIGKILL.
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { KeeperChannel } from '../native/keeper-channel.js';
@@ -58,6 +63,7 @@ const LOG_ROUNDS = 10;
 export class Reexec {
   readonly #parts: HandOverParts;
   #started = false;
+  readonly #passedOn: number[] = [];
 
   constructor(parts: HandOverParts) {
     this.#parts = parts;
@@ -84,6 +90,8 @@ export class Reexec {
     }
     if (this.#started) throw new SupervisorError('HANDING_OVER', 'the daemon is already handing over to a new one');
     this.#started = true;
+    // From now on the keeper holds this daemon's signals for the next one.
+    channel.handingOver([]).catch(() => {}); // a closed channel fails the REEXEC below, which says so
     // From now on an instance that ends keeps its output pipes in the keeper: its capture
     // stops reading below, and the next daemon reads what it left (keeper-link.ts).
     this.#parts.keeper?.handOver();
@@ -91,6 +99,20 @@ export class Reexec {
     this.#parts.logger.info({ keeperPid: accepted.keeperPid }, 'reexec: handing everything over to the keeper for a new daemon');
     void this.#handOver(channel);
     return accepted;
+  }
+
+  /**
+   * During a hand-over: `signal` (a stop, a reload) reached this process, which acts on none
+   * now; the keeper hands it to the new daemon once that one has taken over. False when no
+   * hand-over is under way (act on it here).
+   */
+  passOn(signal: NodeJS.Signals): boolean {
+    if (!this.#started) return false;
+    const { channel, logger } = this.#parts;
+    this.#passedOn.push(os.constants.signals[signal]);
+    if (channel !== null && !channel.closed) channel.handingOver(this.#passedOn).catch(() => {});
+    logger.info({ signal }, 'signal during a hand-over: the new daemon acts on it once it has taken over');
+    return true;
   }
 
   async #handOver(channel: KeeperChannel): Promise<void> {

@@ -88,6 +88,18 @@ export class KeeperChannel {
   }
 
   /**
+   * This daemon hands everything over for an upgrade (REEXEC comes next) and acts on no signal
+   * any more: the keeper holds `signals` (numbers this daemon received meanwhile), and every
+   * signal it would pass to this daemon from now on, for the next daemon, once that one is
+   * READY. Send it again as more arrive. A keeper older than the message drops it (counted as
+   * malformed): the signals are then lost, as they were with it.
+   */
+  handingOver(signals: readonly number[]): Promise<void> {
+    const mask = signals.reduce((bits, signal) => bits | (1n << BigInt(signal - 1)), 0n);
+    return this.#send(encodeKeyed(MessageType.HANDING_OVER, mask), -1);
+  }
+
+  /**
    * This daemon is about to exit for an upgrade: once it has, the keeper re-executes itself from
    * disk (keeping its fds, exits and children) and starts a new daemon, which gets them all. Send
    * every deposit first; then exit. Synchronous, as stopping(). False when it could not be

@@ -29,6 +29,7 @@ export const MessageType = {
   EXIT_ACK: 4,
   STOPPING: 5,
   REEXEC: 6,
+  HANDING_OVER: 7,
   INVENTORY_ITEM: 16,
   EXIT: 17,
   INVENTORY_END: 18,
@@ -86,8 +87,8 @@ export function encodeDeposit(entry: FdEntry): Uint8Array {
   return bytes;
 }
 
-/** WITHDRAW (key) or EXIT_ACK (exit id). */
-export function encodeKeyed(type: typeof MessageType.WITHDRAW | typeof MessageType.EXIT_ACK, key: bigint): Uint8Array {
+/** WITHDRAW (key), EXIT_ACK (exit id) or HANDING_OVER (signal mask: bit n-1 for signal n). */
+export function encodeKeyed(type: typeof MessageType.WITHDRAW | typeof MessageType.EXIT_ACK | typeof MessageType.HANDING_OVER, key: bigint): Uint8Array {
   const { bytes, view, body } = message(type, PROTOCOL.keyBodySize);
   view.setBigUint64(body, key, true);
   return bytes;

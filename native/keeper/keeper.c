@@ -139,6 +139,7 @@ static struct {
   uint32_t generation;  /* 1 for the first daemon */
   int ready, stopping;  /* READY and STOPPING received */
   int reexec;           /* REEXEC received: re-execute once this daemon has exited */
+  int handing_over;     /* HANDING_OVER or REEXEC received: its signals are held for the next daemon */
   enum phase phase;
   uint32_t next_item, next_exit, items_sent, exits_sent;
   int want_write;       /* the socket was full: poll for POLLOUT */
@@ -476,6 +477,8 @@ static void raise_fd_limit(void) {
 }
 
 static void release_held_signals(void);
+static void hand_over(uint64_t signals);
+static int is_forwarded(int sig);
 
 /* ---- Messages to the daemon ---- */
 
@@ -743,9 +746,11 @@ static const char *handle_message(const unsigned char *m, size_t n, int flags, c
   switch (type) {
     case PVK_WITHDRAW:
     case PVK_EXIT_ACK:
+    case PVK_HANDING_OVER:
       if (length != PVK_KEY_BODY_SIZE) return "body is not one u64";
       if (type == PVK_WITHDRAW) withdraw(get64(body));
-      else acknowledge_exit(get64(body));
+      else if (type == PVK_EXIT_ACK) acknowledge_exit(get64(body));
+      else hand_over(get64(body));
       return NULL;
     case PVK_READY:
     case PVK_STOPPING:
@@ -756,6 +761,7 @@ static const char *handle_message(const unsigned char *m, size_t n, int flags, c
         notify_systemd("STOPPING=1");
       } else if (type == PVK_REEXEC) {
         current.reexec = 1;
+        current.handing_over = 1; /* if HANDING_OVER did not come (an older daemon): from now on at least */
       } else if (!current.ready) {
         current.ready = 1;
         release_held_signals();
@@ -859,7 +865,7 @@ static void start_daemon(void) {
   current.pid = pid;
   current.channel = pair[0];
   current.generation++;
-  current.ready = current.stopping = current.reexec = 0;
+  current.ready = current.stopping = current.reexec = current.handing_over = 0;
   current.phase = SENDING_ITEMS;
   current.next_item = current.next_exit = current.items_sent = current.exits_sent = 0;
   current.started_ms = monotonic_ms();
@@ -1207,7 +1213,9 @@ static void on_daemon_exit(const siginfo_t *info) {
   const int ready = current.ready, stopping = current.stopping, reexec = current.reexec;
   close_channel();
   current.pid = 0;
-  held_signals = 0;
+  /* Signals held during a hand-over are the next daemon's (after the exec, or after a restart
+   * if the hand-over failed); any other daemon's held signals died with it. */
+  if (!current.handing_over) held_signals = 0;
   if (stopping) finish(status);
   if (reexec) {
     reexecute(); /* returns only if the exec failed: this keeper goes on */
@@ -1329,8 +1337,28 @@ static int is_forwarded(int sig) {
 static void forward(int sig) {
   if (current.pid == 0) return; /* nobody to pass it to: dropped, as a process without a handler would */
   const uint64_t bit = 1ull << (sig - 1);
+  if (current.handing_over) {
+    /* The daemon is handing over and acts on nothing more: its successor gets it once READY. */
+    held_signals |= bit;
+    log_line(40, "signal held for the next daemon: this one is handing over", ",\"signal\":%d", sig);
+    return;
+  }
   if (current.ready || ((sig == SIGTERM || sig == SIGINT) && (held_signals & bit))) kill(current.pid, sig);
   else held_signals |= bit;
+}
+
+/* HANDING_OVER: the daemon hands everything over for an upgrade (daemon/reexec.ts) and acts on
+ * no signal from now on. `signals` are those it received meanwhile: they, and every signal that
+ * comes for it from now on, go to the next daemon once it is READY (a stop then stops the
+ * services the hand-over kept: nothing is started twice, nothing waits for SIGKILL). */
+static void hand_over(uint64_t signals) {
+  current.handing_over = 1;
+  for (int sig = 1; sig < 65; sig++) {
+    if (!(signals & (1ull << (sig - 1))) || !is_forwarded(sig)) continue;
+    if ((sig == SIGTERM || sig == SIGINT) && stop_signal == 0) stop_signal = sig;
+    held_signals |= 1ull << (sig - 1);
+    log_line(40, "signal held for the next daemon: this one is handing over", ",\"signal\":%d,\"from\":\"daemon\"", sig);
+  }
 }
 
 static void release_held_signals(void) {

@@ -33,6 +33,9 @@
 #define PVK_STOPPING 5u  /* body: empty: this daemon exits on purpose; do not restart it */
 #define PVK_REEXEC 6u    /* body: empty: once this daemon has exited, re-execute the keeper from disk
                           * (keeping its fd store, exits and children) and start a new daemon */
+#define PVK_HANDING_OVER 7u /* body: u64 signals (bit n-1: signal n): this daemon hands over (REEXEC comes
+                             * next) and acts on no signal: hold these, and every one meant for it
+                             * from now on, for the next daemon (sent again as more arrive) */
 
 /* Keeper -> daemon. */
 #define PVK_INVENTORY_ITEM 16u /* body: fd entry + its fd (a dup: the keeper keeps its own) */
@@ -53,7 +56,7 @@
 #define PVK_KIND_OUTPUT_PIPE 2u   /* the read end of a service's output */
 #define PVK_KIND_LISTENER 3u      /* a listening socket of the API */
 
-/* WITHDRAW: u64 key. EXIT_ACK: u64 exit_id. */
+/* WITHDRAW: u64 key. EXIT_ACK: u64 exit_id. HANDING_OVER: u64 signal mask. */
 #define PVK_KEY_BODY_SIZE 8u
 
 /* Exit record: one child of the keeper it reaped. si_code/si_status as waitid(2) gives them

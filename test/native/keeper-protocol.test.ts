@@ -21,6 +21,7 @@ describe('keeper protocol', () => {
       PVK_EXIT_ACK: MessageType.EXIT_ACK,
       PVK_STOPPING: MessageType.STOPPING,
       PVK_REEXEC: MessageType.REEXEC,
+      PVK_HANDING_OVER: MessageType.HANDING_OVER,
       PVK_INVENTORY_ITEM: MessageType.INVENTORY_ITEM,
       PVK_EXIT: MessageType.EXIT,
       PVK_INVENTORY_END: MessageType.INVENTORY_END,
