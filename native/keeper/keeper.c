@@ -19,7 +19,9 @@
  *     then doubling up to 5 s), and exits with the daemon's status when the daemon says it
  *     stops on purpose (STOPPING) or left nothing to take over.
  *   - On REEXEC (an upgrade) it re-executes the binary at its path in the same process once the
- *     daemon has exited, its tables passed through a memfd, its fds and children kept.
+ *     daemon has exited, its tables passed through a memfd in a versioned format (a binary that
+ *     cannot read it goes back to this one), its fds and children kept; signals that come while
+ *     the daemon hands over (HANDING_OVER) are held for the next daemon.
  *
  * It is the trusted base (like PID 1): one file, no allocation after start-up (every table is
  * static and bounded), one thread, and every message from the daemon is validated; a message
