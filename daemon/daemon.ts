@@ -58,6 +58,8 @@ export interface Daemon {
    * HANDING_OVER when one has begun, SHUTTING_DOWN during a stop.
    */
   reexec(): ReexecAccepted;
+  /** A hand-over to a new daemon has begun (this process exits once it is done). */
+  readonly handingOver: boolean;
   /**
    * Stops every service and removes the signal handlers. During a hand-over: never resolves
    * (the process exits); `signal`, the one that asked for the stop, goes to the new daemon,
@@ -176,6 +178,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     logger,
     reload,
     reexec,
+    get handingOver() {
+      return handOver.handingOver;
+    },
     async shutdown(signal) {
       if (handOver.handingOver) {
         // Stopping here would stop the services being handed over: the new daemon stops them.
@@ -227,7 +232,7 @@ export function shutdownOnSignal(daemon: Daemon): Promise<number> {
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) return;
       stopping = true;
-      daemon.logger.info({ signal }, 'stopping every service');
+      if (!daemon.handingOver) daemon.logger.info({ signal }, 'stopping every service'); // else: the new daemon stops them
       daemon.shutdown(signal).then(
         () => {
           daemon.logger.info('stopped');
