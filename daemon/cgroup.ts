@@ -10,10 +10,18 @@ const POLL_MS = 20;
 
 export class ServiceCgroup {
   readonly dir: string;
+  // Its control files, named once: path.join normalizes its result, which under the daemon's
+  // interpreter-only V8 cost ~25 µs a call (5 ms of the ~180 ms a stop of 200 took, at load).
+  readonly #procsFile: string;
+  readonly #eventsFile: string;
+  readonly #killFile: string;
   #removed = false;
 
   constructor(dir: string) {
     this.dir = dir;
+    this.#procsFile = `${dir}/cgroup.procs`;
+    this.#eventsFile = `${dir}/cgroup.events`;
+    this.#killFile = `${dir}/cgroup.kill`;
   }
 
   /**
@@ -36,14 +44,14 @@ export class ServiceCgroup {
   }
 
   populated(): boolean {
-    const events = fs.readFileSync(path.join(this.dir, 'cgroup.events'), 'utf8');
+    const events = fs.readFileSync(this.#eventsFile, 'utf8');
     return /^populated 1$/m.test(events);
   }
 
   /** SIGKILL to every process in the cgroup, atomically (the kernel walks it, no pid races). */
   kill(): void {
     try {
-      fs.writeFileSync(path.join(this.dir, 'cgroup.kill'), '1');
+      fs.writeFileSync(this.#killFile, '1');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // already removed
       throw error;
@@ -61,7 +69,7 @@ export class ServiceCgroup {
   signalEach(signal: number, held: ProcessRef | null = null): void {
     const heldPid = held !== null && held.pidfd >= 0 ? held.pid : -1;
     let relative: string | undefined;
-    for (const pid of fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)) {
+    for (const pid of fs.readFileSync(this.#procsFile, 'utf8').split('\n').filter(Boolean).map(Number)) {
       if (pid === heldPid) {
         try {
           held!.signal(signal);
@@ -109,7 +117,7 @@ export class ServiceCgroup {
       };
       // cgroup.events raises a modify event when `populated` changes; the poll is a backstop.
       try {
-        watcher = fs.watch(path.join(this.dir, 'cgroup.events'), () => {
+        watcher = fs.watch(this.#eventsFile, () => {
           clearTimeout(timer);
           check();
         });
