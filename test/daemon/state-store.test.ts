@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { JOURNAL_FILE, StateFileError, StateStore, type PersistedInstance } from '../../daemon/state-store.js';
+import { COMPACT_MIN_BYTES, JOURNAL_FILE, StateFileError, StateStore, type PersistedInstance } from '../../daemon/state-store.js';
+import { pollUntil } from '../helpers/proc.js';
 
 let dir = '';
 const journal = (): string => path.join(dir, JOURNAL_FILE);
@@ -96,6 +97,34 @@ describe('state store', () => {
     expect(fs.readdirSync(dir)).toEqual([JOURNAL_FILE]);
     const reopened = StateStore.open(dir);
     expect(reopened.state.services.get('a1')?.reason).toBe('tick 1999');
+    reopened.close();
+  });
+
+  it('compacts once the appends pause, not in the append that crossed the threshold; at twice the threshold at once', async () => {
+    const store = writeSome();
+    const size = (): number => fs.statSync(journal()).size;
+    const before = size();
+    let tick = 0;
+    const append = (): void => store.append({ t: 'state', id: 'a1', state: 'running', reason: `tick ${String(tick++).padStart(6, '0')}`, spawns: 3, instance });
+    append();
+    const recordBytes = size() - before;
+    // A burst past the threshold (of a state this small: the minimum), and short of twice it.
+    for (let i = 0; i < Math.ceil((1.2 * COMPACT_MIN_BYTES) / recordBytes); i++) append();
+    expect(size()).toBeGreaterThan(COMPACT_MIN_BYTES);
+    // Compacted after the pause.
+    await pollUntil(() => size() < 2000, 10_000);
+    // A burst with no pause: compacted within the append that doubles the threshold.
+    let largest = 0;
+    for (let i = 0; i < Math.ceil((2.5 * COMPACT_MIN_BYTES) / recordBytes); i++) {
+      append();
+      largest = Math.max(largest, size());
+    }
+    expect(largest).toBeLessThanOrEqual(2 * COMPACT_MIN_BYTES + recordBytes);
+    expect(size()).toBeLessThan(COMPACT_MIN_BYTES);
+    store.close();
+    // Through both compactions, into the same state.
+    const reopened = StateStore.open(dir);
+    expect(reopened.state.services.get('a1')?.reason).toBe(`tick ${String(tick - 1).padStart(6, '0')}`);
     reopened.close();
   });
 
