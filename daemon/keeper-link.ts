@@ -415,10 +415,12 @@ export class KeeperLink implements ListenerKeeper {
     if (!held.includes(pidfdKey)) this.#deposit(serviceId, instance, pidfdKey, 'PIDFD', process.pidfd, null);
     for (const stream of ['stdout', 'stderr'] as const) {
       const reader = service.outputs[stream];
-      const fd = reader === null || reader.closed ? null : reader.fd;
+      // Not captured: nothing to deposit or watch, and no key (a sha256) to derive for nothing.
+      if (reader === null) continue;
+      const fd = reader.closed ? null : reader.fd;
       const key = outputKey(serviceId, instance, stream);
       if (fd !== null && !held.includes(key)) this.#deposit(serviceId, instance, key, 'OUTPUT_PIPE', fd, stream);
-      if (reader !== null && !reader.closed && !this.#pipesRead.has(key)) {
+      if (!reader.closed && !this.#pipesRead.has(key)) {
         this.#pipesRead.set(key, instance);
         reader.onClose(() => this.#pipeClosed(key));
       }
