@@ -2,8 +2,6 @@
 // documents responses with (api/server/schemas.ts), so the two cannot drift apart.
 import type { Static } from '@sinclair/typebox';
 import type * as Schemas from '../api/server/schemas.js';
-import type { ReexecAnswer } from '../api/server/routes/system-reexec.js';
-import type { Ticket } from '../api/server/routes/ui.js';
 import type { SupervisorEvent } from '../daemon/events.js';
 
 /** A process to launch: the daemon's ServiceSpec, as for config file entries. */
@@ -15,14 +13,14 @@ export type SignalRequest = Static<typeof Schemas.SignalBody>;
 /** Stop and restart: a timeout before SIGKILL, and the instance they are about (else 409 INSTANCE_MISMATCH, nothing done). */
 export type StopRequest = NonNullable<Static<typeof Schemas.StopBody>>;
 /** A one-time sign-in to the web dashboard (what `pidvisor ui` prints). */
-export type DashboardTicket = Static<typeof Ticket>;
+export type DashboardTicket = Static<typeof Schemas.Ticket>;
 export type SignalResult = Static<typeof Schemas.SignalResult>;
 export type WaitResult = Static<typeof Schemas.WaitResult>;
 export type SystemInfo = Static<typeof Schemas.SystemInfo>;
 export type Health = Static<typeof Schemas.Health>;
 export type ConfigChanges = Static<typeof Schemas.ConfigChanges>;
 /** A hand-over to a new daemon has begun (POST /v1/system/reexec). */
-export type ReexecAccepted = Static<typeof ReexecAnswer>;
+export type ReexecAccepted = Static<typeof Schemas.ReexecAnswer>;
 /** Processes, their dependsOn edges with whether each holds now and why not, and the start order. */
 export type DependencyGraph = Static<typeof Schemas.DependencyGraph>;
 export type ConfigProblem = Static<typeof Schemas.ConfigProblem>;

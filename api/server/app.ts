@@ -37,7 +37,7 @@ import { systemReexecRoutes } from './routes/system-reexec.js';
 import { systemRoutes } from './routes/system.js';
 import { uiRoutes } from './routes/ui.js';
 import { waitRoutes } from './routes/wait.js';
-import { LAUNCH_BODY_ID, LaunchBody, NoQuery } from './schemas.js';
+import { LAUNCH_BODY_ID, LaunchBody, NoQuery } from './schemas.generated.js';
 
 export type PidvisorApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 

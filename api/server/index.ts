@@ -12,4 +12,3 @@ export type { AuditOptions, AuditEntry } from './audit.js';
 export type { Peer, ConnectionInfo } from './auth.js';
 export type { RateLimitOptions } from './limits.js';
 export type { IdempotencyOptions } from './idempotency.js';
-export * as schemas from './schemas.js';

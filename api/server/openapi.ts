@@ -5,7 +5,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { RouteOptions } from 'fastify';
 import { ERRORS, ERROR_CODES, problemType, TRANSPORT_ERROR_CODES, type ErrorCode } from './errors.js';
-import { COMPONENTS } from './schemas.js';
+import { COMPONENTS } from './schemas.generated.js';
 
 /** What a route tells the document besides its schemas. */
 export interface RouteDoc {

@@ -2,6 +2,10 @@
 // them (fastify's ajv, configured to reject rather than repair); responses are documented
 // with them in the OpenAPI document and checked against them in the tests.
 //
+// Build time only: the daemon loads them as plain JSON Schema objects from
+// schemas.generated.ts (tools/generate-schemas.ts, run by the build), and imports this module
+// only for its types (`import type`), so that it never loads TypeBox (RSS, issue 14).
+//
 // Every object is closed (additionalProperties: false), except header objects: a request
 // carries many standard headers besides the ones a route reads.
 import { Type, type Static, type TLiteral, type TSchema } from '@sinclair/typebox';
@@ -20,7 +24,7 @@ const Digits = (maxDigits: number, description: string) => Type.String({ pattern
  * A copy of `schema` in which every map (patternProperties) is closed as well: TypeBox's
  * Record leaves keys that miss the key pattern allowed, so `env: {"A=B": ...}` would pass.
  */
-export function closeMaps<T extends TSchema>(schema: T): T {
+function closeMaps<T extends TSchema>(schema: T): T {
   const visit = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(visit);
     if (node === null || typeof node !== 'object') return node;
@@ -136,6 +140,18 @@ export const LogsQuery = Type.Object(
 
 /** The query of routes that take none: any parameter is an error. */
 export const NoQuery = Type.Object({}, strict);
+
+/** The body of requests that take none (start, config reload, reexec): no body, `null` or `{}`. */
+export const NoBody = Type.Union([Type.Object({}, strict), Type.Null()]);
+
+export const DashboardAssetParams = Type.Object(
+  { file: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}\\.(?:html|js|css|svg)$', description: 'A file of the dashboard.' }) },
+  strict,
+);
+export const DashboardSessionBody = Type.Union([
+  Type.Object({ ticket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{16,128}$', description: 'A ticket from POST /v1/ui/tickets (or `pidvisor ui`), spent by this request.' })) }, strict),
+  Type.Null(),
+]);
 
 export const EventsQuery = Type.Object({ after: Type.Optional(Digits(15, 'Only events with a greater seq.')) }, strict);
 export const EventsHeaders = Type.Object(
@@ -450,6 +466,26 @@ export const ProcessInspection = Type.Object(
       },
     ),
     exits: Type.Array(ExitRecord, { description: 'The last exits, oldest first (the daemon keeps 20 per process).' }),
+  },
+  strict,
+);
+
+/** A one-time sign-in to the web dashboard (POST /v1/ui/tickets). */
+export const Ticket = Type.Object(
+  {
+    ticket: Type.String({ description: 'Single use; trade it with POST /ui/session before expiresAt.' }),
+    expiresAt: Type.String({ format: 'date-time' }),
+    path: Type.String({ description: 'Where a browser opens the dashboard with it: /ui/#ticket=...' }),
+  },
+  strict,
+);
+
+/** What the daemon says when a hand-over begins (POST /v1/system/reexec). */
+export const ReexecAnswer = Type.Object(
+  {
+    daemonPid: Type.Integer({ description: 'This daemon: it exits once everything is handed over' }),
+    keeperPid: Type.Integer({ description: 'pidvisor-keeper: it re-executes itself from disk (same pid) and starts the new daemon' }),
+    detail: Type.String(),
   },
   strict,
 );

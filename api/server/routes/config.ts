@@ -1,18 +1,15 @@
 // The daemon's config file: reload it, and hear what changed or why it was refused.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { ConfigChanges as Changes } from '../../supervisor-api.js';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { ConfigChanges } from '../schemas.js';
-
-const ReloadBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
+import { ConfigChanges, NoBody } from '../schemas.generated.js';
 
 export const configRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; reload: (() => Promise<Changes>) | null }> = async (app, { reload }) => {
   app.post(
     '/v1/config/reload',
     {
-      schema: { body: ReloadBody, response: { 200: ConfigChanges } },
+      schema: { body: NoBody, response: { 200: ConfigChanges } },
       config: {
         openapi: {
           operationId: 'reloadConfig',

@@ -11,11 +11,10 @@
 // - a comment line every heartbeatMs, so idle connections are seen to be alive;
 // - first, an `id:` alone (no data): the point the stream starts from, to resume from.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { SupervisorEvent } from '../../../daemon/events.js';
 import { peerOf, rateKeyOf } from '../auth.js';
 import type { AppContext } from '../context.js';
-import { EventsHeaders, EventsQuery } from '../schemas.js';
+import { EventsHeaders, EventsQuery } from '../schemas.generated.js';
 
 const RETRY_MS = 1000;
 
@@ -32,7 +31,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async
             '`id:` is the event sequence number, `event:` its type (created, state, ready, health, status, exit, spawn-failed, log-write-failed, reloaded, removed), `data:` the event as JSON. Also `event: gap` (events lost from the bounded log), `event: reset` (the daemon restarted; numbering starts again) and `:` heartbeat comments. Last-Event-ID wins over `after`. A client that falls behind (1 MiB waiting for it, or nothing taken for 30 s) gets a last `event: dropped` with `data: {"code":"PIDVISOR_ERR_STREAM_BEHIND","reason":"behind"|"write-timeout","lastEventId":N}` and is disconnected; it resumes with Last-Event-ID. Each caller may hold a limited number of streams (429 TOO_MANY_STREAMS beyond).',
           tags: ['events'],
           errors: ['PIDVISOR_ERR_TOO_MANY_STREAMS'],
-          content: { 200: { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } } },
+          content: { 200: { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
         },
       },
     },

@@ -2,7 +2,7 @@
 // holds now and why not, and the start order. Read-only; `pidvisor graph` prints it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
-import { DependencyGraph, NoQuery } from '../schemas.js';
+import { DependencyGraph, NoQuery } from '../schemas.generated.js';
 
 export const graphRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get(

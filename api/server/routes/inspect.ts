@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { listTree } from '../../../daemon/tree-listing.js';
 import type { AppContext } from '../context.js';
-import { ProcessInspection, ProcessParams } from '../schemas.js';
+import { ProcessInspection, ProcessParams } from '../schemas.generated.js';
 
 export const inspectRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get(

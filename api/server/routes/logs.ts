@@ -11,12 +11,11 @@
 // `{"code":"PIDVISOR_ERR_STREAM_BEHIND","reason":...,"after":<last seq sent>}` and resumes
 // with `after`; in text, which has no room for it, its response is cut (never a clean end).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { LogRecord } from '../../../daemon/logs/index.js';
 import { peerOf, rateKeyOf } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { LogsQuery, ProcessParams } from '../schemas.js';
+import { LogsQuery, ProcessParams } from '../schemas.generated.js';
 
 const NDJSON = 'application/x-ndjson; charset=utf-8';
 const TEXT = 'application/octet-stream';
@@ -40,7 +39,7 @@ export const logRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (
               description: 'Records, oldest first',
               content: {
                 'application/x-ndjson': { schema: { $ref: '#/components/schemas/LogLine' } },
-                'application/octet-stream': { schema: Type.String({ contentMediaType: 'application/octet-stream' }) },
+                'application/octet-stream': { schema: { contentMediaType: 'application/octet-stream', type: 'string' } },
               },
             },
           },

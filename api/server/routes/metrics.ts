@@ -1,6 +1,5 @@
 // Prometheus scrape endpoint.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../context.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';
 
@@ -14,7 +13,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
           summary: 'Prometheus metrics: processes by state, restarts, CPU, memory, tasks, fds and uptime of each running process, log bytes dropped, spawn failures, exits by reason, API requests by route and status',
           tags: ['system'],
           errors: [],
-          content: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: Type.String() } } } },
+          content: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
     },

@@ -1,7 +1,6 @@
 // Launch, inspect, signal, stop, start, restart and remove processes (the long-poll wait is in wait.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
 import type { SignalLike } from '../../../native/index.js';
 import type { ExitRecord, ServiceInfo } from '../../supervisor-api.js';
 import { peerOf, principalOf } from '../auth.js';
@@ -15,6 +14,7 @@ import {
   LaunchBodyRef,
   LaunchHeaders,
   LaunchQuery,
+  NoBody,
   ProcessInfo,
   ProcessList,
   ProcessParams,
@@ -22,7 +22,7 @@ import {
   SignalResult,
   StopBody,
   StopQuery,
-} from '../schemas.js';
+} from '../schemas.generated.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const tags = ['processes'];
@@ -42,7 +42,6 @@ const LAUNCH_ERRORS: ErrorCode[] = [
 const PRECONDITION =
   'With `instance` (from a process object read earlier), only while that instance is still the current one: 409 NOT_RUNNING when nothing runs, 409 INSTANCE_MISMATCH when another instance has replaced it; nothing is stopped then. A click on a stale page never stops the instance that replaced the one it showed.';
 const MAX_READY_WAIT_MS = 86_400_000;
-const StartBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
 
 export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   const { supervisor } = ctx;
@@ -294,7 +293,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asy
   app.post(
     '/v1/processes/:id/start',
     {
-      schema: { params: ProcessParams, body: StartBody, response: { 200: ProcessInfo } },
+      schema: { params: ProcessParams, body: NoBody, response: { 200: ProcessInfo } },
       config: {
         openapi: {
           operationId: 'startProcess',

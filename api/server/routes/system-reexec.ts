@@ -4,9 +4,9 @@
 // restarted. Answered 202 as soon as the hand-over has begun: the caller then waits for a
 // daemon with another pid to answer GET /v1/system (`pidvisor daemon reexec` does).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
+import { NoBody, ReexecAnswer } from '../schemas.generated.js';
 
 /** What the daemon says when a hand-over begins (daemon/reexec.ts ReexecAccepted). */
 export interface ReexecAccepted {
@@ -14,22 +14,11 @@ export interface ReexecAccepted {
   keeperPid: number;
 }
 
-const ReexecBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
-
-export const ReexecAnswer = Type.Object(
-  {
-    daemonPid: Type.Integer({ description: 'This daemon: it exits once everything is handed over' }),
-    keeperPid: Type.Integer({ description: 'pidvisor-keeper: it re-executes itself from disk (same pid) and starts the new daemon' }),
-    detail: Type.String(),
-  },
-  { additionalProperties: false },
-);
-
 export const systemReexecRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext; reexec: (() => ReexecAccepted) | null }> = async (app, { reexec }) => {
   app.post(
     '/v1/system/reexec',
     {
-      schema: { body: ReexecBody, response: { 202: ReexecAnswer } },
+      schema: { body: NoBody, response: { 202: ReexecAnswer } },
       config: {
         openapi: {
           operationId: 'reexecDaemon',

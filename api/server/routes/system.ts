@@ -1,10 +1,9 @@
 // The daemon itself: what it runs on, whether it is up, and the description of this API.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import { VERSION } from '../../../daemon/version.js';
 import type { AppContext } from '../context.js';
 import { openApiDocument } from '../openapi.js';
-import { Health, SystemInfo } from '../schemas.js';
+import { Health, SystemInfo } from '../schemas.generated.js';
 
 export const systemRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get(
@@ -40,7 +39,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
           summary: 'This document',
           tags: ['system'],
           errors: [],
-          content: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: Type.Object({}, { additionalProperties: true }) } } } },
+          content: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { additionalProperties: true, type: 'object', properties: {} } } } } },
         },
       },
     },

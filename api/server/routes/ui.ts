@@ -7,10 +7,10 @@
 // connections only from the daemon itself, no inline script or style, no frames, and
 // Trusted Types, so no string ever becomes HTML (the page builds its DOM node by node).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
+import { DashboardAssetParams, DashboardSessionBody, Ticket } from '../schemas.generated.js';
 import { clearedSessionCookie, sessionCookie } from '../ui-session.js';
 import { loadUiAssets, type UiAsset } from './ui-assets.js';
 
@@ -38,20 +38,6 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 const tags = ['dashboard'];
-const AssetParams = Type.Object({ file: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}\\.(?:html|js|css|svg)$', description: 'A file of the dashboard.' }) }, { additionalProperties: false });
-const SessionBody = Type.Union([
-  Type.Object({ ticket: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{16,128}$', description: 'A ticket from POST /v1/ui/tickets (or `pidvisor ui`), spent by this request.' })) }, { additionalProperties: false }),
-  Type.Null(),
-]);
-/** Exported for pidvisor/client's types. */
-export const Ticket = Type.Object(
-  {
-    ticket: Type.String({ description: 'Single use; trade it with POST /ui/session before expiresAt.' }),
-    expiresAt: Type.String({ format: 'date-time' }),
-    path: Type.String({ description: 'Where a browser opens the dashboard with it: /ui/#ticket=...' }),
-  },
-  { additionalProperties: false },
-);
 
 export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (app, { ctx }) => {
   const assets = loadUiAssets();
@@ -76,7 +62,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (a
   app.get(
     '/ui/:file',
     {
-      schema: { params: AssetParams },
+      schema: { params: DashboardAssetParams },
       config: { public: true, openapi: { operationId: 'dashboardFile', summary: "A file of the dashboard (script, style sheet, icon)", tags, errors: [], content: fileContent('The file', 'text/javascript') } },
     },
     async (request, reply) => sendAsset(reply, asset(assets, request.params.file), request.headers['if-none-match']),
@@ -85,7 +71,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = async (a
   app.post(
     '/ui/session',
     {
-      schema: { body: SessionBody },
+      schema: { body: DashboardSessionBody },
       config: {
         public: true,
         openapi: {
@@ -163,6 +149,6 @@ function sendAsset(reply: FastifyReply, file: UiAsset, ifNoneMatch: string | und
   return reply.type(file.contentType).send(file.body);
 }
 
-function fileContent(description: string, mediaType: string): Record<number, { description: string; content: Record<string, { schema: ReturnType<typeof Type.String> }> }> {
-  return { 200: { description, content: { [mediaType]: { schema: Type.String() } } } };
+function fileContent(description: string, mediaType: string): Record<number, { description: string; content: Record<string, { schema: { type: 'string' } }> }> {
+  return { 200: { description, content: { [mediaType]: { schema: { type: 'string' } } } } };
 }

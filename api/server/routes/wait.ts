@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ExitRecord } from '../../supervisor-api.js';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { MAX_WAIT_MS, ProcessParams, WaitQuery, WaitResult } from '../schemas.js';
+import { MAX_WAIT_MS, ProcessParams, WaitQuery, WaitResult } from '../schemas.generated.js';
 
 type Outcome = { kind: 'exit'; exit: ExitRecord | null } | { kind: 'failed'; error: unknown } | { kind: 'timeout' } | { kind: 'closing' } | { kind: 'gone' };
 
