@@ -1,6 +1,11 @@
 // The schema of a service: one definition for the API's launch body and for entries of the
 // YAML config, so both are validated the same way. Rejects rather than repairs: unknown
 // fields, wrong types and NUL bytes are errors.
+//
+// Build time only (and tests): the running daemon checks specs with code generated from these
+// definitions (spec-check.generated.ts; the API's launch body through
+// api/server/schemas.generated.ts) and imports this module only for its types, so that it
+// never loads TypeBox.
 import { Type, type Static } from '@sinclair/typebox';
 import { ProbeSpec } from './probes/probe-schema.js';
 import { NAME_PATTERN } from './service-name.js';

@@ -1,6 +1,7 @@
 // What an importer produces: the services in pidvisor's schema, the comments worth keeping
 // beside them, and every setting of the source that did not come across as it was.
-import { NAME_PATTERN, type ServiceSpec } from '../daemon/spec.js';
+import { NAME_PATTERN } from '../daemon/service-name.js';
+import type { ServiceSpec } from '../daemon/spec.js';
 
 export const FORMATS = ['supervisord', 'pm2', 'process-compose'] as const;
 export type Format = (typeof FORMATS)[number];

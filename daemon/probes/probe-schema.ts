@@ -1,7 +1,8 @@
 // The schema of a readiness or liveness probe (its definition, with defaults filled in, is
 // probe-spec.ts). One flat object with a `kind`, rather than a union of objects: a union's
 // validation error says only "must match a schema in anyOf", while defineProbe names the field.
-// Apart from probe-spec.ts so that defining a probe does not load TypeBox (spec-check.ts).
+// Apart from probe-spec.ts so that defining a probe does not load TypeBox (spec-check.ts); like
+// spec.ts, a build-time definition the daemon imports only for its types.
 import { Type, type Static } from '@sinclair/typebox';
 
 export const PROBE_KINDS = ['exec', 'http', 'tcp', 'logLine', 'notify'] as const;
