@@ -47,7 +47,7 @@ export class ServiceCgroup {
   }
 
   populated(): boolean {
-    const events = fs.readFileSync(this.#eventsFile, 'utf8');
+    const events = fs.readFileSync(this.#eventsFile, UTF8);
     return /^populated 1$/m.test(events);
   }
 

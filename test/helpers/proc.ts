@@ -79,15 +79,18 @@ export function isZombie(pid: number): boolean {
 
 /** How many pidfds `pid` holds open (the keeper keeps one per deposited process). */
 export function pidfdsHeldBy(pid: number): number {
-  let count = 0;
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+  return fdTargets(pid).filter((target) => target === 'anon_inode:[pidfd]').length;
+}
+
+/** What each of the process's fds points to (/proc/<pid>/fd links); an fd closed meanwhile is left out. */
+export function fdTargets(pid: number): string[] {
+  return fs.readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
     try {
-      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[pidfd]') count++;
+      return [fs.readlinkSync(`/proc/${pid}/fd/${fd}`)];
     } catch {
-      // closed meanwhile
+      return []; // closed meanwhile
     }
-  }
-  return count;
+  });
 }
 
 /** Every process below `pid`, deepest first (from /proc/<pid>/task/<pid>/children). */

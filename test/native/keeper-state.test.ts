@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KEEPER_BIN, KEEPER_FIXTURE, cleanUp, startKeeper, type Event, type KeeperUnderTest } from '../helpers/keeper.js';
-import { isRunning, procStatus } from '../helpers/proc.js';
+import { fdTargets, isRunning, procStatus } from '../helpers/proc.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLD_EXITED = 1;
@@ -49,16 +49,7 @@ function upgradeOnDisk(binary: string, by: string): void {
 
 /** What the process's fds point to that is `file` (or was, before it was replaced). */
 function fdsOn(pid: number, file: string): string[] {
-  return fs
-    .readdirSync(`/proc/${pid}/fd`)
-    .map((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        return ''; // closed meanwhile
-      }
-    })
-    .filter((target) => target.startsWith(file));
+  return fdTargets(pid).filter((target) => target.startsWith(file));
 }
 
 let dir: string;
